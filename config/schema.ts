@@ -1,0 +1,280 @@
+// The mailstack stack configuration: one zod schema per top-level config key, plus the
+// secret keys. Pure (no Pulumi import) so that the program, the offline plan, the policy
+// pack and the tests share one definition. Cross-field rules live in rules.ts.
+import { z } from "zod";
+import { calendarProblem } from "./calendar";
+import { domainNameProblem, emailProblem, httpsUrlProblem, localPartProblem, mailtoProblem } from "./names";
+import { ipv4NotPublic, ipv6NotGlobal, parseCidr, parseIpv4, parseIpv6 } from "./net";
+import { parseSshPublicKey } from "./ssh";
+
+/** The mailcow release the VM installs (a git tag of mailcow-dockerized). */
+export const MAILCOW_DEFAULT_VERSION = "2026-07a";
+
+/** A string checked by a function that returns a problem description or undefined. */
+function checkedString(expected: string, problem: (value: string) => string | undefined) {
+  return z.string({ error: `expected ${expected}` }).superRefine((value, ctx) => {
+    const found = problem(value);
+    if (found !== undefined) ctx.addIssue({ code: "custom", message: `expected ${expected}; ${found}` });
+  });
+}
+
+const domainName = checkedString("a domain name such as example.org", domainNameProblem);
+const ipv4 = checkedString("an IPv4 address such as 10.3.0.1", (v) => (parseIpv4(v) ? undefined : "not one"));
+const ipv6 = checkedString("an IPv6 address such as fd03::1", (v) => (parseIpv6(v) ? undefined : "not one"));
+const anyIp = checkedString("an IPv4 or IPv6 address", (v) => (parseIpv4(v) || parseIpv6(v) ? undefined : "not one"));
+const cidr4 = checkedString("an IPv4 address with prefix length such as 10.3.0.4/24", (v) =>
+  parseCidr(v, 4) ? undefined : "not one",
+);
+const cidr6 = checkedString("an IPv6 address with prefix length such as fd03::4/64", (v) =>
+  parseCidr(v, 6) ? undefined : "not one",
+);
+const anyCidr = checkedString("an IPv4 or IPv6 prefix such as 10.3.0.0/24 or fd03::/64", (v) =>
+  parseCidr(v, 4) || parseCidr(v, 6) ? undefined : "not one",
+);
+const email = checkedString("an e-mail address such as admin@example.org", emailProblem);
+const mailto = checkedString("a mailto: URI such as mailto:reports@example.org", mailtoProblem);
+const httpsUrl = checkedString("an https:// URL", httpsUrlProblem);
+const calendar = checkedString("a systemd calendar expression such as '*-*-* 02:00'", calendarProblem);
+const sshKey = checkedString("an OpenSSH public key line such as 'ssh-ed25519 AAAA… user@host'", (v) => {
+  const key = parseSshPublicKey(v);
+  return typeof key === "string" ? key : undefined;
+});
+const cloudflareId = z
+  .string({ error: "expected a 32-character hexadecimal Cloudflare id" })
+  .regex(/^[0-9a-f]{32}$/, { error: "expected a 32-character lower-case hexadecimal Cloudflare id" });
+const shortName = (what: string) =>
+  z
+    .string({ error: `expected ${what}` })
+    .regex(/^[a-z][a-z0-9-]{0,62}$/, { error: `expected ${what}: lower-case letters, digits, hyphens` });
+/** A whole number with messages that say what it is and its bounds. */
+function wholeNumber(what: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .int({
+      error: (issue) =>
+        issue.code === "too_small"
+          ? `expected ${what}, at least ${min}`
+          : issue.code === "too_big"
+            ? `expected ${what}, at most ${max}`
+            : `expected ${what} as a whole number`,
+    })
+    .min(min)
+    .max(max);
+}
+const positiveInt = (what: string, max?: number) => wholeNumber(what, 1, max);
+const count = (what: string, min = 0) => wholeNumber(what, min);
+
+const timezone = checkedString("an IANA time zone such as Europe/Berlin or UTC", (value) => {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: value });
+    return undefined;
+  } catch {
+    return "unknown time zone";
+  }
+});
+
+const retention = z
+  .strictObject({
+    daily: count("the number of daily backups to keep", 1).default(7),
+    weekly: count("the number of weekly backups to keep").default(4),
+    monthly: count("the number of monthly backups to keep").default(6),
+    yearly: count("the number of yearly backups to keep").default(0),
+  })
+  .prefault({});
+
+const mailbox = z.strictObject({
+  localPart: checkedString("the part before @, such as alice", localPartProblem),
+  name: z.string().min(1).max(255).optional(),
+  quotaMiB: positiveInt("the mailbox quota in MiB").default(3072),
+  active: z.boolean().default(true),
+  /** mailcow `force_tfa`: the user must enrol a second factor at first login. */
+  forceTfa: z.boolean().default(true),
+  /** mailcow `force_pw_update`: the user must replace the generated password at first login. */
+  forcePasswordUpdate: z.boolean().default(true),
+});
+
+const hostedDomain = z.strictObject({
+  name: domainName,
+  zoneId: cloudflareId,
+  description: z.string().max(255).optional(),
+  quotaMiB: positiveInt("the domain quota in MiB").default(10240),
+  maxMailboxes: positiveInt("the maximum number of mailboxes").default(10),
+  maxAliases: positiveInt("the maximum number of aliases").default(400),
+  mailboxes: z.array(mailbox).default([]),
+});
+
+/** One zod schema per `mailstack:<key>`. Keys missing here are rejected as unknown. */
+export const keySchemas = {
+  environment: z.enum(["production", "staging"]).default("production"),
+  hostname: domainName,
+  hostZone: z.strictObject({ name: domainName, zoneId: cloudflareId }).optional(),
+  publicIpv4: checkedString("a public IPv4 address", ipv4NotPublic),
+  publicIpv6: checkedString("a global unicast IPv6 address (2000::/3)", ipv6NotGlobal),
+  timezone: timezone.default("UTC"),
+  tlsMinVersion: z
+    .enum(["1.2", "1.3"], { error: 'expected "1.2" or "1.3" (TLS 1.0 and 1.1 are insecure)' })
+    .default("1.2"),
+  lan: z.strictObject({
+    bridge: z
+      .string()
+      .regex(/^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/, { error: "expected a bridge name such as vmbr0" })
+      .default("vmbr0"),
+    vlanId: wholeNumber("a VLAN id", 1, 4094).optional(),
+    ipv4: cidr4,
+    gateway4: ipv4,
+    ipv6: cidr6.optional(),
+    gateway6: ipv6.optional(),
+    resolvers: z.array(anyIp).min(1).optional(),
+  }),
+  vm: z
+    .strictObject({
+      id: wholeNumber("a Proxmox VM id", 100, 999_999_999).optional(),
+      name: shortName("a VM name").default("mailcow"),
+      cores: positiveInt("the number of vCPU cores", 128).default(4),
+      memoryGiB: positiveInt("the memory in GiB", 1024).default(8),
+      diskGb: positiveInt("the disk size in GB").default(80),
+      /** Proxmox deletion protection; on by default, off only where throw-away VMs are wanted. */
+      protection: z.boolean().default(true),
+    })
+    .prefault({}),
+  proxmox: z.strictObject({
+    endpoint: httpsUrl,
+    node: shortName("the Proxmox node name"),
+    vmDatastore: z.string().min(1).default("local-lvm"),
+    imageDatastore: z.string().min(1).default("local"),
+    snippetDatastore: z.string().min(1).default("local"),
+    sshUser: z.string().min(1).default("root"),
+  }),
+  mailcow: z
+    .strictObject({
+      version: z
+        .string()
+        .regex(/^\d{4}-\d{2}[a-z]?$/, { error: "expected a mailcow release tag such as 2026-07a" })
+        .default(MAILCOW_DEFAULT_VERSION),
+      clamav: z.boolean().default(true),
+      sogo: z.boolean().default(true),
+      fullTextSearch: z.boolean().default(true),
+      /** Networks allowed to use the mailcow API; defaults to the admin networks. */
+      apiAllowFrom: z.array(anyCidr).min(1).optional(),
+    })
+    .prefault({}),
+  admin: z.strictObject({
+    username: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "expected a Unix user name such as mailops" })
+      .refine((name) => name !== "root", { error: "expected a personal admin user, not root (root login stays off)" })
+      .default("mailops"),
+    email: email,
+    sshKeys: z.array(sshKey).min(1, { error: "expected at least one SSH public key (password login is off)" }),
+    sshCidrs: z.array(anyCidr).min(1, { error: "expected at least one admin network for SSH" }),
+  }),
+  cloudflare: z.strictObject({ accountId: cloudflareId }),
+  domains: z.array(hostedDomain).min(1, { error: "expected at least one hosted mail domain" }),
+  dmarc: z
+    .strictObject({
+      policy: z.enum(["none", "quarantine", "reject"]).default("reject"),
+      subdomainPolicy: z.enum(["none", "quarantine", "reject"]).optional(),
+      rua: z.array(mailto).optional(),
+      ruf: z.array(mailto).default([]),
+      adkim: z.enum(["r", "s"]).default("r"),
+      aspf: z.enum(["r", "s"]).default("r"),
+      pct: wholeNumber("the DMARC percentage", 0, 100).default(100),
+    })
+    .prefault({}),
+  mtaSts: z
+    .strictObject({
+      mode: z.enum(["enforce", "testing", "none"]).default("enforce"),
+      maxAgeSeconds: wholeNumber("the MTA-STS max_age in seconds", 1, 31_557_600).default(604_800),
+    })
+    .prefault({}),
+  tlsRpt: z.strictObject({ rua: z.array(mailto).min(1).optional() }).prefault({}),
+  dns: z
+    .strictObject({
+      dnssec: z.boolean().default(true),
+      dane: z.boolean().default(true),
+      /** TTL in seconds for managed records; 1 means Cloudflare's "automatic". */
+      ttl: wholeNumber("a TTL in seconds (1 = automatic)", 1, 86_400).default(3600),
+      caaIssuers: z.array(domainName).min(1).default(["letsencrypt.org"]),
+      caaIodef: mailto.optional(),
+    })
+    .prefault({}),
+  services: z
+    .strictObject({
+      submission: z.boolean().default(true),
+      pop3s: z.boolean().default(true),
+      imap: z.boolean().default(false),
+      pop3: z.boolean().default(false),
+      sieve: z.boolean().default(false),
+    })
+    .prefault({}),
+  pfsense: z.strictObject({
+    endpoint: httpsUrl,
+    wanInterface: z.string().min(1).default("wan"),
+    lanInterface: z.string().min(1).default("lan"),
+    caCertificate: z
+      .string()
+      .regex(/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, {
+        error: "expected a PEM certificate (-----BEGIN CERTIFICATE-----)",
+      })
+      .optional(),
+  }),
+  backup: z
+    .strictObject({
+      notifyEmail: email.optional(),
+      schedule: calendar.default("*-*-* 02:00"),
+      retention,
+      pbs: z
+        .strictObject({
+          storageId: shortName("a Proxmox storage id").default("pbs-mailcow"),
+          server: domainName.or(anyIp),
+          datastore: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, { error: "expected a PBS datastore name" }),
+          namespace: z.string().optional(),
+          username: z
+            .string()
+            .regex(/^[^\s@]+@[A-Za-z0-9._-]+(!\S+)?$/, { error: "expected a PBS user such as mailstack@pbs" }),
+          fingerprint: z.string().regex(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/, {
+            error: "expected the PBS certificate's SHA-256 fingerprint (32 colon-separated hex bytes)",
+          }),
+        })
+        .optional(),
+      offsite: z
+        .strictObject({
+          repository: z.string().regex(/^s3:https:\/\/[^/\s]+\/[^\s]+$/, {
+            error: "expected a restic S3 repository such as s3:https://s3.example.com/bucket/mailcow",
+          }),
+          schedule: calendar.default("*-*-* 03:30"),
+          checkSchedule: calendar.default("Sun *-*-* 05:00"),
+          retention,
+        })
+        .optional(),
+    })
+    .prefault({}),
+} as const;
+
+export type ConfigKey = keyof typeof keySchemas;
+export type ParsedConfig = { [K in ConfigKey]: z.output<(typeof keySchemas)[K]> };
+
+/** Secret config keys, always set with `pulumi config set --secret mailstack:<key>`. */
+export const secretKeys = {
+  cloudflareApiToken: "Cloudflare API token (Zone DNS edit, Zone Settings edit, DNSSEC, Workers Scripts edit)",
+  proxmoxApiToken: "Proxmox VE API token in the form user@realm!tokenid=uuid",
+  proxmoxSshPrivateKey: "SSH private key for the Proxmox node (snippet upload, realm TFA command)",
+  pfsenseApiKey: "pfSense REST API key of a least-privilege API user",
+  pbsPassword: "Proxmox Backup Server password or API token secret (only with mailstack:backup.pbs)",
+  offsiteAccessKeyId: "S3 access key id of the off-site repository (only with mailstack:backup.offsite)",
+  offsiteSecretAccessKey: "S3 secret access key of the off-site repository (only with mailstack:backup.offsite)",
+} as const;
+
+export type SecretKey = keyof typeof secretKeys;
+
+/** Whether a secret key is required by the given (parsed) configuration. */
+export function secretRequired(key: SecretKey, config: Partial<ParsedConfig>): boolean {
+  switch (key) {
+    case "pbsPassword":
+      return config.backup?.pbs !== undefined;
+    case "offsiteAccessKeyId":
+    case "offsiteSecretAccessKey":
+      return config.backup?.offsite !== undefined;
+    default:
+      return true;
+  }
+}
