@@ -1,0 +1,311 @@
+// The mock engine shared by `npm run plan` and the tests: runs a Pulumi program in-process
+// under the SDK's mock runtime and records every resource registration the way the engine
+// sees it (type, name, parent, dependencies, inputs with secret and unknown markers), plus
+// the stack outputs.
+import { createRequire } from "node:module";
+import * as pulumi from "@pulumi/pulumi";
+import { RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import * as rpc from "@pulumi/pulumi/runtime/rpc";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+import { generateLocally, generatesLocally, type Generated } from "./local-values";
+
+/** A value in the engine's wire form: secrets, unknowns, assets and resource references are tagged. */
+export type WireValue = unknown;
+
+export interface RecordedResource {
+  readonly urn: string;
+  readonly type: string;
+  readonly name: string;
+  readonly custom: boolean;
+  readonly parent?: string;
+  readonly provider?: string;
+  readonly dependencies: readonly string[];
+  /** Inputs in wire form (see plain() and redact()). */
+  readonly inputs: Readonly<Record<string, WireValue>>;
+  readonly options: Readonly<Record<string, unknown>>;
+  /** Output values that were generated locally (preview key material, random values). */
+  readonly generated: boolean;
+}
+
+export interface ProgramRun {
+  readonly resources: readonly RecordedResource[];
+  /** Stack outputs in wire form. */
+  readonly outputs: Readonly<Record<string, WireValue>>;
+}
+
+export type CallHandler = (
+  inputs: Record<string, unknown>,
+) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+export interface EngineOptions {
+  readonly project: string;
+  readonly stack: string;
+  /** The `namespace:key` → string config map, as the CLI passes it. */
+  readonly config: Readonly<Record<string, string>>;
+  readonly secretKeys?: readonly string[];
+  /** Preview (default) shows provider-computed values as unknown, like `pulumi preview`. */
+  readonly preview?: boolean;
+  /** Answers for provider functions (invokes) by token; any other token fails the run. */
+  readonly calls?: Readonly<Record<string, CallHandler>>;
+  /** Generates tls/random values; defaults to fresh values from node:crypto. */
+  readonly generate?: LocalGenerator;
+}
+
+export type LocalGenerator = (type: string, name: string, inputs: Record<string, unknown>) => Promise<Generated>;
+
+export const STACK_TYPE = "pulumi:pulumi:Stack";
+
+interface Struct {
+  toJavaScript(): Record<string, unknown>;
+}
+// google-protobuf's Struct, resolved the way the Pulumi SDK resolves it (it is the SDK's dependency).
+const { Struct: StructClass } = createRequire(require.resolve("@pulumi/pulumi"))(
+  "google-protobuf/google/protobuf/struct_pb",
+) as { Struct: { fromJavaScript(value: Record<string, unknown>): Struct } };
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getProvider(): string;
+  getImportid(): string;
+  getObject(): Struct | undefined;
+  getDependenciesList(): string[];
+  getAdditionalsecretoutputsList(): string[];
+  getProtect(): boolean | undefined;
+  getIgnorechangesList(): string[];
+  getReplaceonchangesList(): string[];
+  getDeletebeforereplace(): boolean;
+  getRetainondelete(): boolean | undefined;
+}
+interface OutputsRequest {
+  getUrn(): string;
+  getOutputs(): Struct | undefined;
+}
+type Callback = (err: unknown, response?: unknown) => void;
+
+function secretWire(value: unknown): Record<string, unknown> {
+  return { [rpc.specialSigKey]: rpc.specialSecretSig, value };
+}
+
+/** A MockMonitor that also records what the engine would see of every registration. */
+class RecordingMonitor extends MockMonitor {
+  readonly recorded = new Map<string, RecordedResource>();
+  readonly stackOutputs = new Map<string, Record<string, unknown>>();
+
+  constructor(
+    mocks: pulumi.runtime.Mocks,
+    private readonly preview: boolean,
+    private readonly generate: LocalGenerator,
+  ) {
+    super(mocks);
+  }
+
+  private urnFor(parent: string, type: string, name: string): string {
+    // The engine prefixes a type with its parent's qualified type, except under the root stack.
+    const parentQualified = parent ? (parent.split("::")[2] ?? "") : STACK_TYPE;
+    const qualified = parentQualified === STACK_TYPE ? type : `${parentQualified}$${type}`;
+    return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${qualified}::${name}`;
+  }
+
+  // Replaces MockMonitor.registerResource to see the whole request.
+  override async registerResource(req: RegisterRequest, callback: Callback): Promise<void> {
+    try {
+      const type = req.getType();
+      const name = req.getName();
+      const wireInputs = req.getObject()?.toJavaScript() ?? {};
+      const custom = req.getCustom();
+      const urn = this.urnFor(req.getParent(), type, name);
+      const generated = custom && generatesLocally(type);
+
+      let id: string | undefined;
+      let state: Record<string, unknown>;
+      if (generated) {
+        const values = await this.generate(type, name, rpc.deserializeProperties(req.getObject() as never));
+        const secretOutputs = new Set(req.getAdditionalsecretoutputsList());
+        state = { ...wireInputs };
+        for (const [key, value] of Object.entries(values))
+          state[key] = secretOutputs.has(key) ? secretWire(value) : value;
+        id = `${name}-preview`;
+      } else {
+        const result = await this.mocks.newResource({
+          type,
+          name,
+          inputs: rpc.deserializeProperties(req.getObject() as never, true),
+          provider: req.getProvider(),
+          custom,
+          id: req.getImportid(),
+        });
+        id = result.id;
+        state = (await rpc.serializeProperties("", result.state)) as Record<string, unknown>;
+      }
+
+      const provider = req.getProvider();
+      const options: Record<string, unknown> = {};
+      if (req.getProtect()) options.protect = true;
+      if (req.getIgnorechangesList().length) options.ignoreChanges = req.getIgnorechangesList();
+      if (req.getReplaceonchangesList().length) options.replaceOnChanges = req.getReplaceonchangesList();
+      if (req.getDeletebeforereplace()) options.deleteBeforeReplace = true;
+      if (req.getRetainondelete()) options.retainOnDelete = true;
+      if (req.getAdditionalsecretoutputsList().length)
+        options.additionalSecretOutputs = req.getAdditionalsecretoutputsList();
+      this.recorded.set(urn, {
+        urn,
+        type,
+        name,
+        custom,
+        parent: req.getParent() || undefined,
+        provider: provider ? provider.split("::").slice(0, -1).join("::") : undefined,
+        dependencies: [...new Set(req.getDependenciesList())].sort(),
+        inputs: wireInputs,
+        options,
+        generated,
+      });
+      this.resources.set(urn, { urn, id: id ?? null, state });
+
+      const response = new RegisterResourceResponse();
+      response.setUrn(urn);
+      // In a preview, a resource being created has no id yet.
+      response.setId(this.preview && custom && !generated ? "" : (id ?? ""));
+      response.setObject(StructClass.fromJavaScript(state) as never);
+      callback(null, response);
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  override registerResourceOutputs(req: OutputsRequest, callback: Callback): void {
+    const urn = req.getUrn();
+    if (urn.split("::")[2] === STACK_TYPE) this.stackOutputs.set(urn, req.getOutputs()?.toJavaScript() ?? {});
+    super.registerResourceOutputs(req, callback);
+  }
+}
+
+// Internal SDK function: resolves once every outstanding registration has completed.
+const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
+
+/**
+ * Runs `program` as the Pulumi CLI would (inside a root Stack resource whose outputs are the
+ * program's result) against the mock engine, and returns what was registered.
+ */
+export async function runProgram(program: () => unknown, options: EngineOptions): Promise<ProgramRun> {
+  const preview = options.preview ?? true;
+  pulumi.runtime.setAllConfig({ ...options.config }, [...(options.secretKeys ?? [])]);
+  const mocks: pulumi.runtime.Mocks = {
+    newResource: (args) => ({
+      id: preview ? undefined : `${args.name}-id`,
+      // Inputs come back as outputs; everything else a provider computes stays unknown in a preview.
+      state: args.inputs as Record<string, unknown>,
+    }),
+    call: async (args) => {
+      const handler = options.calls?.[args.token];
+      if (!handler) {
+        // The SDK reports a failed invoke with the error's gRPC `details`.
+        const message = `no offline answer for provider function ${args.token}; add one to the plan's call table`;
+        throw Object.assign(new Error(message), { details: message });
+      }
+      return handler(args.inputs as Record<string, unknown>);
+    },
+  };
+  // setMocks configures the runtime's feature flags; the monitor is then swapped for ours.
+  await pulumi.runtime.setMocks(mocks, options.project, options.stack, preview);
+  const monitor = new RecordingMonitor(
+    mocks,
+    preview,
+    options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs)),
+  );
+  settings.setMockOptions(monitor, options.project, options.stack, preview);
+
+  const errorsBefore = errorCount();
+  // Like the CLI's program runner, the run owns the promise rejections that happen during it:
+  // a failed output (an invoke without answer, an apply that throws) fails the run.
+  const rejections: unknown[] = [];
+  const collect = (reason: unknown) => rejections.push(reason);
+  const others = process.listeners("unhandledRejection");
+  process.removeAllListeners("unhandledRejection");
+  process.on("unhandledRejection", collect);
+  let programError: { error: unknown } | undefined;
+  try {
+    await pulumi.runtime.runInPulumiStack(async () => {
+      try {
+        return (await program()) as never;
+      } catch (error) {
+        // Kept and rethrown once the registrations already started have settled.
+        programError = { error };
+        return {} as never;
+      }
+    });
+  } catch (error) {
+    programError ??= { error };
+  } finally {
+    await waitForRPCs().catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off("unhandledRejection", collect);
+    for (const listener of others) process.on("unhandledRejection", listener);
+  }
+  if (programError) throw programError.error;
+  if (rejections.length > 0) throw rejections[0] instanceof Error ? rejections[0] : new Error(String(rejections[0]));
+  if (errorCount() > errorsBefore) throw new Error("the program logged errors (see above)");
+
+  const stackUrn = [...monitor.stackOutputs.keys()][0];
+  return {
+    resources: [...monitor.recorded.values()].sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0)),
+    outputs: stackUrn ? (monitor.stackOutputs.get(stackUrn) ?? {}) : {},
+  };
+}
+
+function errorCount(): number {
+  return (pulumi.log as unknown as { errcnt?: number }).errcnt ?? 0;
+}
+
+// ---- reading wire values ---------------------------------------------------------------
+
+export const SECRET = "[secret]";
+export const UNKNOWN = "[unknown]";
+
+function sigOf(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const sig = (value as Record<string, unknown>)[rpc.specialSigKey];
+  return typeof sig === "string" ? sig : undefined;
+}
+
+/** True when a wire value is, or directly wraps, a secret. */
+export function isSecret(value: WireValue): boolean {
+  const sig = sigOf(value);
+  if (sig === rpc.specialSecretSig) return true;
+  return sig === rpc.specialOutputValueSig && (value as { secret?: boolean }).secret === true;
+}
+
+export function isUnknown(value: WireValue): boolean {
+  if (value === rpc.unknownValue) return true;
+  return sigOf(value) === rpc.specialOutputValueSig && !("value" in (value as object));
+}
+
+function convert(value: WireValue, secret: (inner: WireValue) => unknown): unknown {
+  if (isSecret(value)) return secret((value as { value?: unknown }).value);
+  if (isUnknown(value)) return UNKNOWN;
+  if (Array.isArray(value)) return value.map((item) => convert(item, secret));
+  if (value === null || typeof value !== "object") return value;
+  const object = value as Record<string, unknown>;
+  const sig = sigOf(object);
+  if (sig === rpc.specialResourceSig) return object.urn;
+  if (sig === rpc.specialOutputValueSig) return convert(object.value, secret);
+  if (sig === rpc.specialAssetSig) return { asset: object.text ?? object.path ?? object.uri };
+  if (sig === rpc.specialArchiveSig) {
+    return { archive: object.path ?? object.uri ?? convert(object.assets, secret) };
+  }
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(object).sort()) result[key] = convert(object[key], secret);
+  return result;
+}
+
+/** JSON-safe view of a wire value with every secret replaced by "[secret]". */
+export function redact(value: WireValue): unknown {
+  return convert(value, () => SECRET);
+}
+
+/** JSON-safe view of a wire value with secrets unwrapped (for tests that check real content). */
+export function plain(value: WireValue): unknown {
+  return convert(value, (inner) => plain(inner));
+}

@@ -1,0 +1,159 @@
+// Offline stand-ins for the providers whose values the stack generates itself: @pulumi/tls
+// private keys and @pulumi/random values are generated here with node:crypto, so that
+// everything derived from them (TLSA hashes, DKIM records, policy ids) is real and can be
+// checked. They are preview values: a real `pulumi up` generates its own.
+import { createHash, generateKeyPair, randomBytes, randomInt, randomUUID, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+type Inputs = Readonly<Record<string, unknown>>;
+export type Generated = Record<string, unknown>;
+
+function num(value: unknown, fallback: number): number {
+  return typeof value === "number" ? value : fallback;
+}
+function bool(value: unknown, fallback: boolean): boolean {
+  return typeof value === "boolean" ? value : fallback;
+}
+
+// ---- @pulumi/tls PrivateKey -------------------------------------------------------------
+
+function sshString(data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  return Buffer.concat([length, data]);
+}
+function sshMpint(unsigned: Buffer): Buffer {
+  let start = 0;
+  while (start < unsigned.length - 1 && unsigned[start] === 0) start++;
+  const trimmed = unsigned.subarray(start);
+  return sshString((trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.alloc(1), trimmed]) : trimmed);
+}
+
+const CURVES: Readonly<Record<string, { node: string; ssh?: string }>> = {
+  P224: { node: "secp224r1" },
+  P256: { node: "prime256v1", ssh: "nistp256" },
+  P384: { node: "secp384r1", ssh: "nistp384" },
+  P521: { node: "secp521r1", ssh: "nistp521" },
+};
+
+/** OpenSSH public key blob (RFC 4253 / RFC 5656 / RFC 8709), or undefined for P224. */
+function opensshBlob(publicKey: KeyObject): { type: string; blob: Buffer } | undefined {
+  const jwk = publicKey.export({ format: "jwk" });
+  const b64 = (value: string | undefined) => Buffer.from(value ?? "", "base64url");
+  if (jwk.kty === "RSA") {
+    return {
+      type: "ssh-rsa",
+      blob: Buffer.concat([sshString(Buffer.from("ssh-rsa")), sshMpint(b64(jwk.e)), sshMpint(b64(jwk.n))]),
+    };
+  }
+  if (jwk.kty === "OKP") {
+    return { type: "ssh-ed25519", blob: Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(b64(jwk.x))]) };
+  }
+  const curve = Object.values(CURVES).find((c) => c.ssh && jwk.crv === `P-${c.ssh.slice(5)}`);
+  if (!curve?.ssh) return undefined;
+  const type = `ecdsa-sha2-${curve.ssh}`;
+  const point = Buffer.concat([Buffer.from([4]), b64(jwk.x), b64(jwk.y)]);
+  return {
+    type,
+    blob: Buffer.concat([sshString(Buffer.from(type)), sshString(Buffer.from(curve.ssh)), sshString(point)]),
+  };
+}
+
+async function privateKey(inputs: Inputs): Promise<Generated> {
+  const algorithm = typeof inputs.algorithm === "string" ? inputs.algorithm : "RSA";
+  let pair: { publicKey: KeyObject; privateKey: KeyObject };
+  let traditional: "pkcs1" | "sec1" | "pkcs8";
+  if (algorithm === "RSA") {
+    pair = await generateKeyPairAsync("rsa", { modulusLength: num(inputs.rsaBits, 2048) });
+    traditional = "pkcs1";
+  } else if (algorithm === "ECDSA") {
+    const curve = CURVES[typeof inputs.ecdsaCurve === "string" ? inputs.ecdsaCurve : "P224"];
+    if (!curve) throw new Error(`tls.PrivateKey: unsupported ecdsaCurve ${String(inputs.ecdsaCurve)}`);
+    pair = await generateKeyPairAsync("ec", { namedCurve: curve.node });
+    traditional = "sec1";
+  } else if (algorithm === "ED25519") {
+    pair = await generateKeyPairAsync("ed25519", {});
+    traditional = "pkcs8";
+  } else {
+    throw new Error(`tls.PrivateKey: unsupported algorithm ${algorithm}`);
+  }
+  const pem = (key: KeyObject, type: "pkcs1" | "sec1" | "pkcs8" | "spki") =>
+    type === "spki" ? key.export({ format: "pem", type }).toString() : key.export({ format: "pem", type }).toString();
+  const result: Generated = {
+    privateKeyPem: pem(pair.privateKey, traditional),
+    privateKeyPemPkcs8: pem(pair.privateKey, "pkcs8"),
+    publicKeyPem: pem(pair.publicKey, "spki"),
+  };
+  const ssh = opensshBlob(pair.publicKey);
+  if (ssh) {
+    result.publicKeyOpenssh = `${ssh.type} ${ssh.blob.toString("base64")}\n`;
+    result.publicKeyFingerprintSha256 = `SHA256:${createHash("sha256").update(ssh.blob).digest("base64").replace(/=+$/, "")}`;
+    result.publicKeyFingerprintMd5 = (createHash("md5").update(ssh.blob).digest("hex").match(/../g) ?? []).join(":");
+  }
+  return result;
+}
+
+// ---- @pulumi/random ---------------------------------------------------------------------
+
+const DEFAULT_SPECIAL = "!@#$%&*()-_=+[]{}<>:?";
+
+function randomText(inputs: Inputs): string {
+  const length = num(inputs.length, 16);
+  const classes: { chars: string; min: number }[] = [];
+  if (bool(inputs.lower, true)) classes.push({ chars: "abcdefghijklmnopqrstuvwxyz", min: num(inputs.minLower, 0) });
+  if (bool(inputs.upper, true)) classes.push({ chars: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", min: num(inputs.minUpper, 0) });
+  if (bool(inputs.numeric, bool(inputs.number, true)))
+    classes.push({ chars: "0123456789", min: num(inputs.minNumeric, 0) });
+  if (bool(inputs.special, true)) {
+    const special = typeof inputs.overrideSpecial === "string" ? inputs.overrideSpecial : DEFAULT_SPECIAL;
+    if (special.length > 0) classes.push({ chars: special, min: num(inputs.minSpecial, 0) });
+  }
+  if (classes.length === 0) throw new Error("random: every character class is disabled");
+  const pick = (chars: string) => chars[randomInt(chars.length)] ?? "";
+  const chars: string[] = classes.flatMap((c) => Array.from({ length: c.min }, () => pick(c.chars)));
+  const all = classes.map((c) => c.chars).join("");
+  while (chars.length < length) chars.push(pick(all));
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j] ?? "", chars[i] ?? ""];
+  }
+  return chars.join("");
+}
+
+const generators: Readonly<Record<string, (inputs: Inputs) => Generated | Promise<Generated>>> = {
+  "tls:index/privateKey:PrivateKey": privateKey,
+  "random:index/randomPassword:RandomPassword": (inputs) => ({ result: randomText(inputs) }),
+  "random:index/randomString:RandomString": (inputs) => ({ result: randomText(inputs) }),
+  "random:index/randomBytes:RandomBytes": (inputs) => {
+    const bytes = randomBytes(num(inputs.length, 32));
+    return { base64: bytes.toString("base64"), hex: bytes.toString("hex") };
+  },
+  "random:index/randomId:RandomId": (inputs) => {
+    const bytes = randomBytes(num(inputs.byteLength, 8));
+    const prefix = typeof inputs.prefix === "string" ? inputs.prefix : "";
+    return {
+      hex: prefix + bytes.toString("hex"),
+      b64Std: prefix + bytes.toString("base64"),
+      b64Url: prefix + bytes.toString("base64url"),
+      dec: prefix + BigInt(`0x${bytes.toString("hex") || "0"}`).toString(),
+    };
+  },
+  "random:index/randomInteger:RandomInteger": (inputs) => ({
+    result: randomInt(num(inputs.min, 0), num(inputs.max, 0) + 1),
+  }),
+  "random:index/randomUuid:RandomUuid": () => ({ result: randomUUID() }),
+};
+
+/** Whether values of this resource type are generated locally during the plan. */
+export function generatesLocally(type: string): boolean {
+  return type in generators;
+}
+
+/** Generates the output values of a locally generated resource type. */
+export async function generateLocally(type: string, inputs: Inputs): Promise<Generated> {
+  const generator = generators[type];
+  if (!generator) throw new Error(`no local generator for ${type}`);
+  return generator(inputs);
+}

@@ -1,0 +1,67 @@
+// Plans a stack offline: reads its config like the CLI, runs the program on the mock engine
+// and builds the plan documents. Shared by `npm run plan` and the tests.
+import mailstack from "../index";
+import { NAMESPACE } from "../config/load";
+import { secretKeys } from "../config/schema";
+import { planDocument, planFiles, type PlanDocument } from "./document";
+import { runProgram, type LocalGenerator, type ProgramRun } from "./engine";
+import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
+import type { PlanFile } from "./write";
+
+export interface PlanOptions {
+  /** Directory holding Pulumi.yaml and the stack files. */
+  readonly dir: string;
+  readonly stack: string;
+  /** Config values to set or replace (`mailstack:key` → string as the CLI passes it). */
+  readonly overrides?: Readonly<Record<string, string>>;
+  /** Secret config values to set (as `pulumi config set --secret` would). */
+  readonly secrets?: Readonly<Record<string, string>>;
+  /** Defaults to true, like `pulumi preview`. */
+  readonly preview?: boolean;
+  /** Replaces the generation of preview key material (tests use it to compare runs). */
+  readonly generate?: LocalGenerator;
+}
+
+export interface PlanResult {
+  readonly stackConfig: StackConfig;
+  /** Secret keys not in the stack file; the plan used placeholders, `pulumi up` needs them. */
+  readonly missingSecrets: readonly string[];
+  readonly run: ProgramRun;
+  readonly document: PlanDocument;
+  readonly files: readonly PlanFile[];
+}
+
+export async function planStack(options: PlanOptions): Promise<PlanResult> {
+  const stackConfig = readStackConfig(options.dir, options.stack);
+  const values: Record<string, string> = { ...stackConfig.values, ...options.overrides, ...options.secrets };
+  const secret = new Set([...stackConfig.secretKeys, ...Object.keys(options.secrets ?? {})]);
+  const missingSecrets: string[] = [];
+  for (const key of Object.keys(secretKeys)) {
+    const fullKey = `${NAMESPACE}:${key}`;
+    if (values[fullKey] !== undefined) continue;
+    values[fullKey] = SECRET_PLACEHOLDER;
+    secret.add(fullKey);
+    missingSecrets.push(fullKey);
+  }
+  const run = await runProgram(mailstack, {
+    project: stackConfig.project,
+    stack: options.stack,
+    config: values,
+    secretKeys: [...secret],
+    preview: options.preview ?? true,
+    ...(options.generate ? { generate: options.generate } : {}),
+  });
+  const notes = [
+    ...stackConfig.warnings,
+    ...(stackConfig.encrypted.length > 0
+      ? [`Encrypted values were not decrypted offline (placeholders used): ${stackConfig.encrypted.join(", ")}.`]
+      : []),
+    ...(missingSecrets.length > 0
+      ? [
+          `Secrets not set in Pulumi.${options.stack}.yaml (placeholders used; \`pulumi up\` needs them): ${missingSecrets.join(", ")}.`,
+        ]
+      : []),
+  ];
+  const document = planDocument(stackConfig.project, options.stack, run, notes);
+  return { stackConfig, missingSecrets, run, document, files: planFiles(document, run) };
+}
