@@ -1,0 +1,544 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, formatProblem, loadConfig, type ConfigProblem } from "../config/load";
+import { MAILCOW_DEFAULT_VERSION } from "../config/schema";
+import { allSecrets, baseConfig, load, rawConfig, rsaSshKey, SECRET_VALUE, type ConfigObject } from "./fixtures";
+
+function problemsOf(config: ConfigObject, secrets = allSecrets()): readonly ConfigProblem[] {
+  try {
+    load(config, secrets);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error("expected the configuration to be rejected");
+}
+
+type Mutation = (config: ConfigObject) => void;
+const set =
+  (path: string, value: unknown): Mutation =>
+  (config) => {
+    const parts = path.split(".");
+    let target = config as Record<string, unknown>;
+    for (const part of parts.slice(0, -1)) target = target[part] as Record<string, unknown>;
+    const last = parts[parts.length - 1] ?? "";
+    if (value === undefined) delete target[last];
+    else target[last] = value;
+  };
+const domain = (index: number) => (config: ConfigObject) => (config.domains as Record<string, unknown>[])[index] ?? {};
+
+describe("a valid configuration", () => {
+  it("loads and fills the derived defaults", () => {
+    const { config } = load(baseConfig());
+    expect(config.hostZone).toEqual({ name: "example.org", zoneId: "b2c0cd330f2aec3ee83a4e26ee4f964f" });
+    expect(config.lan.resolvers).toEqual(["10.3.0.1"]);
+    expect(config.lan.bridge).toBe("vmbr0");
+    expect(config.mailcow.apiAllowFrom).toEqual(["10.3.0.0/24"]);
+    expect(config.mailcow.version).toBe(MAILCOW_DEFAULT_VERSION);
+    expect(config.dmarc).toMatchObject({ policy: "reject", rua: ["mailto:dmarc-reports@example.org"], pct: 100 });
+    expect(config.tlsRpt.rua).toEqual(["mailto:tls-reports@example.org"]);
+    expect(config.mtaSts).toEqual({ mode: "enforce", maxAgeSeconds: 604800 });
+    expect(config.dns).toMatchObject({ dnssec: true, dane: true, caaIodef: "mailto:admin@example.org" });
+    expect(config.tlsMinVersion).toBe("1.2");
+    expect(config.timezone).toBe("UTC");
+    expect(config.backup.notifyEmail).toBe("admin@example.org");
+    expect(config.domains[0]?.mailboxes[0]).toMatchObject({ forceTfa: true, forcePasswordUpdate: true, active: true });
+  });
+
+  it("returns the secrets separately from the configuration", () => {
+    const loaded = load(baseConfig());
+    expect(loaded.secrets.cloudflareApiToken).toBe(SECRET_VALUE);
+    expect(JSON.stringify(loaded.config)).not.toContain(SECRET_VALUE);
+  });
+
+  it("ignores keys of other namespaces", () => {
+    const raw = rawConfig(baseConfig());
+    expect(() => loadConfig({ ...raw, values: { ...raw.values, "aws:region": "eu-central-1" } })).not.toThrow();
+  });
+
+  it.each<[string, Mutation]>([
+    ["TLS 1.3 as the minimum", set("tlsMinVersion", "1.3")],
+    ["a link-local IPv6 gateway", set("lan.gateway6", "fe80::1")],
+    ["6 GiB without ClamAV", (c) => (set("vm.memoryGiB", 6)(c), set("mailcow", { clamav: false })(c))],
+    ["an RSA 3072 SSH key", set("admin.sshKeys", [rsaSshKey(3072)])],
+    [
+      "a host in a separate zone given as hostZone",
+      (c) => (
+        set("hostname", "mx1.mail-infra.net")(c),
+        set("hostZone", { name: "mail-infra.net", zoneId: "9eee3d33d906a9ff88e49080a057dc02" })(c)
+      ),
+    ],
+    ["MTA-STS testing with a short max_age", set("mtaSts", { mode: "testing", maxAgeSeconds: 3600 })],
+    ["DNSSEC and DANE both off", set("dns", { dnssec: false, dane: false })],
+    ["DMARC p=none (the policy pack decides where that is acceptable)", set("dmarc", { policy: "none" })],
+    ["an IPv4-only LAN", set("lan", { ipv4: "10.3.0.4/24", gateway4: "10.3.0.1" })],
+    [
+      "systemd calendar schedules",
+      set("backup", {
+        schedule: "Mon..Fri *-*-* 02:00:00 Europe/Berlin",
+        offsite: {
+          repository: "s3:https://s3.example.com/bucket/mailcow",
+          schedule: "daily",
+          checkSchedule: "Sun *-*~01 05:00",
+        },
+      }),
+    ],
+    ["an admin network given as IPv6 prefix", set("admin.sshCidrs", ["fd03::/64"])],
+  ])("accepts %s", (_title, mutate) => {
+    const config = baseConfig();
+    mutate(config);
+    expect(() => load(config)).not.toThrow();
+  });
+});
+
+interface Invalid {
+  readonly title: string;
+  readonly mutate: Mutation;
+  readonly key: string;
+  readonly message: RegExp;
+  readonly secrets?: ReturnType<typeof allSecrets>;
+}
+
+const invalid: Invalid[] = [
+  {
+    title: "a ULA public IPv6",
+    mutate: set("publicIpv6", "fd03::4"),
+    key: "mailstack:publicIpv6",
+    message: /global unicast.*unique local/,
+  },
+  {
+    title: "a link-local public IPv6",
+    mutate: set("publicIpv6", "fe80::4"),
+    key: "mailstack:publicIpv6",
+    message: /link-local/,
+  },
+  {
+    title: "a documentation public IPv6",
+    mutate: set("publicIpv6", "2001:db8::4"),
+    key: "mailstack:publicIpv6",
+    message: /documentation/,
+  },
+  {
+    title: "an IPv4 address as public IPv6",
+    mutate: set("publicIpv6", "134.255.229.52"),
+    key: "mailstack:publicIpv6",
+    message: /not an IPv6 address/,
+  },
+  {
+    title: "a private public IPv4",
+    mutate: set("publicIpv4", "10.3.0.4"),
+    key: "mailstack:publicIpv4",
+    message: /private/,
+  },
+  {
+    title: "a documentation public IPv4",
+    mutate: set("publicIpv4", "192.0.2.10"),
+    key: "mailstack:publicIpv4",
+    message: /documentation/,
+  },
+  {
+    title: "a shortened IPv4",
+    mutate: set("publicIpv4", "134.255.229"),
+    key: "mailstack:publicIpv4",
+    message: /dotted-quad/,
+  },
+  {
+    title: "a host name with one label",
+    mutate: set("hostname", "mail"),
+    key: "mailstack:hostname",
+    message: /two labels/,
+  },
+  {
+    title: "a host name in upper case",
+    mutate: set("hostname", "Mail.example.org"),
+    key: "mailstack:hostname",
+    message: /lower case/,
+  },
+  {
+    title: "a host name with a trailing dot",
+    mutate: set("hostname", "mail.example.org."),
+    key: "mailstack:hostname",
+    message: /trailing dot/,
+  },
+  {
+    title: "a host name with an underscore",
+    mutate: set("hostname", "mail_1.example.org"),
+    key: "mailstack:hostname",
+    message: /letters, digits or hyphens/,
+  },
+  {
+    title: "the mail domain as host name",
+    mutate: set("hostname", "example.org"),
+    key: "mailstack:hostname",
+    message: /must differ/,
+  },
+  {
+    title: "a host outside every hosted domain",
+    mutate: set("hostname", "mail.other.net"),
+    key: "mailstack:hostZone",
+    message: /not inside any hosted domain/,
+  },
+  {
+    title: "a hostZone that does not hold the host",
+    mutate: set("hostZone", { name: "other.net", zoneId: "9eee3d33d906a9ff88e49080a057dc02" }),
+    key: "mailstack:hostZone.name",
+    message: /not inside the zone/,
+  },
+  {
+    title: "TLS 1.0 as minimum",
+    mutate: set("tlsMinVersion", "1.0"),
+    key: "mailstack:tlsMinVersion",
+    message: /"1.2" or "1.3"/,
+  },
+  {
+    title: "TLS 1.1 as minimum",
+    mutate: set("tlsMinVersion", "1.1"),
+    key: "mailstack:tlsMinVersion",
+    message: /insecure/,
+  },
+  {
+    title: "a gateway outside the LAN",
+    mutate: set("lan.gateway4", "10.4.0.1"),
+    key: "mailstack:lan.gateway4",
+    message: /outside the VM's LAN 10.3.0.0\/24/,
+  },
+  {
+    title: "the VM address as gateway",
+    mutate: set("lan.gateway4", "10.3.0.4"),
+    key: "mailstack:lan.gateway4",
+    message: /another host/,
+  },
+  {
+    title: "the network address as VM address",
+    mutate: set("lan.ipv4", "10.3.0.0/24"),
+    key: "mailstack:lan.ipv4",
+    message: /network or broadcast/,
+  },
+  {
+    title: "a LAN address without prefix length",
+    mutate: set("lan.ipv4", "10.3.0.4"),
+    key: "mailstack:lan.ipv4",
+    message: /prefix length/,
+  },
+  {
+    title: "a /48 LAN IPv6 prefix (the guide's error)",
+    mutate: set("lan.ipv6", "fd03::4/48"),
+    key: "mailstack:lan.ipv6",
+    message: /\/64/,
+  },
+  {
+    title: "an IPv6 gateway outside the prefix",
+    mutate: set("lan.gateway6", "fd04::1"),
+    key: "mailstack:lan.gateway6",
+    message: /neither inside fd03::\/64 nor link-local/,
+  },
+  {
+    title: "a LAN IPv6 without gateway",
+    mutate: set("lan.gateway6", undefined),
+    key: "mailstack:lan.gateway6",
+    message: /needs a gateway6/,
+  },
+  {
+    title: "an IPv6 gateway without LAN IPv6",
+    mutate: set("lan.ipv6", undefined),
+    key: "mailstack:lan.gateway6",
+    message: /needs lan.ipv6/,
+  },
+  {
+    title: "too little memory for mailcow with ClamAV",
+    mutate: set("vm.memoryGiB", 6),
+    key: "mailstack:vm.memoryGiB",
+    message: /ClamAV needs at least 8 GiB/,
+  },
+  {
+    title: "too little memory for mailcow",
+    mutate: (c) => (set("vm.memoryGiB", 4)(c), set("mailcow", { clamav: false })(c)),
+    key: "mailstack:vm.memoryGiB",
+    message: /at least 6 GiB/,
+  },
+  { title: "a disk under 40 GB", mutate: set("vm.diskGb", 30), key: "mailstack:vm.diskGb", message: /at least 40 GB/ },
+  {
+    title: "zero cores",
+    mutate: set("vm.cores", 0),
+    key: "mailstack:vm.cores",
+    message: /number of vCPU cores, at least 1/,
+  },
+  { title: "cores as a string", mutate: set("vm.cores", "8"), key: "mailstack:vm.cores", message: /whole number/ },
+  {
+    title: "no SSH key",
+    mutate: set("admin.sshKeys", []),
+    key: "mailstack:admin.sshKeys",
+    message: /at least one SSH public key/,
+  },
+  {
+    title: "a truncated SSH key",
+    mutate: set("admin.sshKeys", ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 x"]),
+    key: "mailstack:admin.sshKeys[0]",
+    message: /does not match its type|truncated/,
+  },
+  {
+    title: "a DSA SSH key",
+    mutate: set("admin.sshKeys", ["ssh-dss AAAAB3NzaC1kc3MAAACBAP x"]),
+    key: "mailstack:admin.sshKeys[0]",
+    message: /DSA/,
+  },
+  {
+    title: "a 2048-bit RSA SSH key",
+    mutate: set("admin.sshKeys", [rsaSshKey(2048)]),
+    key: "mailstack:admin.sshKeys[0]",
+    message: /2048 bits/,
+  },
+  {
+    title: "SSH open to 0.0.0.0/0",
+    mutate: set("admin.sshCidrs", ["0.0.0.0/0"]),
+    key: "mailstack:admin.sshCidrs[0]",
+    message: /whole internet/,
+  },
+  {
+    title: "SSH open to ::/0",
+    mutate: set("admin.sshCidrs", ["::/0"]),
+    key: "mailstack:admin.sshCidrs[0]",
+    message: /whole internet/,
+  },
+  {
+    title: "root as admin user",
+    mutate: set("admin.username", "root"),
+    key: "mailstack:admin.username",
+    message: /not root/,
+  },
+  {
+    title: "an invalid admin e-mail",
+    mutate: set("admin.email", "admin"),
+    key: "mailstack:admin.email",
+    message: /name@example.org/,
+  },
+  {
+    title: "no hosted domain",
+    mutate: set("domains", []),
+    key: "mailstack:domains",
+    message: /at least one hosted mail domain/,
+  },
+  {
+    title: "a duplicate hosted domain",
+    mutate: (c) => (c.domains as unknown[]).push({ name: "example.org", zoneId: "9eee3d33d906a9ff88e49080a057dc02" }),
+    key: "mailstack:domains[1].name",
+    message: /duplicate hosted domain/,
+  },
+  {
+    title: "two domains with one zone id",
+    mutate: (c) => (c.domains as unknown[]).push({ name: "example.net", zoneId: "b2c0cd330f2aec3ee83a4e26ee4f964f" }),
+    key: "mailstack:domains[1].zoneId",
+    message: /zone id already used/,
+  },
+  {
+    title: "a zone id that is not hex",
+    mutate: (c) => (domain(0)(c).zoneId = "zone-1"),
+    key: "mailstack:domains[0].zoneId",
+    message: /hexadecimal/,
+  },
+  {
+    title: "a duplicate mailbox",
+    mutate: (c) => (domain(0)(c).mailboxes = [{ localPart: "bob" }, { localPart: "bob" }]),
+    key: "mailstack:domains[0].mailboxes[1].localPart",
+    message: /duplicate mailbox bob@example.org/,
+  },
+  {
+    title: "a mailbox in upper case",
+    mutate: (c) => (domain(0)(c).mailboxes = [{ localPart: "Bob" }]),
+    key: "mailstack:domains[0].mailboxes[0].localPart",
+    message: /lower case/,
+  },
+  {
+    title: "a mailbox over the domain quota",
+    mutate: (c) => (domain(0)(c).mailboxes = [{ localPart: "bob", quotaMiB: 20480 }]),
+    key: "mailstack:domains[0].mailboxes[0].quotaMiB",
+    message: /exceeds the domain quota/,
+  },
+  {
+    title: "more mailboxes than allowed",
+    mutate: (c) =>
+      Object.assign(domain(0)(c), {
+        maxMailboxes: 1,
+        mailboxes: [
+          { localPart: "a", quotaMiB: 1 },
+          { localPart: "b", quotaMiB: 1 },
+        ],
+      }),
+    key: "mailstack:domains[0].maxMailboxes",
+    message: /2 mailboxes are declared/,
+  },
+  {
+    title: "a DMARC rua that is not mailto:",
+    mutate: set("dmarc", { rua: ["reports@example.org"] }),
+    key: "mailstack:dmarc.rua[0]",
+    message: /mailto:/,
+  },
+  {
+    title: "an unknown DMARC policy",
+    mutate: set("dmarc", { policy: "strict" }),
+    key: "mailstack:dmarc.policy",
+    message: /none.*quarantine.*reject/,
+  },
+  {
+    title: "MTA-STS enforce with max_age under a day",
+    mutate: set("mtaSts", { mode: "enforce", maxAgeSeconds: 3600 }),
+    key: "mailstack:mtaSts.maxAgeSeconds",
+    message: /604800/,
+  },
+  {
+    title: "DANE without DNSSEC",
+    mutate: set("dns", { dnssec: false }),
+    key: "mailstack:dns.dane",
+    message: /DNSSEC-signed/,
+  },
+  {
+    title: "an http:// Proxmox endpoint",
+    mutate: set("proxmox.endpoint", "http://pve.example.org:8006/"),
+    key: "mailstack:proxmox.endpoint",
+    message: /https/,
+  },
+  {
+    title: "credentials in the pfSense URL",
+    mutate: set("pfsense.endpoint", "https://admin:pw@fw.example.org/"),
+    key: "mailstack:pfsense.endpoint",
+    message: /credentials/,
+  },
+  {
+    title: "a backup schedule that is not a calendar expression",
+    mutate: set("backup", { schedule: "every night" }),
+    key: "mailstack:backup.schedule",
+    message: /systemd calendar/,
+  },
+  {
+    title: "a backup at 25 o'clock",
+    mutate: set("backup", { schedule: "*-*-* 25:00" }),
+    key: "mailstack:backup.schedule",
+    message: /hour 25/,
+  },
+  {
+    title: "a retention of zero daily backups",
+    mutate: set("backup", { retention: { daily: 0 } }),
+    key: "mailstack:backup.retention.daily",
+    message: /daily backups to keep, at least 1/,
+  },
+  {
+    title: "an off-site repository over plain HTTP",
+    mutate: set("backup", { offsite: { repository: "s3:http://s3.example.com/b/m" } }),
+    key: "mailstack:backup.offsite.repository",
+    message: /s3:https/,
+  },
+  {
+    title: "an off-site target without credentials",
+    mutate: set("backup", { offsite: { repository: "s3:https://s3.example.com/b/m" } }),
+    key: "mailstack:offsiteSecretAccessKey",
+    message: /pulumi config set --secret mailstack:offsiteSecretAccessKey/,
+    secrets: { ...allSecrets(), offsiteAccessKeyId: undefined, offsiteSecretAccessKey: undefined },
+  },
+  {
+    title: "an unknown time zone",
+    mutate: set("timezone", "Mars/Olympus"),
+    key: "mailstack:timezone",
+    message: /IANA time zone/,
+  },
+  {
+    title: "a mailcow version that is not a release tag",
+    mutate: set("mailcow", { version: "latest" }),
+    key: "mailstack:mailcow.version",
+    message: /release tag/,
+  },
+  {
+    title: "a plain string for a structured key",
+    mutate: set("lan", "10.3.0.4"),
+    key: "mailstack:lan",
+    message: /expected object/,
+  },
+  {
+    title: "a misspelt top-level key",
+    mutate: set("pubicIpv6", "x"),
+    key: "mailstack:pubicIpv6",
+    message: /did you mean mailstack:publicIpv6/,
+  },
+  {
+    title: "a misspelt nested key",
+    mutate: set("vm.memoryGB", 16),
+    key: "mailstack:vm.memoryGB",
+    message: /did you mean memoryGiB/,
+  },
+  {
+    title: "a missing required key",
+    mutate: set("hostname", undefined),
+    key: "mailstack:hostname",
+    message: /is not set; expected a domain name/,
+  },
+  {
+    title: "a missing Cloudflare token",
+    mutate: () => undefined,
+    key: "mailstack:cloudflareApiToken",
+    message: /pulumi config set --secret mailstack:cloudflareApiToken/,
+    secrets: { ...allSecrets(), cloudflareApiToken: undefined },
+  },
+];
+
+describe("an invalid configuration", () => {
+  it.each(invalid)("rejects $title, naming $key", ({ mutate, key, message, secrets }) => {
+    const config = baseConfig();
+    mutate(config);
+    const cleaned = secrets && Object.fromEntries(Object.entries(secrets).filter(([, v]) => v !== undefined));
+    const problems = problemsOf(config, cleaned);
+    const problem = problems.find((p) => p.key === key);
+    expect(problem, `problems: ${problems.map(formatProblem).join(" | ")}`).toBeDefined();
+    expect(problem?.message).toMatch(message);
+  });
+
+  it("reports every problem at once, one message each, with key and value", () => {
+    const config = baseConfig();
+    set("publicIpv6", "fd03::4")(config);
+    set("lan.gateway4", "10.9.9.9")(config);
+    set("vm.diskGb", 10)(config);
+    const problems = problemsOf(config);
+    expect(problems.map((p) => p.key).sort()).toEqual([
+      "mailstack:lan.gateway4",
+      "mailstack:publicIpv6",
+      "mailstack:vm.diskGb",
+    ]);
+    expect(problems.map(formatProblem)).toContain(
+      'mailstack:publicIpv6 = "fd03::4": expected a global unicast IPv6 address (2000::/3); a unique local address (fc00::/7), which is not routed on the internet',
+    );
+  });
+
+  it("keeps checking the rest of a key that has an unknown setting", () => {
+    const config = baseConfig();
+    set("lan", { ipv4: "10.3.0.4/24", gateway4: "10.9.0.1", bridg: "vmbr1" })(config);
+    expect(
+      problemsOf(config)
+        .map((p) => p.key)
+        .sort(),
+    ).toEqual(["mailstack:lan.bridg", "mailstack:lan.gateway4"]);
+  });
+
+  it("rejects a secret stored in plain text without printing it", () => {
+    const raw = rawConfig(baseConfig());
+    const values = { ...raw.values, "mailstack:cloudflareApiToken": "plain-token-123" };
+    const error = (() => {
+      try {
+        loadConfig({ values, isSecret: (key) => key !== "mailstack:cloudflareApiToken" && raw.isSecret(key) });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error("expected a ConfigError");
+    })();
+    expect(error.problems).toEqual([
+      expect.objectContaining({
+        key: "mailstack:cloudflareApiToken",
+        message: expect.stringMatching(/plain text/) as string,
+      }),
+    ]);
+    expect(error.message).not.toContain("plain-token-123");
+  });
+
+  it("rejects malformed structured values", () => {
+    const raw = rawConfig(baseConfig());
+    expect(() => loadConfig({ ...raw, values: { ...raw.values, "mailstack:vm": "{cores: 8" } })).toThrow(
+      /mailstack:vm: is not a valid structured value/,
+    );
+  });
+});

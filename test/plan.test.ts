@@ -1,0 +1,131 @@
+// The offline plan end to end: the CLI as users run it, and planStack in-process.
+import { spawnSync } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigRunError } from "../config/pulumi";
+import { secretKeys } from "../config/schema";
+import { generateLocally } from "../plan/local-values";
+import { planStack } from "../plan/run";
+import type { StackOutputs } from "../outputs";
+
+const root = resolve(__dirname, "..");
+const tsx = join(root, "node_modules", ".bin", "tsx");
+const work = mkdtempSync(join(tmpdir(), "mailstack-plan-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function plan(args: string[], cwd = root) {
+  const started = performance.now();
+  const result = spawnSync(tsx, [join(root, "plan", "cli.ts"), ...args], { cwd, encoding: "utf8" });
+  return { ...result, seconds: (performance.now() - started) / 1000 };
+}
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, "utf8")) as unknown;
+}
+
+describe("npm run plan", () => {
+  let prod: ReturnType<typeof plan>;
+  beforeAll(() => {
+    prod = plan(["--stack", "prod", "--out", join(work, "prod")]);
+  });
+
+  it("plans the prod stack in under 5 seconds and prints a summary", () => {
+    expect(prod.status, prod.stderr).toBe(0);
+    expect(prod.seconds).toBeLessThan(5);
+    expect(prod.stdout).toMatch(/mailstack plan for stack "prod"/);
+    expect(prod.stdout).toMatch(/^Resources: \d+/m);
+    expect(prod.stdout).toMatch(/^Outputs:/m);
+    expect(prod.stdout).toMatch(/Wrote \d+ files/);
+  });
+
+  it("writes plan.json and outputs.json with redacted secrets", () => {
+    const document = readJson(join(work, "prod", "plan.json")) as {
+      stack: string;
+      preview: boolean;
+      resources: unknown[];
+      notes: string[];
+    };
+    expect(document).toMatchObject({ project: "mailstack", stack: "prod", preview: true });
+    expect(document.notes.join(" ")).toMatch(/generated locally/);
+    const outputs = readJson(join(work, "prod", "outputs.json")) as StackOutputs;
+    expect(outputs.mailHost).toEqual({
+      hostname: "mail.xd-cloud.de",
+      publicIpv4: "134.255.229.52",
+      publicIpv6: "2a05:bec0:27:fd03::4",
+      lanIpv4: "10.3.0.4/24",
+      lanIpv6: "fd03::4/64",
+    });
+    expect(outputs.domains["xd-cloud.de"]?.mx).toBe("mail.xd-cloud.de");
+  });
+
+  it("plans the staging stack", () => {
+    const staging = plan(["--stack", "staging", "--out", join(work, "staging")]);
+    expect(staging.status, staging.stderr).toBe(0);
+    expect((readJson(join(work, "staging", "outputs.json")) as StackOutputs).environment).toBe("staging");
+  });
+
+  it("exits 2 naming the key and writes nothing when the config is invalid", () => {
+    const project = join(work, "invalid");
+    rmSync(project, { recursive: true, force: true });
+    mkdirSync(project);
+    copyFileSync(join(root, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    const stackFile = readFileSync(join(root, "Pulumi.prod.yaml"), "utf8").replace("2a05:bec0:27:fd03::4", "fd03::4");
+    writeFileSync(join(project, "Pulumi.prod.yaml"), stackFile);
+    const result = plan([], project);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/mailstack:publicIpv6 = "fd03::4": expected a global unicast IPv6 address/);
+    expect(result.stderr).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+    expect(readdirSync(project).sort()).toEqual(["Pulumi.prod.yaml", "Pulumi.yaml"]);
+  });
+
+  it("exits 2 with the available stacks for an unknown stack", () => {
+    const result = plan(["--stack", "qa", "--out", join(work, "qa")]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/available stacks: prod, staging/);
+    expect(existsSync(join(work, "qa"))).toBe(false);
+  });
+});
+
+describe("planStack", () => {
+  it("gives identical documents for two runs with the same preview key material", async () => {
+    const cache = new Map<string, Promise<Record<string, unknown>>>();
+    const generate = (type: string, name: string, inputs: Record<string, unknown>) => {
+      const key = `${type}::${name}`;
+      if (!cache.has(key)) cache.set(key, generateLocally(type, inputs));
+      return cache.get(key) as Promise<Record<string, unknown>>;
+    };
+    const first = await planStack({ dir: root, stack: "prod", generate });
+    const second = await planStack({ dir: root, stack: "prod", generate });
+    expect(second.files).toEqual(first.files);
+  });
+
+  it("never writes a secret value into a plan file", async () => {
+    const secrets = Object.fromEntries(
+      Object.keys(secretKeys).map((key) => [`mailstack:${key}`, `${key}-0123456789-do-not-leak`]),
+    );
+    const result = await planStack({ dir: root, stack: "prod", secrets });
+    expect(result.missingSecrets).toEqual([]);
+    for (const file of result.files) {
+      for (const value of Object.values(secrets)) expect(file.content).not.toContain(value);
+    }
+  });
+
+  it("rejects an invalid configuration before declaring any resource", async () => {
+    const error = await planStack({ dir: root, stack: "prod", overrides: { "mailstack:tlsMinVersion": "1.0" } }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigRunError);
+    expect((error as ConfigRunError).problems.map((p) => p.key)).toEqual(["mailstack:tlsMinVersion"]);
+  });
+});

@@ -1,0 +1,23 @@
+// Tests that need a system tool call requireTool: a missing tool fails the test loudly
+// (scripts/system-deps.sh installs them); it never turns into a skipped test.
+import { execFileSync } from "node:child_process";
+
+const checked = new Map<string, boolean>();
+
+export function requireTool(command: string): void {
+  let present = checked.get(command);
+  if (present === undefined) {
+    try {
+      execFileSync("sh", ["-c", `command -v "$1"`, "sh", command], { stdio: "ignore" });
+      present = true;
+    } catch {
+      present = false;
+    }
+    checked.set(command, present);
+  }
+  if (!present) {
+    throw new Error(
+      `${command} is not installed; run scripts/system-deps.sh (it installs the packages in system-deps.txt)`,
+    );
+  }
+}
