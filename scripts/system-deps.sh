@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Ensures the Debian packages listed in system-deps.txt are installed. As root it installs
+# what is missing with apt-get; otherwise it prints the exact command and fails, so that a
+# missing tool never turns into a skipped test.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+list="${here}/system-deps.txt"
+
+missing=()
+while read -r command package _; do
+  [[ -z "${command}" || "${command}" == \#* ]] && continue
+  if ! command -v "${command}" >/dev/null 2>&1; then
+    missing+=("${package}")
+  fi
+done <"${list}"
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+# Unique package names, in order.
+mapfile -t packages < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
+install=(apt-get install -y --no-install-recommends "${packages[@]}")
+
+if [[ "$(id -u)" -ne 0 ]]; then
+  echo "system-deps: missing Debian packages: ${packages[*]}" >&2
+  echo "system-deps: run: sudo apt-get update && sudo ${install[*]}" >&2
+  exit 1
+fi
+
+echo "system-deps: installing ${packages[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+"${install[@]}" >/dev/null
+
+still=()
+while read -r command package _; do
+  [[ -z "${command}" || "${command}" == \#* ]] && continue
+  command -v "${command}" >/dev/null 2>&1 || still+=("${command} (${package})")
+done <"${list}"
+if [[ ${#still[@]} -gt 0 ]]; then
+  echo "system-deps: still missing after install: ${still[*]}" >&2
+  exit 1
+fi
