@@ -1,14 +1,79 @@
 // mailstack: Mailcow on Proxmox VE behind pfSense, DNS on Cloudflare, as one Pulumi program.
 // The entry point reads and validates the configuration once, composes the components and
 // returns the typed stack outputs. Components receive plain, validated values.
+import * as cloudflare from "@pulumi/cloudflare";
+import { MailDnsZone } from "./components/mail-dns-zone";
+import { mailTlsKeys } from "./components/tls-keys";
 import { readConfig } from "./config/pulumi";
-import type { StackOutputs } from "./outputs";
+import type { Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
+import { mailZones } from "./render/dns-zones";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
 
-function mailstack(): StackOutputs {
-  const { config } = readConfig();
+function mailstack(): Deferred<StackOutputs> {
+  const { config, secrets } = readConfig();
   const endpoints = serviceEndpoints(config);
   const host = config.hostname;
+
+  const cloudflareProvider = new cloudflare.Provider("cloudflare", { apiToken: secrets.cloudflareApiToken });
+  const tlsKeys = mailTlsKeys(config.tlsKey);
+
+  const plans = mailZones(config);
+  const zones = new Map(
+    plans.map((plan) => [
+      plan.zone.name,
+      new MailDnsZone(
+        plan.zone.name,
+        {
+          zone: plan.zone,
+          accountId: config.cloudflare.accountId,
+          ttl: config.dns.ttl,
+          dnssec: config.dns.dnssec,
+          tlsMinVersion: config.tlsMinVersion,
+          caa: { issuers: config.dns.caaIssuers, iodef: config.dns.caaIodef },
+          dmarcReportAuthorizations: plan.dmarcReportAuthorizations,
+          ...(plan.holdsHost
+            ? {
+                host: {
+                  name: host,
+                  ipv4: config.publicIpv4,
+                  ipv6: config.publicIpv6,
+                  tlsaPublicKeys: config.dns.dane ? tlsKeys.published : [],
+                },
+              }
+            : {}),
+          ...(plan.mail
+            ? { mail: { ...plan.mail, mxHost: host, ipv4: config.publicIpv4, ipv6: config.publicIpv6 } }
+            : {}),
+        },
+        { providers: [cloudflareProvider] },
+      ),
+    ]),
+  );
+
+  const domains: Record<string, Deferred<HostedDomainOutputs>> = {};
+  for (const domain of config.domains) {
+    const zone = zones.get(domain.name);
+    if (!zone?.dkim || !zone.mtaSts) throw new Error(`internal: no mail records for ${domain.name}`);
+    domains[domain.name] = {
+      mx: host,
+      mailboxes: domain.mailboxes.map((box) => `${box.localPart}@${domain.name}`),
+      mtaStsPolicyUrl: zone.mtaSts.policyUrl,
+      mtaStsPolicyId: zone.mtaSts.policyId,
+      dkim: { name: zone.dkim.name, value: zone.dkim.value },
+      autoconfigHost: `autoconfig.${domain.name}`,
+      autodiscoverHost: `autodiscover.${domain.name}`,
+    };
+  }
+  const delegation: Record<string, Deferred<ZoneDelegationOutputs>> = {};
+  for (const plan of plans) {
+    const ds = zones.get(plan.zone.name)?.ds;
+    delegation[plan.zone.name] = {
+      zoneId: plan.zone.zoneId,
+      ...(plan.zone.nameServers ? { nameServers: plan.zone.nameServers } : {}),
+      ...(ds ? { ds } : {}),
+    };
+  }
+  const tlsa = [...zones.values()].find((zone) => zone.tlsa)?.tlsa;
 
   return {
     environment: config.environment,
@@ -26,18 +91,9 @@ function mailstack(): StackOutputs {
       api: `https://${host}/api/v1/`,
     },
     publicPorts: publicPorts(endpoints),
-    domains: Object.fromEntries(
-      config.domains.map((domain) => [
-        domain.name,
-        {
-          mx: host,
-          mailboxes: domain.mailboxes.map((box) => `${box.localPart}@${domain.name}`),
-          mtaStsPolicyUrl: `https://mta-sts.${domain.name}/.well-known/mta-sts.txt`,
-          autoconfigHost: `autoconfig.${domain.name}`,
-          autodiscoverHost: `autodiscover.${domain.name}`,
-        },
-      ]),
-    ),
+    domains,
+    zones: delegation,
+    ...(tlsa ? { tlsa } : {}),
   };
 }
 

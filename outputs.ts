@@ -1,16 +1,28 @@
 // The stack outputs other teams consume (via `pulumi stack output` or a StackReference).
 // Keep this interface stable: renaming a field breaks consumers.
+import type * as pulumi from "@pulumi/pulumi";
 import type { Endpoints } from "./render/endpoints";
 
 export interface HostedDomainOutputs {
   /** The MX target of the domain. */
   readonly mx: string;
   readonly mailboxes: readonly string[];
-  /** Where the MTA-STS policy is served (RFC 8461 §3.3). */
+  /** Where the MTA-STS policy is served (RFC 8461 §3.3) and its current id. */
   readonly mtaStsPolicyUrl: string;
+  readonly mtaStsPolicyId: string;
+  /** The DKIM record: name and TXT value. */
+  readonly dkim: { readonly name: string; readonly value: string };
   /** Thunderbird-style autoconfig and Outlook autodiscover names for mail clients. */
   readonly autoconfigHost: string;
   readonly autodiscoverHost: string;
+}
+
+/** What the registrar of a zone needs: delegation and the DS record (DNSSEC). */
+export interface ZoneDelegationOutputs {
+  readonly zoneId: string;
+  readonly nameServers?: readonly string[];
+  /** "<zone>. 3600 IN DS <key tag> 13 2 <digest>"; absent when DNSSEC is off. */
+  readonly ds?: string;
 }
 
 export interface StackOutputs {
@@ -27,4 +39,16 @@ export interface StackOutputs {
   /** Ports the firewall opens to the internet for the mail host. */
   readonly publicPorts: readonly number[];
   readonly domains: Readonly<Record<string, HostedDomainOutputs>>;
+  readonly zones: Readonly<Record<string, ZoneDelegationOutputs>>;
+  /** DANE: TLSA 3 1 1 values for `name` (active key first, then the next key during a rollover). */
+  readonly tlsa?: { readonly name: string; readonly values: readonly string[] };
 }
+
+/** A value of T whose parts may still be Outputs (what the program returns). */
+export type Deferred<T> =
+  | pulumi.Input<T>
+  | (T extends readonly (infer E)[]
+      ? readonly Deferred<E>[]
+      : T extends object
+        ? { readonly [K in keyof T]: Deferred<T[K]> }
+        : never);

@@ -184,7 +184,7 @@ function resolveDefaults(config: ParsedConfig): MailstackConfig {
     [...config.domains]
       .filter((domain) => isAtOrBelow(config.hostname, domain.name))
       .sort((a, b) => b.name.length - a.name.length)
-      .map((domain) => ({ name: domain.name, zoneId: domain.zoneId }))[0];
+      .map((domain) => ({ name: domain.name, zoneId: domain.zoneId, nameServers: domain.nameServers }))[0];
   if (!hostZone) throw new Error("unreachable: the hostZone rule guarantees a zone for the host");
   return {
     ...config,

@@ -220,6 +220,16 @@ const rules = [
         ]
       : [],
   ),
+  rule(["tlsKey"], ({ tlsKey }) =>
+    tlsKey.next !== undefined && tlsKey.next === tlsKey.active
+      ? [
+          {
+            path: ["tlsKey", "next"],
+            message: `the next key must be the other slot than the active one ("${tlsKey.active === "a" ? "b" : "a"}")`,
+          },
+        ]
+      : [],
+  ),
   rule(["mtaSts"], ({ mtaSts }) =>
     mtaSts.mode === "enforce" && mtaSts.maxAgeSeconds < MIN_ENFORCE_MAX_AGE_SECONDS
       ? [

@@ -5,11 +5,9 @@ import { readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblem } from "../config/load";
-import { ConfigRunError } from "../config/pulumi";
-import { countByType } from "./document";
-import { redact } from "./engine";
-import { planStack } from "./run";
-import { StackFileError } from "./stack-file";
+import { prewarmedPool } from "./prewarm";
+import type * as Run from "./run";
+import { readStackConfig, StackFileError, type StackConfig } from "./stack-file";
 import { writePlanFiles } from "./write";
 
 const USAGE = "usage: npm run plan -- [--stack <name>] [--out <dir>]";
@@ -26,7 +24,7 @@ function fail(code: number, lines: readonly string[]): never {
   process.exit(code);
 }
 
-async function main(): Promise<void> {
+function main(): Promise<void> | void {
   let args;
   try {
     args = parseArgs({
@@ -50,45 +48,46 @@ async function main(): Promise<void> {
   if (!/^[A-Za-z0-9_.-]+$/.test(stack)) fail(2, [`invalid stack name: ${stack}`, USAGE]);
   const outDir = resolve(args.out ?? join("out", stack));
 
-  let result;
+  let stackConfig: StackConfig;
   try {
-    result = await planStack({ dir, stack });
+    stackConfig = readStackConfig(dir, stack);
   } catch (error) {
-    if (error instanceof ConfigRunError) {
-      fail(2, [
-        `plan: Pulumi.${stack}.yaml has ${error.problems.length} configuration problem(s); nothing was written:`,
-        ...error.problems.map((p) => `  ${formatProblem(p)}`),
-      ]);
-    }
     if (error instanceof StackFileError) {
       fail(2, [`plan: ${error.message}`, `available stacks: ${stacksIn(dir).join(", ") || "none"}`]);
     }
     throw error;
   }
-  writePlanFiles(outDir, result.files);
+  // Start the slow RSA key generation now: it runs on other threads while the program loads.
+  const keyPool = prewarmedPool(stackConfig.values);
+  // Loaded only now (the Pulumi SDK and the program), after the key generation has started.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { planStack, ConfigRunError, summaryLines } = require("./run") as typeof Run;
 
-  const out = (line = "") => process.stdout.write(`${line}\n`);
-  const counts = countByType(result.run);
-  const total = counts.reduce((sum, [, n]) => sum + n, 0);
-  out(`mailstack plan for stack "${stack}" (offline preview, no cloud credentials used)`);
-  out();
-  out(`Resources: ${total}`);
-  for (const [type, n] of counts) out(`  ${String(n).padStart(4)}  ${type}`);
-  out();
-  out("Outputs:");
-  for (const [key, value] of Object.entries(redact(result.run.outputs) as Record<string, unknown>)) {
-    const text = JSON.stringify(value);
-    out(`  ${key}: ${text.length > 110 ? `${text.slice(0, 107)}...` : text}`);
-  }
-  out();
-  for (const note of result.document.notes) out(`Note: ${note}`);
-  out();
-  out(
-    `Wrote ${result.files.length} files to ${relative(dir, outDir) || "."}/ (${result.files.map((f) => f.path).join(", ")})`,
+  return planStack({ dir, stack, stackConfig, keyPool }).then(
+    (result: Run.PlanResult) => {
+      writePlanFiles(outDir, result.files);
+      const lines = [
+        ...summaryLines(stack, result),
+        "",
+        `Wrote ${result.files.length} files to ${relative(dir, outDir) || "."}/ (${result.files.map((f) => f.path).join(", ")})`,
+        `Done in ${process.uptime().toFixed(1)} s.`,
+      ];
+      process.stdout.write(`${lines.join("\n")}\n`);
+    },
+    (error: unknown) => {
+      if (error instanceof ConfigRunError) {
+        fail(2, [
+          `plan: Pulumi.${stack}.yaml has ${error.problems.length} configuration problem(s); nothing was written:`,
+          ...error.problems.map((p) => `  ${formatProblem(p)}`),
+        ]);
+      }
+      throw error;
+    },
   );
-  out(`Done in ${process.uptime().toFixed(1)} s.`);
 }
 
-main().catch((error: unknown) => {
-  fail(1, [`plan failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`]);
-});
+Promise.resolve()
+  .then(main)
+  .catch((error: unknown) => {
+    fail(1, [`plan failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`]);
+  });

@@ -61,26 +61,72 @@ function opensshBlob(publicKey: KeyObject): { type: string; blob: Buffer } | und
   };
 }
 
-async function privateKey(inputs: Inputs): Promise<Generated> {
+export interface KeySpec {
+  readonly algorithm: "RSA" | "ECDSA" | "ED25519";
+  readonly rsaBits: number;
+  readonly ecdsaCurve: string;
+}
+
+interface KeyPair {
+  readonly publicKey: KeyObject;
+  readonly privateKey: KeyObject;
+}
+
+/** The key a tls.PrivateKey asks for, with the provider's defaults (RSA 2048, P224). */
+export function keySpecOf(inputs: Inputs): KeySpec {
   const algorithm = typeof inputs.algorithm === "string" ? inputs.algorithm : "RSA";
-  let pair: { publicKey: KeyObject; privateKey: KeyObject };
-  let traditional: "pkcs1" | "sec1" | "pkcs8";
-  if (algorithm === "RSA") {
-    pair = await generateKeyPairAsync("rsa", { modulusLength: num(inputs.rsaBits, 2048) });
-    traditional = "pkcs1";
-  } else if (algorithm === "ECDSA") {
-    const curve = CURVES[typeof inputs.ecdsaCurve === "string" ? inputs.ecdsaCurve : "P224"];
-    if (!curve) throw new Error(`tls.PrivateKey: unsupported ecdsaCurve ${String(inputs.ecdsaCurve)}`);
-    pair = await generateKeyPairAsync("ec", { namedCurve: curve.node });
-    traditional = "sec1";
-  } else if (algorithm === "ED25519") {
-    pair = await generateKeyPairAsync("ed25519", {});
-    traditional = "pkcs8";
-  } else {
+  if (algorithm !== "RSA" && algorithm !== "ECDSA" && algorithm !== "ED25519") {
     throw new Error(`tls.PrivateKey: unsupported algorithm ${algorithm}`);
   }
+  const ecdsaCurve = typeof inputs.ecdsaCurve === "string" ? inputs.ecdsaCurve : "P224";
+  return { algorithm, rsaBits: num(inputs.rsaBits, 2048), ecdsaCurve };
+}
+
+function specId(spec: KeySpec): string {
+  return spec.algorithm === "RSA"
+    ? `RSA-${spec.rsaBits}`
+    : spec.algorithm === "ECDSA"
+      ? `ECDSA-${spec.ecdsaCurve}`
+      : "ED25519";
+}
+
+function generateKeyPairFor(spec: KeySpec): Promise<KeyPair> {
+  if (spec.algorithm === "RSA") return generateKeyPairAsync("rsa", { modulusLength: spec.rsaBits });
+  if (spec.algorithm === "ED25519") return generateKeyPairAsync("ed25519", {});
+  const curve = CURVES[spec.ecdsaCurve];
+  if (!curve) return Promise.reject(new Error(`tls.PrivateKey: unsupported ecdsaCurve ${spec.ecdsaCurve}`));
+  return generateKeyPairAsync("ec", { namedCurve: curve.node });
+}
+
+/**
+ * Key pairs generated ahead of need: the plan starts the keys it expects while the program
+ * loads, so that slow RSA key generation overlaps with it. A request the pool cannot serve is
+ * generated on the spot.
+ */
+export class KeyPool {
+  private readonly ready = new Map<string, Promise<KeyPair>[]>();
+
+  prewarm(spec: KeySpec, count: number): void {
+    const list = this.ready.get(specId(spec)) ?? [];
+    for (let i = 0; i < count; i++) {
+      const pair = generateKeyPairFor(spec);
+      pair.catch(() => undefined); // surfaced when taken
+      list.push(pair);
+    }
+    this.ready.set(specId(spec), list);
+  }
+
+  take(spec: KeySpec): Promise<KeyPair> {
+    return this.ready.get(specId(spec))?.shift() ?? generateKeyPairFor(spec);
+  }
+}
+
+async function privateKey(inputs: Inputs, pool: KeyPool | undefined): Promise<Generated> {
+  const spec = keySpecOf(inputs);
+  const pair = await (pool ? pool.take(spec) : generateKeyPairFor(spec));
+  const traditional = spec.algorithm === "RSA" ? "pkcs1" : spec.algorithm === "ECDSA" ? "sec1" : "pkcs8";
   const pem = (key: KeyObject, type: "pkcs1" | "sec1" | "pkcs8" | "spki") =>
-    type === "spki" ? key.export({ format: "pem", type }).toString() : key.export({ format: "pem", type }).toString();
+    key.export({ format: "pem", type }).toString();
   const result: Generated = {
     privateKeyPem: pem(pair.privateKey, traditional),
     privateKeyPemPkcs8: pem(pair.privateKey, "pkcs8"),
@@ -122,7 +168,7 @@ function randomText(inputs: Inputs): string {
   return chars.join("");
 }
 
-const generators: Readonly<Record<string, (inputs: Inputs) => Generated | Promise<Generated>>> = {
+const generators: Readonly<Record<string, (inputs: Inputs, pool?: KeyPool) => Generated | Promise<Generated>>> = {
   "tls:index/privateKey:PrivateKey": privateKey,
   "random:index/randomPassword:RandomPassword": (inputs) => ({ result: randomText(inputs) }),
   "random:index/randomString:RandomString": (inputs) => ({ result: randomText(inputs) }),
@@ -152,8 +198,8 @@ export function generatesLocally(type: string): boolean {
 }
 
 /** Generates the output values of a locally generated resource type. */
-export async function generateLocally(type: string, inputs: Inputs): Promise<Generated> {
+export async function generateLocally(type: string, inputs: Inputs, pool?: KeyPool): Promise<Generated> {
   const generator = generators[type];
   if (!generator) throw new Error(`no local generator for ${type}`);
-  return generator(inputs);
+  return generator(inputs, pool);
 }

@@ -5,8 +5,13 @@ import { NAMESPACE } from "../config/load";
 import { secretKeys } from "../config/schema";
 import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type ProgramRun } from "./engine";
+import { generateLocally, type KeyPool } from "./local-values";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
+import { zoneFiles } from "./zone-files";
 import type { PlanFile } from "./write";
+
+export { ConfigRunError } from "../config/pulumi";
+export { summaryLines } from "./summary";
 
 export interface PlanOptions {
   /** Directory holding Pulumi.yaml and the stack files. */
@@ -20,6 +25,10 @@ export interface PlanOptions {
   readonly preview?: boolean;
   /** Replaces the generation of preview key material (tests use it to compare runs). */
   readonly generate?: LocalGenerator;
+  /** Keys generated ahead of need (see KeyPool). */
+  readonly keyPool?: KeyPool;
+  /** The stack's config when the caller has read it already. */
+  readonly stackConfig?: StackConfig;
 }
 
 export interface PlanResult {
@@ -32,7 +41,7 @@ export interface PlanResult {
 }
 
 export async function planStack(options: PlanOptions): Promise<PlanResult> {
-  const stackConfig = readStackConfig(options.dir, options.stack);
+  const stackConfig = options.stackConfig ?? readStackConfig(options.dir, options.stack);
   const values: Record<string, string> = { ...stackConfig.values, ...options.overrides, ...options.secrets };
   const secret = new Set([...stackConfig.secretKeys, ...Object.keys(options.secrets ?? {})]);
   const missingSecrets: string[] = [];
@@ -49,7 +58,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     config: values,
     secretKeys: [...secret],
     preview: options.preview ?? true,
-    ...(options.generate ? { generate: options.generate } : {}),
+    generate: options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs, options.keyPool)),
   });
   const notes = [
     ...stackConfig.warnings,
@@ -63,5 +72,11 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
       : []),
   ];
   const document = planDocument(stackConfig.project, options.stack, run, notes);
-  return { stackConfig, missingSecrets, run, document, files: planFiles(document, run) };
+  return {
+    stackConfig,
+    missingSecrets,
+    run,
+    document,
+    files: [...planFiles(document, run), ...zoneFiles(run, options.stack)],
+  };
 }

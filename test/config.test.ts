@@ -83,6 +83,8 @@ describe("a valid configuration", () => {
       }),
     ],
     ["an admin network given as IPv6 prefix", set("admin.sshCidrs", ["fd03::/64"])],
+    ["a key rollover to slot b", set("tlsKey", { active: "a", next: "b" })],
+    ["the zone's name servers", (c) => (domain(0)(c).nameServers = ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"])],
   ])("accepts %s", (_title, mutate) => {
     const config = baseConfig();
     mutate(config);
@@ -432,6 +434,30 @@ const invalid: Invalid[] = [
     key: "mailstack:offsiteSecretAccessKey",
     message: /pulumi config set --secret mailstack:offsiteSecretAccessKey/,
     secrets: { ...allSecrets(), offsiteAccessKeyId: undefined, offsiteSecretAccessKey: undefined },
+  },
+  {
+    title: "the same TLS key slot as active and next",
+    mutate: set("tlsKey", { active: "a", next: "a" }),
+    key: "mailstack:tlsKey.next",
+    message: /other slot than the active one \("b"\)/,
+  },
+  {
+    title: "a TLS key slot that does not exist",
+    mutate: set("tlsKey", { active: "c" }),
+    key: "mailstack:tlsKey.active",
+    message: /slot "a" or "b"/,
+  },
+  {
+    title: "a single name server",
+    mutate: (c) => (domain(0)(c).nameServers = ["ada.ns.cloudflare.com"]),
+    key: "mailstack:domains[0].nameServers",
+    message: /two name servers/,
+  },
+  {
+    title: "a DKIM selector with a dot",
+    mutate: set("dns", { dkimSelector: "mail.2026" }),
+    key: "mailstack:dns.dkimSelector",
+    message: /DKIM selector/,
   },
   {
     title: "an unknown time zone",

@@ -20,13 +20,18 @@ import { planStack } from "../plan/run";
 import type { StackOutputs } from "../outputs";
 
 const root = resolve(__dirname, "..");
-const tsx = join(root, "node_modules", ".bin", "tsx");
+
 const work = mkdtempSync(join(tmpdir(), "mailstack-plan-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function plan(args: string[], cwd = root) {
   const started = performance.now();
-  const result = spawnSync(tsx, [join(root, "plan", "cli.ts"), ...args], { cwd, encoding: "utf8" });
+  // The same command as `npm run plan`.
+  const result = spawnSync(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts"), ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, NODE_PATH: join(root, "node_modules") },
+  });
   return { ...result, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -67,6 +72,24 @@ describe("npm run plan", () => {
       lanIpv6: "fd03::4/64",
     });
     expect(outputs.domains["xd-cloud.de"]?.mx).toBe("mail.xd-cloud.de");
+  });
+
+  it("writes the zone file of xd-cloud.de with the corrected records (none of the guide's errors)", () => {
+    const zone = readFileSync(join(work, "prod", "dns", "xd-cloud.de.zone"), "utf8");
+    expect(zone).toContain("mail.xd-cloud.de. 3600 IN AAAA 2a05:bec0:27:fd03::4");
+    expect(zone).not.toMatch(/\sfd03::/); // no ULA in public DNS (errata 5.1)
+    expect(zone).toContain("xd-cloud.de. 3600 IN MX 10 mail.xd-cloud.de.");
+    expect(zone).toContain('xd-cloud.de. 3600 IN TXT "v=spf1 ip4:134.255.229.52 ip6:2a05:bec0:27:fd03::4 -all"');
+    expect(zone).toMatch(/^_dmarc\.xd-cloud\.de\. 3600 IN TXT "v=DMARC1; p=reject; /m);
+    expect(zone).not.toMatch(/_dmarc\.mail\.|^mail\.xd-cloud\.de\. \d+ IN MX/m);
+    expect(zone).toMatch(/^_mta-sts\.xd-cloud\.de\. 3600 IN TXT "v=STSv1; id=[0-9a-f]{32}"$/m);
+    expect(zone).toContain("mta-sts.xd-cloud.de is served by a Cloudflare Worker");
+    expect(zone).toMatch(/^_25\._tcp\.mail\.xd-cloud\.de\. 3600 IN TLSA 3 1 1 [0-9a-f]{64}$/m);
+    expect(zone).toMatch(
+      /^_smtp\._tls\.xd-cloud\.de\. 3600 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@xd-cloud\.de"$/m,
+    );
+    expect(zone).toMatch(/^dkim\._domainkey\.xd-cloud\.de\. 3600 IN TXT "v=DKIM1; k=rsa; /m);
+    expect(zone).toContain('xd-cloud.de. 3600 IN CAA 0 issue "letsencrypt.org"');
   });
 
   it("plans the staging stack", () => {

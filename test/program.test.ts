@@ -1,14 +1,11 @@
 // The program entry point: typed stack outputs derived from the validated configuration.
-import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { redact } from "../plan/engine";
-import { planStack } from "../plan/run";
 import type { StackOutputs } from "../outputs";
-
-const root = resolve(__dirname, "..");
+import { planWithKeys } from "./plans";
 
 async function outputsOf(overrides: Record<string, string> = {}, stack = "prod"): Promise<StackOutputs> {
-  const result = await planStack({ dir: root, stack, overrides });
+  const { result } = await planWithKeys(overrides, { stack });
   return redact(result.run.outputs) as StackOutputs;
 }
 
@@ -47,6 +44,11 @@ describe("stack outputs", () => {
         mx: "mail.xd-cloud.de",
         mailboxes: ["admin@xd-cloud.de", "dmarc-reports@xd-cloud.de", "tls-reports@xd-cloud.de"],
         mtaStsPolicyUrl: "https://mta-sts.xd-cloud.de/.well-known/mta-sts.txt",
+        mtaStsPolicyId: expect.stringMatching(/^[0-9a-f]{32}$/) as string,
+        dkim: {
+          name: "dkim._domainkey.xd-cloud.de",
+          value: expect.stringMatching(/^v=DKIM1; k=rsa; t=s; s=email; p=/) as string,
+        },
         autoconfigHost: "autoconfig.xd-cloud.de",
         autodiscoverHost: "autodiscover.xd-cloud.de",
       },

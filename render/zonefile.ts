@@ -1,0 +1,70 @@
+// Writes Cloudflare DNS records as an RFC 1035 master file (pure), for review, registrar
+// hand-off and migrations. SOA and NS belong to Cloudflare; they are included so that the file
+// loads in any DNS server, with the zone's assigned name servers when the config names them.
+import type { CloudflareRecordArgs } from "./cloudflare";
+
+export interface ZoneFileInput {
+  readonly zone: string;
+  readonly records: readonly CloudflareRecordArgs[];
+  readonly nameServers?: readonly string[];
+  readonly header?: readonly string[];
+  /** Cloudflare's "automatic" TTL (ttl: 1) is 300 seconds. */
+  readonly defaultTtl?: number;
+}
+
+const AUTOMATIC_TTL = 300;
+
+function absolute(name: string): string {
+  return name === "." || name.endsWith(".") ? name : `${name}.`;
+}
+
+function rdata(record: CloudflareRecordArgs): string {
+  const data = (record.data ?? {}) as Readonly<Record<string, string | number | undefined>>;
+  const field = (key: string) => String(data[key] ?? "");
+  switch (record.type) {
+    case "CNAME":
+      return absolute(String(record.content));
+    case "MX":
+      return `${record.priority ?? 10} ${absolute(String(record.content))}`;
+    case "SRV":
+      return `${field("priority")} ${field("weight")} ${field("port")} ${absolute(field("target"))}`;
+    case "TLSA":
+      return `${field("usage")} ${field("selector")} ${field("matchingType")} ${field("certificate")}`;
+    case "CAA":
+      return `${field("flags")} ${field("tag")} "${field("value").replace(/["\\]/g, (c) => `\\${c}`)}"`;
+    default:
+      return String(record.content);
+  }
+}
+
+export function zoneFile(input: ZoneFileInput): string {
+  const ttl = input.defaultTtl ?? 3600;
+  const nameServers = input.nameServers ?? [`ns1.cloudflare.invalid`, `ns2.cloudflare.invalid`];
+  const lines = [
+    ...(input.header ?? []).map((line) => `; ${line}`),
+    `$ORIGIN ${absolute(input.zone)}`,
+    `$TTL ${ttl}`,
+    `; SOA and NS are Cloudflare's (${input.nameServers ? "the zone's assigned name servers" : "placeholders: set nameServers in the config"})`,
+    `@ ${ttl} IN SOA ${absolute(nameServers[0] ?? "")} dns.cloudflare.com. 1 10000 2400 604800 1800`,
+    ...nameServers.map((ns) => `@ ${ttl} IN NS ${absolute(ns)}`),
+    "",
+  ];
+  const sorted = [...input.records].sort((a, b) =>
+    a.name === b.name
+      ? a.type < b.type
+        ? -1
+        : a.type > b.type
+          ? 1
+          : rdata(a) < rdata(b)
+            ? -1
+            : 1
+      : a.name < b.name
+        ? -1
+        : 1,
+  );
+  for (const record of sorted) {
+    const recordTtl = record.ttl === 1 ? AUTOMATIC_TTL : record.ttl;
+    lines.push(`; ${record.comment}`, `${absolute(record.name)} ${recordTtl} IN ${record.type} ${rdata(record)}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
