@@ -1,8 +1,10 @@
 // mailstack: Mailcow on Proxmox VE behind pfSense, DNS on Cloudflare, as one Pulumi program.
 // The entry point reads and validates the configuration once, composes the components and
 // returns the typed stack outputs. Components receive plain, validated values.
+import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as cloudflare from "@pulumi/cloudflare";
 import { MailDnsZone } from "./components/mail-dns-zone";
+import { MailcowVm } from "./components/mailcow-vm";
 import { mailTlsKeys } from "./components/tls-keys";
 import { readConfig } from "./config/pulumi";
 import type { Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
@@ -15,7 +17,78 @@ function mailstack(): Deferred<StackOutputs> {
   const host = config.hostname;
 
   const cloudflareProvider = new cloudflare.Provider("cloudflare", { apiToken: secrets.cloudflareApiToken });
+  const nodeSshAddress = config.proxmox.sshAddress ?? new URL(config.proxmox.endpoint).hostname;
+  const proxmoxProvider = new proxmox.Provider("proxmox", {
+    endpoint: config.proxmox.endpoint,
+    apiToken: secrets.proxmoxApiToken,
+    insecure: false,
+    minTls: "1.2",
+    ssh: {
+      username: config.proxmox.sshUser,
+      privateKey: secrets.proxmoxSshPrivateKey,
+      nodes: [{ name: config.proxmox.node, address: nodeSshAddress }],
+    },
+  });
   const tlsKeys = mailTlsKeys(config.tlsKey);
+
+  const mailcow = new MailcowVm(
+    "mailcow",
+    {
+      environment: config.environment,
+      hostname: host,
+      timezone: config.timezone,
+      tlsMinVersion: config.tlsMinVersion,
+      node: {
+        name: config.proxmox.node,
+        sshAddress: nodeSshAddress,
+        sshUser: config.proxmox.sshUser,
+        sshHostKey: config.proxmox.sshHostKey,
+      },
+      datastores: {
+        vm: config.proxmox.vmDatastore,
+        image: config.proxmox.imageDatastore,
+        snippets: config.proxmox.snippetDatastore,
+      },
+      vm: config.vm,
+      network: {
+        bridge: config.lan.bridge,
+        ...(config.lan.vlanId ? { vlanId: config.lan.vlanId } : {}),
+        addresses: [
+          config.lan.ipv4,
+          ...(config.lan.ipv6 ? [config.lan.ipv6] : []),
+          `${config.publicIpv6}/${config.lan.publicIpv6PrefixLength}`,
+        ],
+        gateway4: config.lan.gateway4,
+        ...(config.lan.gateway6 ? { gateway6: config.lan.gateway6 } : {}),
+        resolvers: config.lan.resolvers,
+        searchDomain: config.hostZone.name,
+      },
+      admin: {
+        username: config.admin.username,
+        email: config.admin.email,
+        sshKeys: config.admin.sshKeys,
+        networks: config.admin.sshCidrs,
+      },
+      publicPorts: publicPorts(endpoints),
+      mailcow: {
+        version: config.mailcow.version,
+        limits: config.mailcow.limits,
+        conf: {
+          hostname: host,
+          timezone: config.timezone,
+          clamav: config.mailcow.clamav,
+          sogo: config.mailcow.sogo,
+          fullTextSearch: config.mailcow.fullTextSearch,
+          apiAllowFrom: config.mailcow.apiAllowFrom,
+          watchdogEmail: config.admin.email,
+          services: config.services,
+        },
+      },
+      tlsKeyPem: tlsKeys.active.privateKeyPem,
+      nodeSshPrivateKey: secrets.proxmoxSshPrivateKey ?? "",
+    },
+    { providers: [proxmoxProvider] },
+  );
 
   const plans = mailZones(config);
   const zones = new Map(
@@ -94,6 +167,12 @@ function mailstack(): Deferred<StackOutputs> {
     domains,
     zones: delegation,
     ...(tlsa ? { tlsa } : {}),
+    vm: {
+      id: mailcow.vmId,
+      sshHostKey: mailcow.sshHostKey,
+      apiEndpoint: mailcow.apiEndpoint,
+      adminUrl: mailcow.adminUrl,
+    },
   };
 }
 

@@ -42,6 +42,13 @@ export interface StackOutputs {
   readonly zones: Readonly<Record<string, ZoneDelegationOutputs>>;
   /** DANE: TLSA 3 1 1 values for `name` (active key first, then the next key during a rollover). */
   readonly tlsa?: { readonly name: string; readonly values: readonly string[] };
+  /** The mailcow VM: Proxmox id, its SSH host key (as verified through the guest agent), API and admin UI. */
+  readonly vm: {
+    readonly id: number;
+    readonly sshHostKey: string;
+    readonly apiEndpoint: string;
+    readonly adminUrl: string;
+  };
 }
 
 /** A value of T whose parts may still be Outputs (what the program returns). */

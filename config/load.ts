@@ -237,7 +237,7 @@ function describeIssue(key: ConfigKey, value: unknown, issue: z.core.$ZodIssue, 
     const known = shapeKeysAt(schema, issue.path);
     return issue.keys.map((unknownKey) => ({
       key: formatPath([...path, unknownKey]),
-      message: `unknown setting${suggestion(unknownKey, known, "")}; valid: ${known.join(", ")}`,
+      message: `unknown setting${suggestion(unknownKey, known, "")}${known.length > 0 ? `; valid: ${known.join(", ")}` : ""}`,
     }));
   }
   const missing = valueAt(value, issue.path) === undefined;
@@ -253,6 +253,8 @@ function expectation(schema: z.ZodType): string {
 
 interface ZodDefLike {
   type?: string;
+  keyType?: ZodLike;
+  entries?: Record<string, string>;
   innerType?: ZodLike;
   in?: ZodLike;
   element?: ZodLike;
@@ -276,6 +278,7 @@ function shapeKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
       remaining = remaining.slice(1);
       current = def.element;
     } else if (def.shape) return Object.keys(def.shape);
+    else if (def.keyType) return Object.keys(def.keyType._zod.def.entries ?? {});
     else return [];
   }
   return [];

@@ -7,6 +7,38 @@ import { domainNameProblem, emailProblem, httpsUrlProblem, localPartProblem, mai
 import { ipv4NotPublic, ipv6NotGlobal, parseCidr, parseIpv4, parseIpv6 } from "./net";
 import { parseSshPublicKey } from "./ssh";
 
+/**
+ * The cloud image the VM boots from: Debian 13 (trixie) genericcloud, pinned to a release and
+ * verified against Debian's SHA512SUMS.
+ */
+export const DEBIAN_IMAGE = {
+  url: "https://cloud.debian.org/images/cloud/trixie/20250924-2245/debian-13-genericcloud-amd64-20250924-2245.qcow2",
+  sha512:
+    "25b430e6416b443620fc32975f40effe3d7ae6603060aa9563b80092f0b073734a35a8c56816ae4f4ea395d7e5599de7cba254f92a9465f6ce95b29a03a8e1f5",
+} as const;
+
+/** The services of mailcow's docker-compose.yml that resource limits may name. */
+export const MAILCOW_SERVICES = [
+  "unbound-mailcow",
+  "mysql-mailcow",
+  "redis-mailcow",
+  "clamd-mailcow",
+  "rspamd-mailcow",
+  "php-fpm-mailcow",
+  "sogo-mailcow",
+  "dovecot-mailcow",
+  "postfix-mailcow",
+  "postfix-tlspol-mailcow",
+  "memcached-mailcow",
+  "nginx-mailcow",
+  "acme-mailcow",
+  "netfilter-mailcow",
+  "watchdog-mailcow",
+  "dockerapi-mailcow",
+  "olefy-mailcow",
+  "ofelia-mailcow",
+] as const;
+
 /** The mailcow release the VM installs (a git tag of mailcow-dockerized). */
 export const MAILCOW_DEFAULT_VERSION = "2026-07a";
 
@@ -130,6 +162,8 @@ export const keySchemas = {
     ipv6: cidr6.optional(),
     gateway6: ipv6.optional(),
     resolvers: z.array(anyIp).min(1).optional(),
+    /** The on-link prefix of mailstack:publicIpv6, which the VM holds beside its LAN addresses. */
+    publicIpv6PrefixLength: wholeNumber("the prefix length of the public IPv6 network", 48, 128).default(64),
   }),
   vm: z
     .strictObject({
@@ -140,6 +174,30 @@ export const keySchemas = {
       diskGb: positiveInt("the disk size in GB").default(80),
       /** Proxmox deletion protection; on by default, off only where throw-away VMs are wanted. */
       protection: z.boolean().default(true),
+      /** The VM's MAC address; derived from the host name when not set. */
+      macAddress: z
+        .string()
+        .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, {
+          error: "expected a MAC address in lower case, e.g. 02:a1:b2:c3:d4:e5",
+        })
+        .optional(),
+      /** The cloud image the VM boots from, pinned by checksum. */
+      image: z
+        .strictObject({
+          url: httpsUrl,
+          sha512: z.string().regex(/^[0-9a-f]{128}$/, { error: "expected the image's SHA-512 (128 hex digits)" }),
+        })
+        .prefault(DEBIAN_IMAGE),
+      /** Proxmox HA for the VM (cluster with shared storage): node → priority. */
+      ha: z
+        .strictObject({
+          nodes: z
+            .record(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/), wholeNumber("an HA node priority", 0, 1000))
+            .refine((nodes) => Object.keys(nodes).length >= 2, { error: "expected at least two nodes for HA" }),
+          maxRestart: wholeNumber("the HA restart attempts", 0, 10).default(2),
+          maxRelocate: wholeNumber("the HA relocation attempts", 0, 10).default(1),
+        })
+        .optional(),
     })
     .prefault({}),
   proxmox: z.strictObject({
@@ -149,6 +207,13 @@ export const keySchemas = {
     imageDatastore: z.string().min(1).default("local"),
     snippetDatastore: z.string().min(1).default("local"),
     sshUser: z.string().min(1).default("root"),
+    /** Address for SSH to the node; defaults to the endpoint's host. */
+    sshAddress: z.string().min(1).optional(),
+    /**
+     * The node's SSH host public key ("ssh-ed25519 AAAA…", from /etc/ssh/ssh_host_ed25519_key.pub).
+     * SSH to the node is verified with it, and the VM's own host key is read back through it.
+     */
+    sshHostKey: sshKey,
   }),
   mailcow: z
     .strictObject({
@@ -161,6 +226,16 @@ export const keySchemas = {
       fullTextSearch: z.boolean().default(true),
       /** Networks allowed to use the mailcow API; defaults to the admin networks. */
       apiAllowFrom: z.array(anyCidr).min(1).optional(),
+      /** Container resource limits (docker-compose.override.yml), the guide's values by default. */
+      limits: z
+        .partialRecord(
+          z.enum(MAILCOW_SERVICES, { error: `expected a mailcow service: ${MAILCOW_SERVICES.join(", ")}` }),
+          z.strictObject({
+            memoryMiB: positiveInt("the memory limit in MiB"),
+            cpus: z.number().positive().max(128),
+          }),
+        )
+        .default({ "postfix-mailcow": { memoryMiB: 512, cpus: 0.5 }, "dovecot-mailcow": { memoryMiB: 1024, cpus: 1 } }),
     })
     .prefault({}),
   admin: z.strictObject({

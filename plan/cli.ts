@@ -57,6 +57,9 @@ function main(): Promise<void> | void {
     }
     throw error;
   }
+  // The Pulumi SDK records a stack trace for every promise it tracks; mapping each one through
+  // source maps costs more than the plan itself. Stack traces show transpiled positions instead.
+  process.setSourceMapsEnabled(false);
   // Start the slow RSA key generation now: it runs on other threads while the program loads.
   const keyPool = prewarmedPool(stackConfig.values);
   // Loaded only now (the Pulumi SDK and the program), after the key generation has started.

@@ -26,6 +26,8 @@ export interface RecordedResource {
   readonly options: Readonly<Record<string, unknown>>;
   /** Output values that were generated locally (preview key material, random values). */
   readonly generated: boolean;
+  /** A component's registered outputs, in wire form. */
+  outputs?: Readonly<Record<string, WireValue>>;
 }
 
 export interface ProgramRun {
@@ -50,7 +52,15 @@ export interface EngineOptions {
   readonly calls?: Readonly<Record<string, CallHandler>>;
   /** Generates tls/random values; defaults to fresh values from node:crypto. */
   readonly generate?: LocalGenerator;
+  /** Provider-computed outputs for tests that play the provider (e.g. a command's stdout). */
+  readonly outputs?: OutputSimulator;
 }
+
+export type OutputSimulator = (resource: {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}) => Record<string, unknown> | undefined;
 
 export type LocalGenerator = (type: string, name: string, inputs: Record<string, unknown>) => Promise<Generated>;
 
@@ -177,7 +187,10 @@ class RecordingMonitor extends MockMonitor {
 
   override registerResourceOutputs(req: OutputsRequest, callback: Callback): void {
     const urn = req.getUrn();
-    if (urn.split("::")[2] === STACK_TYPE) this.stackOutputs.set(urn, req.getOutputs()?.toJavaScript() ?? {});
+    const outputs = req.getOutputs()?.toJavaScript() ?? {};
+    if (urn.split("::")[2] === STACK_TYPE) this.stackOutputs.set(urn, outputs);
+    const recorded = this.recorded.get(urn);
+    if (recorded) recorded.outputs = outputs;
     super.registerResourceOutputs(req, callback);
   }
 }
@@ -196,7 +209,10 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
     newResource: (args) => ({
       id: preview ? undefined : `${args.name}-id`,
       // Inputs come back as outputs; everything else a provider computes stays unknown in a preview.
-      state: args.inputs as Record<string, unknown>,
+      state: {
+        ...(args.inputs as Record<string, unknown>),
+        ...options.outputs?.({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> }),
+      },
     }),
     call: async (args) => {
       const handler = options.calls?.[args.token];

@@ -2,7 +2,17 @@
 // private keys and @pulumi/random values are generated here with node:crypto, so that
 // everything derived from them (TLSA hashes, DKIM records, policy ids) is real and can be
 // checked. They are preview values: a real `pulumi up` generates its own.
-import { createHash, generateKeyPair, randomBytes, randomInt, randomUUID, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  generatePrime,
+  randomBytes,
+  randomInt,
+  randomUUID,
+  type KeyObject,
+} from "node:crypto";
 import { promisify } from "node:util";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -90,8 +100,75 @@ function specId(spec: KeySpec): string {
       : "ED25519";
 }
 
+// ---- RSA from two primes searched in parallel ----------------------------------------------
+// OpenSSL's RSA key generation finds p and q one after the other and has a long tail (RSA 4096:
+// median 1.4 s, seen 5.6 s on this machine). Preview keys only need to be valid RSA keys, so the
+// plan searches both primes at once (median 0.5 s, tail about 1 s) and assembles the key.
+
+const E = 65537n;
+
+function primeOf(bits: number): Promise<bigint> {
+  return new Promise((resolve, reject) =>
+    generatePrime(bits, { bigint: true }, (error, prime) => (error ? reject(error) : resolve(prime))),
+  );
+}
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [oldR, r] = [((a % m) + m) % m, m];
+  let [oldS, s] = [1n, 0n];
+  while (r !== 0n) {
+    const quotient = oldR / r;
+    [oldR, r] = [r, oldR - quotient * r];
+    [oldS, s] = [s, oldS - quotient * s];
+  }
+  if (oldR !== 1n) throw new Error("not invertible");
+  return ((oldS % m) + m) % m;
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+function base64url(value: bigint): string {
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  return Buffer.from(hex, "hex").toString("base64url");
+}
+
+async function rsaKeyPair(bits: number): Promise<KeyPair> {
+  const usable = async (): Promise<bigint> => {
+    for (;;) {
+      const prime = await primeOf(bits / 2);
+      if (gcd(E, prime - 1n) === 1n) return prime;
+    }
+  };
+  for (;;) {
+    const [p, q] = await Promise.all([usable(), usable()]);
+    const n = p * q;
+    if (p === q || n.toString(2).length !== bits) continue;
+    const lambda = ((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n);
+    const d = modInverse(E, lambda);
+    const privateKey = createPrivateKey({
+      format: "jwk",
+      key: {
+        kty: "RSA",
+        n: base64url(n),
+        e: base64url(E),
+        d: base64url(d),
+        p: base64url(p),
+        q: base64url(q),
+        dp: base64url(d % (p - 1n)),
+        dq: base64url(d % (q - 1n)),
+        qi: base64url(modInverse(q, p)),
+      },
+    });
+    return { privateKey, publicKey: createPublicKey(privateKey) };
+  }
+}
+
 function generateKeyPairFor(spec: KeySpec): Promise<KeyPair> {
-  if (spec.algorithm === "RSA") return generateKeyPairAsync("rsa", { modulusLength: spec.rsaBits });
+  if (spec.algorithm === "RSA") return rsaKeyPair(spec.rsaBits);
   if (spec.algorithm === "ED25519") return generateKeyPairAsync("ed25519", {});
   const curve = CURVES[spec.ecdsaCurve];
   if (!curve) return Promise.reject(new Error(`tls.PrivateKey: unsupported ecdsaCurve ${spec.ecdsaCurve}`));
@@ -100,8 +177,8 @@ function generateKeyPairFor(spec: KeySpec): Promise<KeyPair> {
 
 /**
  * Key pairs generated ahead of need: the plan starts the keys it expects while the program
- * loads, so that slow RSA key generation overlaps with it. A request the pool cannot serve is
- * generated on the spot.
+ * loads, so that key generation overlaps with it. A request the pool cannot serve is generated
+ * on the spot.
  */
 export class KeyPool {
   private readonly ready = new Map<string, Promise<KeyPair>[]>();

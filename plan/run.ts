@@ -4,9 +4,10 @@ import mailstack from "../index";
 import { NAMESPACE } from "../config/load";
 import { secretKeys } from "../config/schema";
 import { planDocument, planFiles, type PlanDocument } from "./document";
-import { runProgram, type LocalGenerator, type ProgramRun } from "./engine";
+import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
 import { generateLocally, type KeyPool } from "./local-values";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
+import { hostFiles } from "./host-files";
 import { zoneFiles } from "./zone-files";
 import type { PlanFile } from "./write";
 
@@ -25,6 +26,8 @@ export interface PlanOptions {
   readonly preview?: boolean;
   /** Replaces the generation of preview key material (tests use it to compare runs). */
   readonly generate?: LocalGenerator;
+  /** Provider-computed outputs, for tests that play the provider. */
+  readonly outputs?: OutputSimulator;
   /** Keys generated ahead of need (see KeyPool). */
   readonly keyPool?: KeyPool;
   /** The stack's config when the caller has read it already. */
@@ -58,6 +61,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     config: values,
     secretKeys: [...secret],
     preview: options.preview ?? true,
+    ...(options.outputs ? { outputs: options.outputs } : {}),
     generate: options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs, options.keyPool)),
   });
   const notes = [
@@ -77,6 +81,6 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     missingSecrets,
     run,
     document,
-    files: [...planFiles(document, run), ...zoneFiles(run, options.stack)],
+    files: [...planFiles(document, run), ...zoneFiles(run, options.stack), ...hostFiles(run)],
   };
 }

@@ -460,6 +460,36 @@ const invalid: Invalid[] = [
     message: /DKIM selector/,
   },
   {
+    title: "no SSH host key for the Proxmox node",
+    mutate: set("proxmox.sshHostKey", undefined),
+    key: "mailstack:proxmox.sshHostKey",
+    message: /is missing; expected an OpenSSH public key line/,
+  },
+  {
+    title: "an image checksum that is not SHA-512",
+    mutate: set("vm.image", { url: "https://cloud.debian.org/x.qcow2", sha512: "abc" }),
+    key: "mailstack:vm.image.sha512",
+    message: /SHA-512/,
+  },
+  {
+    title: "HA with a single node",
+    mutate: set("vm.ha", { nodes: { pve: 1 } }),
+    key: "mailstack:vm.ha.nodes",
+    message: /at least two nodes/,
+  },
+  {
+    title: "a resource limit for a service mailcow does not have",
+    mutate: set("mailcow", { limits: { "postfix-mailcw": { memoryMiB: 512, cpus: 1 } } }),
+    key: "mailstack:mailcow.limits.postfix-mailcw",
+    message: /did you mean postfix-mailcow\?\); valid: unbound-mailcow/,
+  },
+  {
+    title: "a public IPv6 prefix shorter than /48",
+    mutate: set("lan.publicIpv6PrefixLength", 32),
+    key: "mailstack:lan.publicIpv6PrefixLength",
+    message: /at least 48/,
+  },
+  {
     title: "an unknown time zone",
     mutate: set("timezone", "Mars/Olympus"),
     key: "mailstack:timezone",

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Generated } from "../plan/local-values";
 import type { PlanResult } from "../plan/run";
 import { MTA_STS_PATH } from "../render/mta-sts-worker";
-import { Daemon, freePort, kdig, waitFor } from "./lab";
+import { Daemon, freePort, kdig, selfSignedCertificate, waitFor } from "./lab";
 import { planWithKeys } from "./plans";
 import { requireTool } from "./tools";
 
@@ -311,29 +311,6 @@ async function startTlsSmtpServer(key: string, cert: string): Promise<number> {
   return port;
 }
 
-function selfSignedCertificate(keyPem: string, name: string): string {
-  requireTool("openssl");
-  const keyFile = join(dir, `${name}.key`);
-  writeFileSync(keyFile, keyPem, { mode: 0o600 });
-  return execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-new",
-      "-key",
-      keyFile,
-      "-subj",
-      `/CN=${HOST}`,
-      "-addext",
-      `subjectAltName=DNS:${HOST}`,
-      "-days",
-      "2",
-    ],
-    { encoding: "utf8" },
-  );
-}
-
 /** openssl s_client with DANE (asynchronously: the SMTP server runs in this process). */
 function daneCheck(port: number, rrdata: string): Promise<string> {
   const args = ["s_client", "-connect", `127.0.0.1:${port}`, "-starttls", "smtp", "-servername", HOST];
@@ -358,7 +335,7 @@ describe("DANE", () => {
     expect(rrdata).toMatch(/^3 1 1 [0-9A-F]{64}$/i);
 
     const key = String(keys.get("mail-tls-key-a")?.privateKeyPem);
-    const port = await startTlsSmtpServer(key, selfSignedCertificate(key, "stack"));
+    const port = await startTlsSmtpServer(key, selfSignedCertificate(dir, "stack", key, HOST).pem);
     const output = await daneCheck(port, rrdata ?? "");
     expect(output).toMatch(/DANE TLSA 3 1 1 .*matched EE certificate/);
     expect(output).toMatch(/Verify return code: 0 \(ok\)/);
@@ -371,7 +348,7 @@ describe("DANE", () => {
     const other = generateKeyPairSync("rsa", { modulusLength: 2048 })
       .privateKey.export({ format: "pem", type: "pkcs8" })
       .toString();
-    const port = await startTlsSmtpServer(other, selfSignedCertificate(other, "other"));
+    const port = await startTlsSmtpServer(other, selfSignedCertificate(dir, "other", other, HOST).pem);
     const output = await daneCheck(port, rrdata ?? "");
     expect(output).not.toMatch(/matched EE certificate/);
     expect(output).toMatch(/Verify return code: 65 \(no matching DANE TLSA records\)/i);

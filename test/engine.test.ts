@@ -184,8 +184,15 @@ describe("locally generated keys", () => {
       expect(key.pkcs8).toContain("-----BEGIN PRIVATE KEY-----");
       const derived = createPublicKey(createPrivateKey(key.privateKeyPem)).export({ format: "pem", type: "spki" });
       expect(key.publicKeyPem).toBe(derived);
-      if (args.algorithm === "RSA")
+      if (args.algorithm === "RSA") {
         expect(createPublicKey(key.publicKeyPem).asymmetricKeyDetails?.modulusLength).toBe(3072);
+        // The key is assembled from two primes: OpenSSL checks its consistency (n = pq, d·e ≡ 1, CRT values).
+        const check = execFileSync("openssl", ["pkey", "-check", "-noout"], {
+          input: key.privateKeyPem,
+          encoding: "utf8",
+        });
+        expect(check).toMatch(/Key is valid/);
+      }
 
       const file = join(dir, `${sshType}.pem`);
       expect(key.openssh.startsWith(`${sshType} `)).toBe(true);

@@ -17,7 +17,11 @@ export function baseConfig(): ConfigObject {
     publicIpv6: "2a05:bec0:27:fd03::4",
     lan: { ipv4: "10.3.0.4/24", gateway4: "10.3.0.1", ipv6: "fd03::4/64", gateway6: "fd03::1" },
     vm: { cores: 4, memoryGiB: 8, diskGb: 80 },
-    proxmox: { endpoint: "https://pve.example.org:8006/", node: "pve" },
+    proxmox: {
+      endpoint: "https://pve.example.org:8006/",
+      node: "pve",
+      sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFxQ4sH7xsA0mCpNaqurdzKrxwnIPXhUrPRzN/599wh root@pve",
+    },
     admin: { email: "admin@example.org", sshKeys: [ED25519_KEY], sshCidrs: ["10.3.0.0/24"] },
     cloudflare: { accountId: "440b1b00395e5390b6dd1dbd09c86369" },
     domains: [

@@ -1,7 +1,7 @@
 // The loopback lab: real daemons (Knot, Unbound, …) started per test file on free loopback
 // ports, each with its own config and run directory, stopped when the file ends.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { openSync } from "node:fs";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, openSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { requireTool } from "./tools";
@@ -48,11 +48,11 @@ export class Daemon {
     private readonly child: ChildProcess,
   ) {}
 
-  static start(name: string, command: string, args: readonly string[], dir: string): Daemon {
+  static start(name: string, command: string, args: readonly string[], dir: string, env?: NodeJS.ProcessEnv): Daemon {
     requireTool(command);
     const logFile = join(dir, `${name}.log`);
     const log = openSync(logFile, "a");
-    const child = spawn(command, [...args], { cwd: dir, stdio: ["ignore", log, log] });
+    const child = spawn(command, [...args], { cwd: dir, stdio: ["ignore", log, log], env: { ...process.env, ...env } });
     return new Daemon(name, logFile, child);
   }
 
@@ -98,4 +98,90 @@ export function kdig(port: number, name: string, type: string): DnsAnswer {
       return { name: owner ?? "", ttl: Number(ttl), type: rrtype ?? "", data: rest.join(" ") };
     });
   return { status, flags, answers };
+}
+
+/** "key = value" lines of a Postfix parameter file, as `postconf -e` arguments. */
+export function postconfArguments(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith("#"))
+    .map((line) => line.replace(/\s*=\s*/, "="));
+}
+
+/**
+ * A real Postfix on 127.0.0.1:`port` with its own config, queue and log under `dir`, started
+ * from a copy of the system's configuration plus `settings` (postconf -e arguments).
+ */
+export async function startPostfix(
+  dir: string,
+  port: number,
+  settings: readonly string[],
+): Promise<{ stop: () => void; log: string }> {
+  requireTool("postfix");
+  requireTool("postconf");
+  const conf = join(dir, "postfix");
+  const queue = join(dir, "queue");
+  const data = join(dir, "data");
+  const log = join(dir, "maillog");
+  // Postfix's own processes run as the postfix user: they must be able to enter the directory.
+  chmodSync(dir, 0o755);
+  execFileSync("cp", ["-r", "/etc/postfix", conf]);
+  execFileSync("install", ["-d", "-o", "postfix", data]);
+  execFileSync("install", ["-d", queue]);
+  execFileSync("postconf", [
+    "-c",
+    conf,
+    "-e",
+    "inet_interfaces=127.0.0.1",
+    "inet_protocols=ipv4",
+    `queue_directory=${queue}`,
+    `data_directory=${data}`,
+    `maillog_file=${log}`,
+    `maillog_file_prefixes=${dir}`,
+    "mydestination=",
+    "compatibility_level=3.6",
+    ...settings,
+  ]);
+  // The smtp service on the test port, without chroot.
+  const master = join(conf, "master.cf");
+  execFileSync("sed", ["-i", `s/^smtp      inet  n       -       y/${port}      inet  n       -       n/`, master]);
+  execFileSync("postfix", ["-c", conf, "start"]);
+  const stop = () => {
+    try {
+      execFileSync("postfix", ["-c", conf, "stop"], { stdio: "ignore" });
+    } catch {
+      // already stopped
+    }
+  };
+  await waitFor(`Postfix on port ${port}`, () =>
+    spawnSync("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0 ? true : undefined,
+  );
+  return { stop, log };
+}
+
+/** A self-signed certificate for `host` on the given key; writes the key to `<dir>/<name>.key`. */
+export function selfSignedCertificate(
+  dir: string,
+  name: string,
+  keyPem: string,
+  host: string,
+): { pem: string; keyFile: string } {
+  requireTool("openssl");
+  const keyFile = join(dir, `${name}.key`);
+  writeFileSync(keyFile, keyPem, { mode: 0o600 });
+  const args = [
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    keyFile,
+    "-subj",
+    `/CN=${host}`,
+    "-addext",
+    `subjectAltName=DNS:${host}`,
+    "-days",
+    "2",
+  ];
+  return { pem: execFileSync("openssl", args, { encoding: "utf8" }), keyFile };
 }

@@ -70,6 +70,7 @@ describe("MailDnsZone", () => {
     expect(dkim?.content).toBe(txtStrings(`v=DKIM1; k=rsa; t=s; s=email; p=${der}`));
     expect(
       resourcesOf(result, "tls:index/privateKey:PrivateKey")
+        .filter((r) => r.inputs.algorithm === "RSA")
         .map((r) => [r.name, r.inputs.rsaBits])
         .sort(),
     ).toEqual([
@@ -80,8 +81,9 @@ describe("MailDnsZone", () => {
 
   it("keeps private keys out of every input and exports the DS, DKIM, TLSA and MTA-STS outputs", async () => {
     const { result, keys } = await planWithKeys();
+    // Secret-marked values are allowed to carry keys (a connection's deploy key); nothing else is.
     const everything =
-      JSON.stringify(result.run.resources.map((r) => plain(r.inputs))) + JSON.stringify(plain(result.run.outputs));
+      JSON.stringify(result.run.resources.map((r) => redact(r.inputs))) + JSON.stringify(redact(result.run.outputs));
     for (const values of keys.values()) {
       const pem = values.privateKeyPem;
       if (typeof pem === "string") expect(everything).not.toContain(pem.split("\n")[1]);

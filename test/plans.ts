@@ -1,12 +1,22 @@
 // Plans of the example stacks for tests. Key material is generated once per test file and
 // reused by every plan in it (RSA 4096 takes about a second), by resource type and name.
 import { resolve } from "node:path";
+import type { OutputSimulator } from "../plan/engine";
 import { generateLocally, type Generated } from "../plan/local-values";
 import { planStack, type PlanResult } from "../plan/run";
 
 export const root = resolve(__dirname, "..");
 
 const generated = new Map<string, Promise<Generated>>();
+
+/** The VM host key the Proxmox node "reads" through the guest agent in applied (non-preview) plans. */
+export const VM_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIICViTJDwxU3/M06rz0oh3EZcEUKvsiqB+aQUQd25ubW";
+
+/** Plays the providers whose outputs the program reads: the node's answer to the host key command. */
+export const playProviders: OutputSimulator = ({ type, name }) =>
+  type === "command:remote:Command" && name.endsWith("-host-key")
+    ? { stdout: `${VM_HOST_KEY} root@mail\n` }
+    : undefined;
 
 export interface TestPlan {
   readonly result: PlanResult;
@@ -16,13 +26,15 @@ export interface TestPlan {
 
 export async function planWithKeys(
   overrides: Record<string, string> = {},
-  options: { stack?: string; preview?: boolean } = {},
+  options: { stack?: string; preview?: boolean; outputs?: OutputSimulator } = {},
 ): Promise<TestPlan> {
   const result = await planStack({
     dir: root,
     stack: options.stack ?? "prod",
     overrides,
     preview: options.preview ?? true,
+    // Commands have run only outside a preview.
+    ...(options.outputs || options.preview === false ? { outputs: options.outputs ?? playProviders } : {}),
     generate: (type, name, inputs) => {
       const key = `${type}::${name}`;
       let values = generated.get(key);

@@ -1,0 +1,359 @@
+// MailcowVm: a Proxmox VM from a pinned cloud image that comes up as a hardened mailcow.
+// Everything it installs is rendered by pure functions (render/mailcow-host.ts); this class
+// wires them to resources. Secrets (database and API keys, the TLS key) travel only over SSH
+// stdin; the cloud-init snippet on the Proxmox storage holds none.
+import { createHash } from "node:crypto";
+import * as proxmox from "@muhlba91/pulumi-proxmoxve";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import { macAddressFor, HOST_READY_MARKER } from "../render/cloud-init";
+import type { NetworkInput } from "../render/cloud-init";
+import {
+  REDACTED_SECRETS,
+  type MailcowConfInput,
+  type MailcowSecrets,
+  type ServiceLimit,
+  type TlsVersion,
+} from "../render/mailcow";
+import {
+  cloudInit,
+  fileInstalls,
+  hostScripts,
+  mailcowUp,
+  renderedFiles,
+  type MailcowHostInput,
+} from "../render/mailcow-host";
+import { guestHostKeyScript, hostKeyFromOutput, snippetDirectory } from "../render/proxmox";
+
+export interface MailcowVmArgs {
+  readonly environment: "production" | "staging";
+  readonly hostname: string;
+  readonly timezone: string;
+  readonly tlsMinVersion: TlsVersion;
+  readonly node: {
+    readonly name: string;
+    /** SSH to the node: address, user and its pinned host key. */
+    readonly sshAddress: string;
+    readonly sshUser: string;
+    readonly sshHostKey: string;
+  };
+  readonly datastores: { readonly vm: string; readonly image: string; readonly snippets: string };
+  readonly vm: {
+    readonly id?: number;
+    readonly name: string;
+    readonly cores: number;
+    readonly memoryGiB: number;
+    readonly diskGb: number;
+    readonly protection: boolean;
+    readonly macAddress?: string;
+    readonly image: { readonly url: string; readonly sha512: string };
+    readonly ha?: {
+      readonly nodes: Readonly<Record<string, number>>;
+      readonly maxRestart: number;
+      readonly maxRelocate: number;
+    };
+  };
+  readonly network: Omit<NetworkInput, "macAddress" | "interface"> & {
+    readonly bridge: string;
+    readonly vlanId?: number;
+  };
+  readonly admin: {
+    readonly username: string;
+    readonly email: string;
+    readonly sshKeys: readonly string[];
+    readonly networks: readonly string[];
+  };
+  readonly publicPorts: readonly number[];
+  readonly mailcow: {
+    readonly version: string;
+    readonly conf: MailcowConfInput;
+    readonly limits: Readonly<Partial<Record<string, ServiceLimit>>>;
+  };
+  /** The server's TLS key (PEM, secret): the one the TLSA record pins. */
+  readonly tlsKeyPem: pulumi.Input<string>;
+  /** SSH private key for the Proxmox node (secret). */
+  readonly nodeSshPrivateKey: pulumi.Input<string>;
+}
+
+export const LAN_INTERFACE = "lan0";
+const CPU_TYPE = "x86-64-v2-AES";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+export class MailcowVm extends pulumi.ComponentResource {
+  readonly vmId: pulumi.Output<number>;
+  readonly sshHostKey: pulumi.Output<string>;
+  /** The mailcow API key (secret), for the tenant providers. */
+  readonly apiKey: pulumi.Output<string>;
+  readonly apiEndpoint: string;
+  readonly adminUrl: string;
+  /** Resolves once mailcow answers (UI and API). */
+  readonly ready: command.remote.Command;
+
+  constructor(name: string, args: MailcowVmArgs, opts?: pulumi.ComponentResourceOptions) {
+    // The deploy key exists before the component registers, so the args can show the rendered files.
+    const vmHost = `${name}-vm`;
+    const macAddress = args.vm.macAddress ?? macAddressFor(args.hostname);
+    const network: NetworkInput = {
+      ...args.network,
+      macAddress,
+      interface: LAN_INTERFACE,
+    };
+    super("mailstack:proxmox:MailcowVm", name, { ...args, tlsKeyPem: undefined, nodeSshPrivateKey: undefined }, opts);
+
+    const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
+    const password = (role: string, length: number) =>
+      new random.RandomPassword(
+        `${name}-${role}`,
+        { length, special: false, minUpper: 2, minLower: 2, minNumeric: 2 },
+        { parent: this },
+      ).result;
+    const dbPass = password("db-password", 28);
+    const dbRoot = password("db-root-password", 28);
+    const redisPass = password("redis-password", 28);
+    const apiKey = password("api-key", 40);
+    const apiKeyReadOnly = password("api-key-read-only", 40);
+    const sogoUrlEncryptionKey = password("sogo-url-key", 16);
+    const secrets = pulumi
+      .all([dbPass, dbRoot, redisPass, apiKey, apiKeyReadOnly, sogoUrlEncryptionKey])
+      .apply(([db, root, redis, api, apiReadOnly, sogo]): MailcowSecrets => ({
+        dbPass: db,
+        dbRoot: root,
+        redisPass: redis,
+        apiKey: api,
+        apiKeyReadOnly: apiReadOnly,
+        sogoUrlEncryptionKey: sogo,
+      }));
+
+    const hostInput = deployKey.publicKeyOpenssh.apply((deploy): MailcowHostInput => ({
+      hostname: args.hostname,
+      timezone: args.timezone,
+      tlsMinVersion: args.tlsMinVersion,
+      admin: args.admin,
+      deployKey: deploy,
+      publicPorts: args.publicPorts,
+      network,
+      mailcow: args.mailcow,
+    }));
+
+    // ---- the VM ------------------------------------------------------------------------------
+    const image = new proxmox.download.File(
+      `${name}-image`,
+      {
+        nodeName: args.node.name,
+        datastoreId: args.datastores.image,
+        contentType: "import",
+        url: args.vm.image.url,
+        fileName: (args.vm.image.url.split("/").pop() ?? "image.qcow2").replace(/\.img$/, ".qcow2"),
+        checksum: args.vm.image.sha512,
+        checksumAlgorithm: "sha512",
+        overwrite: false,
+      },
+      { parent: this },
+    );
+    const documents = hostInput.apply(cloudInit);
+    const snippet = (role: string, data: pulumi.Output<string>) =>
+      new proxmox.FileLegacy(
+        `${name}-${role}`,
+        {
+          nodeName: args.node.name,
+          datastoreId: args.datastores.snippets,
+          contentType: "snippets",
+          sourceRaw: { data, fileName: `${args.vm.name}-${role}.yaml` },
+        },
+        { parent: this },
+      );
+    const userData = snippet("user-data", documents.userData);
+    const networkData = snippet("network-config", documents.networkConfig);
+
+    const vm = new proxmox.VmLegacy(
+      vmHost,
+      {
+        nodeName: args.node.name,
+        ...(args.vm.id !== undefined ? { vmId: args.vm.id } : {}),
+        name: args.vm.name,
+        description: `mailcow ${args.mailcow.version} for ${args.hostname}, managed by mailstack (${args.environment})`,
+        tags: ["mailstack", args.environment],
+        onBoot: true,
+        started: true,
+        protection: args.vm.protection,
+        stopOnDestroy: true,
+        machine: "q35",
+        operatingSystem: { type: "l26" },
+        cpu: { cores: args.vm.cores, sockets: 1, type: CPU_TYPE },
+        memory: { dedicated: args.vm.memoryGiB * 1024, floating: 0 },
+        scsiHardware: "virtio-scsi-single",
+        disks: [
+          {
+            interface: "scsi0",
+            datastoreId: args.datastores.vm,
+            importFrom: image.id,
+            size: args.vm.diskGb,
+            iothread: true,
+            discard: "on",
+            ssd: true,
+          },
+        ],
+        networkDevices: [
+          {
+            bridge: args.network.bridge,
+            model: "virtio",
+            macAddress,
+            ...(args.network.vlanId ? { vlanId: args.network.vlanId } : {}),
+          },
+        ],
+        agent: { enabled: true, trim: true },
+        serialDevices: [{ device: "socket" }],
+        startup: { order: 1, upDelay: 30 },
+        initialization: {
+          datastoreId: args.datastores.vm,
+          userDataFileId: userData.id,
+          networkDataFileId: networkData.id,
+        },
+      },
+      { parent: this, protect: args.vm.protection },
+    );
+    this.vmId = vm.vmId;
+
+    if (args.vm.ha) {
+      const resourceId = pulumi.interpolate`vm:${vm.vmId}`;
+      const haResource = new proxmox.Haresource(
+        `${name}-ha`,
+        { resourceId, state: "started", maxRestart: args.vm.ha.maxRestart, maxRelocate: args.vm.ha.maxRelocate },
+        { parent: this },
+      );
+      new proxmox.Harule(
+        `${name}-ha-nodes`,
+        {
+          rule: `${args.vm.name}-nodes`,
+          type: "node-affinity",
+          resources: [resourceId],
+          nodes: { ...args.vm.ha.nodes },
+          strict: false,
+        },
+        { parent: this, dependsOn: [haResource] },
+      );
+    }
+
+    // ---- the VM's SSH host key, read through the guest agent on the pinned node ----------------
+    const nodeConnection = {
+      host: args.node.sshAddress,
+      user: args.node.sshUser,
+      privateKey: args.nodeSshPrivateKey,
+      hostKey: args.node.sshHostKey,
+    };
+    const hostKeyCommand = new command.remote.Command(
+      `${name}-host-key`,
+      {
+        connection: nodeConnection,
+        create: vm.vmId.apply((id) => `bash -s <<'MAILSTACK_EOF'\n${guestHostKeyScript(id)}MAILSTACK_EOF`),
+        triggers: [vm.id],
+      },
+      { parent: this, dependsOn: [vm] },
+    );
+    this.sshHostKey = hostKeyCommand.stdout.apply(hostKeyFromOutput);
+
+    // ---- bring-up over SSH ------------------------------------------------------------------
+    const connection = {
+      host: args.network.addresses[0]?.split("/")[0] ?? "",
+      user: args.admin.username,
+      privateKey: deployKey.privateKeyPem,
+      hostKey: this.sshHostKey,
+      dialErrorLimit: 60,
+      perDialTimeout: 10,
+    };
+    const run = (
+      role: string,
+      script: pulumi.Output<string>,
+      secret: boolean,
+      dependsOn: pulumi.Resource[],
+    ): command.remote.Command =>
+      new command.remote.Command(
+        `${name}-${role}`,
+        {
+          connection,
+          create: "sudo bash -s",
+          stdin: secret ? pulumi.secret(script) : script,
+          // A new script (new content) runs again; unchanged ones never re-run.
+          triggers: [script.apply(sha256)],
+          logging: secret ? "none" : "stdoutAndStderr",
+        },
+        { parent: this, dependsOn, ...(secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}) },
+      );
+
+    const cloudInitDone = new command.remote.Command(
+      `${name}-cloud-init`,
+      {
+        connection,
+        create: `cloud-init status --wait >/dev/null || true; test -f ${HOST_READY_MARKER} || { echo "mailstack host setup failed: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
+        triggers: [vm.id],
+      },
+      { parent: this, dependsOn: [vm] },
+    );
+    let previous: pulumi.Resource = cloudInitDone;
+    const scripts = hostInput.apply(hostScripts);
+    const hostSteps = ["admin-access", "base-hardening", "firewall", "docker", "crowdsec", "mailcow-fetch"].map(
+      (role) => {
+        const step = run(
+          role,
+          scripts.apply((all) => all.find((s) => s.name === role)?.content ?? ""),
+          false,
+          [previous],
+        );
+        previous = step;
+        return step;
+      },
+    );
+
+    // Installs that hold secrets are rendered with them; the others without, so they stay readable.
+    const secretInstalls = pulumi
+      .all([hostInput, secrets, args.tlsKeyPem])
+      .apply(([input, values, key]) => fileInstalls(input, values, key));
+    const publicInstalls = hostInput.apply((input) => fileInstalls(input, REDACTED_SECRETS, ""));
+    const installSteps = ["tls-key", "mailcow-conf", "postfix-tls", "dovecot-tls", "compose-override"].map((role) => {
+      const secret = role === "tls-key" || role === "mailcow-conf";
+      const source = secret ? secretInstalls : publicInstalls;
+      const step = run(
+        role,
+        source.apply((all) => all.find((i) => i.name === role)?.script.content ?? ""),
+        secret,
+        [previous],
+      );
+      previous = step;
+      return step;
+    });
+    this.ready = new command.remote.Command(
+      `${name}-mailcow-up`,
+      {
+        connection,
+        create: "sudo bash -s",
+        stdin: hostInput.apply((input) => mailcowUp(input).content),
+        triggers: [args.mailcow.version],
+      },
+      { parent: this, dependsOn: [...hostSteps, ...installSteps] },
+    );
+
+    this.apiKey = apiKey;
+    this.apiEndpoint = `https://${args.hostname}/api/v1/`;
+    this.adminUrl = `https://${args.hostname}/admin`;
+
+    // What the plan shows under files/<host>/<path>: secrets as "[secret]", the TLS key as a marker.
+    const snippetPrefix = args.vm.name;
+    const planned = hostInput.apply((input) =>
+      renderedFiles(input, REDACTED_SECRETS, "[secret: the stack's TLS private key]\n", {
+        vm: vmHost,
+        node: args.node.name,
+        snippetDir: snippetDirectory(args.datastores.snippets),
+        snippetPrefix,
+      }),
+    );
+    this.registerOutputs({
+      vmId: this.vmId,
+      sshHostKey: this.sshHostKey,
+      apiEndpoint: this.apiEndpoint,
+      renderedFiles: planned,
+    });
+  }
+}

@@ -1,0 +1,444 @@
+// The mail host's configuration as idempotent bash scripts (pure renderers). cloud-init runs
+// each once at first boot, so the VM is hardened before anything else reaches it; the bring-up
+// runs the same script again over SSH whenever its content changes, so later config changes
+// (admin keys, ports, networks) reach the running VM. Every script passes shellcheck.
+
+export interface HostScript {
+  /** Stable name: the file name under /usr/local/sbin and part of the resource name. */
+  readonly name: string;
+  readonly content: string;
+}
+
+const DELIMITER = "MAILSTACK_EOF";
+
+/** Shared settings at the top of every script. */
+const PRELUDE = `set -euo pipefail
+umask 022
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "mailstack: $*"; }
+`;
+
+/** The atomic file writer, for scripts that install files. */
+const WRITE_FILE = `# write_file PATH MODE < content: installs the content atomically; succeeds only when it changed.
+write_file() {
+  local path=$1 mode=$2 tmp
+  install -d -m 0755 "$(dirname "$path")"
+  tmp=$(mktemp "$(dirname "$path")/.mailstack.XXXXXX")
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  if [ -f "$path" ] && cmp -s "$tmp" "$path" && [ "$(stat -c %a "$tmp")" = "$(stat -c %a "$path")" ]; then
+    rm -f "$tmp"
+    return 1
+  fi
+  mv -f "$tmp" "$path"
+  echo "changed $path"
+}
+`;
+
+/** A quoted here-document: `opener` goes on the command line, `body` on the lines after it. */
+function heredoc(content: string): { opener: string; body: string } {
+  if (content.split("\n").includes(DELIMITER)) throw new Error(`content contains the heredoc delimiter ${DELIMITER}`);
+  return { opener: `<<'${DELIMITER}'`, body: `${content.endsWith("\n") ? content : `${content}\n`}${DELIMITER}` };
+}
+
+/** `if write_file …; then <onChange>; fi` for a text file. */
+function fileStep(path: string, mode: string, content: string, onChange?: string): string {
+  const { opener, body } = heredoc(content);
+  return onChange
+    ? `if write_file ${path} ${mode} ${opener}\n${body}\nthen\n  ${onChange}\nfi`
+    : `write_file ${path} ${mode} ${opener} || true\n${body}`;
+}
+
+function script(name: string, purpose: string, body: readonly string[]): HostScript {
+  const helpers = body.some((line) => line.includes("write_file ")) ? [PRELUDE, WRITE_FILE] : [PRELUDE];
+  return {
+    name,
+    content: [`#!/bin/bash`, `# mailstack ${name}: ${purpose}`, ...helpers, ...body, `log "${name} done"`, ""].join(
+      "\n",
+    ),
+  };
+}
+
+// ---- admin access ------------------------------------------------------------------------
+
+export interface AdminAccessInput {
+  readonly username: string;
+  readonly sshKeys: readonly string[];
+  /** The key Pulumi's bring-up uses, accepted only from `deployFrom`. */
+  readonly deployKey: string;
+  readonly deployFrom: readonly string[];
+}
+
+export function sshdConfig(username: string): string {
+  return [
+    "# mailstack: SSH with keys only, no root login.",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "PermitRootLogin no",
+    "PubkeyAuthentication yes",
+    "AuthenticationMethods publickey",
+    `AllowUsers ${username}`,
+    "MaxAuthTries 3",
+    "LoginGraceTime 30",
+    "X11Forwarding no",
+    "AllowAgentForwarding no",
+    "",
+  ].join("\n");
+}
+
+export function adminAccessScript(input: AdminAccessInput): HostScript {
+  const user = input.username;
+  const keys = [
+    ...input.sshKeys,
+    `from="${input.deployFrom.join(",")}",no-agent-forwarding,no-X11-forwarding ${input.deployKey.trim()} mailstack-deploy`,
+  ];
+  return script("admin-access", "the admin user (keys only, sudo), sshd without passwords or root", [
+    `if ! id -u ${user} >/dev/null 2>&1; then`,
+    `  useradd --create-home --shell /bin/bash ${user}`,
+    "fi",
+    // The docker group is root-equivalent: no human user belongs to it (errata 3.4).
+    `if id -nG ${user} | tr ' ' '\\n' | grep -qx docker; then gpasswd -d ${user} docker; fi`,
+    `passwd -l ${user} >/dev/null`,
+    `install -d -m 0700 -o ${user} -g ${user} /home/${user}/.ssh`,
+    fileStep(`/home/${user}/.ssh/authorized_keys`, "0600", `${keys.join("\n")}\n`),
+    `chown ${user}:${user} /home/${user}/.ssh/authorized_keys`,
+    fileStep("/etc/sudoers.d/90-mailstack", "0440", `${user} ALL=(ALL) NOPASSWD:ALL\n`),
+    "visudo -cf /etc/sudoers.d/90-mailstack >/dev/null",
+    fileStep("/etc/ssh/sshd_config.d/10-mailstack.conf", "0644", sshdConfig(user), "sshd -t && systemctl reload ssh"),
+  ]);
+}
+
+// ---- base hardening ----------------------------------------------------------------------
+
+/** The guide's network tuning (§20.3) plus the usual kernel hardening for a public host. */
+export const SYSCTL = `# mailstack: network tuning (guide §20.3) and hardening.
+net.core.rmem_max = 26214400
+net.core.wmem_max = 26214400
+net.ipv4.tcp_rmem = 4096 87380 6291456
+net.ipv4.tcp_wmem = 4096 65536 6291456
+net.ipv4.tcp_fastopen = 3
+net.ipv4.tcp_syncookies = 1
+net.ipv4.conf.all.rp_filter = 1
+net.ipv4.conf.default.rp_filter = 1
+net.ipv4.conf.all.accept_redirects = 0
+net.ipv4.conf.default.accept_redirects = 0
+net.ipv6.conf.all.accept_redirects = 0
+net.ipv6.conf.default.accept_redirects = 0
+net.ipv4.conf.all.send_redirects = 0
+net.ipv4.conf.all.accept_source_route = 0
+net.ipv6.conf.all.accept_source_route = 0
+net.ipv4.conf.all.log_martians = 1
+kernel.kptr_restrict = 2
+kernel.dmesg_restrict = 1
+`;
+
+export const JOURNALD = `# mailstack: bounded persistent journal.
+[Journal]
+Storage=persistent
+SystemMaxUse=2G
+MaxRetentionSec=3month
+`;
+
+export function unattendedUpgrades(mailTo: string): string {
+  return `// mailstack: security updates only; no automatic reboot (mail must not stop unannounced).
+Unattended-Upgrade::Origins-Pattern {
+        "origin=Debian,codename=\${distro_codename},label=Debian-Security";
+        "origin=Debian,codename=\${distro_codename}-security,label=Debian-Security";
+};
+Unattended-Upgrade::Remove-Unused-Dependencies "true";
+Unattended-Upgrade::Automatic-Reboot "false";
+Unattended-Upgrade::Mail "${mailTo}";
+Unattended-Upgrade::MailReport "on-change";
+`;
+}
+
+export const AUTO_UPGRADES = `APT::Periodic::Update-Package-Lists "1";
+APT::Periodic::Unattended-Upgrade "1";
+APT::Periodic::AutocleanInterval "7";
+`;
+
+export function baseHardeningScript(adminEmail: string): HostScript {
+  return script("base-hardening", "kernel tuning, journal limits, unattended security upgrades, time sync", [
+    "apt-get install -y -q unattended-upgrades apt-listchanges chrony qemu-guest-agent >/dev/null",
+    fileStep("/etc/sysctl.d/90-mailstack.conf", "0644", SYSCTL, "sysctl --system >/dev/null"),
+    fileStep("/etc/systemd/journald.conf.d/90-mailstack.conf", "0644", JOURNALD, "systemctl restart systemd-journald"),
+    fileStep("/etc/apt/apt.conf.d/52mailstack-unattended-upgrades", "0644", unattendedUpgrades(adminEmail)),
+    fileStep("/etc/apt/apt.conf.d/20auto-upgrades", "0644", AUTO_UPGRADES),
+    "systemctl enable --now unattended-upgrades.service chrony.service qemu-guest-agent.service",
+  ]);
+}
+
+// ---- Docker --------------------------------------------------------------------------------
+
+/** Docker's release signing key (https://download.docker.com/linux/debian/gpg). */
+export const DOCKER_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
+
+export const DOCKER_DAEMON_JSON = `${JSON.stringify(
+  {
+    "log-driver": "json-file",
+    "log-opts": { "max-size": "50m", "max-file": "5" },
+    ipv6: true,
+    "fixed-cidr-v6": "fd00:dead:beef:c0::/80",
+    ip6tables: true,
+    "live-restore": false,
+  },
+  null,
+  2,
+)}\n`;
+
+export function dockerScript(): HostScript {
+  return script(
+    "docker",
+    "Docker CE and the Compose plugin from Docker's repository (key pinned), log rotation, no TCP socket",
+    [
+      `readonly FINGERPRINT=${DOCKER_KEY_FINGERPRINT}`,
+      "readonly KEYRING=/etc/apt/keyrings/docker.gpg",
+      "if ! docker compose version >/dev/null 2>&1; then",
+      "  apt-get install -y -q ca-certificates curl gnupg >/dev/null",
+      "  tmp=$(mktemp -d)",
+      "  trap 'rm -rf \"$tmp\"' EXIT",
+      '  curl -fsSL --proto "=https" --tlsv1.2 https://download.docker.com/linux/debian/gpg -o "$tmp/docker.asc"',
+      '  actual=$(gpg --batch --show-keys --with-colons "$tmp/docker.asc" | awk -F: \'$1 == "fpr" { print $10; exit }\')',
+      '  if [ "$actual" != "$FINGERPRINT" ]; then',
+      '    echo "mailstack: Docker signing key $actual is not the pinned $FINGERPRINT" >&2',
+      "    exit 1",
+      "  fi",
+      "  install -d -m 0755 /etc/apt/keyrings",
+      '  gpg --batch --yes --dearmor -o "$KEYRING" "$tmp/docker.asc"',
+      '  chmod 0644 "$KEYRING"',
+      "  # shellcheck source=/dev/null",
+      '  codename=$(. /etc/os-release && echo "$VERSION_CODENAME")',
+      '  echo "deb [arch=$(dpkg --print-architecture) signed-by=$KEYRING] https://download.docker.com/linux/debian $codename stable" >/etc/apt/sources.list.d/docker.list',
+      "  apt-get update -q",
+      "  apt-get install -y -q docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin",
+      "fi",
+      fileStep("/etc/docker/daemon.json", "0644", DOCKER_DAEMON_JSON, "systemctl restart docker"),
+      // The API stays on the Unix socket only.
+      "if ss -ltn | grep -qE ':(2375|2376)\\b'; then",
+      '  echo "mailstack: dockerd listens on TCP; remove -H tcp:// from its configuration" >&2',
+      "  exit 1",
+      "fi",
+      "systemctl enable --now docker",
+    ],
+  );
+}
+
+// ---- firewall ------------------------------------------------------------------------------
+
+export interface FirewallInput {
+  /** The LAN interface (named by the network config). */
+  readonly interface: string;
+  /** TCP ports open to everyone (mail, HTTP/HTTPS). */
+  readonly publicPorts: readonly number[];
+  /** Networks allowed to reach SSH. */
+  readonly adminNetworks: readonly string[];
+}
+
+/**
+ * Rules for Docker's DOCKER-USER chain (iptables-restore format): Docker-published ports bypass
+ * UFW's INPUT rules, so new connections from the LAN interface to containers are dropped unless
+ * they target a public port (matched on the original, pre-DNAT port).
+ */
+export function dockerUserRules(input: FirewallInput): string {
+  return [
+    "*filter",
+    ":DOCKER-USER - [0:0]",
+    "-F DOCKER-USER",
+    "-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+    `-A DOCKER-USER ! -i ${input.interface} -j RETURN`,
+    ...input.publicPorts.map(
+      (port) => `-A DOCKER-USER -p tcp -m conntrack --ctorigdstport ${port} --ctdir ORIGINAL -j RETURN`,
+    ),
+    '-A DOCKER-USER -m limit --limit 6/min -j LOG --log-prefix "[mailstack DOCKER-USER] "',
+    "-A DOCKER-USER -j DROP",
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+export function firewallScript(input: FirewallInput): HostScript {
+  const block = heredoc(`# BEGIN mailstack DOCKER-USER\n${dockerUserRules(input)}# END mailstack DOCKER-USER`);
+  return script("firewall", "UFW default-deny, public mail ports, SSH from the admin networks, DOCKER-USER", [
+    "apt-get install -y -q ufw >/dev/null",
+    "ufw --force reset >/dev/null",
+    "ufw default deny incoming",
+    "ufw default allow outgoing",
+    ...input.publicPorts.map((port) => `ufw allow proto tcp to any port ${port} comment 'mailstack public'`),
+    ...input.adminNetworks.map(
+      (network) => `ufw allow proto tcp from ${network} to any port 22 comment 'mailstack admin ssh'`,
+    ),
+    "ufw logging low",
+    "# The same DOCKER-USER rules for IPv4 and IPv6, appended to UFW's after-rules.",
+    "for file in /etc/ufw/after.rules /etc/ufw/after6.rules; do",
+    `  cat >>"$file" ${block.opener}`,
+    block.body,
+    "done",
+    "ufw --force enable",
+    "ufw reload",
+  ]);
+}
+
+// ---- CrowdSec ------------------------------------------------------------------------------
+
+/** CrowdSec reads mailcow's logs from Docker, and sshd from the journal. */
+export const CROWDSEC_ACQUISITION = `# mailstack: mailcow's container logs and sshd.
+source: docker
+container_name_regexp:
+  - ".*postfix-mailcow.*"
+  - ".*dovecot-mailcow.*"
+labels:
+  type: syslog
+---
+source: docker
+container_name_regexp:
+  - ".*nginx-mailcow.*"
+labels:
+  type: nginx
+---
+source: journalctl
+journalctl_filter:
+  - "_SYSTEMD_UNIT=ssh.service"
+labels:
+  type: syslog
+`;
+
+export const CROWDSEC_COLLECTIONS = [
+  "crowdsecurity/linux",
+  "crowdsecurity/sshd",
+  "crowdsecurity/postfix",
+  "crowdsecurity/dovecot",
+  "crowdsecurity/nginx",
+] as const;
+
+export function crowdsecScript(): HostScript {
+  return script("crowdsec", "CrowdSec reading mailcow's container logs, with the nftables firewall bouncer", [
+    "apt-get install -y -q crowdsec crowdsec-firewall-bouncer >/dev/null",
+    fileStep("/etc/crowdsec/acquis.d/mailstack.yaml", "0644", CROWDSEC_ACQUISITION),
+    "cscli hub update",
+    `for collection in ${CROWDSEC_COLLECTIONS.join(" ")}; do`,
+    '  cscli collections install "$collection"',
+    "done",
+    "readonly BOUNCER_CONFIG=/etc/crowdsec/bouncers/crowdsec-firewall-bouncer.yaml",
+    "# Without a bouncer CrowdSec only detects: register one with its own key (the key stays on the host).",
+    "if ! cscli bouncers list -o raw | grep -q '^mailstack-firewall,'; then",
+    "  key=$(cscli bouncers add mailstack-firewall -o raw)",
+    '  sed -i "s|^api_key:.*|api_key: ${key}|" "$BOUNCER_CONFIG"',
+    "fi",
+    "sed -i 's|^mode:.*|mode: nftables|' \"$BOUNCER_CONFIG\"",
+    'chmod 0600 "$BOUNCER_CONFIG"',
+    "systemctl enable crowdsec crowdsec-firewall-bouncer",
+    "systemctl restart crowdsec crowdsec-firewall-bouncer",
+  ]);
+}
+
+// ---- mailcow ------------------------------------------------------------------------------
+
+export const MAILCOW_REPOSITORY = "https://github.com/mailcow/mailcow-dockerized.git";
+
+export function mailcowFetchScript(directory: string, tag: string): HostScript {
+  return script("mailcow-fetch", `mailcow-dockerized at the pinned release ${tag}`, [
+    `readonly DIR=${directory} TAG=${tag}`,
+    "apt-get install -y -q git >/dev/null",
+    'if [ ! -d "$DIR/.git" ]; then',
+    `  git clone --quiet ${MAILCOW_REPOSITORY} "$DIR"`,
+    '  git -C "$DIR" -c advice.detachedHead=false checkout --quiet "refs/tags/$TAG"',
+    "fi",
+    'current=$(git -C "$DIR" describe --tags --exact-match 2>/dev/null || true)',
+    'if [ "$current" != "$TAG" ]; then',
+    '  echo "mailstack: $DIR is at ${current:-an untagged commit}, not $TAG; upgrade mailcow with its update.sh" >&2',
+    "  exit 1",
+    "fi",
+  ]);
+}
+
+export interface InstalledFile {
+  readonly path: string;
+  readonly mode: string;
+  readonly content: string;
+}
+
+export interface InstallFilesOptions {
+  /** The mailcow directory (files must lie below it). */
+  readonly root: string;
+  /** When a file changed and mailcow runs: restart these services, or recreate with `up -d`. */
+  readonly onChange: { readonly restart: readonly string[] } | "up";
+  /** Keep data/assets/ssl/cert.pem matching key.pem (a self-signed certificate until ACME replaces it). */
+  readonly tls?: { readonly hostname: string };
+}
+
+/**
+ * Installs files (content carried base64 in the script, so any secret stays in the script that
+ * travels on SSH stdin) and restarts only what the change affects.
+ */
+export function installFilesScript(
+  name: string,
+  files: readonly InstalledFile[],
+  options: InstallFilesOptions,
+): HostScript {
+  for (const file of files) {
+    if (!file.path.startsWith(`${options.root}/`) || file.path.includes(".."))
+      throw new Error(`${file.path} is outside ${options.root}`);
+    if (!/^0[0-7]{3}$/.test(file.mode)) throw new Error(`bad mode ${file.mode} for ${file.path}`);
+  }
+  const running = `[ -n "$(cd "$ROOT" && docker compose ps -q 2>/dev/null)" ]`;
+  const onChange =
+    options.onChange === "up"
+      ? ['(cd "$ROOT" && docker compose up -d)']
+      : [`(cd "$ROOT" && docker compose restart ${options.onChange.restart.join(" ")})`];
+  const tls = options.tls
+    ? [
+        "# A certificate for the stack's key until ACME issues one for the same key (DANE 3 1 1 holds throughout).",
+        'ssl="$ROOT/data/assets/ssl"',
+        'if [ ! -f "$ssl/cert.pem" ] || ! cmp -s <(openssl x509 -in "$ssl/cert.pem" -noout -pubkey) <(openssl pkey -in "$ssl/key.pem" -pubout); then',
+        `  openssl req -x509 -new -key "$ssl/key.pem" -subj "/CN=${options.tls.hostname}" -addext "subjectAltName=DNS:${options.tls.hostname}" -days 30 -out "$ssl/cert.pem"`,
+        '  echo "changed $ssl/cert.pem"',
+        "  changed=1",
+        "fi",
+        'if [ "$changed" -eq 1 ] && ' + running + "; then",
+        '  touch "$ssl/force_renew"',
+        "fi",
+      ]
+    : [];
+  return script(name, `installs ${files.map((f) => f.path.slice(options.root.length + 1)).join(", ")}`, [
+    `readonly ROOT=${options.root}`,
+    "changed=0",
+    ...files.map((file) => {
+      const { opener, body } = heredoc(
+        Buffer.from(file.content)
+          .toString("base64")
+          .replace(/(.{76})/g, "$1\n")
+          .trimEnd(),
+      );
+      return `if base64 -d ${opener} | write_file ${file.path} ${file.mode}; then changed=1; fi\n${body}`;
+    }),
+    ...tls,
+    `if [ "$changed" -eq 1 ] && ${running}; then`,
+    ...onChange.map((line) => `  ${line}`),
+    "fi",
+  ]);
+}
+
+export function mailcowUpScript(root: string, hostname: string): HostScript {
+  return script("mailcow-up", "pull and start mailcow, then wait until the UI and the API answer", [
+    `cd ${root}`,
+    "docker compose pull --quiet",
+    "docker compose up -d",
+    "ready=false",
+    "for attempt in $(seq 1 90); do",
+    `  ui=$(curl -sk -o /dev/null -w '%{http_code}' --resolve ${hostname}:443:127.0.0.1 https://${hostname}/ || true)`,
+    `  api=$(curl -sk -o /dev/null -w '%{http_code}' --resolve ${hostname}:443:127.0.0.1 https://${hostname}/api/v1/get/status/version || true)`,
+    "  # The API answers 401 without a key: that is enough to know it is up.",
+    '  if [ "$ui" = 200 ] && { [ "$api" = 401 ] || [ "$api" = 200 ]; }; then',
+    "    ready=true",
+    "    break",
+    "  fi",
+    "  sleep 10",
+    "done",
+    'if [ "$ready" != true ]; then',
+    '  echo "mailstack: mailcow did not answer within 15 minutes (UI $ui, API $api)" >&2',
+    "  exit 1",
+    "fi",
+    'log "mailcow answers (UI $ui, API $api) after $attempt checks"',
+  ]);
+}

@@ -1,0 +1,228 @@
+// mailcow's configuration as files (pure): mailcow.conf, the Postfix and Dovecot TLS overrides
+// and docker-compose.override.yml. Written into /opt/mailcow-dockerized by the bring-up; the
+// overrides survive mailcow updates (mailcow.md, "Config overrides").
+import { stringify } from "yaml";
+
+export const MAILCOW_DIR = "/opt/mailcow-dockerized";
+
+export interface MailcowSecrets {
+  readonly dbPass: string;
+  readonly dbRoot: string;
+  readonly redisPass: string;
+  readonly apiKey: string;
+  readonly apiKeyReadOnly: string;
+  readonly sogoUrlEncryptionKey: string;
+}
+
+/** Stand-ins for the secrets in renderings that are shown (plan files). */
+export const REDACTED_SECRETS: MailcowSecrets = {
+  dbPass: "[secret]",
+  dbRoot: "[secret]",
+  redisPass: "[secret]",
+  apiKey: "[secret]",
+  apiKeyReadOnly: "[secret]",
+  sogoUrlEncryptionKey: "[secret]",
+};
+
+export interface MailcowConfInput {
+  readonly hostname: string;
+  readonly timezone: string;
+  readonly clamav: boolean;
+  readonly sogo: boolean;
+  readonly fullTextSearch: boolean;
+  readonly apiAllowFrom: readonly string[];
+  readonly watchdogEmail: string;
+  readonly services: {
+    readonly submission: boolean;
+    readonly pop3s: boolean;
+    readonly imap: boolean;
+    readonly pop3: boolean;
+    readonly sieve: boolean;
+  };
+}
+
+const yn = (on: boolean) => (on ? "y" : "n");
+/** A published port, or the same port on loopback only when the service is not offered. */
+const port = (value: number, offered: boolean) => (offered ? String(value) : `127.0.0.1:${value}`);
+
+/**
+ * mailcow.conf with only the variables mailcow's generate_config.sh writes (mailcow.md); none of
+ * the guide's invented ones (USE_SSL, ACME_DOMAIN, SSL_TYPE, IPV4_ADDRESS, …).
+ */
+export function mailcowConfVariables(input: MailcowConfInput, secrets: MailcowSecrets): [string, string][] {
+  const { services } = input;
+  return [
+    ["MAILCOW_HOSTNAME", input.hostname],
+    ["MAILCOW_PASS_SCHEME", "BLF-CRYPT"],
+    ["DBNAME", "mailcow"],
+    ["DBUSER", "mailcow"],
+    ["DBPASS", secrets.dbPass],
+    ["DBROOT", secrets.dbRoot],
+    ["REDISPASS", secrets.redisPass],
+    ["HTTP_PORT", "80"],
+    ["HTTP_BIND", ""],
+    ["HTTPS_PORT", "443"],
+    ["HTTPS_BIND", ""],
+    ["HTTP_REDIRECT", "y"],
+    ["SMTP_PORT", "25"],
+    ["SMTPS_PORT", "465"],
+    ["SUBMISSION_PORT", port(587, services.submission)],
+    ["IMAP_PORT", port(143, services.imap)],
+    ["IMAPS_PORT", "993"],
+    ["POP_PORT", port(110, services.pop3)],
+    ["POPS_PORT", port(995, services.pop3s)],
+    ["SIEVE_PORT", port(4190, services.sieve)],
+    ["DOVEADM_PORT", "127.0.0.1:19991"],
+    ["SQL_PORT", "127.0.0.1:13306"],
+    ["REDIS_PORT", "127.0.0.1:7654"],
+    ["TZ", input.timezone],
+    ["COMPOSE_PROJECT_NAME", "mailcowdockerized"],
+    // Written explicitly: an empty value makes the restore script refuse to run.
+    ["DOCKER_COMPOSE_VERSION", "native"],
+    ["ACL_ANYONE", "disallow"],
+    ["MAILDIR_GC_TIME", "7200"],
+    ["ADDITIONAL_SAN", ""],
+    ["AUTODISCOVER_SAN", "y"],
+    ["ADDITIONAL_SERVER_NAMES", ""],
+    ["SKIP_LETS_ENCRYPT", "n"],
+    ["ACME_DNS_CHALLENGE", "n"],
+    ["ACME_DNS_PROVIDER", "dns_xxx"],
+    ["ACME_ACCOUNT_EMAIL", ""],
+    ["ENABLE_SSL_SNI", "n"],
+    ["SKIP_IP_CHECK", "n"],
+    ["SKIP_HTTP_VERIFICATION", "n"],
+    ["SKIP_UNBOUND_HEALTHCHECK", "n"],
+    ["SKIP_CLAMD", yn(!input.clamav)],
+    ["SKIP_OLEFY", "n"],
+    ["SKIP_SOGO", yn(!input.sogo)],
+    ["SKIP_FTS", yn(!input.fullTextSearch)],
+    ["FTS_HEAP", "128"],
+    ["FTS_PROCS", "1"],
+    ["ALLOW_ADMIN_EMAIL_LOGIN", "n"],
+    ["USE_WATCHDOG", "y"],
+    ["WATCHDOG_NOTIFY_EMAIL", input.watchdogEmail],
+    ["WATCHDOG_NOTIFY_BAN", "n"],
+    ["LOG_LINES", "9999"],
+    ["IPV4_NETWORK", "172.22.1"],
+    ["IPV6_NETWORK", "fd4d:6169:6c63:6f77::/64"],
+    ["API_KEY", secrets.apiKey],
+    ["API_KEY_READ_ONLY", secrets.apiKeyReadOnly],
+    ["API_ALLOW_FROM", input.apiAllowFrom.join(",")],
+    ["MAILDIR_SUB", "Maildir"],
+    ["SOGO_EXPIRE_SESSION", "480"],
+    ["SOGO_URL_ENCRYPTION_KEY", secrets.sogoUrlEncryptionKey],
+    ["DOVECOT_MASTER_USER", ""],
+    ["DOVECOT_MASTER_PASS", ""],
+    ["WEBAUTHN_ONLY_TRUSTED_VENDORS", "n"],
+    ["SPAMHAUS_DQS_KEY", ""],
+    ["ENABLE_IPV6", "true"],
+    ["DISABLE_NETFILTER_ISOLATION_RULE", "n"],
+  ];
+}
+
+export function mailcowConf(input: MailcowConfInput, secrets: MailcowSecrets): string {
+  const lines = ["# mailcow.conf rendered by mailstack; changes here are overwritten by the next `pulumi up`."];
+  for (const [name, value] of mailcowConfVariables(input, secrets)) {
+    if (/[\s"'$`\\#]/.test(value)) throw new Error(`mailcow.conf value of ${name} cannot be written safely`);
+    lines.push(`${name}=${value}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** ECDHE with AEAD only, server order: the internet.nl "good" TLS 1.2 suites (TLS 1.3 suites are all good). */
+export const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+].join(":");
+
+/** Handshake signatures without SHA-1 (and without SHA-224). */
+export const SIGNATURE_ALGORITHMS = [
+  "ECDSA+SHA256",
+  "ECDSA+SHA384",
+  "ECDSA+SHA512",
+  "RSA-PSS+SHA256",
+  "RSA-PSS+SHA384",
+  "RSA-PSS+SHA512",
+  "RSA+SHA512",
+  "RSA+SHA256",
+  "RSA+SHA384",
+].join(":");
+
+/** Key exchange groups internet.nl rates good; no finite-field DH (Dovecot; Postfix's default curves are all good). */
+export const GROUPS = "X25519:prime256v1:secp384r1";
+
+/** The path of openssl.cnf inside mailcow's postfix container. */
+export const POSTFIX_OPENSSL_CNF = "/opt/postfix/conf/openssl.cnf";
+
+export type TlsVersion = "1.2" | "1.3";
+
+/** data/conf/postfix/extra.cf. `opensslConfig` is the container path of openssl.cnf. */
+export function postfixExtraCf(minVersion: TlsVersion, opensslConfig: string = POSTFIX_OPENSSL_CNF): string {
+  const protocols = `>=TLSv${minVersion}`;
+  return [
+    "# mailstack: TLS hardening (internet.nl 100%); rendered, do not edit on the host.",
+    `tls_config_file = ${opensslConfig}`,
+    "tls_config_name = postfix",
+    `tls_high_cipherlist = ${TLS12_CIPHERS}`,
+    "tls_preempt_cipherlist = yes",
+    "tls_ssl_options = NO_COMPRESSION, NO_RENEGOTIATION",
+    "smtpd_tls_ciphers = high",
+    "smtpd_tls_mandatory_ciphers = high",
+    `smtpd_tls_protocols = ${protocols}`,
+    `smtpd_tls_mandatory_protocols = ${protocols}`,
+    "smtp_tls_ciphers = high",
+    "smtp_tls_mandatory_ciphers = high",
+    `smtp_tls_protocols = ${protocols}`,
+    `smtp_tls_mandatory_protocols = ${protocols}`,
+    "",
+  ].join("\n");
+}
+
+/** data/conf/postfix/openssl.cnf (the container's /opt/postfix/conf/openssl.cnf). */
+export function postfixOpensslCnf(minVersion: TlsVersion): string {
+  return [
+    "# mailstack: OpenSSL settings for Postfix (tls_config_name = postfix).",
+    "postfix = postfix_settings",
+    "",
+    "[postfix_settings]",
+    "ssl_conf = postfix_ssl_settings",
+    "",
+    "[postfix_ssl_settings]",
+    "system_default = baseline_postfix_settings",
+    "",
+    "[baseline_postfix_settings]",
+    `MinProtocol = TLSv${minVersion}`,
+    `SignatureAlgorithms = ${SIGNATURE_ALGORITHMS}`,
+    "",
+  ].join("\n");
+}
+
+/** data/conf/dovecot/extra.conf (Dovecot 2.3 syntax, as mailcow ships). */
+export function dovecotExtraConf(minVersion: TlsVersion): string {
+  return [
+    "# mailstack: TLS hardening; rendered, do not edit on the host.",
+    `ssl_min_protocol = TLSv${minVersion}`,
+    `ssl_cipher_list = ${TLS12_CIPHERS}`,
+    "ssl_prefer_server_ciphers = yes",
+    `ssl_curve_list = ${GROUPS}`,
+    "",
+  ].join("\n");
+}
+
+export interface ServiceLimit {
+  readonly memoryMiB: number;
+  readonly cpus: number;
+}
+
+/** docker-compose.override.yml with the resource limits (update.sh leaves the override alone). */
+export function composeOverride(limits: Readonly<Partial<Record<string, ServiceLimit>>>): string {
+  const services: Record<string, { mem_limit: string; cpus: string }> = {};
+  for (const [service, limit] of Object.entries(limits).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (limit) services[service] = { mem_limit: `${limit.memoryMiB}m`, cpus: String(limit.cpus) };
+  }
+  return `# mailstack: resource limits; rendered, do not edit on the host.\n${stringify({ services })}`;
+}

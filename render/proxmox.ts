@@ -1,0 +1,37 @@
+// Commands for the Proxmox node (pure). The VM's SSH host key is read through the QEMU guest agent
+// on the node, whose own host key is pinned in the config: the bring-up then verifies the VM's key
+// instead of trusting the first one it sees.
+
+/** Snippet directory of a Proxmox storage on the node ("local" is /var/lib/vz). */
+export function snippetDirectory(datastore: string): string {
+  return datastore === "local" ? "/var/lib/vz/snippets" : `/mnt/pve/${datastore}/snippets`;
+}
+
+export function guestHostKeyScript(vmId: number): string {
+  return [
+    "#!/bin/bash",
+    `# mailstack: print VM ${vmId}'s SSH host key, read through the guest agent.`,
+    "set -euo pipefail",
+    "for attempt in $(seq 1 120); do",
+    `  if out=$(qm guest exec ${vmId} --timeout 15 -- cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null); then`,
+    "    key=$(printf '%s' \"$out\" | perl -MJSON::PP -0777 -ne 'my $r = decode_json($_); print $r->{\"out-data\"} if ($r->{exitcode} // 1) == 0')",
+    '    if [ -n "$key" ]; then',
+    "      printf '%s\\n' \"$key\"",
+    "      exit 0",
+    "    fi",
+    "  fi",
+    "  sleep 5",
+    "done",
+    `echo "mailstack: no SSH host key from VM ${vmId} after $attempt attempts (guest agent not running?)" >&2`,
+    "exit 1",
+    "",
+  ].join("\n");
+}
+
+/** The "type base64" of an OpenSSH public key line, as @pulumi/command's hostKey wants it. */
+export function hostKeyFromOutput(stdout: string): string {
+  const line = stdout.trim().split("\n").pop() ?? "";
+  const match = /^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) ([A-Za-z0-9+/]+={0,2})(\s|$)/.exec(line.trim());
+  if (!match) throw new Error(`the node did not return an SSH host key: ${JSON.stringify(line.slice(0, 80))}`);
+  return `${match[1]} ${match[2]}`;
+}

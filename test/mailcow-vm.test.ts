@@ -1,0 +1,214 @@
+// MailcowVm under the mock engine: the VM, its snippets, the bring-up chain and where secrets go.
+import { describe, expect, it } from "vitest";
+import { isSecret, plain, redact, type ProgramRun, type RecordedResource } from "../plan/engine";
+import type { PlanResult } from "../plan/run";
+import { planWithKeys, VM_HOST_KEY } from "./plans";
+
+const VM = "proxmoxve:index/vmLegacy:VmLegacy";
+const COMMAND = "command:remote:Command";
+
+function byName(result: PlanResult, name: string): RecordedResource {
+  const found = result.run.resources.find((r) => r.name === name);
+  if (!found) throw new Error(`no resource ${name}`);
+  return found;
+}
+
+/** Every URN a resource depends on, directly or through its dependencies. */
+function dependencyClosure(run: ProgramRun, urn: string): Set<string> {
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const seen = new Set<string>();
+  const visit = (current: string) => {
+    for (const dependency of byUrn.get(current)?.dependencies ?? []) {
+      if (!seen.has(dependency)) {
+        seen.add(dependency);
+        visit(dependency);
+      }
+    }
+  };
+  visit(urn);
+  return seen;
+}
+
+describe("MailcowVm", () => {
+  it("builds the VM from config: sizing, CPU type, VirtIO SCSI with iothread/discard/SSD, guest agent, start on boot, protection", async () => {
+    const { result } = await planWithKeys();
+    const vm = byName(result, "mailcow-vm");
+    expect(vm.type).toBe(VM);
+    expect(plain(vm.inputs)).toMatchObject({
+      nodeName: "pve",
+      vmId: 104,
+      name: "mailcow",
+      onBoot: true,
+      started: true,
+      protection: true,
+      cpu: { cores: 8, type: "x86-64-v2-AES" },
+      memory: { dedicated: 16384, floating: 0 },
+      scsiHardware: "virtio-scsi-single",
+      disks: [{ interface: "scsi0", datastoreId: "local-lvm", size: 100, iothread: true, discard: "on", ssd: true }],
+      agent: { enabled: true },
+    });
+    expect(vm.options.protect).toBe(true);
+    const image = byName(result, "mailcow-image");
+    expect(image.inputs).toMatchObject({
+      contentType: "import",
+      checksumAlgorithm: "sha512",
+      checksum: expect.stringMatching(/^[0-9a-f]{128}$/) as string,
+    });
+  });
+
+  it("lets staging throw the VM away: no protection", async () => {
+    const { result } = await planWithKeys({}, { stack: "staging" });
+    const vm = byName(result, "mailcow-vm");
+    expect(vm.inputs.protection).toBe(false);
+    expect(vm.options.protect).toBeUndefined();
+    expect(plain(vm.inputs)).toMatchObject({ cpu: { cores: 4 }, memory: { dedicated: 8192 } });
+  });
+
+  it("does not depend on DNS, and the bring-up depends on the VM", async () => {
+    const { result } = await planWithKeys();
+    const vm = byName(result, "mailcow-vm");
+    for (const dependency of dependencyClosure(result.run, vm.urn)) expect(dependency).not.toMatch(/cloudflare/);
+    const up = byName(result, "mailcow-mailcow-up");
+    const upDeps = dependencyClosure(result.run, up.urn);
+    expect(upDeps.has(vm.urn)).toBe(true);
+    for (const step of [
+      "cloud-init",
+      "admin-access",
+      "firewall",
+      "docker",
+      "crowdsec",
+      "mailcow-fetch",
+      "tls-key",
+      "mailcow-conf",
+      "postfix-tls",
+      "dovecot-tls",
+      "compose-override",
+    ]) {
+      expect(upDeps.has(byName(result, `mailcow-${step}`).urn), step).toBe(true);
+    }
+  });
+
+  it("verifies the VM's SSH host key through the node, whose key is pinned", async () => {
+    const { result } = await planWithKeys();
+    const hostKey = byName(result, "mailcow-host-key");
+    expect(plain(hostKey.inputs.connection)).toMatchObject({
+      host: "pve.xd-cloud.de",
+      user: "root",
+      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFxQ4sH7xsA0mCpNaqurdzKrxwnIPXhUrPRzN/599wh root@pve",
+    });
+    expect(String(plain(hostKey.inputs.create))).toContain("qm guest exec 104");
+    // The VM's key is only known after apply; outside a preview the connection shows its parts.
+    expect(redact(byName(result, "mailcow-mailcow-conf").inputs.connection)).toBe("[unknown]");
+    // Outside a preview the node answers with the VM's host key (played by the test helper).
+    const { result: applied } = await planWithKeys({}, { preview: false });
+    const connection = byName(applied, "mailcow-mailcow-conf").inputs.connection;
+    expect(isSecret(connection)).toBe(true); // it carries the deploy key
+    expect(plain(connection)).toMatchObject({ host: "10.3.0.4", user: "mailops", hostKey: VM_HOST_KEY });
+  });
+
+  it("keeps every secret out of the snippets and out of every non-secret input", async () => {
+    const { result, keys } = await planWithKeys();
+    const secrets: string[] = [];
+    for (const [name, values] of keys) {
+      for (const [field, value] of Object.entries(values)) {
+        if (typeof value !== "string") continue;
+        if (field === "result" || /private/i.test(field))
+          secrets.push(name.includes("key") ? (value.split("\n")[1] ?? value) : value);
+      }
+    }
+    expect(secrets.length).toBeGreaterThanOrEqual(8);
+    const snippet = plain(byName(result, "mailcow-user-data").inputs.sourceRaw) as { data: string };
+    expect(snippet.data).toMatch(/^#cloud-config/);
+    for (const resource of result.run.resources) {
+      const visible = JSON.stringify(redact(resource.inputs));
+      for (const secret of secrets) expect(visible.includes(secret), `${resource.name} shows a secret`).toBe(false);
+    }
+  });
+
+  it("sends secret-bearing files as secret stdin, never logged", async () => {
+    const { result } = await planWithKeys();
+    for (const step of ["tls-key", "mailcow-conf"]) {
+      const command = byName(result, `mailcow-${step}`);
+      expect(command.type).toBe(COMMAND);
+      expect(isSecret(command.inputs.stdin)).toBe(true);
+      expect(command.inputs.logging).toBe("none");
+      expect(command.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+      expect(command.inputs.create).toBe("sudo bash -s");
+    }
+    const postfix = byName(result, "mailcow-postfix-tls");
+    expect(isSecret(postfix.inputs.stdin)).toBe(false);
+    expect(String(plain(postfix.inputs.stdin))).toContain("restart postfix-mailcow");
+  });
+
+  it("re-runs a file install exactly when its content changes (content hash as trigger)", async () => {
+    const before = (await planWithKeys()).result;
+    const after = (await planWithKeys({ "mailstack:tlsMinVersion": "1.3" })).result;
+    const trigger = (result: PlanResult, name: string) => JSON.stringify(plain(byName(result, name).inputs.triggers));
+    expect(trigger(after, "mailcow-postfix-tls")).not.toBe(trigger(before, "mailcow-postfix-tls"));
+    expect(trigger(after, "mailcow-dovecot-tls")).not.toBe(trigger(before, "mailcow-dovecot-tls"));
+    for (const unchanged of [
+      "mailcow-compose-override",
+      "mailcow-firewall",
+      "mailcow-docker",
+      "mailcow-mailcow-conf",
+      "mailcow-tls-key",
+    ]) {
+      expect(trigger(after, unchanged), unchanged).toBe(trigger(before, unchanged));
+    }
+  });
+
+  it("adds Proxmox HA when configured", async () => {
+    const { result } = await planWithKeys({
+      "mailstack:vm": JSON.stringify({
+        id: 104,
+        cores: 8,
+        memoryGiB: 16,
+        diskGb: 100,
+        ha: { nodes: { pve: 2, pve2: 1 } },
+      }),
+    });
+    expect(redact(byName(result, "mailcow-ha").inputs)).toMatchObject({
+      resourceId: "vm:104",
+      state: "started",
+      maxRestart: 2,
+      maxRelocate: 1,
+    });
+    expect(redact(byName(result, "mailcow-ha-nodes").inputs)).toMatchObject({
+      type: "node-affinity",
+      resources: ["vm:104"],
+      nodes: { pve: 2, pve2: 1 },
+    });
+    const { result: withoutHa } = await planWithKeys();
+    expect(withoutHa.run.resources.some((r) => r.name === "mailcow-ha")).toBe(false);
+  });
+
+  it("uses a Proxmox provider that verifies TLS", async () => {
+    const { result } = await planWithKeys();
+    const provider = result.run.resources.find((r) => r.type === "pulumi:providers:proxmoxve");
+    expect(redact(provider?.inputs)).toMatchObject({
+      endpoint: "https://pve.xd-cloud.de:8006/",
+      insecure: "false",
+      apiToken: "[secret]",
+    });
+  });
+
+  it("shows every rendered file in the plan, secrets as [secret]", async () => {
+    const { result, keys } = await planWithKeys();
+    const files = new Map(result.files.map((f) => [f.path, f.content]));
+    const conf = files.get("files/mailcow-vm/opt/mailcow-dockerized/mailcow.conf") ?? "";
+    expect(conf).toMatch(/^DBPASS=\[secret\]$/m);
+    expect(conf).toMatch(/^API_KEY=\[secret\]$/m);
+    expect(conf).toMatch(/^MAILCOW_HOSTNAME=mail\.xd-cloud\.de$/m);
+    expect(files.get("files/mailcow-vm/opt/mailcow-dockerized/data/conf/postfix/extra.cf")).toMatch(
+      /smtpd_tls_protocols = >=TLSv1\.2/,
+    );
+    expect(files.get("files/pve/var/lib/vz/snippets/mailcow-user-data.yaml")).toMatch(/^#cloud-config/);
+    expect(files.get("files/pve/var/lib/vz/snippets/mailcow-network-config.yaml")).toContain("2a05:bec0:27:fd03::4/64");
+    const everything = [...files.values()].join("\n");
+    for (const values of keys.values()) {
+      if (typeof values.result === "string") expect(everything).not.toContain(values.result);
+      if (typeof values.privateKeyPem === "string")
+        expect(everything).not.toContain(values.privateKeyPem.split("\n")[1]);
+    }
+  });
+});

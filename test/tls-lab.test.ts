@@ -1,0 +1,252 @@
+// mailcow's TLS overrides proven on real servers: a Postfix on loopback with the rendered
+// extra.cf/openssl.cnf and a certificate on the stack's TLS key, a Dovecot IMAPS listener with the
+// rendered extra.conf, openssl s_client as a client that can still speak old protocols (checked
+// against a permissive openssl s_server first, so a refusal means the server refused), and
+// testssl.sh for the internet.nl criteria. All servers are shared by this file.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dovecotExtraConf, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
+import { Daemon, freePort, postconfArguments, selfSignedCertificate, startPostfix, waitFor } from "./lab";
+import { planWithKeys } from "./plans";
+import { requireTool } from "./tools";
+
+const HOST = "mail.xd-cloud.de";
+const dir = mkdtempSync(join(tmpdir(), "mailstack-tls-lab-"));
+const daemons: Daemon[] = [];
+let stopPostfix = () => undefined as void;
+let smtpPort = 0;
+let imapsPort = 0;
+let permissivePort = 0;
+
+/** openssl s_client that may offer anything (no system policy, security level 0). */
+function handshake(
+  port: number,
+  args: readonly string[],
+  starttls = true,
+): { ok: boolean; protocol: string; cipher: string; output: string } {
+  requireTool("openssl");
+  const result = spawnSync(
+    "openssl",
+    [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${port}`,
+      ...(starttls ? ["-starttls", "smtp"] : []),
+      "-servername",
+      HOST,
+      "-cipher",
+      "DEFAULT:@SECLEVEL=0",
+      ...args,
+    ],
+    { input: "", encoding: "utf8", timeout: 20_000, env: { ...process.env, OPENSSL_CONF: "/dev/null" } },
+  );
+  const output = `${result.stdout}\n${result.stderr}`;
+  const match = /New, (TLSv[\d.]+|\(NONE\)), Cipher is (\S+)/.exec(output);
+  const protocol = match?.[1] ?? "(NONE)";
+  return { ok: protocol !== "(NONE)", protocol, cipher: match?.[2] ?? "(NONE)", output };
+}
+
+function portOpen(port: number): true | undefined {
+  return spawnSync("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0 ? true : undefined;
+}
+
+beforeAll(async () => {
+  // A certificate on the stack's TLS key (as the bring-up seeds it before ACME replaces it).
+  const { keys } = await planWithKeys();
+  const certificate = selfSignedCertificate(dir, "stack", String(keys.get("mail-tls-key-a")?.privateKeyPem), HOST);
+  const keyFile = certificate.keyFile;
+  writeFileSync(join(dir, "cert.pem"), certificate.pem);
+
+  // Postfix with the rendered settings; openssl.cnf at a test path instead of the container's.
+  writeFileSync(join(dir, "openssl.cnf"), postfixOpensslCnf("1.2"));
+  smtpPort = await freePort();
+  const postfix = await startPostfix(dir, smtpPort, [
+    `myhostname=${HOST}`,
+    `smtpd_tls_cert_file=${join(dir, "cert.pem")}`,
+    `smtpd_tls_key_file=${keyFile}`,
+    "smtpd_tls_security_level=may",
+    ...postconfArguments(postfixExtraCf("1.2", join(dir, "openssl.cnf"))),
+  ]);
+  stopPostfix = postfix.stop;
+
+  // Dovecot IMAPS with the rendered extra.conf.
+  imapsPort = await freePort();
+  for (const sub of ["dovecot-run", "dovecot-state", "mail"]) mkdirSync(join(dir, sub));
+  writeFileSync(join(dir, "extra.conf"), dovecotExtraConf("1.2"));
+  writeFileSync(
+    join(dir, "dovecot.conf"),
+    [
+      "protocols = imap",
+      "listen = 127.0.0.1",
+      `base_dir = ${join(dir, "dovecot-run")}`,
+      `state_dir = ${join(dir, "dovecot-state")}`,
+      `log_path = ${join(dir, "dovecot.log")}`,
+      "ssl = required",
+      `ssl_cert = <${join(dir, "cert.pem")}`,
+      `ssl_key = <${keyFile}`,
+      `mail_location = maildir:${join(dir, "mail")}/%u`,
+      "passdb {\n  driver = static\n  args = nopassword=y\n}",
+      `userdb {\n  driver = static\n  args = uid=nobody gid=nogroup home=${join(dir, "mail")}/%u\n}`,
+      `service imap-login {\n  inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    port = ${imapsPort}\n    ssl = yes\n  }\n}`,
+      `!include ${join(dir, "extra.conf")}`,
+      "",
+    ].join("\n"),
+  );
+  daemons.push(Daemon.start("dovecot", "dovecot", ["-F", "-c", join(dir, "dovecot.conf")], dir));
+
+  // A permissive server: proves the client can still speak TLS 1.1 and sign with SHA-1.
+  permissivePort = await freePort();
+  daemons.push(
+    Daemon.start(
+      "permissive",
+      "openssl",
+      [
+        "s_server",
+        "-accept",
+        `127.0.0.1:${permissivePort}`,
+        "-cert",
+        join(dir, "cert.pem"),
+        "-key",
+        keyFile,
+        "-cipher",
+        "DEFAULT:@SECLEVEL=0",
+        "-www",
+      ],
+      dir,
+      { OPENSSL_CONF: "/dev/null" },
+    ),
+  );
+  await Promise.all([imapsPort, permissivePort].map((port) => waitFor(`a listener on ${port}`, () => portOpen(port))));
+}, 120_000);
+
+afterAll(async () => {
+  stopPostfix();
+  await Promise.all(daemons.map((daemon) => daemon.stop()));
+  if (!process.env.KEEP_LAB) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the test client", () => {
+  it("can negotiate TLS 1.1 and SHA-1 signatures with a permissive server (so refusals below are the server's)", () => {
+    expect(handshake(permissivePort, ["-tls1_1"], false)).toMatchObject({ ok: true });
+    const sha1 = handshake(permissivePort, ["-tls1_2", "-sigalgs", "RSA+SHA1"], false);
+    expect(sha1.ok).toBe(true);
+    expect(sha1.output).toMatch(/Peer signing digest: SHA1/);
+  });
+});
+
+describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
+  it("refuses TLS 1.0 and 1.1", () => {
+    for (const version of ["-tls1", "-tls1_1"]) {
+      const result = handshake(smtpPort, [version]);
+      expect(result.ok, result.output).toBe(false);
+      expect(result.output).toMatch(/protocol version|unsupported protocol|no protocols available|alert/i);
+    }
+  });
+
+  it("offers TLS 1.3 and TLS 1.2 with ECDHE and AEAD only", () => {
+    expect(handshake(smtpPort, ["-tls1_3"])).toMatchObject({ ok: true, protocol: "TLSv1.3" });
+    for (const cipher of [
+      "ECDHE-RSA-AES256-GCM-SHA384",
+      "ECDHE-RSA-CHACHA20-POLY1305",
+      "ECDHE-RSA-AES128-GCM-SHA256",
+    ]) {
+      expect(handshake(smtpPort, ["-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`])).toMatchObject({ ok: true, cipher });
+    }
+    for (const cipher of [
+      "DHE-RSA-AES256-GCM-SHA384",
+      "AES256-GCM-SHA384",
+      "ECDHE-RSA-AES256-SHA384",
+      "ECDHE-RSA-AES128-SHA",
+      "AES128-SHA",
+    ]) {
+      const result = handshake(smtpPort, ["-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`]);
+      expect(result.ok, `${cipher} was accepted`).toBe(false);
+    }
+  });
+
+  it("enforces its own cipher order", () => {
+    const result = handshake(smtpPort, [
+      "-tls1_2",
+      "-cipher",
+      "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0",
+    ]);
+    expect(result.cipher).toBe("ECDHE-RSA-AES256-GCM-SHA384");
+  });
+
+  it("refuses a client that offers only SHA-1 signature algorithms", () => {
+    const result = handshake(smtpPort, ["-tls1_2", "-sigalgs", "RSA+SHA1:ECDSA+SHA1"]);
+    expect(result.ok, result.output).toBe(false);
+  });
+
+  it("passes testssl: no SSL/TLS < 1.2, no DHE, no CBC, no compression, server order, extended master secret", () => {
+    requireTool("testssl");
+    const json = join(dir, "testssl.json");
+    execFileSync(
+      "testssl",
+      [
+        "--quiet",
+        "--color",
+        "0",
+        "--warnings",
+        "batch",
+        "--starttls",
+        "smtp",
+        "--jsonfile",
+        json,
+        "-p",
+        "-P",
+        "-s",
+        "-f",
+        "-E",
+        "-S",
+        "-C",
+        `127.0.0.1:${smtpPort}`,
+      ],
+      { stdio: "ignore", timeout: 240_000 },
+    );
+    const findings = new Map(
+      (JSON.parse(readFileSync(json, "utf8")) as { id: string; finding: string }[]).map((f) => [f.id, f.finding]),
+    );
+    for (const id of ["SSLv2", "SSLv3", "TLS1", "TLS1_1"]) expect(findings.get(id), id).toBe("not offered");
+    expect(findings.get("TLS1_2")).toBe("offered");
+    expect(findings.get("TLS1_3")).toMatch(/^offered/);
+    const ciphers = [...findings]
+      .filter(([id]) => id.startsWith("cipher-tls1_2_"))
+      .map(([, finding]) => finding.split(/\s+/)[3] ?? "");
+    expect(ciphers.length).toBeGreaterThan(0);
+    for (const cipher of ciphers) {
+      expect(cipher).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    }
+    expect(findings.get("cipher_order")).toMatch(/server/);
+    expect(findings.get("CRIME_TLS")).toMatch(/not vulnerable/);
+    expect(findings.get("TLS_extensions")).toMatch(/extended master secret/);
+    expect(findings.get("PFS_ECDHE_curves")).not.toMatch(/ffdhe/i);
+  }, 300_000);
+});
+
+describe("Dovecot with the rendered extra.conf", () => {
+  it("passes doveconf", () => {
+    requireTool("doveconf");
+    const config = join(dir, "dovecot.conf");
+    expect(execFileSync("doveconf", ["-n", "-c", config], { encoding: "utf8" })).toMatch(
+      /ssl_prefer_server_ciphers = yes/,
+    );
+    const value = (key: string) => execFileSync("doveconf", ["-c", config, "-h", key], { encoding: "utf8" }).trim();
+    expect(value("ssl_min_protocol")).toBe("TLSv1.2");
+    for (const cipher of value("ssl_cipher_list").split(":")) {
+      expect(cipher).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    }
+    expect(value("ssl_curve_list")).toBe("X25519:prime256v1:secp384r1");
+  });
+
+  it("serves IMAPS with TLS 1.2+ ECDHE/AEAD and refuses TLS 1.1", () => {
+    expect(handshake(imapsPort, ["-tls1_1"], false).ok).toBe(false);
+    const modern = handshake(imapsPort, ["-tls1_2"], false);
+    expect(modern).toMatchObject({ ok: true, protocol: "TLSv1.2" });
+    expect(modern.cipher).toMatch(/^ECDHE-RSA-(AES256-GCM-SHA384|CHACHA20-POLY1305|AES128-GCM-SHA256)$/);
+    expect(handshake(imapsPort, ["-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0"], false).ok).toBe(false);
+  });
+});
