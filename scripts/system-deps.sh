@@ -7,10 +7,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 list="${here}/system-deps.txt"
 
+# A command on PATH, or an absolute path to an executable (for packages without one on PATH).
+present() {
+  if [[ "$1" == /* ]]; then [[ -x "$1" ]]; else command -v "$1" >/dev/null 2>&1; fi
+}
+
 missing=()
 while read -r command package _; do
   [[ -z "${command}" || "${command}" == \#* ]] && continue
-  if ! command -v "${command}" >/dev/null 2>&1; then
+  if ! present "${command}"; then
     missing+=("${package}")
   fi
 done <"${list}"
@@ -37,7 +42,7 @@ apt-get update -qq
 still=()
 while read -r command package _; do
   [[ -z "${command}" || "${command}" == \#* ]] && continue
-  command -v "${command}" >/dev/null 2>&1 || still+=("${command} (${package})")
+  present "${command}" || still+=("${command} (${package})")
 done <"${list}"
 if [[ ${#still[@]} -gt 0 ]]; then
   echo "system-deps: still missing after install: ${still[*]}" >&2

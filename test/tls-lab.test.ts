@@ -95,6 +95,7 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
+  requireTool("/usr/lib/dovecot/imap-login");
   daemons.push(Daemon.start("dovecot", "dovecot", ["-F", "-c", join(dir, "dovecot.conf")], dir));
 
   // A permissive server: proves the client can still speak TLS 1.1 and sign with SHA-1.

@@ -8,7 +8,10 @@ export function requireTool(command: string): void {
   let present = checked.get(command);
   if (present === undefined) {
     try {
-      execFileSync("sh", ["-c", `command -v "$1"`, "sh", command], { stdio: "ignore" });
+      // A command on PATH, or an absolute path to an executable.
+      execFileSync("sh", ["-c", 'case "$1" in /*) test -x "$1" ;; *) command -v "$1" ;; esac', "sh", command], {
+        stdio: "ignore",
+      });
       present = true;
     } catch {
       present = false;
