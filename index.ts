@@ -3,12 +3,15 @@
 // returns the typed stack outputs. Components receive plain, validated values.
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as cloudflare from "@pulumi/cloudflare";
+import * as pulumi from "@pulumi/pulumi";
 import { MailDnsZone } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
+import { PfSenseRules } from "./components/pfsense-rules";
 import { mailTlsKeys } from "./components/tls-keys";
 import { readConfig } from "./config/pulumi";
 import type { Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
 import { mailZones } from "./render/dns-zones";
+import { firewallPlan } from "./render/firewall-plan";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
 
 function mailstack(): Deferred<StackOutputs> {
@@ -89,6 +92,24 @@ function mailstack(): Deferred<StackOutputs> {
     },
     { providers: [proxmoxProvider] },
   );
+
+  const lanIpv4 = config.lan.ipv4.split("/")[0] ?? "";
+  new PfSenseRules("pfsense", {
+    plan: firewallPlan({
+      namespace: pulumi.getStack(),
+      wanInterface: config.pfsense.wanInterface,
+      lanInterface: config.pfsense.lanInterface,
+      hostIpv4: lanIpv4,
+      hostPublicIpv6: config.publicIpv6,
+      hostAddresses: [lanIpv4, ...(config.lan.ipv6 ? [config.lan.ipv6.split("/")[0] ?? ""] : []), config.publicIpv6],
+      publicPorts: publicPorts(endpoints),
+    }),
+    connection: {
+      endpoint: config.pfsense.endpoint,
+      apiKey: secrets.pfsenseApiKey ?? "",
+      ...(config.pfsense.caCertificate ? { caCertificate: config.pfsense.caCertificate } : {}),
+    },
+  });
 
   const plans = mailZones(config);
   const zones = new Map(

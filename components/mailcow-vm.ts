@@ -349,11 +349,9 @@ export class MailcowVm extends pulumi.ComponentResource {
         snippetPrefix,
       }),
     );
-    this.registerOutputs({
-      vmId: this.vmId,
-      sshHostKey: this.sshHostKey,
-      apiEndpoint: this.apiEndpoint,
-      renderedFiles: planned,
-    });
+    const planFiles = planned.apply((files) =>
+      files.map((file) => ({ path: `files/${file.host}/${file.path.replace(/^\/+/, "")}`, content: file.content })),
+    );
+    this.registerOutputs({ vmId: this.vmId, sshHostKey: this.sshHostKey, apiEndpoint: this.apiEndpoint, planFiles });
   }
 }

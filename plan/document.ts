@@ -1,4 +1,5 @@
 // Turns a recorded program run into the plan's documents (pure).
+import { createHash } from "node:crypto";
 import { redact, STACK_TYPE, UNKNOWN, type ProgramRun, type RecordedResource } from "./engine";
 import type { PlanFile } from "./write";
 
@@ -28,6 +29,15 @@ export const PREVIEW_NOTE =
   "locally for this plan, so that records and hashes derived from them are real; `pulumi up` generates its own.";
 export const UNKNOWN_NOTE = `"${UNKNOWN}" marks values a provider only knows after apply; "[secret]" marks secrets.`;
 
+/** Inputs as the plan shows them: a dynamic provider's serialized code only by size and hash. */
+function shownInputs(resource: RecordedResource): unknown {
+  const inputs = redact(resource.inputs) as Record<string, unknown>;
+  const code = inputs.__provider;
+  if (typeof code !== "string") return inputs;
+  const digest = createHash("sha256").update(code).digest("hex").slice(0, 16);
+  return { ...inputs, __provider: `[dynamic provider: ${code.length} bytes, sha256 ${digest}…]` };
+}
+
 export function planResource(resource: RecordedResource): PlanResource {
   return {
     urn: resource.urn,
@@ -36,7 +46,7 @@ export function planResource(resource: RecordedResource): PlanResource {
     parent: resource.parent ?? null,
     ...(resource.provider ? { provider: resource.provider } : {}),
     dependencies: resource.dependencies,
-    inputs: redact(resource.inputs),
+    inputs: shownInputs(resource),
     ...(Object.keys(resource.options).length > 0 ? { options: resource.options } : {}),
     ...(resource.generated ? { previewValues: true as const } : {}),
   };

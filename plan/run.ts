@@ -7,7 +7,7 @@ import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
 import { generateLocally, type KeyPool } from "./local-values";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
-import { hostFiles } from "./host-files";
+import { componentFiles } from "./component-files";
 import { zoneFiles } from "./zone-files";
 import type { PlanFile } from "./write";
 
@@ -81,6 +81,6 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     missingSecrets,
     run,
     document,
-    files: [...planFiles(document, run), ...zoneFiles(run, options.stack), ...hostFiles(run)],
+    files: [...planFiles(document, run), ...zoneFiles(run, options.stack), ...componentFiles(run)],
   };
 }

@@ -1,11 +1,24 @@
 // Plans of the example stacks for tests. Key material is generated once per test file and
 // reused by every plan in it (RSA 4096 takes about a second), by resource type and name.
 import { resolve } from "node:path";
+import { require as tsxRequire } from "tsx/cjs/api";
 import type { OutputSimulator } from "../plan/engine";
-import { generateLocally, type Generated } from "../plan/local-values";
-import { planStack, type PlanResult } from "../plan/run";
+import type { Generated } from "../plan/local-values";
+import type * as Run from "../plan/run";
+import type * as LocalValues from "../plan/local-values";
+import type { PlanOptions, PlanResult } from "../plan/run";
 
 export const root = resolve(__dirname, "..");
+
+// The program is loaded by Node's own CommonJS loader (with tsx for TypeScript), as under the
+// Pulumi CLI: vitest's module transform would make the dynamic providers unserializable.
+const run = tsxRequire("../plan/run", __filename) as typeof Run;
+const { generateLocally } = tsxRequire("../plan/local-values", __filename) as typeof LocalValues;
+
+/** planStack, run from the natively loaded program. */
+export function planStack(options: PlanOptions): Promise<PlanResult> {
+  return run.planStack(options);
+}
 
 const generated = new Map<string, Promise<Generated>>();
 

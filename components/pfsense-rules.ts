@@ -1,0 +1,68 @@
+// PfSenseRules: the mail host's firewall and NAT on pfSense. The rule plan comes from the pure
+// firewallPlan(); this class turns it into marker-owned pfSense objects and applies them once.
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { firewallTable, type FirewallPlan } from "../render/firewall-plan";
+import { PfSenseApply, PfSenseObject } from "../providers/pfsense";
+
+export interface PfSenseRulesArgs {
+  readonly plan: FirewallPlan;
+  readonly connection: {
+    readonly endpoint: string;
+    readonly apiKey: pulumi.Input<string>;
+    readonly caCertificate?: string;
+  };
+}
+
+export class PfSenseRules extends pulumi.ComponentResource {
+  /** The rules as a readable table (also written by the plan as firewall.md). */
+  readonly ruleTable: string;
+
+  constructor(name: string, args: PfSenseRulesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mailstack:firewall:PfSenseRules", name, { plan: args.plan, endpoint: args.connection.endpoint }, opts);
+    const connection = pulumi.secret(pulumi.output(args.connection));
+    const markerOf = (descr: string) => /\[mailstack:[^\]]+\]/.exec(descr)?.[0] ?? descr;
+
+    const aliases = args.plan.aliases.map(
+      ({ key, ...spec }) =>
+        new PfSenseObject(
+          `${name}-${key}`,
+          { connection, kind: "alias", marker: markerOf(spec.descr), spec: { ...spec } },
+          { parent: this },
+        ),
+    );
+    const forwards = args.plan.portForwards.map(
+      ({ key, ...spec }) =>
+        new PfSenseObject(
+          `${name}-${key}`,
+          { connection, kind: "port_forward", marker: markerOf(spec.descr), spec: { ...spec } },
+          { parent: this, dependsOn: aliases },
+        ),
+    );
+    // Filter rules in plan order, placed above the interface's defaults (first match wins).
+    let previous: pulumi.Resource[] = aliases;
+    const rules = args.plan.rules.map(({ key, ...spec }, index) => {
+      const rule = new PfSenseObject(
+        `${name}-${key}`,
+        { connection, kind: "rule", marker: markerOf(spec.descr), spec: { ...spec }, placement: index },
+        { parent: this, dependsOn: previous },
+      );
+      previous = [rule];
+      return rule;
+    });
+    const revision = createHash("sha256").update(JSON.stringify(args.plan)).digest("hex");
+    new PfSenseApply(
+      `${name}-apply`,
+      { connection, revision },
+      { parent: this, dependsOn: [...aliases, ...forwards, ...rules] },
+    );
+
+    this.ruleTable = firewallTable(args.plan);
+    this.registerOutputs({
+      planFiles: [
+        { path: "firewall.json", content: `${JSON.stringify(args.plan, null, 2)}\n` },
+        { path: "firewall.md", content: this.ruleTable },
+      ],
+    });
+  }
+}

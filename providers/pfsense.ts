@@ -1,0 +1,285 @@
+// A Pulumi dynamic provider for pfSense through the pfSense REST API package (pfrest, v2).
+// pfrest ids are list positions that shift when anyone edits the list, so every object is found
+// by the stable marker in its description on every read, update and delete; objects without the
+// marker are never touched. Changes stay pending until PfSenseApply applies them once.
+import * as pulumi from "@pulumi/pulumi";
+import { rest, type Endpoint } from "./rest";
+
+export interface PfSenseConnection {
+  /** https://host[:port] of the pfSense web configurator. */
+  readonly endpoint: string;
+  readonly apiKey: string;
+  /** PEM certificate or CA to trust for the pfSense TLS certificate. */
+  readonly caCertificate?: string;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  readonly backoffMs?: number;
+}
+
+export type PfSenseKind = "alias" | "rule" | "port_forward";
+
+const PATHS: Readonly<Record<PfSenseKind, { one: string; all: string }>> = {
+  alias: { one: "/api/v2/firewall/alias", all: "/api/v2/firewall/aliases" },
+  rule: { one: "/api/v2/firewall/rule", all: "/api/v2/firewall/rules" },
+  port_forward: { one: "/api/v2/firewall/nat/port_forward", all: "/api/v2/firewall/nat/port_forwards" },
+};
+
+/** Fields pfrest cannot change in place: a change replaces the object. */
+const IMMUTABLE: Readonly<Record<PfSenseKind, readonly string[]>> = {
+  alias: ["name", "type"],
+  rule: [],
+  port_forward: [],
+};
+
+export interface PfSenseObjectInputs {
+  readonly connection: PfSenseConnection;
+  readonly kind: PfSenseKind;
+  /** Must occur in spec.descr: identifies the object across renumbering. */
+  readonly marker: string;
+  readonly spec: Readonly<Record<string, unknown>>;
+  /** Position for a new filter rule (first match wins): ours go above the defaults. */
+  readonly placement?: number;
+}
+
+export interface PfSenseObjectOutputs extends PfSenseObjectInputs {
+  /** The object's list position when last seen (informational: never used alone). */
+  readonly position: number;
+}
+
+interface PfObject {
+  readonly id: number;
+  readonly descr?: string;
+  readonly [field: string]: unknown;
+}
+
+function endpointOf(connection: PfSenseConnection): Endpoint {
+  return {
+    baseUrl: connection.endpoint,
+    ...(connection.caCertificate ? { caCertificate: connection.caCertificate } : {}),
+    ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
+    ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
+    ...(connection.backoffMs !== undefined ? { backoffMs: connection.backoffMs } : {}),
+  };
+}
+
+/** pfrest's envelope: {code, status, response_id, message, data}. */
+function envelopeMessage(json: unknown): string | undefined {
+  if (json && typeof json === "object" && "message" in json) {
+    const { message, response_id: responseId } = json as { message?: unknown; response_id?: unknown };
+    const id = typeof responseId === "string" && responseId ? ` (${responseId})` : "";
+    return `${typeof message === "string" ? message : JSON.stringify(message)}${id}`;
+  }
+  return undefined;
+}
+
+async function call(
+  connection: PfSenseConnection,
+  method: "GET" | "POST" | "PATCH" | "DELETE",
+  path: string,
+  options: { query?: Record<string, string | number | boolean>; body?: unknown } = {},
+): Promise<unknown> {
+  const response = await rest(
+    endpointOf(connection),
+    {
+      method,
+      path,
+      ...(options.query ? { query: options.query } : {}),
+      ...(options.body !== undefined ? { body: options.body } : {}),
+    },
+    { "x-api-key": connection.apiKey },
+    envelopeMessage,
+  );
+  const json = response.json as { data?: unknown } | undefined;
+  if (!json || typeof json !== "object" || !("data" in json)) {
+    throw new Error(`pfSense ${method} ${path}: the answer is not a pfrest envelope`);
+  }
+  return json.data;
+}
+
+/** Our object of a kind, found by its marker (null when it is gone). Two with one marker is an error. */
+export async function findOwn(
+  connection: PfSenseConnection,
+  kind: PfSenseKind,
+  marker: string,
+): Promise<PfObject | null> {
+  const list = await call(connection, "GET", PATHS[kind].all);
+  if (!Array.isArray(list)) throw new Error(`pfSense ${PATHS[kind].all}: expected a list`);
+  const own = (list as PfObject[]).filter(
+    (object) => typeof object.descr === "string" && object.descr.includes(marker),
+  );
+  if (own.length > 1)
+    throw new Error(`pfSense has ${own.length} ${kind} objects marked ${marker}; remove the duplicates by hand`);
+  return own[0] ?? null;
+}
+
+/** The object's current values of the fields we manage. */
+function observedSpec(object: PfObject, spec: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(spec).map((key) => [key, object[key] ?? null]));
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+function changedFields(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
+  return [...new Set([...Object.keys(olds), ...Object.keys(news)])].filter((key) => !sameValue(olds[key], news[key]));
+}
+
+async function applyIfPending(connection: PfSenseConnection): Promise<boolean> {
+  const status = (await call(connection, "GET", "/api/v2/firewall/apply")) as { applied?: boolean } | null;
+  if (status?.applied === false) {
+    await call(connection, "POST", "/api/v2/firewall/apply");
+    return true;
+  }
+  return false;
+}
+
+export const pfSenseObjectProvider: pulumi.dynamic.ResourceProvider<PfSenseObjectInputs, PfSenseObjectOutputs> = {
+  check(_olds, news) {
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    if (!(news.kind in PATHS)) failures.push({ property: "kind", reason: `unknown kind ${String(news.kind)}` });
+    if (!news.marker || typeof news.spec.descr !== "string" || !news.spec.descr.includes(news.marker)) {
+      failures.push({ property: "spec", reason: "spec.descr must contain the marker" });
+    }
+    if (!/^https:\/\//.test(news.connection.endpoint))
+      failures.push({ property: "connection", reason: "the endpoint must be https://" });
+    return Promise.resolve({ inputs: news, failures });
+  },
+
+  async create(inputs) {
+    const existing = await findOwn(inputs.connection, inputs.kind, inputs.marker);
+    // An object with our marker is ours (left by an interrupted run): bring it to the spec.
+    const object = existing
+      ? ((await call(inputs.connection, "PATCH", PATHS[inputs.kind].one, {
+          body: { ...inputs.spec, id: existing.id },
+        })) as PfObject)
+      : ((await call(inputs.connection, "POST", PATHS[inputs.kind].one, {
+          body: inputs.spec,
+          query: { apply: false, ...(inputs.placement !== undefined ? { placement: inputs.placement } : {}) },
+        })) as PfObject);
+    return { id: inputs.marker, outs: { ...inputs, position: object.id } };
+  },
+
+  async read(id, props) {
+    if (!props) throw new Error(`pfSense object ${id}: nothing to read without its connection`);
+    const object = await findOwn(props.connection, props.kind, props.marker);
+    if (!object) return {}; // gone: Pulumi drops it from the state
+    return { id, props: { ...props, spec: observedSpec(object, props.spec), position: object.id } };
+  },
+
+  diff(_id, olds, news) {
+    const changes = changedFields(olds.spec, news.spec);
+    const replaces = changes.filter((field) => IMMUTABLE[news.kind].includes(field)).map((field) => `spec.${field}`);
+    if (olds.kind !== news.kind) replaces.push("kind");
+    if (olds.marker !== news.marker) replaces.push("marker");
+    const connectionChanged = olds.connection.endpoint !== news.connection.endpoint;
+    return Promise.resolve({
+      changes: changes.length > 0 || replaces.length > 0 || connectionChanged,
+      replaces,
+      deleteBeforeReplace: replaces.length > 0 && news.kind === "alias",
+      stables: ["marker"],
+    });
+  },
+
+  async update(_id, olds, news) {
+    const object = await findOwn(news.connection, news.kind, news.marker);
+    if (!object) throw new Error(`pfSense ${news.kind} ${news.marker} is gone; run \`pulumi refresh\` to recreate it`);
+    const fields = Object.fromEntries(changedFields(olds.spec, news.spec).map((key) => [key, news.spec[key]]));
+    if (Object.keys(fields).length > 0) {
+      await call(news.connection, "PATCH", PATHS[news.kind].one, {
+        body: { ...fields, id: object.id },
+        query: { apply: false },
+      });
+    }
+    return { outs: { ...news, position: object.id } };
+  },
+
+  async delete(_id, props) {
+    const object = await findOwn(props.connection, props.kind, props.marker);
+    if (!object) return;
+    await call(props.connection, "DELETE", PATHS[props.kind].one, { query: { id: object.id, apply: false } });
+    // A removal is not followed by PfSenseApply in the same deployment: apply it now.
+    await applyIfPending(props.connection);
+  },
+};
+
+export interface PfSenseApplyInputs {
+  readonly connection: PfSenseConnection;
+  /** Changes whenever any managed object changes, so that the apply runs once after them. */
+  readonly revision: string;
+}
+
+export const pfSenseApplyProvider: pulumi.dynamic.ResourceProvider<
+  PfSenseApplyInputs,
+  PfSenseApplyInputs & { applied: boolean }
+> = {
+  async create(inputs) {
+    return { id: "apply", outs: { ...inputs, applied: await applyIfPending(inputs.connection) } };
+  },
+  diff(_id, olds, news) {
+    return Promise.resolve({
+      changes: olds.revision !== news.revision || olds.connection.endpoint !== news.connection.endpoint,
+    });
+  },
+  async update(_id, _olds, news) {
+    return { outs: { ...news, applied: await applyIfPending(news.connection) } };
+  },
+  async delete(_id, props) {
+    await applyIfPending(props.connection);
+  },
+};
+
+type Connection = pulumi.Input<{
+  endpoint: pulumi.Input<string>;
+  apiKey: pulumi.Input<string>;
+  caCertificate?: pulumi.Input<string>;
+}>;
+
+const TYPES: Readonly<Record<PfSenseKind, string>> = {
+  alias: "FirewallAlias",
+  rule: "FirewallRule",
+  port_forward: "PortForward",
+};
+
+/** One pfSense object (alias, filter rule or port forward) owned through its marker. */
+export class PfSenseObject extends pulumi.dynamic.Resource {
+  declare readonly position: pulumi.Output<number>;
+  declare readonly spec: pulumi.Output<Record<string, unknown>>;
+
+  constructor(
+    name: string,
+    args: {
+      connection: Connection;
+      kind: PfSenseKind;
+      marker: string;
+      spec: Record<string, unknown>;
+      placement?: number;
+    },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      pfSenseObjectProvider,
+      name,
+      { ...args, position: undefined },
+      { ...opts, additionalSecretOutputs: ["connection"] },
+      "pfsense",
+      TYPES[args.kind],
+    );
+  }
+}
+
+/** Applies pfSense's pending firewall changes once, after the objects it depends on. */
+export class PfSenseApply extends pulumi.dynamic.Resource {
+  declare readonly applied: pulumi.Output<boolean>;
+
+  constructor(name: string, args: { connection: Connection; revision: string }, opts?: pulumi.CustomResourceOptions) {
+    super(
+      pfSenseApplyProvider,
+      name,
+      { ...args, applied: undefined },
+      { ...opts, additionalSecretOutputs: ["connection"] },
+      "pfsense",
+      "Apply",
+    );
+  }
+}

@@ -1,0 +1,142 @@
+// A small JSON-over-HTTPS client for the dynamic providers (pfSense REST API, mailcow API).
+// TLS is always verified (against a pinned CA when one is given); timeouts and 5xx/429 answers are
+// retried with exponential backoff up to a bound; errors carry the server's own message and never
+// a header value (API keys travel in headers). Self-contained: dynamic providers are serialized.
+import * as https from "node:https";
+
+export interface Endpoint {
+  /** https://host[:port] */
+  readonly baseUrl: string;
+  /** PEM CA (or self-signed certificate) to trust instead of the system store. */
+  readonly caCertificate?: string;
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt, for timeouts, connection errors, 5xx and 429. */
+  readonly retries?: number;
+  readonly backoffMs?: number;
+}
+
+export interface RestRequest {
+  readonly method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
+  readonly path: string;
+  readonly query?: Readonly<Record<string, string | number | boolean>>;
+  readonly body?: unknown;
+}
+
+export interface RestResponse {
+  readonly status: number;
+  readonly json: unknown;
+}
+
+export class RestError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly retryable = false,
+  ) {
+    super(message);
+    this.name = "RestError";
+  }
+}
+
+const DEFAULTS = { timeoutMs: 15_000, retries: 3, backoffMs: 500 };
+
+function once(
+  endpoint: Endpoint,
+  request: RestRequest,
+  headers: Readonly<Record<string, string>>,
+): Promise<RestResponse> {
+  const url = new URL(request.path, endpoint.baseUrl);
+  if (url.protocol !== "https:")
+    return Promise.reject(new RestError(`refusing ${url.protocol} for ${url.host}: the API must use https`));
+  for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, String(value));
+  const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+  const what = `${request.method} ${url.pathname}`;
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      {
+        method: request.method,
+        headers: {
+          accept: "application/json",
+          ...(body === undefined
+            ? {}
+            : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }),
+          ...headers,
+        },
+        rejectUnauthorized: true,
+        ...(endpoint.caCertificate ? { ca: endpoint.caCertificate } : {}),
+        timeout: endpoint.timeoutMs ?? DEFAULTS.timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", (error) => reject(new RestError(`${what}: ${error.message}`, undefined, true)));
+        res.on("end", () => {
+          const status = res.statusCode ?? 0;
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json: unknown;
+          try {
+            json = text.length === 0 ? undefined : (JSON.parse(text) as unknown);
+          } catch {
+            reject(
+              new RestError(
+                `${what}: HTTP ${status} with a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
+                status,
+                status >= 500,
+              ),
+            );
+            return;
+          }
+          resolve({ status, json });
+        });
+      },
+    );
+    req.on("timeout", () =>
+      req.destroy(
+        new RestError(`${what}: no answer within ${endpoint.timeoutMs ?? DEFAULTS.timeoutMs} ms`, undefined, true),
+      ),
+    );
+    req.on("error", (error) =>
+      reject(error instanceof RestError ? error : new RestError(`${what}: ${error.message}`, undefined, true)),
+    );
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/**
+ * Sends a request; retries timeouts, connection errors, 5xx and 429 with exponential backoff.
+ * `describeError` turns a non-2xx JSON answer into the server's own message.
+ */
+export async function rest(
+  endpoint: Endpoint,
+  request: RestRequest,
+  headers: Readonly<Record<string, string>>,
+  describeError: (json: unknown) => string | undefined,
+): Promise<RestResponse> {
+  const retries = endpoint.retries ?? DEFAULTS.retries;
+  const backoff = endpoint.backoffMs ?? DEFAULTS.backoffMs;
+  let last: RestError | undefined;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, backoff * 2 ** (attempt - 1)));
+    try {
+      const response = await once(endpoint, request, headers);
+      if (response.status >= 200 && response.status < 300) return response;
+      const message = describeError(response.json) ?? "no message";
+      const retryable = response.status >= 500 || response.status === 429;
+      last = new RestError(
+        `${request.method} ${request.path}: HTTP ${response.status}: ${message}`,
+        response.status,
+        retryable,
+      );
+    } catch (error) {
+      last = error instanceof RestError ? error : new RestError(String(error), undefined, false);
+    }
+    if (!last.retryable) throw last;
+  }
+  throw new RestError(
+    `${last?.message ?? "request failed"} (gave up after ${retries + 1} attempts)`,
+    last?.status,
+    false,
+  );
+}

@@ -1,0 +1,261 @@
+// The mail host's pfSense rules as a plan (pure): aliases, IPv4 port forwards, IPv4/IPv6 pass
+// rules from the WAN and the host's egress rules, every rule logged and marked with a stable
+// marker the provider uses to find its own objects. Nothing else is opened.
+
+export interface FirewallPlanInput {
+  /** Marker namespace, e.g. the stack name: objects are tagged "[mailstack:<namespace>:<key>]". */
+  readonly namespace: string;
+  readonly wanInterface: string;
+  readonly lanInterface: string;
+  /** The VM's LAN IPv4 (NAT target). */
+  readonly hostIpv4: string;
+  /** The VM's public IPv6 (routed, no NAT). */
+  readonly hostPublicIpv6: string;
+  /** All addresses the VM sends from (LAN IPv4, LAN IPv6, public IPv6). */
+  readonly hostAddresses: readonly string[];
+  /** TCP ports open to the internet. */
+  readonly publicPorts: readonly number[];
+}
+
+export interface AliasSpec {
+  readonly key: string;
+  readonly name: string;
+  readonly type: "host" | "port";
+  readonly address: readonly string[];
+  readonly descr: string;
+}
+
+export interface PortForwardSpec {
+  readonly key: string;
+  readonly interface: string;
+  readonly ipprotocol: "inet";
+  readonly protocol: "tcp";
+  readonly source: string;
+  readonly destination: string;
+  readonly destination_port: string;
+  readonly target: string;
+  readonly local_port: string;
+  readonly natreflection: "enable";
+  readonly associated_rule_id: "";
+  readonly descr: string;
+}
+
+export interface FilterRuleSpec {
+  readonly key: string;
+  readonly type: "pass" | "block";
+  readonly interface: readonly string[];
+  readonly ipprotocol: "inet" | "inet6" | "inet46";
+  readonly protocol: "tcp" | "udp" | "tcp/udp" | null;
+  readonly source: string;
+  readonly destination: string;
+  readonly destination_port: string | null;
+  readonly log: true;
+  readonly descr: string;
+}
+
+export interface FirewallPlan {
+  readonly aliases: readonly AliasSpec[];
+  readonly portForwards: readonly PortForwardSpec[];
+  /** Filter rules in evaluation order per interface (first match wins). */
+  readonly rules: readonly FilterRuleSpec[];
+}
+
+/** "[mailstack:<namespace>:<key>]": how the provider recognises its own objects. */
+export function marker(namespace: string, key: string): string {
+  return `[mailstack:${namespace}:${key}]`;
+}
+
+function aliasName(namespace: string, role: string): string {
+  // pfSense: ≤ 31 characters, letters, digits and underscores.
+  const name = `ms_${namespace}_${role}`.replace(/[^A-Za-z0-9_]/g, "_");
+  return name.length <= 31 ? name : name.slice(0, 31);
+}
+
+/** Ports the host reaches on the internet: SMTP out, DNS, HTTP(S) for ACME, images and updates, NTP. */
+export const EGRESS = {
+  smtp: [25, 465, 587],
+  web: [80, 443],
+  dns: [53],
+  ntp: [123],
+} as const;
+
+export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
+  const ns = input.namespace;
+  const describe = (key: string, text: string) => `${text} ${marker(ns, key)}`;
+  const alias = (
+    key: string,
+    type: AliasSpec["type"],
+    address: readonly (string | number)[],
+    text: string,
+  ): AliasSpec => ({
+    key: `alias-${key}`,
+    name: aliasName(ns, key.replace(/-/g, "_")),
+    type,
+    address: address.map(String),
+    descr: describe(`alias-${key}`, text),
+  });
+  const mailPorts = alias("mail-ports", "port", input.publicPorts, "mail host: ports open to the internet");
+  const host = alias("mail-host", "host", input.hostAddresses, "mail host: its addresses");
+  const smtpOut = alias("smtp-out", "port", EGRESS.smtp, "mail host: SMTP to other servers");
+  const webOut = alias("web-out", "port", EGRESS.web, "mail host: HTTP/HTTPS (ACME, images, updates)");
+
+  const rule = (
+    key: string,
+    fields: Omit<FilterRuleSpec, "key" | "log" | "descr" | "interface"> & { interface: string },
+    text: string,
+  ): FilterRuleSpec => ({ key, ...fields, interface: [fields.interface], log: true, descr: describe(key, text) });
+
+  const wan = input.wanInterface;
+  const lan = input.lanInterface;
+  return {
+    aliases: [mailPorts, host, smtpOut, webOut],
+    portForwards: [
+      {
+        key: "nat-mail-ipv4",
+        interface: wan,
+        ipprotocol: "inet",
+        protocol: "tcp",
+        source: "any",
+        destination: "wan:ip",
+        destination_port: mailPorts.name,
+        target: input.hostIpv4,
+        local_port: mailPorts.name,
+        natreflection: "enable",
+        associated_rule_id: "",
+        descr: describe("nat-mail-ipv4", "mail ports to the mail host (IPv4 NAT)"),
+      },
+    ],
+    rules: [
+      // From the internet: the NATed IPv4 traffic (filter rules see the translated destination),
+      // and IPv6 routed to the host's public address.
+      rule(
+        "wan-mail-ipv4",
+        {
+          type: "pass",
+          interface: wan,
+          ipprotocol: "inet",
+          protocol: "tcp",
+          source: "any",
+          destination: input.hostIpv4,
+          destination_port: mailPorts.name,
+        },
+        "mail ports to the mail host (IPv4, after NAT)",
+      ),
+      rule(
+        "wan-mail-ipv6",
+        {
+          type: "pass",
+          interface: wan,
+          ipprotocol: "inet6",
+          protocol: "tcp",
+          source: "any",
+          destination: input.hostPublicIpv6,
+          destination_port: mailPorts.name,
+        },
+        "mail ports to the mail host (IPv6)",
+      ),
+      // From the host: only what it needs, everything else blocked and logged.
+      rule(
+        "lan-smtp-out",
+        {
+          type: "pass",
+          interface: lan,
+          ipprotocol: "inet46",
+          protocol: "tcp",
+          source: host.name,
+          destination: "any",
+          destination_port: smtpOut.name,
+        },
+        "mail host: SMTP out",
+      ),
+      rule(
+        "lan-dns-out",
+        {
+          type: "pass",
+          interface: lan,
+          ipprotocol: "inet46",
+          protocol: "tcp/udp",
+          source: host.name,
+          destination: "any",
+          destination_port: "53",
+        },
+        "mail host: DNS (the resolver; mailcow's validating unbound recurses itself for DANE)",
+      ),
+      rule(
+        "lan-web-out",
+        {
+          type: "pass",
+          interface: lan,
+          ipprotocol: "inet46",
+          protocol: "tcp",
+          source: host.name,
+          destination: "any",
+          destination_port: webOut.name,
+        },
+        "mail host: HTTP/HTTPS out",
+      ),
+      rule(
+        "lan-ntp-out",
+        {
+          type: "pass",
+          interface: lan,
+          ipprotocol: "inet46",
+          protocol: "udp",
+          source: host.name,
+          destination: "any",
+          destination_port: "123",
+        },
+        "mail host: NTP",
+      ),
+      rule(
+        "lan-block-rest",
+        {
+          type: "block",
+          interface: lan,
+          ipprotocol: "inet46",
+          protocol: null,
+          source: host.name,
+          destination: "any",
+          destination_port: null,
+        },
+        "mail host: everything else",
+      ),
+    ],
+  };
+}
+
+/** Ports that must never be reachable from the WAN (SSH, Proxmox UI, pfSense UI/API alternatives, databases). */
+export const NEVER_PUBLIC = [22, 8006, 8443, 3306, 6379, 13306, 19991, 7654] as const;
+
+/** A readable table of the plan, for review (firewall.md). */
+export function firewallTable(plan: FirewallPlan): string {
+  const aliases = new Map(plan.aliases.map((a) => [a.name, a]));
+  const show = (value: string | null) => {
+    if (value === null) return "any";
+    const alias = aliases.get(value);
+    return alias ? `${value} (${alias.address.join(", ")})` : value;
+  };
+  const lines = [
+    "# pfSense rules for the mail host",
+    "",
+    "## Port forwards (IPv4 NAT)",
+    "",
+    "| Interface | Protocol | Destination | Ports | Target | NAT reflection | Description |",
+    "|---|---|---|---|---|---|---|",
+    ...plan.portForwards.map(
+      (f) =>
+        `| ${f.interface} | ${f.protocol} | ${f.destination} | ${show(f.destination_port)} | ${f.target} | ${f.natreflection} | ${f.descr} |`,
+    ),
+    "",
+    "## Filter rules (in order; every rule logs)",
+    "",
+    "| Action | Interface | IP | Protocol | Source | Destination | Ports | Description |",
+    "|---|---|---|---|---|---|---|---|",
+    ...plan.rules.map(
+      (r) =>
+        `| ${r.type} | ${r.interface.join(", ")} | ${r.ipprotocol} | ${r.protocol ?? "any"} | ${show(r.source)} | ${r.destination} | ${show(r.destination_port)} | ${r.descr} |`,
+    ),
+    "",
+  ];
+  return lines.join("\n");
+}

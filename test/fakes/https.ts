@@ -1,0 +1,166 @@
+// Shared plumbing for the fake HTTPS APIs (pfSense, mailcow): a certificate for 127.0.0.1 made
+// with openssl, a JSON server on a free loopback port, a request log and fault injection.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requireTool } from "../tools";
+
+export interface TestCertificate {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A self-signed certificate for 127.0.0.1 (the client pins it as its CA). */
+export function loopbackCertificate(): TestCertificate {
+  requireTool("openssl");
+  const dir = mkdtempSync(join(tmpdir(), "mailstack-cert-"));
+  try {
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export type Fault = "500" | "503" | "slow" | "malformed" | "reset";
+
+export interface LoggedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+export interface JsonReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** A JSON API on https://127.0.0.1:<port>; `handle` answers every request that is not a fault. */
+export class FakeHttpsApi {
+  readonly requests: LoggedRequest[] = [];
+  private readonly faults: { fault: Fault; when: (request: LoggedRequest) => boolean }[] = [];
+  private server?: Server;
+  port = 0;
+  /** How long a "slow" reply waits (longer than the client's timeout). */
+  slowMs = 3_000;
+
+  constructor(
+    readonly certificate: TestCertificate,
+    private readonly handle: (request: LoggedRequest) => JsonReply,
+  ) {}
+
+  get baseUrl(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  /** Makes the next request(s) matching `when` fail with `fault`. */
+  inject(fault: Fault, times = 1, when: (request: LoggedRequest) => boolean = () => true): void {
+    for (let i = 0; i < times; i++) this.faults.push({ fault, when });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  writes(): LoggedRequest[] {
+    return this.requests.filter((request) => request.method !== "GET");
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer({ cert: this.certificate.cert, key: this.certificate.key }, (req, res) =>
+      this.serve(req, res),
+    );
+    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
+    const address = this.server.address();
+    this.port = typeof address === "object" && address ? address.port : 0;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "https://127.0.0.1");
+      const text = Buffer.concat(chunks).toString("utf8");
+      let body: unknown;
+      try {
+        body = text ? (JSON.parse(text) as unknown) : undefined;
+      } catch {
+        body = text;
+      }
+      const request: LoggedRequest = {
+        method: req.method ?? "GET",
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        body,
+        headers: req.headers,
+      };
+      this.requests.push(request);
+      const index = this.faults.findIndex((entry) => entry.when(request));
+      const fault = index >= 0 ? this.faults.splice(index, 1)[0]?.fault : undefined;
+      const send = (status: number, payload: string) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(payload);
+      };
+      switch (fault) {
+        case "500":
+        case "503":
+          send(
+            Number(fault),
+            JSON.stringify({
+              code: Number(fault),
+              status: "server error",
+              response_id: "SERVER_ERROR",
+              message: "Internal Server Error",
+              data: [],
+            }),
+          );
+          return;
+        case "slow":
+          setTimeout(() => send(200, JSON.stringify({ code: 200, data: [] })), this.slowMs).unref();
+          return;
+        case "malformed":
+          send(200, "{ this is not json");
+          return;
+        case "reset":
+          req.socket.destroy();
+          return;
+        default: {
+          const reply = this.handle(request);
+          send(reply.status, JSON.stringify(reply.body));
+        }
+      }
+    });
+  }
+}

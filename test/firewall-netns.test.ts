@@ -1,0 +1,147 @@
+// What the firewall plan lets through, for real: the prod plan translated to nftables on a router
+// namespace between a "wan" and a "lan" namespace (IPv4 DNAT, routed IPv6), listeners on many
+// ports in the VM namespace, connections from the WAN (and from the VM outwards). pfSense itself
+// cannot run here; this proves the plan's semantics with a real packet filter.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { nftRuleset } from "./support/nft";
+import { planWithKeys, root } from "./plans";
+import { requireTool } from "./tools";
+
+const suffix = String(process.pid);
+const NS = { wan: `msw-${suffix}`, fw: `msf-${suffix}`, vm: `msv-${suffix}` };
+const WAN_IPV4 = "134.255.229.52";
+const CLIENT_IPV4 = "134.255.229.10";
+const CLIENT_IPV6 = "2001:db8:ffff::10";
+const VM_PUBLIC_IPV6 = "2a05:bec0:27:fd03::4";
+const PROBE_EXTRA = [22, 110, 143, 4190, 8080, ...NEVER_PUBLIC];
+
+let plan: FirewallPlan;
+const listeners: ChildProcess[] = [];
+
+function ip(...args: string[]): void {
+  execFileSync("ip", args, { stdio: "pipe" });
+}
+function inNs(ns: string, ...command: string[]): string {
+  return execFileSync("ip", ["netns", "exec", ns, ...command], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+const node = (ns: string, script: string, ...args: string[]) =>
+  [
+    "ip",
+    ["netns", "exec", ns, process.execPath, "--require", "tsx/cjs", join(root, "test", "support", script), ...args],
+  ] as const;
+
+async function listen(ns: string, ports: readonly number[]): Promise<void> {
+  const [command, args] = node(ns, "listen.ts", JSON.stringify([...new Set(ports)]));
+  const child = spawn(command, [...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  listeners.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
+    child.on("exit", (code) => reject(new Error(`listener in ${ns} exited with ${String(code)}`)));
+  });
+}
+
+function probe(ns: string, host: string, ports: readonly number[]): Record<number, string> {
+  const [command, args] = node(ns, "probe.ts", JSON.stringify(ports.map((port) => ({ host, port }))), "1200");
+  const output = execFileSync(command, [...args], { cwd: root, encoding: "utf8" });
+  return Object.fromEntries((JSON.parse(output) as { port: number; result: string }[]).map((r) => [r.port, r.result]));
+}
+
+beforeAll(async () => {
+  for (const tool of ["ip", "nft"]) requireTool(tool);
+  plan = JSON.parse(
+    (await planWithKeys()).result.files.find((f) => f.path === "firewall.json")?.content ?? "null",
+  ) as FirewallPlan;
+
+  for (const ns of Object.values(NS)) ip("netns", "add", ns);
+  ip("link", "add", "ms-wan0", "netns", NS.wan, "type", "veth", "peer", "name", "ms-fwwan", "netns", NS.fw);
+  ip("link", "add", "ms-lan0", "netns", NS.vm, "type", "veth", "peer", "name", "ms-fwlan", "netns", NS.fw);
+  const setup: [string, string[]][] = [
+    [NS.wan, ["ip", "addr", "add", `${CLIENT_IPV4}/24`, "dev", "ms-wan0"]],
+    [NS.wan, ["ip", "-6", "addr", "add", `${CLIENT_IPV6}/64`, "dev", "ms-wan0", "nodad"]],
+    [NS.fw, ["ip", "addr", "add", `${WAN_IPV4}/24`, "dev", "ms-fwwan"]],
+    [NS.fw, ["ip", "-6", "addr", "add", "2001:db8:ffff::1/64", "dev", "ms-fwwan", "nodad"]],
+    [NS.fw, ["ip", "addr", "add", "10.3.0.1/24", "dev", "ms-fwlan"]],
+    [NS.fw, ["ip", "-6", "addr", "add", "fd03::1/64", "dev", "ms-fwlan", "nodad"]],
+    [NS.fw, ["ip", "-6", "addr", "add", "2a05:bec0:27:fd03::1/64", "dev", "ms-fwlan", "nodad"]],
+    [NS.vm, ["ip", "addr", "add", "10.3.0.4/24", "dev", "ms-lan0"]],
+    [NS.vm, ["ip", "-6", "addr", "add", "fd03::4/64", "dev", "ms-lan0", "nodad"]],
+    [NS.vm, ["ip", "-6", "addr", "add", `${VM_PUBLIC_IPV6}/64`, "dev", "ms-lan0", "nodad"]],
+  ];
+  for (const [ns, command] of setup) inNs(ns, ...command);
+  for (const ns of Object.values(NS)) {
+    inNs(ns, "ip", "link", "set", "lo", "up");
+    for (const device of ["ms-wan0", "ms-fwwan", "ms-fwlan", "ms-lan0"]) {
+      try {
+        inNs(ns, "ip", "link", "set", device, "up");
+      } catch {
+        // not in this namespace
+      }
+    }
+  }
+  inNs(NS.wan, "ip", "route", "add", "default", "via", WAN_IPV4);
+  inNs(NS.wan, "ip", "-6", "route", "add", "default", "via", "2001:db8:ffff::1");
+  inNs(NS.vm, "ip", "route", "add", "default", "via", "10.3.0.1");
+  inNs(NS.vm, "ip", "-6", "route", "add", "default", "via", "fd03::1");
+  inNs(NS.fw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
+  execFileSync("ip", ["netns", "exec", NS.fw, "nft", "-f", "-"], {
+    input: nftRuleset(plan, { devices: { wan: "ms-fwwan", lan: "ms-fwlan" }, wanIpv4: WAN_IPV4 }),
+  });
+
+  const planned = plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];
+  await listen(NS.vm, [...planned, ...PROBE_EXTRA]);
+  await listen(NS.wan, [25, 465, 587, 80, 443, 53, 22, 3389, 8080]);
+}, 60_000);
+
+afterAll(() => {
+  for (const child of listeners) child.kill("SIGKILL");
+  for (const ns of Object.values(NS)) {
+    try {
+      ip("netns", "del", ns);
+    } catch {
+      // already gone
+    }
+  }
+});
+
+describe("the prod firewall plan on a real packet filter", () => {
+  const publicPorts = () => plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];
+
+  it("opens exactly the mail ports (and 80) over IPv4 through NAT", () => {
+    expect(publicPorts()).toEqual([25, 80, 443, 465, 587, 993, 995]);
+    const results = probe(NS.wan, WAN_IPV4, [...publicPorts(), ...PROBE_EXTRA]);
+    const open = Object.entries(results)
+      .filter(([, result]) => result === "open")
+      .map(([port]) => Number(port));
+    expect(open.sort((a, b) => a - b)).toEqual(publicPorts());
+    for (const port of PROBE_EXTRA) expect(results[port], `port ${port}`).toBe("filtered");
+  });
+
+  it("opens exactly the mail ports over IPv6, routed to the public address", () => {
+    const results = probe(NS.wan, VM_PUBLIC_IPV6, [...publicPorts(), ...PROBE_EXTRA]);
+    const open = Object.entries(results)
+      .filter(([, result]) => result === "open")
+      .map(([port]) => Number(port));
+    expect(open.sort((a, b) => a - b)).toEqual(publicPorts());
+    expect(results[22]).toBe("filtered");
+  });
+
+  it("lets the mail host out only for SMTP, DNS and HTTP(S)", () => {
+    for (const host of [CLIENT_IPV4, CLIENT_IPV6]) {
+      const results = probe(NS.vm, host, [25, 465, 587, 80, 443, 53, 22, 3389, 8080]);
+      expect(results, host).toEqual({
+        25: "open",
+        465: "open",
+        587: "open",
+        80: "open",
+        443: "open",
+        53: "open",
+        22: "filtered",
+        3389: "filtered",
+        8080: "filtered",
+      });
+    }
+  });
+});

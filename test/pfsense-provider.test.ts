@@ -1,0 +1,259 @@
+// The pfSense dynamic provider against a fake pfrest on loopback (one server for the file):
+// marker ownership across renumbering, drift, apply, faults, TLS, secrets, serialization.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  findOwn,
+  pfSenseApplyProvider,
+  pfSenseObjectProvider,
+  type PfSenseConnection,
+  type PfSenseObjectInputs,
+  type PfSenseObjectOutputs,
+} from "../providers/pfsense";
+import { firewallPlan, marker } from "../render/firewall-plan";
+import { loopbackCertificate } from "./fakes/https";
+import { FakePfRest } from "./fakes/pfrest";
+import { serializeProviders } from "./tools";
+
+const API_KEY = "pfrest-key-0123456789abcdef-secret";
+const certificate = loopbackCertificate();
+const fake = new FakePfRest(certificate, API_KEY);
+let connection: PfSenseConnection;
+
+beforeAll(async () => {
+  await fake.api.start();
+  connection = {
+    endpoint: fake.api.baseUrl,
+    apiKey: API_KEY,
+    caCertificate: certificate.cert,
+    timeoutMs: 1_000,
+    retries: 2,
+    backoffMs: 20,
+  };
+});
+afterAll(() => fake.api.stop());
+beforeEach(() => {
+  fake.objects.alias.length = 0;
+  fake.objects.rule.length = 0;
+  fake.objects.port_forward.length = 0;
+  fake.pending = false;
+  fake.applies = 0;
+  fake.api.requests.length = 0;
+  fake.api.clearFaults();
+});
+
+const plan = firewallPlan({
+  namespace: "test",
+  wanInterface: "wan",
+  lanInterface: "lan",
+  hostIpv4: "10.3.0.4",
+  hostPublicIpv6: "2a05:bec0:27:fd03::4",
+  hostAddresses: ["10.3.0.4", "2a05:bec0:27:fd03::4"],
+  publicPorts: [25, 80, 443],
+});
+
+function ruleInputs(key: string): PfSenseObjectInputs {
+  const rule = plan.rules.find((r) => r.key === key);
+  if (!rule) throw new Error(key);
+  const { key: _key, ...spec } = rule;
+  return { connection, kind: "rule", marker: marker("test", key), spec };
+}
+
+async function create(inputs: PfSenseObjectInputs): Promise<PfSenseObjectOutputs> {
+  const checked = await pfSenseObjectProvider.check?.(inputs, inputs);
+  expect(checked?.failures ?? []).toEqual([]);
+  const { outs } = await pfSenseObjectProvider.create(inputs);
+  if (!outs) throw new Error("create returned no outputs");
+  return outs;
+}
+
+async function expectError(promise: Promise<unknown>): Promise<Error> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(Error);
+  return error as Error;
+}
+
+describe("the pfSense provider", () => {
+  it("creates a rule pending, and PfSenseApply applies it once", async () => {
+    const outs = await create(ruleInputs("wan-mail-ipv4"));
+    expect(fake.find("rule", marker("test", "wan-mail-ipv4"))?.object).toMatchObject({
+      type: "pass",
+      interface: ["wan"],
+      log: true,
+      destination: "10.3.0.4",
+    });
+    expect(outs.position).toBe(0);
+    expect(fake.pending).toBe(true);
+    const apply = await pfSenseApplyProvider.create({ connection, revision: "r1" });
+    if (!apply.outs) throw new Error("no outputs");
+    expect(apply.outs.applied).toBe(true);
+    expect(fake.pending).toBe(false);
+    expect(
+      (await pfSenseApplyProvider.update?.("apply", apply.outs, { connection, revision: "r1" }))?.outs?.applied,
+    ).toBe(false);
+    expect(fake.applies).toBe(1);
+  });
+
+  it("keeps finding and updating its own rule when someone else deletes a rule before it", async () => {
+    fake.addForeign("rule", { type: "pass", interface: ["lan"], descr: "Default allow LAN to any" });
+    fake.addForeign("rule", { type: "block", interface: ["wan"], descr: "someone's rule" });
+    const outs = await create(ruleInputs("wan-mail-ipv6"));
+    expect(outs.position).toBe(2);
+    fake.removeAt("rule", 0); // positions shift: ours is now id 1
+    const news = {
+      ...ruleInputs("wan-mail-ipv6"),
+      spec: { ...ruleInputs("wan-mail-ipv6").spec, destination_port: "443" },
+    };
+    const diff = await pfSenseObjectProvider.diff?.(outs.marker, outs, news);
+    expect(diff).toMatchObject({ changes: true, replaces: [] });
+    const updated = await pfSenseObjectProvider.update?.(outs.marker, outs, news);
+    expect(updated?.outs?.position).toBe(1);
+    expect(fake.objects.rule[1]).toMatchObject({
+      destination_port: "443",
+      descr: expect.stringContaining(marker("test", "wan-mail-ipv6")) as string,
+    });
+    expect(fake.objects.rule[0]).toEqual({ type: "block", interface: ["wan"], descr: "someone's rule" });
+    const patch = fake.api.writes().find((r) => r.method === "PATCH");
+    expect(patch?.body).toEqual({ destination_port: "443", id: 1 });
+  });
+
+  it("detects drift on refresh", async () => {
+    const outs = await create(ruleInputs("lan-smtp-out"));
+    const own = fake.find("rule", outs.marker);
+    if (own) own.object.log = false;
+    const read = await pfSenseObjectProvider.read?.(outs.marker, outs);
+    expect(read?.props?.spec).toMatchObject({ log: false });
+    const diff = await pfSenseObjectProvider.diff?.(
+      outs.marker,
+      read?.props as PfSenseObjectOutputs,
+      ruleInputs("lan-smtp-out"),
+    );
+    expect(diff?.changes).toBe(true);
+  });
+
+  it("reports a deleted object as gone, and deletes only its own objects", async () => {
+    fake.addForeign("rule", {
+      type: "pass",
+      interface: ["lan"],
+      descr: "mail host rule by hand [mailstack:other:lan-smtp-out]",
+    });
+    const outs = await create(ruleInputs("lan-smtp-out"));
+    await pfSenseObjectProvider.delete?.(outs.marker, outs);
+    expect(fake.objects.rule).toEqual([
+      { type: "pass", interface: ["lan"], descr: "mail host rule by hand [mailstack:other:lan-smtp-out]" },
+    ]);
+    expect(fake.pending).toBe(false); // the removal was applied
+    expect(await pfSenseObjectProvider.read?.(outs.marker, outs)).toEqual({});
+    await pfSenseObjectProvider.delete?.(outs.marker, outs); // already gone: nothing to do
+    expect(fake.objects.rule).toHaveLength(1);
+  });
+
+  it("re-applies without writing when nothing changed, and adopts an object that carries its marker", async () => {
+    const outs = await create(ruleInputs("lan-web-out"));
+    fake.api.requests.length = 0;
+    const diff = await pfSenseObjectProvider.diff?.(outs.marker, outs, ruleInputs("lan-web-out"));
+    expect(diff?.changes).toBe(false);
+    await pfSenseObjectProvider.update?.(outs.marker, outs, ruleInputs("lan-web-out"));
+    expect(fake.api.writes()).toEqual([]);
+    await create(ruleInputs("lan-web-out")); // e.g. after an interrupted run
+    expect(fake.objects.rule).toHaveLength(1);
+  });
+
+  it("replaces an alias whose name changes (pfSense cannot rename)", async () => {
+    const { key: _key, ...spec } = plan.aliases[0] ?? { key: "" };
+    const inputs: PfSenseObjectInputs = { connection, kind: "alias", marker: marker("test", "alias-mail-ports"), spec };
+    const outs = await create(inputs);
+    const diff = await pfSenseObjectProvider.diff?.(outs.marker, outs, {
+      ...inputs,
+      spec: { ...spec, name: "ms_test_other" },
+    });
+    expect(diff).toMatchObject({ changes: true, replaces: ["spec.name"], deleteBeforeReplace: true });
+  });
+
+  it("refuses to guess when two objects carry its marker", async () => {
+    fake.addForeign("rule", { type: "pass", descr: `copy ${marker("test", "lan-ntp-out")}` });
+    fake.addForeign("rule", { type: "pass", descr: `copy ${marker("test", "lan-ntp-out")}` });
+    const error = await expectError(findOwn(connection, "rule", marker("test", "lan-ntp-out")));
+    expect(error.message).toMatch(/2 rule objects marked/);
+  });
+});
+
+describe("faults", () => {
+  it("surfaces pfSense's own message for 401, without the API key", async () => {
+    const error = await expectError(
+      pfSenseObjectProvider.create({
+        ...ruleInputs("lan-dns-out"),
+        connection: { ...connection, apiKey: "wrong-key-4711" },
+      }),
+    );
+    expect(error.message).toMatch(/HTTP 401: Authentication failed\. \(AUTH_AUTHENTICATION_FAILED\)/);
+    expect(error.message).not.toContain("wrong-key-4711");
+    expect(fake.objects.rule).toEqual([]);
+  });
+
+  it("retries a 500 and succeeds", async () => {
+    fake.api.inject("500", 2);
+    await create(ruleInputs("lan-dns-out"));
+    expect(fake.objects.rule).toHaveLength(1);
+  });
+
+  it("stops retrying at its bound", async () => {
+    fake.api.inject("500", 10);
+    const error = await expectError(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
+    expect(error.message).toMatch(/HTTP 500: Internal Server Error .*gave up after 3 attempts/);
+    expect(fake.api.requests).toHaveLength(3);
+  });
+
+  it("gives up on an API that does not answer in time", async () => {
+    fake.api.slowMs = 3_000;
+    fake.api.inject("slow", 10);
+    const started = Date.now();
+    const error = await expectError(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
+    expect(error.message).toMatch(/no answer within 1000 ms .*gave up after 3 attempts/);
+    expect(Date.now() - started).toBeLessThan(6_000);
+  });
+
+  it("reports an answer that is not JSON", async () => {
+    fake.api.inject("malformed");
+    const error = await expectError(
+      pfSenseObjectProvider.create({ ...ruleInputs("lan-dns-out"), connection: { ...connection, retries: 0 } }),
+    );
+    expect(error.message).toMatch(/not JSON/);
+  });
+
+  it("verifies TLS: an unpinned self-signed certificate is refused", async () => {
+    const { caCertificate: _pin, ...unpinned } = connection;
+    const error = await expectError(
+      pfSenseObjectProvider.create({ ...ruleInputs("lan-dns-out"), connection: { ...unpinned, retries: 0 } }),
+    );
+    expect(error.message).toMatch(/self[- ]signed certificate/);
+    expect(fake.api.requests).toHaveLength(0);
+  });
+
+  it("rejects a plain-http endpoint at check time", async () => {
+    const inputs = { ...ruleInputs("lan-dns-out"), connection: { ...connection, endpoint: "http://127.0.0.1:1" } };
+    const checked = await pfSenseObjectProvider.check?.(inputs, inputs);
+    expect(checked?.failures).toEqual([{ property: "connection", reason: "the endpoint must be https://" }]);
+  });
+});
+
+describe("serialization", () => {
+  it("the providers survive Pulumi's dynamic-provider serialization, capture no secret and work when loaded back", () => {
+    const inputs = ruleInputs("lan-dns-out");
+    const probe = {
+      pfSenseObjectProvider: { ...inputs, connection: { ...inputs.connection, endpoint: "http://plain" } },
+    };
+    const results = serializeProviders(probe);
+    expect(results.map((r) => r.name)).toEqual(["pfSenseObjectProvider", "pfSenseApplyProvider"]);
+    for (const result of results) {
+      expect(result.text).toContain("/api/v2/firewall/apply");
+      expect(result.text).not.toContain(API_KEY);
+    }
+    // The revived provider still validates: the plain-http endpoint is refused.
+    expect(results[0]?.check).toMatchObject({
+      failures: [{ property: "connection", reason: "the endpoint must be https://" }],
+    });
+  });
+});

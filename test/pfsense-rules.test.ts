@@ -1,0 +1,103 @@
+// PfSenseRules under the mock engine, and the rule plan the prod stack gets.
+import { describe, expect, it } from "vitest";
+import { isSecret, plain, type RecordedResource } from "../plan/engine";
+import { NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { planWithKeys } from "./plans";
+
+const PREFIX = "pulumi-nodejs:dynamic/pfsense:";
+
+function firewallOf(files: readonly { path: string; content: string }[]): FirewallPlan {
+  return JSON.parse(files.find((f) => f.path === "firewall.json")?.content ?? "null") as FirewallPlan;
+}
+
+describe("the prod firewall plan", () => {
+  it("forwards the mail ports and 80 to the VM over IPv4 and passes them to its public IPv6 (errata 8.1-8.3)", async () => {
+    const plan = firewallOf((await planWithKeys()).result.files);
+    const ports = plan.aliases.find((a) => a.key === "alias-mail-ports");
+    expect(ports?.address).toEqual(["25", "80", "443", "465", "587", "993", "995"]);
+    expect(plan.portForwards).toEqual([
+      expect.objectContaining({
+        interface: "wan",
+        destination: "wan:ip",
+        target: "10.3.0.4",
+        natreflection: "enable",
+        destination_port: ports?.name,
+      }),
+    ]);
+    const wan = plan.rules.filter((r) => r.interface.includes("wan"));
+    expect(wan.map((r) => [r.type, r.ipprotocol, r.destination])).toEqual([
+      ["pass", "inet", "10.3.0.4"],
+      ["pass", "inet6", "2a05:bec0:27:fd03::4"],
+    ]);
+    // Never the ULA from the WAN (the guide's "NAT for IPv6" to fd03::4).
+    for (const rule of wan) expect(rule.destination).not.toMatch(/^f[cd]/i);
+    for (const forward of plan.portForwards) expect(forward.target).not.toContain(":");
+  });
+
+  it("logs every rule, marks every object and exposes nothing else to the WAN", async () => {
+    const plan = firewallOf((await planWithKeys()).result.files);
+    for (const rule of plan.rules) {
+      expect(rule.log).toBe(true);
+      expect(rule.descr).toMatch(/\[mailstack:prod:[a-z0-9-]+\]$/);
+    }
+    for (const alias of plan.aliases) expect(alias.name).toMatch(/^[A-Za-z0-9_]{1,31}$/);
+    const exposed = plan.rules
+      .filter((r) => r.interface.includes("wan") && r.type === "pass")
+      .flatMap(
+        (r) => plan.aliases.find((a) => a.name === r.destination_port)?.address ?? [r.destination_port ?? "any"],
+      );
+    for (const port of NEVER_PUBLIC) expect(exposed).not.toContain(String(port));
+    expect(plan.rules.at(-1)).toMatchObject({
+      type: "block",
+      interface: ["lan"],
+      source: expect.stringMatching(/mail_host/) as string,
+    });
+  });
+
+  it("opens plain IMAP and POP3 only when the config enables them", async () => {
+    const plan = firewallOf(
+      (await planWithKeys({ "mailstack:services": JSON.stringify({ imap: true, pop3: true }) })).result.files,
+    );
+    expect(plan.aliases.find((a) => a.key === "alias-mail-ports")?.address).toEqual([
+      "25",
+      "80",
+      "110",
+      "143",
+      "443",
+      "465",
+      "587",
+      "993",
+      "995",
+    ]);
+  });
+});
+
+describe("PfSenseRules", () => {
+  it("declares marker-owned objects in order and applies once after all of them", async () => {
+    const { result } = await planWithKeys();
+    const objects = result.run.resources.filter((r) => r.type.startsWith(PREFIX) && !r.type.endsWith(":Apply"));
+    expect(objects.map((r) => r.type.slice(PREFIX.length)).sort()).toEqual([
+      ...Array<string>(4).fill("FirewallAlias"),
+      ...Array<string>(7).fill("FirewallRule"),
+      "PortForward",
+    ]);
+    for (const object of objects) {
+      expect(isSecret(object.inputs.connection)).toBe(true);
+      expect(String((plain(object.inputs.spec) as { descr: string }).descr)).toContain(String(object.inputs.marker));
+    }
+    const apply = result.run.resources.find((r) => r.type === `${PREFIX}Apply`) as RecordedResource;
+    expect(new Set(apply.dependencies)).toEqual(new Set(objects.map((o) => o.urn)));
+    const rules = objects.filter((r) => r.type.endsWith("FirewallRule"));
+    expect(rules.map((r) => r.inputs.placement).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it("writes firewall.json and a readable firewall.md with the plan", async () => {
+    const files = (await planWithKeys()).result.files;
+    const table = files.find((f) => f.path === "firewall.md")?.content ?? "";
+    expect(table).toMatch(
+      /\| pass \| wan \| inet6 \| tcp \| any \| 2a05:bec0:27:fd03::4 \| ms_prod_mail_ports \(25, 80, 443, 465, 587, 993, 995\) \|/,
+    );
+    expect(table).toMatch(/\| block \| lan \| inet46 \| any \| ms_prod_mail_host/);
+    expect(firewallOf(files).rules).toHaveLength(7);
+  });
+});
