@@ -6,8 +6,9 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { MailDnsZone } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
+import { MailcowTenants } from "./components/mailcow-tenants";
 import { PfSenseRules } from "./components/pfsense-rules";
-import { mailTlsKeys } from "./components/tls-keys";
+import { dkimKey, mailTlsKeys } from "./components/keys";
 import { readConfig } from "./config/pulumi";
 import type { Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
 import { mailZones } from "./render/dns-zones";
@@ -111,6 +112,7 @@ function mailstack(): Deferred<StackOutputs> {
     },
   });
 
+  const dkimKeys = new Map(config.domains.map((domain) => [domain.name, dkimKey(domain.name)]));
   const plans = mailZones(config);
   const zones = new Map(
     plans.map((plan) => [
@@ -136,13 +138,36 @@ function mailstack(): Deferred<StackOutputs> {
               }
             : {}),
           ...(plan.mail
-            ? { mail: { ...plan.mail, mxHost: host, ipv4: config.publicIpv4, ipv6: config.publicIpv6 } }
+            ? {
+                mail: {
+                  ...plan.mail,
+                  mxHost: host,
+                  ipv4: config.publicIpv4,
+                  ipv6: config.publicIpv6,
+                  dkimPublicKeyPem: dkimKeys.get(plan.zone.name)?.publicKeyPem ?? "",
+                },
+              }
             : {}),
         },
         { providers: [cloudflareProvider] },
       ),
     ]),
   );
+
+  // Tenants after the bring-up; the DKIM keys are the stack's, so DNS is not waited for.
+  const tenants = new MailcowTenants("mailcow-tenants", {
+    connection: { endpoint: `https://${host}`, apiKey: mailcow.apiKey },
+    domains: config.domains,
+    dkim: Object.fromEntries(
+      [...dkimKeys].map(([domain, key]) => [
+        domain,
+        { selector: config.dns.dkimSelector, privateKeyPem: key.privateKeyPemPkcs8 },
+      ]),
+    ),
+    adminUsername: config.mailcow.adminUsername,
+    adopt: config.mailcow.adoptExisting,
+    after: mailcow.ready,
+  });
 
   const domains: Record<string, Deferred<HostedDomainOutputs>> = {};
   for (const domain of config.domains) {
@@ -194,6 +219,7 @@ function mailstack(): Deferred<StackOutputs> {
       apiEndpoint: mailcow.apiEndpoint,
       adminUrl: mailcow.adminUrl,
     },
+    mailboxInitialPasswords: tenants.initialPasswords,
   };
 }
 

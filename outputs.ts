@@ -49,6 +49,8 @@ export interface StackOutputs {
     readonly apiEndpoint: string;
     readonly adminUrl: string;
   };
+  /** Initial mailbox passwords (secret); users replace them and enrol 2FA at first login. */
+  readonly mailboxInitialPasswords: Readonly<Record<string, string>>;
 }
 
 /** A value of T whose parts may still be Outputs (what the program returns). */

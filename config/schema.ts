@@ -226,6 +226,13 @@ export const keySchemas = {
       fullTextSearch: z.boolean().default(true),
       /** Networks allowed to use the mailcow API; defaults to the admin networks. */
       apiAllowFrom: z.array(anyCidr).min(1).optional(),
+      /** The mailcow admin account whose 2FA the stack enforces. */
+      adminUsername: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,60}$/, { error: "expected the mailcow admin's user name" })
+        .default("admin"),
+      /** Manage hosted domains and mailboxes that already exist in mailcow instead of failing. */
+      adoptExisting: z.boolean().default(false),
       /** Container resource limits (docker-compose.override.yml), the guide's values by default. */
       limits: z
         .partialRecord(

@@ -195,6 +195,14 @@ class RecordingMonitor extends MockMonitor {
   }
 }
 
+// The SDK's internal state (its options have no public setter).
+function runtimeStore(): { settings: { options: Record<string, unknown> } } {
+  const state = createRequire(require.resolve("@pulumi/pulumi"))("./runtime/state") as {
+    getStore: () => { settings: { options: Record<string, unknown> } };
+  };
+  return state.getStore();
+}
+
 // Internal SDK function: resolves once every outstanding registration has completed.
 const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
 
@@ -232,6 +240,8 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
     options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs)),
   );
   settings.setMockOptions(monitor, options.project, options.stack, preview);
+  // As under the CLI (caching is its default since 3.0): serialize each dynamic provider once.
+  runtimeStore().settings.options.cacheDynamicProviders = true;
 
   const errorsBefore = errorCount();
   // Like the CLI's program runner, the run owns the promise rejections that happen during it:

@@ -1,7 +1,7 @@
 // The keys the program is expected to generate for a stack, read leniently from the raw
 // config, so that the plan can start generating them before the program has even loaded.
-// It mirrors the program's key declarations (components/tls-keys.ts: one RSA key per TLS key
-// slot; MailDnsZone: one DKIM key per hosted domain). Getting it wrong costs time, not results.
+// It mirrors the program's key declarations (components/keys.ts: one RSA key per TLS key
+// slot and one DKIM key per hosted domain). Getting it wrong costs time, not results.
 import { NAMESPACE } from "../config/load";
 import { DKIM_KEY_BITS, MAIL_TLS_KEY_BITS } from "../render/keys";
 import { KeyPool, type KeySpec } from "./local-values";

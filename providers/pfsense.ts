@@ -3,6 +3,7 @@
 // by the stable marker in its description on every read, update and delete; objects without the
 // marker are never touched. Changes stay pending until PfSenseApply applies them once.
 import * as pulumi from "@pulumi/pulumi";
+import { dispatchingProvider, handlers } from "./dispatch";
 import { rest, type Endpoint } from "./rest";
 
 export interface PfSenseConnection {
@@ -229,6 +230,10 @@ export const pfSenseApplyProvider: pulumi.dynamic.ResourceProvider<
   },
 };
 
+// One provider object for the objects and the apply (serialized once per deployment).
+const HANDLERS = handlers({ object: pfSenseObjectProvider, apply: pfSenseApplyProvider });
+export const pfSenseProvider = dispatchingProvider((kind) => (kind === "apply" ? HANDLERS.apply : HANDLERS.object));
+
 type Connection = pulumi.Input<{
   endpoint: pulumi.Input<string>;
   apiKey: pulumi.Input<string>;
@@ -258,7 +263,7 @@ export class PfSenseObject extends pulumi.dynamic.Resource {
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(
-      pfSenseObjectProvider,
+      pfSenseProvider,
       name,
       { ...args, position: undefined },
       { ...opts, additionalSecretOutputs: ["connection"] },
@@ -274,9 +279,9 @@ export class PfSenseApply extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: { connection: Connection; revision: string }, opts?: pulumi.CustomResourceOptions) {
     super(
-      pfSenseApplyProvider,
+      pfSenseProvider,
       name,
-      { ...args, applied: undefined },
+      { ...args, kind: "apply", applied: undefined },
       { ...opts, additionalSecretOutputs: ["connection"] },
       "pfsense",
       "Apply",

@@ -239,7 +239,7 @@ describe("mail authentication through the validating resolver (mailauth)", () =>
   ].join("\r\n");
 
   async function signed(): Promise<string> {
-    const privateKey = String(keys.get(`${DOMAIN}-dkim-key`)?.privateKeyPemPkcs8);
+    const privateKey = String(keys.get(`dkim-key-${DOMAIN}`)?.privateKeyPemPkcs8);
     const signature = { signingDomain: DOMAIN, selector: "dkim", privateKey, canonicalization: "relaxed/relaxed" };
     // mailauth 4.x signs with the entries of signatureData.
     const result = await dkimSign(message, { ...signature, signatureData: [signature] });

@@ -64,7 +64,7 @@ describe("MailDnsZone", () => {
         data: { usage: 3, selector: 1, matchingType: 1, certificate: spki(tlsKey?.publicKeyPem) },
       }),
     ]);
-    const dkimKey = keys.get("xd-cloud.de-dkim-key");
+    const dkimKey = keys.get("dkim-key-xd-cloud.de");
     const der = String(dkimKey?.publicKeyPem).replace(/-----[^-]+-----|\s/g, "");
     const dkim = records.find((r) => r.name === "dkim._domainkey.xd-cloud.de");
     expect(dkim?.content).toBe(txtStrings(`v=DKIM1; k=rsa; t=s; s=email; p=${der}`));
@@ -74,8 +74,8 @@ describe("MailDnsZone", () => {
         .map((r) => [r.name, r.inputs.rsaBits])
         .sort(),
     ).toEqual([
+      ["dkim-key-xd-cloud.de", 2048],
       ["mail-tls-key-a", 4096],
-      ["xd-cloud.de-dkim-key", 2048],
     ]);
   });
 

@@ -1,4 +1,5 @@
-// The dynamic providers whose serialization test/support/serialize-providers.ts checks.
-import { pfSenseApplyProvider, pfSenseObjectProvider } from "../../providers/pfsense";
+// The dynamic providers the resources use, whose serialization test/support/serialize-providers.ts checks.
+import { mailcowProvider } from "../../providers/mailcow";
+import { pfSenseProvider } from "../../providers/pfsense";
 
-export const all = { pfSenseObjectProvider, pfSenseApplyProvider } as const;
+export const all = { pfSenseProvider, mailcowProvider } as const;

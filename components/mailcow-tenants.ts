@@ -1,0 +1,128 @@
+// MailcowTenants: the hosted domains, their mailboxes (2FA enforced) and DKIM keys in mailcow,
+// and 2FA for the admin, through mailcow's API once the VM's bring-up is done. DNS is not
+// waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { MailcowAdminTfa, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../providers/mailcow";
+
+export interface TenantMailbox {
+  readonly localPart: string;
+  readonly name?: string;
+  readonly quotaMiB: number;
+  readonly active: boolean;
+  readonly forceTfa: boolean;
+  readonly forcePasswordUpdate: boolean;
+}
+
+export interface TenantDomain {
+  readonly name: string;
+  readonly description?: string;
+  readonly quotaMiB: number;
+  readonly maxMailboxes: number;
+  readonly maxAliases: number;
+  readonly mailboxes: readonly TenantMailbox[];
+}
+
+export interface MailcowTenantsArgs {
+  readonly connection: {
+    readonly endpoint: string;
+    readonly apiKey: pulumi.Input<string>;
+    readonly caCertificate?: string;
+  };
+  readonly domains: readonly TenantDomain[];
+  /** The stack's DKIM key per domain (PKCS#8 PEM, secret) and its selector. */
+  readonly dkim: Readonly<Record<string, { readonly selector: string; readonly privateKeyPem: pulumi.Input<string> }>>;
+  readonly adminUsername: string;
+  /** Manage domains and mailboxes that already exist instead of failing. */
+  readonly adopt: boolean;
+  /** mailcow answers only after this (the VM's bring-up). */
+  readonly after: pulumi.Resource;
+}
+
+/** mailcow's default quota for a new mailbox in the UI, capped by the domain quota. */
+const DEFAULT_MAILBOX_QUOTA_MIB = 3072;
+
+export class MailcowTenants extends pulumi.ComponentResource {
+  /** Initial mailbox passwords by address (secret): users must replace them and enrol 2FA at first login. */
+  readonly initialPasswords: pulumi.Output<Record<string, string>>;
+
+  constructor(name: string, args: MailcowTenantsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(
+      "mailstack:mailcow:MailcowTenants",
+      name,
+      {
+        endpoint: args.connection.endpoint,
+        domains: args.domains,
+        adminUsername: args.adminUsername,
+        adopt: args.adopt,
+      },
+      opts,
+    );
+    const connection = pulumi.secret(pulumi.output(args.connection));
+    const passwords: Record<string, pulumi.Output<string>> = {};
+
+    for (const tenant of args.domains) {
+      const domain = new MailcowDomain(
+        `${name}-${tenant.name}`,
+        {
+          connection,
+          adopt: args.adopt,
+          spec: {
+            domain: tenant.name,
+            description: tenant.description ?? tenant.name,
+            maxAliases: tenant.maxAliases,
+            maxMailboxes: tenant.maxMailboxes,
+            defaultMailboxQuotaMiB: Math.min(DEFAULT_MAILBOX_QUOTA_MIB, tenant.quotaMiB),
+            maxMailboxQuotaMiB: tenant.quotaMiB,
+            quotaMiB: tenant.quotaMiB,
+            active: true,
+          },
+        },
+        { parent: this, dependsOn: [args.after] },
+      );
+      const dkim = args.dkim[tenant.name];
+      if (dkim) {
+        new MailcowDkimKey(
+          `${name}-${tenant.name}-dkim`,
+          { connection, domain: tenant.name, selector: dkim.selector, privateKeyPem: dkim.privateKeyPem },
+          { parent: this, dependsOn: [domain] },
+        );
+      }
+      for (const box of tenant.mailboxes) {
+        const address = `${box.localPart}@${tenant.name}`;
+        const password = new random.RandomPassword(
+          `${name}-${address}-password`,
+          { length: 24, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2, overrideSpecial: "-_.:+" },
+          { parent: this },
+        );
+        new MailcowMailbox(
+          `${name}-${address}`,
+          {
+            connection,
+            adopt: args.adopt,
+            password: password.result,
+            forcePasswordUpdate: box.forcePasswordUpdate,
+            spec: {
+              localPart: box.localPart,
+              domain: tenant.name,
+              name: box.name ?? box.localPart,
+              quotaMiB: box.quotaMiB,
+              active: box.active,
+              forceTfa: box.forceTfa,
+            },
+          },
+          { parent: this, dependsOn: [domain] },
+        );
+        passwords[address] = password.result;
+      }
+    }
+    new MailcowAdminTfa(
+      `${name}-admin-tfa`,
+      { connection, username: args.adminUsername },
+      { parent: this, dependsOn: [args.after] },
+    );
+
+    this.initialPasswords = pulumi.secret(pulumi.output(passwords));
+    this.registerOutputs({ initialPasswords: this.initialPasswords });
+  }
+}

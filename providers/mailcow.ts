@@ -1,0 +1,486 @@
+// Pulumi dynamic providers for mailcow's REST API (header X-API-Key; answers [{type, log, msg}];
+// edits take {items, attr}; deletes a JSON list of ids): hosted domains, mailboxes with enforced
+// 2FA, the stack's DKIM keys, and 2FA for the admin. Every edit sends force_tfa (an edit without
+// it resets it). Objects that existed before the stack are adopted only when asked, and never
+// deleted by it. Self-contained: dynamic providers are serialized.
+import { createPublicKey } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { dispatchingProvider, handlers } from "./dispatch";
+import { rest, type Endpoint } from "./rest";
+
+export interface MailcowConnection {
+  /** https://<mail host> */
+  readonly endpoint: string;
+  readonly apiKey: string;
+  readonly caCertificate?: string;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  readonly backoffMs?: number;
+}
+
+const MIB = 1024 * 1024;
+
+function endpointOf(connection: MailcowConnection): Endpoint {
+  return {
+    baseUrl: connection.endpoint,
+    ...(connection.caCertificate ? { caCertificate: connection.caCertificate } : {}),
+    ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
+    ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
+    ...(connection.backoffMs !== undefined ? { backoffMs: connection.backoffMs } : {}),
+  };
+}
+
+/** mailcow's message: `msg` of an {type, msg} answer or of the entries of a list of them. */
+function messageOf(json: unknown): string | undefined {
+  const entries = Array.isArray(json) ? (json as unknown[]) : [json];
+  const messages = entries
+    .filter((entry): entry is { msg?: unknown } => entry !== null && typeof entry === "object" && "msg" in entry)
+    .map((entry) =>
+      Array.isArray(entry.msg)
+        ? entry.msg.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")
+        : String(entry.msg),
+    );
+  return messages.length > 0 ? messages.join("; ") : undefined;
+}
+
+export class MailcowError extends Error {
+  constructor(
+    message: string,
+    /** mailcow's message key, e.g. "domain_exists". */
+    readonly key?: string,
+  ) {
+    super(message);
+    this.name = "MailcowError";
+  }
+}
+
+async function api(
+  connection: MailcowConnection,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const response = await rest(
+    endpointOf(connection),
+    { method, path: `/api/v1/${path}`, ...(body !== undefined ? { body } : {}) },
+    { "x-api-key": connection.apiKey },
+    messageOf,
+  );
+  // Writes answer with a list of results; any that is not "success" fails the call.
+  if (method === "POST" && Array.isArray(response.json)) {
+    for (const entry of response.json as { type?: unknown; msg?: unknown }[]) {
+      if (entry.type !== "success") {
+        const key = Array.isArray(entry.msg) && typeof entry.msg[0] === "string" ? entry.msg[0] : undefined;
+        throw new MailcowError(`mailcow ${path}: ${messageOf(entry) ?? "failed"}`, key);
+      }
+    }
+  }
+  return response.json;
+}
+
+/** A GET of one object: undefined when mailcow has none (it answers {} or []). */
+async function getOne(connection: MailcowConnection, path: string): Promise<Record<string, unknown> | undefined> {
+  const json = await api(connection, "GET", path);
+  if (!json || typeof json !== "object" || Array.isArray(json) || Object.keys(json).length === 0) return undefined;
+  return json as Record<string, unknown>;
+}
+
+/** A field as text (mailcow mixes strings and numbers). */
+const text = (value: unknown, fallback = "") =>
+  typeof value === "string" ? value : typeof value === "number" ? String(value) : fallback;
+const flag = (value: unknown) => value === true || value === 1 || value === "1";
+const bit = (value: boolean) => (value ? 1 : 0);
+
+function changedKeys<T extends object>(olds: T, news: T): (keyof T)[] {
+  return (Object.keys(news) as (keyof T)[]).filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+}
+
+// ---- domains -------------------------------------------------------------------------------
+
+export interface DomainSpec {
+  readonly domain: string;
+  readonly description: string;
+  readonly maxAliases: number;
+  readonly maxMailboxes: number;
+  readonly defaultMailboxQuotaMiB: number;
+  readonly maxMailboxQuotaMiB: number;
+  readonly quotaMiB: number;
+  readonly active: boolean;
+}
+
+export interface DomainInputs {
+  readonly connection: MailcowConnection;
+  readonly spec: DomainSpec;
+  /** Manage a domain that already exists instead of failing. */
+  readonly adopt: boolean;
+}
+
+export interface DomainOutputs extends DomainInputs {
+  /** The domain existed before the stack: deleting the resource leaves it in mailcow. */
+  readonly adopted: boolean;
+}
+
+function domainAttributes(spec: DomainSpec): Record<string, unknown> {
+  return {
+    description: spec.description,
+    aliases: spec.maxAliases,
+    mailboxes: spec.maxMailboxes,
+    defquota: spec.defaultMailboxQuotaMiB,
+    maxquota: spec.maxMailboxQuotaMiB,
+    quota: spec.quotaMiB,
+    active: bit(spec.active),
+  };
+}
+
+function observedDomain(object: Record<string, unknown>): DomainSpec {
+  return {
+    domain: text(object.domain_name),
+    description: text(object.description),
+    maxAliases: Number(object.max_num_aliases_for_domain),
+    maxMailboxes: Number(object.max_num_mboxes_for_domain),
+    defaultMailboxQuotaMiB: Number(object.def_quota_for_mbox) / MIB,
+    maxMailboxQuotaMiB: Number(object.max_quota_for_mbox) / MIB,
+    quotaMiB: Number(object.max_quota_for_domain) / MIB,
+    active: flag(object.active),
+  };
+}
+
+export const mailcowDomainProvider: pulumi.dynamic.ResourceProvider<DomainInputs, DomainOutputs> = {
+  async create(inputs) {
+    const { connection, spec } = inputs;
+    const existing = await getOne(connection, `get/domain/${spec.domain}`);
+    if (existing) {
+      if (!inputs.adopt) {
+        throw new MailcowError(
+          `mailcow already has the domain ${spec.domain}; set mailstack:mailcow.adoptExisting to manage it, or remove it from mailcow`,
+        );
+      }
+      await api(connection, "POST", "edit/domain", { items: [spec.domain], attr: domainAttributes(spec) });
+      return { id: spec.domain, outs: { ...inputs, adopted: true } };
+    }
+    await api(connection, "POST", "add/domain", { domain: spec.domain, ...domainAttributes(spec), restart_sogo: 1 });
+    return { id: spec.domain, outs: { ...inputs, adopted: false } };
+  },
+  async read(id, props) {
+    if (!props) throw new Error(`mailcow domain ${id}: nothing to read without its connection`);
+    const object = await getOne(props.connection, `get/domain/${id}`);
+    return object ? { id, props: { ...props, spec: observedDomain(object) } } : {};
+  },
+  diff(_id, olds, news) {
+    const changes = changedKeys(olds.spec, news.spec);
+    return Promise.resolve({
+      changes: changes.length > 0 || olds.connection.endpoint !== news.connection.endpoint,
+      replaces: changes.includes("domain") ? ["spec.domain"] : [],
+      deleteBeforeReplace: true,
+    });
+  },
+  async update(_id, olds, news) {
+    if (changedKeys(olds.spec, news.spec).length > 0) {
+      await api(news.connection, "POST", "edit/domain", {
+        items: [news.spec.domain],
+        attr: domainAttributes(news.spec),
+      });
+    }
+    return { outs: { ...news, adopted: olds.adopted } };
+  },
+  async delete(id, props) {
+    if (props.adopted) return; // not ours to remove
+    if (await getOne(props.connection, `get/domain/${id}`)) await api(props.connection, "POST", "delete/domain", [id]);
+  },
+};
+
+// ---- mailboxes -------------------------------------------------------------------------------
+
+export interface MailboxSpec {
+  readonly localPart: string;
+  readonly domain: string;
+  readonly name: string;
+  readonly quotaMiB: number;
+  readonly active: boolean;
+  /** mailcow force_tfa: 2FA enrolment is required at login. */
+  readonly forceTfa: boolean;
+}
+
+export interface MailboxInputs {
+  readonly connection: MailcowConnection;
+  readonly spec: MailboxSpec;
+  /** The initial password (secret). */
+  readonly password: string;
+  /** Require a new password at first login (create only: mailcow clears it once changed). */
+  readonly forcePasswordUpdate: boolean;
+  readonly adopt: boolean;
+}
+
+export interface MailboxOutputs extends MailboxInputs {
+  readonly adopted: boolean;
+}
+
+function mailboxAttributes(spec: MailboxSpec): Record<string, unknown> {
+  // force_tfa on every edit: mailcow resets it when it is missing.
+  return { name: spec.name, quota: spec.quotaMiB, active: bit(spec.active), force_tfa: bit(spec.forceTfa) };
+}
+
+function observedMailbox(object: Record<string, unknown>): MailboxSpec {
+  const attributes = (object.attributes ?? {}) as Record<string, unknown>;
+  return {
+    localPart: text(object.local_part),
+    domain: text(object.domain),
+    name: text(object.name),
+    quotaMiB: Number(object.quota) / MIB,
+    active: flag(object.active),
+    forceTfa: flag(attributes.force_tfa),
+  };
+}
+
+const address = (spec: MailboxSpec) => `${spec.localPart}@${spec.domain}`;
+
+export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInputs, MailboxOutputs> = {
+  async create(inputs) {
+    const { connection, spec } = inputs;
+    const username = address(spec);
+    const existing = await getOne(connection, `get/mailbox/${username}`);
+    if (existing) {
+      if (!inputs.adopt) {
+        throw new MailcowError(
+          `mailcow already has the mailbox ${username}; set mailstack:mailcow.adoptExisting to manage it, or remove it from mailcow`,
+        );
+      }
+      await api(connection, "POST", "edit/mailbox", { items: [username], attr: mailboxAttributes(spec) });
+      return { id: username, outs: { ...inputs, adopted: true } };
+    }
+    await api(connection, "POST", "add/mailbox", {
+      local_part: spec.localPart,
+      domain: spec.domain,
+      password: inputs.password,
+      password2: inputs.password,
+      force_pw_update: bit(inputs.forcePasswordUpdate),
+      ...mailboxAttributes(spec),
+    });
+    return { id: username, outs: { ...inputs, adopted: false } };
+  },
+  async read(id, props) {
+    if (!props) throw new Error(`mailcow mailbox ${id}: nothing to read without its connection`);
+    const object = await getOne(props.connection, `get/mailbox/${id}`);
+    return object ? { id, props: { ...props, spec: observedMailbox(object) } } : {};
+  },
+  diff(_id, olds, news) {
+    const changes = changedKeys(olds.spec, news.spec);
+    return Promise.resolve({
+      changes:
+        changes.length > 0 || olds.password !== news.password || olds.connection.endpoint !== news.connection.endpoint,
+      replaces: changes.filter((key) => key === "localPart" || key === "domain").map((key) => `spec.${key}`),
+      deleteBeforeReplace: true,
+    });
+  },
+  async update(_id, olds, news) {
+    const passwordChanged = olds.password !== news.password;
+    if (changedKeys(olds.spec, news.spec).length > 0 || passwordChanged) {
+      await api(news.connection, "POST", "edit/mailbox", {
+        items: [address(news.spec)],
+        attr: {
+          ...mailboxAttributes(news.spec),
+          ...(passwordChanged ? { password: news.password, password2: news.password } : {}),
+        },
+      });
+    }
+    return { outs: { ...news, adopted: olds.adopted } };
+  },
+  async delete(id, props) {
+    if (props.adopted) return;
+    if (await getOne(props.connection, `get/mailbox/${id}`))
+      await api(props.connection, "POST", "delete/mailbox", [id]);
+  },
+};
+
+// ---- DKIM keys ------------------------------------------------------------------------------
+
+export interface DkimInputs {
+  readonly connection: MailcowConnection;
+  readonly domain: string;
+  readonly selector: string;
+  /** PKCS#8 PEM (secret). */
+  readonly privateKeyPem: string;
+}
+
+export interface DkimOutputs extends DkimInputs {
+  /** Base64 DER SPKI of the key mailcow signs with (compared on refresh). */
+  readonly publicKey: string;
+}
+
+function spkiBase64(privateKeyPem: string): string {
+  return createPublicKey(privateKeyPem).export({ type: "spki", format: "der" }).toString("base64");
+}
+
+async function importDkim(inputs: DkimInputs): Promise<DkimOutputs> {
+  await api(inputs.connection, "POST", "add/dkim_import", {
+    domain: inputs.domain,
+    dkim_selector: inputs.selector,
+    private_key_file: inputs.privateKeyPem,
+    // add/domain made a key of its own: the published record is the stack's key.
+    overwrite_existing: 1,
+  });
+  return { ...inputs, publicKey: spkiBase64(inputs.privateKeyPem) };
+}
+
+export const mailcowDkimProvider: pulumi.dynamic.ResourceProvider<DkimInputs, DkimOutputs> = {
+  async create(inputs) {
+    return { id: inputs.domain, outs: await importDkim(inputs) };
+  },
+  async read(id, props) {
+    if (!props) throw new Error(`mailcow DKIM key of ${id}: nothing to read without its connection`);
+    const object = await getOne(props.connection, `get/dkim/${id}`);
+    if (!object) return {};
+    return {
+      id,
+      props: {
+        ...props,
+        publicKey: text(object.pubkey),
+        selector: text(object.dkim_selector, props.selector),
+      },
+    };
+  },
+  diff(_id, olds, news) {
+    const expected = spkiBase64(news.privateKeyPem);
+    return Promise.resolve({
+      changes:
+        olds.publicKey !== expected ||
+        olds.selector !== news.selector ||
+        olds.connection.endpoint !== news.connection.endpoint,
+      replaces: olds.domain !== news.domain ? ["domain"] : [],
+    });
+  },
+  async update(_id, _olds, news) {
+    return { outs: await importDkim(news) };
+  },
+  async delete(id, props) {
+    if (await getOne(props.connection, `get/dkim/${id}`)) await api(props.connection, "POST", "delete/dkim", [id]);
+  },
+};
+
+// ---- admin 2FA ----------------------------------------------------------------------------
+
+export interface AdminTfaInputs {
+  readonly connection: MailcowConnection;
+  readonly username: string;
+}
+
+async function enforceAdminTfa(inputs: AdminTfaInputs): Promise<void> {
+  // username_new and active too: an admin edit without them renames or deactivates the admin.
+  await api(inputs.connection, "POST", "edit/admin", {
+    items: [inputs.username],
+    attr: { username_new: inputs.username, active: 1, force_tfa: 1 },
+  });
+}
+
+export const mailcowAdminTfaProvider: pulumi.dynamic.ResourceProvider<AdminTfaInputs, AdminTfaInputs> = {
+  async create(inputs) {
+    await enforceAdminTfa(inputs);
+    return { id: inputs.username, outs: inputs };
+  },
+  diff(_id, olds, news) {
+    return Promise.resolve({
+      changes: olds.username !== news.username || olds.connection.endpoint !== news.connection.endpoint,
+    });
+  },
+  async update(_id, _olds, news) {
+    await enforceAdminTfa(news);
+    return { outs: news };
+  },
+  // Deleting the resource forgets it: 2FA stays enforced.
+};
+
+// ---- one provider for all of them ----------------------------------------------------------
+// The resources share one provider object (serialized once per deployment), which dispatches on
+// the `kind` each resource adds to its inputs.
+
+const HANDLERS = handlers({
+  domain: mailcowDomainProvider,
+  mailbox: mailcowMailboxProvider,
+  dkim: mailcowDkimProvider,
+  adminTfa: mailcowAdminTfaProvider,
+});
+
+export const mailcowProvider = dispatchingProvider((kind) => {
+  const found = HANDLERS[kind as keyof typeof HANDLERS];
+  if (!found) throw new Error(`mailcow provider: unknown kind ${String(kind)}`);
+  return found;
+});
+
+// ---- resources ----------------------------------------------------------------------------
+
+type Input<T> = pulumi.Input<T>;
+type ConnectionInput = Input<{ endpoint: Input<string>; apiKey: Input<string>; caCertificate?: Input<string> }>;
+const secretOpts = (opts: pulumi.CustomResourceOptions | undefined, extra: string[] = []) => ({
+  ...opts,
+  additionalSecretOutputs: ["connection", ...extra],
+});
+
+export class MailcowDomain extends pulumi.dynamic.Resource {
+  declare readonly adopted: pulumi.Output<boolean>;
+  constructor(
+    name: string,
+    args: { connection: ConnectionInput; spec: DomainSpec; adopt: boolean },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      mailcowProvider,
+      name,
+      { ...args, kind: "domain", adopted: undefined },
+      secretOpts(opts),
+      "mailcow",
+      "Domain",
+    );
+  }
+}
+
+export class MailcowMailbox extends pulumi.dynamic.Resource {
+  declare readonly adopted: pulumi.Output<boolean>;
+  constructor(
+    name: string,
+    args: {
+      connection: ConnectionInput;
+      spec: MailboxSpec;
+      password: Input<string>;
+      forcePasswordUpdate: boolean;
+      adopt: boolean;
+    },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      mailcowProvider,
+      name,
+      { ...args, kind: "mailbox", adopted: undefined },
+      secretOpts(opts, ["password"]),
+      "mailcow",
+      "Mailbox",
+    );
+  }
+}
+
+export class MailcowDkimKey extends pulumi.dynamic.Resource {
+  declare readonly publicKey: pulumi.Output<string>;
+  constructor(
+    name: string,
+    args: { connection: ConnectionInput; domain: string; selector: string; privateKeyPem: Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      mailcowProvider,
+      name,
+      { ...args, kind: "dkim", publicKey: undefined },
+      secretOpts(opts, ["privateKeyPem"]),
+      "mailcow",
+      "DkimKey",
+    );
+  }
+}
+
+export class MailcowAdminTfa extends pulumi.dynamic.Resource {
+  constructor(
+    name: string,
+    args: { connection: ConnectionInput; username: string },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(mailcowProvider, name, { ...args, kind: "adminTfa" }, secretOpts(opts), "mailcow", "AdminTfa");
+  }
+}

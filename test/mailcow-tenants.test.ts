@@ -1,0 +1,94 @@
+// MailcowTenants under the mock engine: what the prod plan declares in mailcow, and in what order.
+import { createPublicKey } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { isSecret, plain, redact, type ProgramRun, type RecordedResource } from "../plan/engine";
+import type { StackOutputs } from "../outputs";
+import { planWithKeys } from "./plans";
+
+const PREFIX = "pulumi-nodejs:dynamic/mailcow:";
+
+function closure(run: ProgramRun, urn: string): Set<string> {
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const seen = new Set<string>();
+  const visit = (current: string) => {
+    for (const dependency of byUrn.get(current)?.dependencies ?? []) {
+      if (!seen.has(dependency)) {
+        seen.add(dependency);
+        visit(dependency);
+      }
+    }
+  };
+  visit(urn);
+  return seen;
+}
+
+const ofType = (run: ProgramRun, type: string): RecordedResource[] =>
+  run.resources.filter((r) => r.type === `${PREFIX}${type}`);
+
+describe("MailcowTenants in the prod plan", () => {
+  it("declares the domain, its DKIM import and every configured mailbox, with 2FA enforced", async () => {
+    const { result } = await planWithKeys();
+    expect(ofType(result.run, "Domain").map((r) => (plain(r.inputs.spec) as { domain: string }).domain)).toEqual([
+      "xd-cloud.de",
+    ]);
+    expect(ofType(result.run, "DkimKey").map((r) => r.inputs.domain)).toEqual(["xd-cloud.de"]);
+    const boxes = ofType(result.run, "Mailbox").map(
+      (r) => plain(r.inputs) as { spec: { localPart: string; forceTfa: boolean }; forcePasswordUpdate: boolean },
+    );
+    expect(boxes.map((b) => b.spec.localPart).sort()).toEqual(["admin", "dmarc-reports", "tls-reports"]);
+    for (const box of boxes) {
+      expect(box.spec.forceTfa).toBe(true);
+      expect(box.forcePasswordUpdate).toBe(true);
+    }
+    expect(ofType(result.run, "AdminTfa").map((r) => r.inputs.username)).toEqual(["admin"]);
+  });
+
+  it("runs after the mailcow bring-up and does not wait on DNS records", async () => {
+    const { result } = await planWithKeys();
+    const up = result.run.resources.find((r) => r.name === "mailcow-mailcow-up");
+    for (const resource of result.run.resources.filter((r) => r.type.startsWith(PREFIX))) {
+      const dependencies = closure(result.run, resource.urn);
+      expect(dependencies.has(up?.urn ?? ""), `${resource.name} after the bring-up`).toBe(true);
+      for (const dependency of dependencies)
+        expect(dependency, resource.name).not.toMatch(/dnsRecord|zoneDnssec|workers/);
+    }
+  });
+
+  it("imports the same DKIM key the DNS record publishes, and keeps it secret", async () => {
+    const { result, keys } = await planWithKeys();
+    const [dkim] = ofType(result.run, "DkimKey");
+    expect(isSecret(dkim?.inputs.privateKeyPem)).toBe(true);
+    expect(isSecret(dkim?.inputs.connection)).toBe(true);
+    const imported = createPublicKey(String(plain(dkim?.inputs.privateKeyPem)))
+      .export({ type: "spki", format: "der" })
+      .toString("base64");
+    const outputs = redact(result.run.outputs) as StackOutputs;
+    expect(outputs.domains["xd-cloud.de"]?.dkim.value).toContain(`p=${imported}`);
+    expect(keys.get("dkim-key-xd-cloud.de")?.privateKeyPemPkcs8).toBe(plain(dkim?.inputs.privateKeyPem));
+  });
+
+  it("keeps mailbox passwords secret, also in the stack output", async () => {
+    const { result } = await planWithKeys();
+    for (const box of ofType(result.run, "Mailbox")) {
+      expect(isSecret(box.inputs.password)).toBe(true);
+      expect(box.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["password", "connection"]));
+    }
+    expect((redact(result.run.outputs) as { mailboxInitialPasswords: unknown }).mailboxInitialPasswords).toBe(
+      "[secret]",
+    );
+  });
+
+  it("follows config: 2FA off for a mailbox shows in the plan (the policy pack decides)", async () => {
+    const domains = JSON.stringify([
+      {
+        name: "xd-cloud.de",
+        zoneId: "b2c0cd330f2aec3ee83a4e26ee4f964f",
+        mailboxes: [{ localPart: "bob", forceTfa: false }],
+      },
+    ]);
+    const { result } = await planWithKeys({ "mailstack:domains": domains });
+    expect(ofType(result.run, "Mailbox").map((r) => (plain(r.inputs.spec) as { forceTfa: boolean }).forceTfa)).toEqual([
+      false,
+    ]);
+  });
+});
