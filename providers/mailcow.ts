@@ -6,29 +6,11 @@
 import { createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
-import { rest, type Endpoint } from "./rest";
+import { endpointFrom, rest, type ApiConnection } from "./rest";
 
-export interface MailcowConnection {
-  /** https://<mail host> */
-  readonly endpoint: string;
-  readonly apiKey: string;
-  readonly caCertificate?: string;
-  readonly timeoutMs?: number;
-  readonly retries?: number;
-  readonly backoffMs?: number;
-}
+export type MailcowConnection = ApiConnection;
 
 const MIB = 1024 * 1024;
-
-function endpointOf(connection: MailcowConnection): Endpoint {
-  return {
-    baseUrl: connection.endpoint,
-    ...(connection.caCertificate ? { caCertificate: connection.caCertificate } : {}),
-    ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
-    ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
-    ...(connection.backoffMs !== undefined ? { backoffMs: connection.backoffMs } : {}),
-  };
-}
 
 /** mailcow's message: `msg` of an {type, msg} answer or of the entries of a list of them. */
 function messageOf(json: unknown): string | undefined {
@@ -61,7 +43,7 @@ async function api(
   body?: unknown,
 ): Promise<unknown> {
   const response = await rest(
-    endpointOf(connection),
+    endpointFrom(connection),
     { method, path: `/api/v1/${path}`, ...(body !== undefined ? { body } : {}) },
     { "x-api-key": connection.apiKey },
     messageOf,

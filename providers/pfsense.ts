@@ -4,18 +4,9 @@
 // marker are never touched. Changes stay pending until PfSenseApply applies them once.
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
-import { rest, type Endpoint } from "./rest";
+import { endpointFrom, rest, type ApiConnection } from "./rest";
 
-export interface PfSenseConnection {
-  /** https://host[:port] of the pfSense web configurator. */
-  readonly endpoint: string;
-  readonly apiKey: string;
-  /** PEM certificate or CA to trust for the pfSense TLS certificate. */
-  readonly caCertificate?: string;
-  readonly timeoutMs?: number;
-  readonly retries?: number;
-  readonly backoffMs?: number;
-}
+export type PfSenseConnection = ApiConnection;
 
 export type PfSenseKind = "alias" | "rule" | "port_forward";
 
@@ -53,16 +44,6 @@ interface PfObject {
   readonly [field: string]: unknown;
 }
 
-function endpointOf(connection: PfSenseConnection): Endpoint {
-  return {
-    baseUrl: connection.endpoint,
-    ...(connection.caCertificate ? { caCertificate: connection.caCertificate } : {}),
-    ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
-    ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
-    ...(connection.backoffMs !== undefined ? { backoffMs: connection.backoffMs } : {}),
-  };
-}
-
 /** pfrest's envelope: {code, status, response_id, message, data}. */
 function envelopeMessage(json: unknown): string | undefined {
   if (json && typeof json === "object" && "message" in json) {
@@ -80,7 +61,7 @@ async function call(
   options: { query?: Record<string, string | number | boolean>; body?: unknown } = {},
 ): Promise<unknown> {
   const response = await rest(
-    endpointOf(connection),
+    endpointFrom(connection),
     {
       method,
       path,

@@ -15,6 +15,28 @@ export interface Endpoint {
   readonly backoffMs?: number;
 }
 
+/** How a dynamic provider reaches an API (its inputs carry this, the key as a secret). */
+export interface ApiConnection {
+  /** https://host[:port] */
+  readonly endpoint: string;
+  readonly apiKey: string;
+  /** PEM certificate or CA to trust instead of the system store. */
+  readonly caCertificate?: string;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  readonly backoffMs?: number;
+}
+
+export function endpointFrom(connection: ApiConnection): Endpoint {
+  return {
+    baseUrl: connection.endpoint,
+    ...(connection.caCertificate ? { caCertificate: connection.caCertificate } : {}),
+    ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
+    ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
+    ...(connection.backoffMs !== undefined ? { backoffMs: connection.backoffMs } : {}),
+  };
+}
+
 export interface RestRequest {
   readonly method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
   readonly path: string;

@@ -14,7 +14,7 @@ import {
 } from "../providers/mailcow";
 import { loopbackCertificate } from "./fakes/https";
 import { FakeMailcow } from "./fakes/mailcow";
-import { serializeProviders } from "./tools";
+import { rejection, serializeProviders } from "./tools";
 
 const API_KEY = "mailcow-api-key-0123456789-secret";
 const PASSWORD = "Initial-Password-4711-secret";
@@ -87,15 +87,6 @@ async function createMailbox(inputs = mailboxInputs()): Promise<MailboxOutputs> 
   return outs;
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Error);
-  return error as Error;
-}
-
 const writes = () => fake.api.writes().map((request) => request.path.replace("/api/v1/", ""));
 
 describe("MailcowDomain", () => {
@@ -134,7 +125,7 @@ describe("MailcowDomain", () => {
 
   it("refuses a domain that already exists, unless told to adopt it, and never deletes an adopted one", async () => {
     await createDomain();
-    const error = await failure(mailcowDomainProvider.create(domainInputs()));
+    const error = await rejection(mailcowDomainProvider.create(domainInputs()));
     expect(error.message).toMatch(/already has the domain example\.org; set mailstack:mailcow\.adoptExisting/);
     const adopted = await createDomain(domainInputs({ description: "Adopted" }, true));
     expect(adopted.adopted).toBe(true);
@@ -204,7 +195,7 @@ describe("MailcowMailbox", () => {
   });
 
   it("surfaces mailcow's own message and never the password", async () => {
-    const error = await failure(mailcowMailboxProvider.create(mailboxInputs({ domain: "missing.example" })));
+    const error = await rejection(mailcowMailboxProvider.create(mailboxInputs({ domain: "missing.example" })));
     expect(error.message).toBe("mailcow add/mailbox: domain_not_found missing.example");
     expect(error.message).not.toContain(PASSWORD);
   });
@@ -246,7 +237,7 @@ describe("admin 2FA", () => {
 
 describe("faults", () => {
   it("reports a wrong API key with mailcow's message, never the key", async () => {
-    const error = await failure(
+    const error = await rejection(
       mailcowDomainProvider.create({ ...domainInputs(), connection: { ...connection, apiKey: "wrong-key-0815" } }),
     );
     expect(error.message).toMatch(/HTTP 401: authentication failed/);
@@ -259,7 +250,7 @@ describe("faults", () => {
     await createDomain();
     expect(fake.domains.has("example.org")).toBe(true);
     fake.api.inject("500", 10);
-    const error = await failure(
+    const error = await rejection(
       mailcowDomainProvider.read?.("example.org", await Promise.resolve({ ...domainInputs(), adopted: false })) ??
         Promise.resolve(),
     );
@@ -270,14 +261,14 @@ describe("faults", () => {
     fake.api.slowMs = 3_000;
     fake.api.inject("slow", 10);
     const started = Date.now();
-    const error = await failure(mailcowDomainProvider.create(domainInputs()));
+    const error = await rejection(mailcowDomainProvider.create(domainInputs()));
     expect(error.message).toMatch(/no answer within 1000 ms/);
     expect(Date.now() - started).toBeLessThan(6_000);
   });
 
   it("reports malformed JSON", async () => {
     fake.api.inject("malformed");
-    const error = await failure(
+    const error = await rejection(
       mailcowDomainProvider.create({ ...domainInputs(), connection: { ...connection, retries: 0 } }),
     );
     expect(error.message).toMatch(/not JSON/);
@@ -285,7 +276,7 @@ describe("faults", () => {
 
   it("verifies TLS", async () => {
     const { caCertificate: _pin, ...unpinned } = connection;
-    const error = await failure(
+    const error = await rejection(
       mailcowDomainProvider.create({ ...domainInputs(), connection: { ...unpinned, retries: 0 } }),
     );
     expect(error.message).toMatch(/self[- ]signed certificate/);

@@ -3,24 +3,9 @@ import { createPublicKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { isSecret, plain, redact, type ProgramRun, type RecordedResource } from "../plan/engine";
 import type { StackOutputs } from "../outputs";
-import { planWithKeys } from "./plans";
+import { dependencyClosure, planWithKeys } from "./plans";
 
 const PREFIX = "pulumi-nodejs:dynamic/mailcow:";
-
-function closure(run: ProgramRun, urn: string): Set<string> {
-  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
-  const seen = new Set<string>();
-  const visit = (current: string) => {
-    for (const dependency of byUrn.get(current)?.dependencies ?? []) {
-      if (!seen.has(dependency)) {
-        seen.add(dependency);
-        visit(dependency);
-      }
-    }
-  };
-  visit(urn);
-  return seen;
-}
 
 const ofType = (run: ProgramRun, type: string): RecordedResource[] =>
   run.resources.filter((r) => r.type === `${PREFIX}${type}`);
@@ -47,7 +32,7 @@ describe("MailcowTenants in the prod plan", () => {
     const { result } = await planWithKeys();
     const up = result.run.resources.find((r) => r.name === "mailcow-mailcow-up");
     for (const resource of result.run.resources.filter((r) => r.type.startsWith(PREFIX))) {
-      const dependencies = closure(result.run, resource.urn);
+      const dependencies = dependencyClosure(result.run, resource.urn);
       expect(dependencies.has(up?.urn ?? ""), `${resource.name} after the bring-up`).toBe(true);
       for (const dependency of dependencies)
         expect(dependency, resource.name).not.toMatch(/dnsRecord|zoneDnssec|workers/);

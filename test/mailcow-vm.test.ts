@@ -1,8 +1,8 @@
 // MailcowVm under the mock engine: the VM, its snippets, the bring-up chain and where secrets go.
 import { describe, expect, it } from "vitest";
-import { isSecret, plain, redact, type ProgramRun, type RecordedResource } from "../plan/engine";
+import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
-import { planWithKeys, VM_HOST_KEY } from "./plans";
+import { dependencyClosure, planWithKeys, VM_HOST_KEY } from "./plans";
 
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
 const COMMAND = "command:remote:Command";
@@ -11,22 +11,6 @@ function byName(result: PlanResult, name: string): RecordedResource {
   const found = result.run.resources.find((r) => r.name === name);
   if (!found) throw new Error(`no resource ${name}`);
   return found;
-}
-
-/** Every URN a resource depends on, directly or through its dependencies. */
-function dependencyClosure(run: ProgramRun, urn: string): Set<string> {
-  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
-  const seen = new Set<string>();
-  const visit = (current: string) => {
-    for (const dependency of byUrn.get(current)?.dependencies ?? []) {
-      if (!seen.has(dependency)) {
-        seen.add(dependency);
-        visit(dependency);
-      }
-    }
-  };
-  visit(urn);
-  return seen;
 }
 
 describe("MailcowVm", () => {

@@ -12,7 +12,7 @@ import {
 import { firewallPlan, marker } from "../render/firewall-plan";
 import { loopbackCertificate } from "./fakes/https";
 import { FakePfRest } from "./fakes/pfrest";
-import { serializeProviders } from "./tools";
+import { rejection, serializeProviders } from "./tools";
 
 const API_KEY = "pfrest-key-0123456789abcdef-secret";
 const certificate = loopbackCertificate();
@@ -64,15 +64,6 @@ async function create(inputs: PfSenseObjectInputs): Promise<PfSenseObjectOutputs
   const { outs } = await pfSenseObjectProvider.create(inputs);
   if (!outs) throw new Error("create returned no outputs");
   return outs;
-}
-
-async function expectError(promise: Promise<unknown>): Promise<Error> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Error);
-  return error as Error;
 }
 
 describe("the pfSense provider", () => {
@@ -175,14 +166,14 @@ describe("the pfSense provider", () => {
   it("refuses to guess when two objects carry its marker", async () => {
     fake.addForeign("rule", { type: "pass", descr: `copy ${marker("test", "lan-ntp-out")}` });
     fake.addForeign("rule", { type: "pass", descr: `copy ${marker("test", "lan-ntp-out")}` });
-    const error = await expectError(findOwn(connection, "rule", marker("test", "lan-ntp-out")));
+    const error = await rejection(findOwn(connection, "rule", marker("test", "lan-ntp-out")));
     expect(error.message).toMatch(/2 rule objects marked/);
   });
 });
 
 describe("faults", () => {
   it("surfaces pfSense's own message for 401, without the API key", async () => {
-    const error = await expectError(
+    const error = await rejection(
       pfSenseObjectProvider.create({
         ...ruleInputs("lan-dns-out"),
         connection: { ...connection, apiKey: "wrong-key-4711" },
@@ -201,7 +192,7 @@ describe("faults", () => {
 
   it("stops retrying at its bound", async () => {
     fake.api.inject("500", 10);
-    const error = await expectError(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
+    const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
     expect(error.message).toMatch(/HTTP 500: Internal Server Error .*gave up after 3 attempts/);
     expect(fake.api.requests).toHaveLength(3);
   });
@@ -210,14 +201,14 @@ describe("faults", () => {
     fake.api.slowMs = 3_000;
     fake.api.inject("slow", 10);
     const started = Date.now();
-    const error = await expectError(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
+    const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
     expect(error.message).toMatch(/no answer within 1000 ms .*gave up after 3 attempts/);
     expect(Date.now() - started).toBeLessThan(6_000);
   });
 
   it("reports an answer that is not JSON", async () => {
     fake.api.inject("malformed");
-    const error = await expectError(
+    const error = await rejection(
       pfSenseObjectProvider.create({ ...ruleInputs("lan-dns-out"), connection: { ...connection, retries: 0 } }),
     );
     expect(error.message).toMatch(/not JSON/);
@@ -225,7 +216,7 @@ describe("faults", () => {
 
   it("verifies TLS: an unpinned self-signed certificate is refused", async () => {
     const { caCertificate: _pin, ...unpinned } = connection;
-    const error = await expectError(
+    const error = await rejection(
       pfSenseObjectProvider.create({ ...ruleInputs("lan-dns-out"), connection: { ...unpinned, retries: 0 } }),
     );
     expect(error.message).toMatch(/self[- ]signed certificate/);

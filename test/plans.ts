@@ -62,3 +62,19 @@ export async function planWithKeys(
   for (const [key, values] of generated) keys.set(key.slice(key.indexOf("::") + 2), await values);
   return { result, keys };
 }
+
+/** Every URN a resource depends on, directly or through its dependencies. */
+export function dependencyClosure(run: PlanResult["run"], urn: string): Set<string> {
+  const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+  const seen = new Set<string>();
+  const visit = (current: string) => {
+    for (const dependency of byUrn.get(current)?.dependencies ?? []) {
+      if (!seen.has(dependency)) {
+        seen.add(dependency);
+        visit(dependency);
+      }
+    }
+  };
+  visit(urn);
+  return seen;
+}

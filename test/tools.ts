@@ -52,3 +52,13 @@ export function serializeProviders(probe: Readonly<Record<string, unknown>>): Se
     .split("\n")
     .map((line) => JSON.parse(line) as SerializedProvider);
 }
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown> | undefined): Promise<Error> {
+  const error = await (promise ?? Promise.resolve()).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof Error)) throw new Error(`expected a rejection with an Error, got ${String(error)}`);
+  return error;
+}
