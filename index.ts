@@ -4,13 +4,14 @@
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
+import { BackupJob } from "./components/backup-job";
 import { MailDnsZone } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
 import { MailcowTenants } from "./components/mailcow-tenants";
 import { PfSenseRules } from "./components/pfsense-rules";
 import { dkimKey, mailTlsKeys } from "./components/keys";
 import { readConfig } from "./config/pulumi";
-import type { Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
+import type { BackupOutputs, Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
 import { mailZones } from "./render/dns-zones";
 import { firewallPlan } from "./render/firewall-plan";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
@@ -93,6 +94,72 @@ function mailstack(): Deferred<StackOutputs> {
     },
     { providers: [proxmoxProvider] },
   );
+
+  const { pbs, offsite } = config.backup;
+  const backup =
+    pbs || offsite
+      ? new BackupJob(
+          "backup",
+          {
+            vm: { id: mailcow.vmId, name: config.vm.name },
+            notifyEmail: config.backup.notifyEmail,
+            ...(pbs
+              ? {
+                  pbs: {
+                    ...pbs,
+                    nodes: [config.proxmox.node, ...Object.keys(config.vm.ha?.nodes ?? {})].filter(
+                      (node, index, all) => all.indexOf(node) === index,
+                    ),
+                    schedule: config.backup.schedule,
+                    retention: config.backup.retention,
+                    password: secrets.pbsPassword ?? "",
+                  },
+                }
+              : {}),
+            ...(offsite
+              ? {
+                  offsite: {
+                    ...offsite,
+                    host,
+                    notifyFrom: `mailstack-backup@${config.domains[0]?.name ?? host}`,
+                    accessKeyId: secrets.offsiteAccessKeyId ?? "",
+                    secretAccessKey: secrets.offsiteSecretAccessKey ?? "",
+                    ...(secrets.offsiteRepositoryPassword
+                      ? { repositoryPassword: secrets.offsiteRepositoryPassword }
+                      : {}),
+                    connection: mailcow.connection,
+                    after: mailcow.ready,
+                    planHost: mailcow.planHost,
+                  },
+                }
+              : {}),
+          },
+          { providers: [proxmoxProvider] },
+        )
+      : undefined;
+  const backupOutputs: Deferred<BackupOutputs> = {
+    ...(pbs && backup?.pbsEncryptionKey
+      ? {
+          pbs: {
+            storageId: pbs.storageId,
+            datastore: `${pbs.server}:${pbs.datastore}`,
+            schedule: config.backup.schedule,
+            encryptionKey: backup.pbsEncryptionKey,
+          },
+        }
+      : {}),
+    ...(offsite && backup?.resticPassword
+      ? {
+          offsite: {
+            repository: offsite.repository,
+            schedule: offsite.schedule,
+            checkSchedule: offsite.checkSchedule,
+            resticPassword: backup.resticPassword,
+            restoreCommand: "sudo mailstack-restore --list",
+          },
+        }
+      : {}),
+  };
 
   const lanIpv4 = config.lan.ipv4.split("/")[0] ?? "";
   new PfSenseRules("pfsense", {
@@ -220,6 +287,7 @@ function mailstack(): Deferred<StackOutputs> {
       adminUrl: mailcow.adminUrl,
     },
     mailboxInitialPasswords: tenants.initialPasswords,
+    backup: backupOutputs,
   };
 }
 

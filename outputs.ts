@@ -25,6 +25,27 @@ export interface ZoneDelegationOutputs {
   readonly ds?: string;
 }
 
+/** Where the backups go, and the keys without which they cannot be restored (secrets). */
+export interface BackupOutputs {
+  readonly pbs?: {
+    readonly storageId: string;
+    /** "<server>:<datastore>". */
+    readonly datastore: string;
+    readonly schedule: string;
+    /** The client-side encryption key Proxmox generated (secret): store a copy outside Proxmox. */
+    readonly encryptionKey: string;
+  };
+  readonly offsite?: {
+    readonly repository: string;
+    readonly schedule: string;
+    readonly checkSchedule: string;
+    /** The restic repository password (secret): store a copy outside the stack. */
+    readonly resticPassword: string;
+    /** Run on the mail host to list the snapshots (see the README's restore runbook). */
+    readonly restoreCommand: string;
+  };
+}
+
 export interface StackOutputs {
   readonly environment: "production" | "staging";
   readonly mailHost: {
@@ -51,6 +72,7 @@ export interface StackOutputs {
   };
   /** Initial mailbox passwords (secret); users replace them and enrol 2FA at first login. */
   readonly mailboxInitialPasswords: Readonly<Record<string, string>>;
+  readonly backup: BackupOutputs;
 }
 
 /** A value of T whose parts may still be Outputs (what the program returns). */

@@ -91,6 +91,10 @@ export class MailcowVm extends pulumi.ComponentResource {
   readonly adminUrl: string;
   /** Resolves once mailcow answers (UI and API). */
   readonly ready: command.remote.Command;
+  /** SSH to the VM as the deploy user (host key verified), for components that install more. */
+  readonly connection: command.types.input.remote.ConnectionArgs;
+  /** The VM's name in the plan's files/<host>/ tree. */
+  readonly planHost: string;
 
   constructor(name: string, args: MailcowVmArgs, opts?: pulumi.ComponentResourceOptions) {
     // The deploy key exists before the component registers, so the args can show the rendered files.
@@ -256,7 +260,7 @@ export class MailcowVm extends pulumi.ComponentResource {
     this.sshHostKey = hostKeyCommand.stdout.apply(hostKeyFromOutput);
 
     // ---- bring-up over SSH ------------------------------------------------------------------
-    const connection = {
+    const connection: command.types.input.remote.ConnectionArgs = {
       host: args.network.addresses[0]?.split("/")[0] ?? "",
       user: args.admin.username,
       privateKey: deployKey.privateKeyPem,
@@ -336,6 +340,8 @@ export class MailcowVm extends pulumi.ComponentResource {
     );
 
     this.apiKey = apiKey;
+    this.connection = connection;
+    this.planHost = vmHost;
     this.apiEndpoint = `https://${args.hostname}/api/v1/`;
     this.adminUrl = `https://${args.hostname}/admin`;
 

@@ -346,6 +346,13 @@ export const keySchemas = {
           }),
           schedule: calendar.default("*-*-* 03:30"),
           checkSchedule: calendar.default("Sun *-*-* 05:00"),
+          /** Share of the data `restic check` downloads and verifies on each check. */
+          checkSubset: z
+            .string()
+            .regex(/^(100|[1-9][0-9]?)(\.[0-9]+)?%$/, { error: 'expected a percentage such as "5%" (at most "100%")' })
+            .default("5%"),
+          /** The backup status check reports a problem when the last success is older than this. */
+          maxAgeHours: positiveInt("hours after which a missing backup is reported").default(26),
           retention,
         })
         .optional(),
@@ -365,7 +372,12 @@ export const secretKeys = {
   pbsPassword: "Proxmox Backup Server password or API token secret (only with mailstack:backup.pbs)",
   offsiteAccessKeyId: "S3 access key id of the off-site repository (only with mailstack:backup.offsite)",
   offsiteSecretAccessKey: "S3 secret access key of the off-site repository (only with mailstack:backup.offsite)",
+  offsiteRepositoryPassword:
+    "restic password of an existing off-site repository (optional: without it the stack generates one)",
 } as const;
+
+/** Secrets the stack can do without (it generates a value instead). */
+export const OPTIONAL_SECRETS: ReadonlySet<SecretKey> = new Set<SecretKey>(["offsiteRepositoryPassword"]);
 
 export type SecretKey = keyof typeof secretKeys;
 
@@ -374,6 +386,8 @@ export function secretRequired(key: SecretKey, config: Partial<ParsedConfig>): b
   switch (key) {
     case "pbsPassword":
       return config.backup?.pbs !== undefined;
+    case "offsiteRepositoryPassword":
+      return false;
     case "offsiteAccessKeyId":
     case "offsiteSecretAccessKey":
       return config.backup?.offsite !== undefined;

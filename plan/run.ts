@@ -2,7 +2,7 @@
 // and builds the plan documents. Shared by `npm run plan` and the tests.
 import mailstack from "../index";
 import { NAMESPACE } from "../config/load";
-import { secretKeys } from "../config/schema";
+import { OPTIONAL_SECRETS, secretKeys, type SecretKey } from "../config/schema";
 import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
 import { generateLocally, type KeyPool } from "./local-values";
@@ -50,7 +50,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
   const missingSecrets: string[] = [];
   for (const key of Object.keys(secretKeys)) {
     const fullKey = `${NAMESPACE}:${key}`;
-    if (values[fullKey] !== undefined) continue;
+    if (values[fullKey] !== undefined || OPTIONAL_SECRETS.has(key as SecretKey)) continue;
     values[fullKey] = SECRET_PLACEHOLDER;
     secret.add(fullKey);
     missingSecrets.push(fullKey);

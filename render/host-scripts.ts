@@ -43,14 +43,14 @@ function heredoc(content: string): { opener: string; body: string } {
 }
 
 /** `if write_file …; then <onChange>; fi` for a text file. */
-function fileStep(path: string, mode: string, content: string, onChange?: string): string {
+export function fileStep(path: string, mode: string, content: string, onChange?: string): string {
   const { opener, body } = heredoc(content);
   return onChange
     ? `if write_file ${path} ${mode} ${opener}\n${body}\nthen\n  ${onChange}\nfi`
     : `write_file ${path} ${mode} ${opener} || true\n${body}`;
 }
 
-function script(name: string, purpose: string, body: readonly string[]): HostScript {
+export function script(name: string, purpose: string, body: readonly string[]): HostScript {
   const helpers = body.some((line) => line.includes("write_file ")) ? [PRELUDE, WRITE_FILE] : [PRELUDE];
   return {
     name,

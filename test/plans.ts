@@ -39,13 +39,14 @@ export interface TestPlan {
 
 export async function planWithKeys(
   overrides: Record<string, string> = {},
-  options: { stack?: string; preview?: boolean; outputs?: OutputSimulator } = {},
+  options: { stack?: string; preview?: boolean; outputs?: OutputSimulator; secrets?: Record<string, string> } = {},
 ): Promise<TestPlan> {
   const result = await planStack({
     dir: root,
     stack: options.stack ?? "prod",
     overrides,
     preview: options.preview ?? true,
+    ...(options.secrets ? { secrets: options.secrets } : {}),
     // Commands have run only outside a preview.
     ...(options.outputs || options.preview === false ? { outputs: options.outputs ?? playProviders } : {}),
     generate: (type, name, inputs) => {

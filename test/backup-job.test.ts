@@ -1,0 +1,164 @@
+// BackupJob under the mock engine: the PBS job targets the mailcow VM with the configured schedule
+// and retention, the encryption key and restic password stay secrets, and the off-site tools
+// reach the VM after mailcow is up, their secrets only on SSH stdin.
+import { describe, expect, it } from "vitest";
+import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
+import type { PlanResult } from "../plan/run";
+import type { BackupOutputs } from "../outputs";
+import { pruneBackups } from "../components/backup-job";
+import { dependencyClosure, planWithKeys } from "./plans";
+
+const find = (result: PlanResult, name: string): RecordedResource | undefined =>
+  result.run.resources.find((r) => r.name === name);
+
+function byName(result: PlanResult, name: string): RecordedResource {
+  const found = find(result, name);
+  if (!found) throw new Error(`no resource ${name}`);
+  return found;
+}
+
+const SECRETS = {
+  "mailstack:pbsPassword": "pbs-password-do-not-leak",
+  "mailstack:offsiteAccessKeyId": "AKIA-do-not-leak",
+  "mailstack:offsiteSecretAccessKey": "s3-secret-do-not-leak",
+};
+
+describe("BackupJob", () => {
+  it("backs up the mailcow VM to PBS nightly: snapshot mode, zstd, schedule and retention from config, mail on failure", async () => {
+    const { result } = await planWithKeys();
+    const job = byName(result, "backup-vm");
+    expect(job.type).toBe("proxmoxve:backup/job:Job");
+    expect(plain(job.inputs)).toMatchObject({
+      resourceId: "mailstack-mailcow",
+      vmids: ["104"],
+      mode: "snapshot",
+      compress: "zstd",
+      schedule: "*-*-* 02:00",
+      pruneBackups: { "keep-daily": "7", "keep-weekly": "4", "keep-monthly": "6" },
+      mailnotification: "failure",
+      mailtos: ["admin@xd-cloud.de"],
+      enabled: true,
+    });
+    expect(plain(job.inputs.pruneBackups)).not.toHaveProperty("keep-yearly");
+    const storage = byName(result, "backup-pbs");
+    expect(job.inputs.storage).toBe("pbs-mailcow");
+    expect(job.dependencies).toEqual(expect.arrayContaining([storage.urn, byName(result, "mailcow-vm").urn]));
+  });
+
+  it("takes schedule and retention from the stack config", async () => {
+    const { result } = await planWithKeys({
+      "mailstack:backup": JSON.stringify({
+        schedule: "Mon..Fri *-*-* 01:15",
+        retention: { daily: 3, weekly: 0, monthly: 2, yearly: 1 },
+        pbs: {
+          server: "pbs.example.org",
+          datastore: "mail",
+          username: "mailstack@pbs",
+          fingerprint: Array.from({ length: 32 }, () => "AB").join(":"),
+        },
+      }),
+    });
+    expect(plain(byName(result, "backup-vm").inputs)).toMatchObject({
+      schedule: "Mon..Fri *-*-* 01:15",
+      pruneBackups: { "keep-daily": "3", "keep-monthly": "2", "keep-yearly": "1" },
+    });
+    expect(find(result, "backup-offsite-install")).toBeUndefined();
+  });
+
+  it("encrypts on the Proxmox side and exports the generated key as a secret", async () => {
+    const { result } = await planWithKeys({}, { preview: false, secrets: SECRETS });
+    const storage = byName(result, "backup-pbs");
+    expect(plain(storage.inputs)).toMatchObject({
+      resourceId: "pbs-mailcow",
+      server: "pbs.xd-cloud.de",
+      datastore: "mailcow",
+      username: "mailstack@pbs",
+      generateEncryptionKey: true,
+      contents: ["backup"],
+      nodes: ["pve"],
+      fingerprint: expect.stringMatching(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/) as string,
+    });
+    expect(isSecret(storage.inputs.password)).toBe(true);
+    const outputs = result.run.outputs as unknown as { backup: Record<string, Record<string, unknown>> };
+    expect(isSecret(outputs.backup.pbs?.encryptionKey)).toBe(true);
+  });
+
+  it("keeps the restic password and S3 credentials secret: SSH stdin only, never logged, never in the plan files", async () => {
+    const { result, keys } = await planWithKeys({}, { secrets: SECRETS });
+    const secrets = byName(result, "backup-offsite-secrets");
+    expect(isSecret(secrets.inputs.stdin)).toBe(true);
+    expect(secrets.inputs.logging).toBe("none");
+    expect(secrets.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+    const script = String(plain(secrets.inputs.stdin));
+    const resticPassword = String(keys.get("backup-restic-password")?.result);
+    expect(resticPassword).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(script).toContain(`${resticPassword}\n`);
+    expect(script).toContain("AWS_SECRET_ACCESS_KEY='s3-secret-do-not-leak'");
+    expect(script).toContain("write_file /etc/mailstack/restic-password 0600");
+
+    const install = byName(result, "backup-offsite-install");
+    expect(isSecret(install.inputs.stdin)).toBe(false);
+    expect(install.inputs.create).toBe("sudo bash -s");
+    const exposed = JSON.stringify([
+      redact(result.run.resources.map((r) => r.inputs)),
+      result.files,
+      redact(result.run.outputs),
+    ]);
+    for (const value of [...Object.values(SECRETS), String(resticPassword)]) expect(exposed).not.toContain(value);
+    const planned = new Map(result.files.map((file) => [file.path, file.content]));
+    expect(planned.get("files/mailcow-vm/etc/mailstack/restic-password")).toBe("[secret]\n");
+    expect(planned.get("files/mailcow-vm/etc/mailstack/backup.conf")).toContain(
+      "RESTIC_REPOSITORY='s3:https://s3.eu-central-003.backblazeb2.com/xd-cloud-mail-backup/mailcow'",
+    );
+    const outputs = result.run.outputs as unknown as { backup: Record<string, Record<string, unknown>> };
+    expect(isSecret(outputs.backup.offsite?.resticPassword)).toBe(true);
+  });
+
+  it("installs the off-site backup after mailcow is up, with its own schedule and retention", async () => {
+    const { result } = await planWithKeys();
+    const install = byName(result, "backup-offsite-install");
+    const dependencies = dependencyClosure(result.run, install.urn);
+    expect(dependencies.has(byName(result, "mailcow-mailcow-up").urn)).toBe(true);
+    expect(dependencies.has(byName(result, "backup-offsite-secrets").urn)).toBe(true);
+    const planned = new Map(result.files.map((file) => [file.path, file.content]));
+    expect(planned.get("files/mailcow-vm/etc/systemd/system/mailstack-backup.timer")).toContain(
+      "OnCalendar=*-*-* 03:30",
+    );
+    expect(planned.get("files/mailcow-vm/etc/systemd/system/mailstack-backup-check.timer")).toContain(
+      "OnCalendar=Sun *-*-* 05:00",
+    );
+    expect(planned.get("files/mailcow-vm/etc/mailstack/backup.conf")).toMatch(
+      /KEEP_DAILY='14'\nKEEP_WEEKLY='8'\nKEEP_MONTHLY='12'\nKEEP_YEARLY='0'/,
+    );
+    const outputs = redact(result.run.outputs) as { backup: BackupOutputs };
+    expect(outputs.backup.offsite).toMatchObject({
+      schedule: "*-*-* 03:30",
+      restoreCommand: "sudo mailstack-restore --list",
+    });
+  });
+
+  it("uses the password of an existing repository when the stack is given one", async () => {
+    const { result } = await planWithKeys(
+      {},
+      { secrets: { ...SECRETS, "mailstack:offsiteRepositoryPassword": "existing-repo-password" } },
+    );
+    expect(find(result, "backup-restic-password")).toBeUndefined();
+    const script = String(plain(byName(result, "backup-offsite-secrets").inputs.stdin));
+    expect(script).toContain("existing-repo-password\n");
+  });
+
+  it("declares no backup resources when the stack configures no target, and only PBS in staging", async () => {
+    const none = await planWithKeys({ "mailstack:backup": JSON.stringify({}) });
+    expect(none.result.run.resources.filter((r) => r.name.startsWith("backup"))).toEqual([]);
+    const staging = await planWithKeys({}, { stack: "staging" });
+    expect(find(staging.result, "backup-vm")).toBeDefined();
+    expect(find(staging.result, "backup-offsite-install")).toBeUndefined();
+  });
+
+  it("maps retention to Proxmox prune keys, leaving out what is not kept", () => {
+    expect(pruneBackups({ daily: 7, weekly: 0, monthly: 6, yearly: 0 })).toEqual({
+      "keep-daily": "7",
+      "keep-monthly": "6",
+    });
+  });
+});

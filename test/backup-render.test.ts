@@ -1,0 +1,110 @@
+// The backup renderers against the tools that read their output: shellcheck for every script,
+// systemd-analyze for the units, bash for the quoting of the settings file.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  BACKUP_PATHS,
+  backupConf,
+  backupInstallScript,
+  backupSecretsScript,
+  backupTool,
+  backupUnits,
+  restoreTool,
+  shellQuote,
+  type OffsiteBackupInput,
+} from "../render/backup";
+import { requireTool } from "./tools";
+
+const input: OffsiteBackupInput = {
+  repository: "s3:https://s3.example.com/bucket/mailcow",
+  host: "mail.example.org",
+  retention: { daily: 7, weekly: 4, monthly: 6, yearly: 1 },
+  schedule: "*-*-* 03:30",
+  checkSchedule: "Sun *-*-* 05:00",
+  checkSubset: "5%",
+  maxAgeHours: 26,
+  notifyEmail: "admin@example.org",
+  notifySmtpUrl: "smtp://127.0.0.1:25",
+  notifyFrom: "mailstack-backup@example.org",
+  paths: BACKUP_PATHS,
+};
+const SECRETS = { resticPassword: "restic-pass-1234", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "it's/secret+key" };
+
+const dir = mkdtempSync(join(tmpdir(), "mailstack-backup-render-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function shellcheck(name: string, content: string): string {
+  requireTool("shellcheck");
+  const result = spawnSync("shellcheck", ["-S", "style", "-s", "bash", "-"], { input: content, encoding: "utf8" });
+  return result.status === 0 ? "" : `${name}:\n${result.stdout}`;
+}
+
+describe("backup scripts", () => {
+  it("pass shellcheck: the tools, the install script and the secrets script", () => {
+    const scripts: [string, string][] = [
+      ["mailstack-backup", backupTool()],
+      ["mailstack-restore", restoreTool()],
+      ["backup-install", backupInstallScript(input).content],
+      ["backup-secrets", backupSecretsScript(input, SECRETS).content],
+    ];
+    expect(scripts.map(([name, content]) => shellcheck(name, content)).filter(Boolean)).toEqual([]);
+  });
+
+  it("keep secrets out of the settings file and the install script", () => {
+    for (const text of [backupConf(input), backupInstallScript(input).content]) {
+      for (const secret of Object.values(SECRETS)) expect(text).not.toContain(secret);
+    }
+    expect(backupSecretsScript(input, SECRETS).content).toContain("AWS_SECRET_ACCESS_KEY='it'\\''s/secret+key'");
+  });
+
+  it("are valid systemd units: nightly backup and periodic check timers, persistent across downtime", () => {
+    requireTool("systemd-analyze");
+    writeFileSync(join(dir, "mailstack-backup"), backupTool(), { mode: 0o755 });
+    const units = backupUnits(input, dir);
+    const paths = units.map((unit) => {
+      const path = join(dir, unit.name);
+      writeFileSync(path, unit.content);
+      return path;
+    });
+    const result = spawnSync("systemd-analyze", ["verify", "--man=no", ...paths], { encoding: "utf8" });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    const timer = units.find((unit) => unit.name === "mailstack-backup.timer")?.content ?? "";
+    expect(timer).toContain("OnCalendar=*-*-* 03:30");
+    expect(timer).toContain("Persistent=true");
+    expect(units.find((unit) => unit.name === "mailstack-backup-check.service")?.content).toContain(
+      `ExecStart=${dir}/mailstack-backup check`,
+    );
+  });
+
+  it("write settings that bash reads back exactly", () => {
+    requireTool("bash");
+    const conf = join(dir, "backup.conf");
+    writeFileSync(conf, backupConf({ ...input, repository: "s3:https://s3.example.com/b/it's $HOME `x`" }));
+    const result = spawnSync(
+      "bash",
+      ["-c", '. "$1"; printf "%s|%s|%s" "$RESTIC_REPOSITORY" "$KEEP_YEARLY" "$BACKUP_HOST"', "bash", conf],
+      { encoding: "utf8" },
+    );
+    expect(result.stdout).toBe("s3:https://s3.example.com/b/it's $HOME `x`|1|mail.example.org");
+  });
+
+  it("quote any one-line value so that bash reads it unchanged", () => {
+    requireTool("bash");
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !/[\n\0]/.test(s)),
+        (value) => {
+          const result = spawnSync("bash", ["-c", `x=${shellQuote(value)}; printf '%s' "$x"`], { encoding: "utf8" });
+          expect(result.stdout).toBe(value);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    expect(() => shellQuote("two\nlines")).toThrow(/one line/);
+  });
+});
