@@ -23,6 +23,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupConf, backupSecretFiles, backupTool, restoreTool, type OffsiteBackupInput } from "../render/backup";
 import { mailcowConf, type MailcowSecrets } from "../render/mailcow";
+import { offsiteBackupInput } from "./fixtures";
 import { freePort, startPostfix, waitFor } from "./lab";
 import { requireTool } from "./tools";
 
@@ -39,17 +40,13 @@ let stopPostfix: (() => void) | undefined;
 
 function input(overrides: { mailcowDir?: string; smtpPort?: number; repository?: string; name?: string }) {
   const name = overrides.name ?? "main";
-  const value: OffsiteBackupInput = {
+  const value = offsiteBackupInput({
     repository: overrides.repository ?? repository,
     host: HOST,
     retention: { daily: 3, weekly: 2, monthly: 1, yearly: 0 },
-    schedule: "*-*-* 03:30",
-    checkSchedule: "Sun *-*-* 05:00",
     checkSubset: "100%",
-    maxAgeHours: 26,
     notifyEmail: "postmaster@example.org",
     notifySmtpUrl: `smtp://127.0.0.1:${overrides.smtpPort ?? 25}`,
-    notifyFrom: "mailstack-backup@example.org",
     paths: {
       mailcowDir: overrides.mailcowDir ?? mailcowDir,
       stagingDir: join(dir, "staging"),
@@ -60,7 +57,7 @@ function input(overrides: { mailcowDir?: string; smtpPort?: number; repository?:
       credentialsFile: join(dir, "etc", "credentials.env"),
       mailcowBackupScript: join(overrides.mailcowDir ?? mailcowDir, "helper-scripts", "backup_and_restore.sh"),
     },
-  };
+  });
   return value;
 }
 

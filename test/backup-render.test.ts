@@ -7,7 +7,6 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  BACKUP_PATHS,
   backupConf,
   backupInstallScript,
   backupSecretsScript,
@@ -15,23 +14,11 @@ import {
   backupUnits,
   restoreTool,
   shellQuote,
-  type OffsiteBackupInput,
 } from "../render/backup";
+import { offsiteBackupInput } from "./fixtures";
 import { requireTool } from "./tools";
 
-const input: OffsiteBackupInput = {
-  repository: "s3:https://s3.example.com/bucket/mailcow",
-  host: "mail.example.org",
-  retention: { daily: 7, weekly: 4, monthly: 6, yearly: 1 },
-  schedule: "*-*-* 03:30",
-  checkSchedule: "Sun *-*-* 05:00",
-  checkSubset: "5%",
-  maxAgeHours: 26,
-  notifyEmail: "admin@example.org",
-  notifySmtpUrl: "smtp://127.0.0.1:25",
-  notifyFrom: "mailstack-backup@example.org",
-  paths: BACKUP_PATHS,
-};
+const input = offsiteBackupInput();
 const SECRETS = { resticPassword: "restic-pass-1234", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "it's/secret+key" };
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-backup-render-"));

@@ -2,6 +2,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { loadConfig, NAMESPACE, type LoadedConfig, type RawConfig } from "../config/load";
 import { secretKeys, type SecretKey } from "../config/schema";
+import { BACKUP_PATHS, type OffsiteBackupInput } from "../render/backup";
 
 export type ConfigObject = Record<string, unknown>;
 
@@ -71,4 +72,22 @@ export function rsaSshKey(bits: number): string {
   };
   const blob = Buffer.concat([field(Buffer.from("ssh-rsa")), mpint(jwk.e), mpint(jwk.n)]);
   return `ssh-rsa ${blob.toString("base64")} rsa@example.org`;
+}
+
+/** Settings of the off-site backup tools for tests (the renderer's input), with overrides. */
+export function offsiteBackupInput(overrides: Partial<OffsiteBackupInput> = {}): OffsiteBackupInput {
+  return {
+    repository: "s3:https://s3.example.com/bucket/mailcow",
+    host: "mail.example.org",
+    retention: { daily: 7, weekly: 4, monthly: 6, yearly: 1 },
+    schedule: "*-*-* 03:30",
+    checkSchedule: "Sun *-*-* 05:00",
+    checkSubset: "5%",
+    maxAgeHours: 26,
+    notifyEmail: "admin@example.org",
+    notifySmtpUrl: "smtp://127.0.0.1:25",
+    notifyFrom: "mailstack-backup@example.org",
+    paths: BACKUP_PATHS,
+    ...overrides,
+  };
 }
