@@ -9,6 +9,7 @@ import { MailDnsZone } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
 import { MailcowTenants } from "./components/mailcow-tenants";
 import { PfSenseRules } from "./components/pfsense-rules";
+import { ProxmoxAccess } from "./components/proxmox-access";
 import { dkimKey, mailTlsKeys } from "./components/keys";
 import { readConfig } from "./config/pulumi";
 import type { BackupOutputs, Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
@@ -35,6 +36,13 @@ function mailstack(): Deferred<StackOutputs> {
     },
   });
   const tlsKeys = mailTlsKeys(config.tlsKey);
+  const node = { sshAddress: nodeSshAddress, sshUser: config.proxmox.sshUser, sshHostKey: config.proxmox.sshHostKey };
+  new ProxmoxAccess("proxmox-access", {
+    node,
+    sshPrivateKey: secrets.proxmoxSshPrivateKey ?? "",
+    adminRealm: config.proxmox.adminRealm,
+    realmTfa: config.proxmox.realmTfa,
+  });
 
   const mailcow = new MailcowVm(
     "mailcow",
@@ -43,12 +51,7 @@ function mailstack(): Deferred<StackOutputs> {
       hostname: host,
       timezone: config.timezone,
       tlsMinVersion: config.tlsMinVersion,
-      node: {
-        name: config.proxmox.node,
-        sshAddress: nodeSshAddress,
-        sshUser: config.proxmox.sshUser,
-        sshHostKey: config.proxmox.sshHostKey,
-      },
+      node: { name: config.proxmox.node, ...node },
       datastores: {
         vm: config.proxmox.vmDatastore,
         image: config.proxmox.imageDatastore,

@@ -1,5 +1,6 @@
 // Cross-field configuration rules. Each rule names the keys it needs and runs only when
 // all of them parsed, so one bad key does not hide the problems of the others.
+import { RELAXABLE_RULES, RULES } from "../policies/levels";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
 import type { ConfigKey, ParsedConfig } from "./schema";
@@ -204,7 +205,7 @@ const rules = [
         ? [
             {
               path: ["admin", "sshCidrs", index],
-              message: `${text} opens SSH to ${cidr.prefix === 0 ? "the whole internet" : "a large part of the internet"}; list the admin networks only (e.g. 10.3.0.0/24)`,
+              message: `${text} opens SSH to ${cidr.prefix === 0 ? "the whole internet" : "a large part of the internet"}; list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
             },
           ]
         : [];
@@ -239,6 +240,26 @@ const rules = [
           },
         ]
       : [],
+  ),
+  rule(["policy", "environment"], ({ policy, environment }) =>
+    policy.advisory.flatMap((name, index): Problem[] => {
+      if (environment === "production") {
+        return [
+          {
+            path: ["policy", "advisory", index],
+            message: `a production stack enforces every rule; remove it (lower rules only in a staging stack)`,
+          },
+        ];
+      }
+      return RELAXABLE_RULES.includes(name)
+        ? []
+        : [
+            {
+              path: ["policy", "advisory", index],
+              message: `${name} guards something no environment may go without; only ${RELAXABLE_RULES.join(", ")} can be lowered`,
+            },
+          ];
+    }),
   ),
 ] as readonly Rule<ConfigKey>[];
 

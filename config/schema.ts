@@ -1,6 +1,7 @@
 // The mailstack stack configuration: one zod schema per top-level config key, plus the
 // secret keys. Pure (no Pulumi import) so that the program, the offline plan, the policy
 // pack and the tests share one definition. Cross-field rules live in rules.ts.
+import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../policies/levels";
 import { z } from "zod";
 import { calendarProblem } from "./calendar";
 import { domainNameProblem, emailProblem, httpsUrlProblem, localPartProblem, mailtoProblem } from "./names";
@@ -149,7 +150,9 @@ export const keySchemas = {
   publicIpv6: checkedString("a global unicast IPv6 address (2000::/3)", ipv6NotGlobal),
   timezone: timezone.default("UTC"),
   tlsMinVersion: z
-    .enum(["1.2", "1.3"], { error: 'expected "1.2" or "1.3" (TLS 1.0 and 1.1 are insecure)' })
+    .enum(["1.2", "1.3"], {
+      error: `expected "1.2" or "1.3" (TLS 1.0 and 1.1 are insecure; policy ${RULES.mailTls.name})`,
+    })
     .default("1.2"),
   lan: z.strictObject({
     bridge: z
@@ -214,6 +217,13 @@ export const keySchemas = {
      * SSH to the node is verified with it, and the VM's own host key is read back through it.
      */
     sshHostKey: sshKey,
+    /** The realm the Proxmox admins log in with; the stack makes it require a second factor. */
+    adminRealm: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9._-]*$/, { error: "expected a Proxmox realm id such as pve or pam" })
+      .default("pve"),
+    /** The realm's required second factor: TOTP ("oath") or YubiKey OTP ("yubico"). */
+    realmTfa: z.enum(["oath", "yubico"], { error: 'expected "oath" (TOTP) or "yubico"' }).default("oath"),
   }),
   mailcow: z
     .strictObject({
@@ -356,6 +366,18 @@ export const keySchemas = {
           retention,
         })
         .optional(),
+    })
+    .prefault({}),
+  /** CrossGuard: rules a staging stack runs as advisory (only relaxable ones; never in production). */
+  policy: z
+    .strictObject({
+      advisory: z
+        .array(
+          z.enum(RULE_NAMES as [string, ...string[]], {
+            error: `expected a rule of the mailstack-security pack (${RELAXABLE_RULES.join(", ")} can be lowered)`,
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
 } as const;

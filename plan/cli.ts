@@ -1,6 +1,7 @@
 // `npm run plan -- [--stack prod] [--out DIR]`: the offline plan. Runs the program without
 // cloud credentials and writes what it would create to out/<stack>/.
-// Exit codes: 0 planned, 2 invalid configuration or usage (nothing written), 1 other failure.
+// Exit codes: 0 planned, 3 planned but a mandatory policy rule fails (files written), 2 invalid
+// configuration or usage (nothing written), 1 other failure.
 import { readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -76,6 +77,12 @@ function main(): Promise<void> | void {
         `Done in ${process.uptime().toFixed(1)} s.`,
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
+      if (result.policy.mandatory.length > 0) {
+        process.stderr.write(
+          `plan: ${result.policy.mandatory.length} mandatory policy violation(s): ${[...new Set(result.policy.mandatory.map((f) => f.policy))].join(", ")}\n`,
+        );
+        process.exitCode = 3;
+      }
     },
     (error: unknown) => {
       if (error instanceof ConfigRunError) {

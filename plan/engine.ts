@@ -308,22 +308,30 @@ export function isUnknown(value: WireValue): boolean {
   return sigOf(value) === rpc.specialOutputValueSig && !("value" in (value as object));
 }
 
-function convert(value: WireValue, secret: (inner: WireValue) => unknown): unknown {
+function convert(value: WireValue, secret: (inner: WireValue) => unknown, unknown: unknown = UNKNOWN): unknown {
   if (isSecret(value)) return secret((value as { value?: unknown }).value);
-  if (isUnknown(value)) return UNKNOWN;
-  if (Array.isArray(value)) return value.map((item) => convert(item, secret));
+  if (isUnknown(value)) return unknown;
+  if (Array.isArray(value)) return value.map((item) => convert(item, secret, unknown));
   if (value === null || typeof value !== "object") return value;
   const object = value as Record<string, unknown>;
   const sig = sigOf(object);
   if (sig === rpc.specialResourceSig) return object.urn;
-  if (sig === rpc.specialOutputValueSig) return convert(object.value, secret);
+  if (sig === rpc.specialOutputValueSig) return convert(object.value, secret, unknown);
   if (sig === rpc.specialAssetSig) return { asset: object.text ?? object.path ?? object.uri };
   if (sig === rpc.specialArchiveSig) {
-    return { archive: object.path ?? object.uri ?? convert(object.assets, secret) };
+    return { archive: object.path ?? object.uri ?? convert(object.assets, secret, unknown) };
   }
   const result: Record<string, unknown> = {};
-  for (const key of Object.keys(object).sort()) result[key] = convert(object[key], secret);
+  for (const key of Object.keys(object).sort()) result[key] = convert(object[key], secret, unknown);
   return result;
+}
+
+/**
+ * A wire value as the policy SDK hands it to rules: secrets unwrapped, values a preview cannot
+ * know as the SDK's unknown sentinel (its proxy then throws when a rule reads them).
+ */
+export function policyView(value: WireValue): unknown {
+  return convert(value, (inner) => policyView(inner), rpc.unknownValue);
 }
 
 /** JSON-safe view of a wire value with every secret replaced by "[secret]". */

@@ -2,17 +2,20 @@
 // and builds the plan documents. Shared by `npm run plan` and the tests.
 import mailstack from "../index";
 import { NAMESPACE } from "../config/load";
-import { OPTIONAL_SECRETS, secretKeys, type SecretKey } from "../config/schema";
+import { keySchemas, OPTIONAL_SECRETS, secretKeys, type SecretKey } from "../config/schema";
+import { enforcementLevels } from "../policies/levels";
 import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
 import { generateLocally, type KeyPool } from "./local-values";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
 import { componentFiles } from "./component-files";
+import { evaluatePolicies, type PolicyReport } from "./policy";
 import { zoneFiles } from "./zone-files";
 import type { PlanFile } from "./write";
 
 export { ConfigRunError } from "../config/pulumi";
 export { summaryLines } from "./summary";
+import { policyMarkdown } from "./summary";
 
 export interface PlanOptions {
   /** Directory holding Pulumi.yaml and the stack files. */
@@ -40,7 +43,16 @@ export interface PlanResult {
   readonly missingSecrets: readonly string[];
   readonly run: ProgramRun;
   readonly document: PlanDocument;
+  /** The mailstack-security pack evaluated on the plan. */
+  readonly policy: PolicyReport;
   readonly files: readonly PlanFile[];
+}
+
+/** The rules the stack lowers to advisory (`mailstack:policy.advisory`; validated by the program). */
+function advisoryRules(values: Readonly<Record<string, string>>): string[] {
+  const raw = values[`${NAMESPACE}:policy`];
+  const parsed = keySchemas.policy.safeParse(raw === undefined ? undefined : (JSON.parse(raw) as unknown));
+  return parsed.success ? parsed.data.advisory : [];
 }
 
 export async function planStack(options: PlanOptions): Promise<PlanResult> {
@@ -76,11 +88,19 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
       : []),
   ];
   const document = planDocument(stackConfig.project, options.stack, run, notes);
+  const policy = await evaluatePolicies(run, enforcementLevels(advisoryRules(values)));
+  const policyFiles = [
+    { path: "policy.json", content: `${JSON.stringify(policy.findings, null, 2)}\n` },
+    // For `pulumi preview --policy-pack policies --policy-pack-config <this file>`.
+    { path: "policy-config.json", content: `${JSON.stringify(policy.levels, null, 2)}\n` },
+    { path: "policy.md", content: policyMarkdown(options.stack, policy) },
+  ];
   return {
     stackConfig,
     missingSecrets,
     run,
     document,
-    files: [...planFiles(document, run), ...zoneFiles(run, options.stack), ...componentFiles(run)],
+    policy,
+    files: [...planFiles(document, run), ...policyFiles, ...zoneFiles(run, options.stack), ...componentFiles(run)],
   };
 }

@@ -35,3 +35,26 @@ export function hostKeyFromOutput(stdout: string): string {
   if (!match) throw new Error(`the node did not return an SSH host key: ${JSON.stringify(line.slice(0, 80))}`);
   return `${match[1]} ${match[2]}`;
 }
+
+/** Proxmox's realm configuration on every node (pmxcfs). */
+export const DOMAINS_CFG = "/etc/pve/domains.cfg";
+
+/**
+ * Makes a Proxmox realm require a second factor (`pveum realm modify <realm> --tfa type=<type>`),
+ * then checks domains.cfg: users of the realm must enrol TOTP/YubiKey before their next login.
+ */
+export function realmTfaScript(realm: string, type: "oath" | "yubico", domainsCfg = DOMAINS_CFG): string {
+  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(realm)) throw new Error(`invalid realm ${realm}`);
+  return [
+    "#!/bin/bash",
+    `# mailstack: the Proxmox realm ${realm} requires a second factor (${type}).`,
+    "set -euo pipefail",
+    `pveum realm modify ${realm} --tfa type=${type}`,
+    `if ! awk -v realm=${realm} '$1 ~ /:$/ { current = $2 } current == realm && $1 == "tfa" && $2 ~ /^type=${type}/ { found = 1 } END { exit !found }' ${domainsCfg}; then`,
+    `  echo "mailstack: realm ${realm} does not require ${type} after pveum realm modify (see ${domainsCfg})" >&2`,
+    "  exit 1",
+    "fi",
+    `echo "mailstack: realm ${realm} requires ${type}"`,
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,94 @@
+// The policy pack on the planned stack, as `pulumi preview --policy-pack policies` would run it:
+// resource rules see each resource's inputs (components: their args), stack rules see every
+// resource's state (inputs of custom resources, registered outputs of components, the stack's
+// outputs on the root). Findings carry the enforcement level the stack's config gives the rule.
+import type { EnforcementLevel, ResourceValidationPolicy, Severity, StackValidationPolicy } from "@pulumi/policy";
+import { checkResource, checkStack, type ResourceView } from "../policies/args";
+import { policies } from "../policies/rules";
+import { policyView, STACK_TYPE, type ProgramRun } from "./engine";
+
+export interface PolicyFinding {
+  readonly policy: string;
+  readonly enforcementLevel: EnforcementLevel;
+  readonly severity: Severity;
+  readonly urn: string;
+  readonly message: string;
+}
+
+export interface PolicyReport {
+  readonly pack: string;
+  readonly levels: Readonly<Record<string, EnforcementLevel>>;
+  readonly findings: readonly PolicyFinding[];
+  /** Mandatory findings: the plan (and `pulumi preview`) fails on them. */
+  readonly mandatory: readonly PolicyFinding[];
+}
+
+export const PACK_NAME = "mailstack-security";
+
+const isStackPolicy = (policy: ResourceValidationPolicy | StackValidationPolicy): policy is StackValidationPolicy =>
+  "validateStack" in policy;
+
+const record = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === "object" ? (value as Record<string, unknown>) : {};
+
+function views(run: ProgramRun): { inputs: ResourceView[]; state: ResourceView[] } {
+  const inputs: ResourceView[] = [];
+  const state: ResourceView[] = [];
+  for (const resource of run.resources) {
+    const base = {
+      type: resource.type,
+      name: resource.name,
+      urn: resource.urn,
+      protect: resource.options.protect === true,
+      dependencies: resource.dependencies,
+      ...(resource.parent ? { parent: resource.parent } : {}),
+    };
+    const input = record(policyView(resource.inputs));
+    inputs.push({ ...base, props: input });
+    const props =
+      resource.type === STACK_TYPE
+        ? record(policyView(run.outputs))
+        : resource.custom
+          ? input
+          : record(policyView(resource.outputs ?? {}));
+    state.push({ ...base, props });
+  }
+  return { inputs, state };
+}
+
+export async function evaluatePolicies(
+  run: ProgramRun,
+  levels: Readonly<Record<string, EnforcementLevel>>,
+): Promise<PolicyReport> {
+  const { inputs, state } = views(run);
+  const findings: PolicyFinding[] = [];
+  for (const policy of policies) {
+    const level = levels[policy.name] ?? policy.enforcementLevel ?? "advisory";
+    if (level === "disabled") continue;
+    const severity = policy.severity ?? "medium";
+    const outcomes = isStackPolicy(policy)
+      ? [await checkStack(policy, state)]
+      : await Promise.all(inputs.map((resource) => checkResource(policy, resource)));
+    for (const outcome of outcomes) {
+      if (!outcome) continue;
+      for (const { urn, message } of outcome.violations) {
+        findings.push({ policy: policy.name, enforcementLevel: level, severity, urn, message });
+      }
+      if (outcome.unknown) {
+        findings.push({
+          policy: policy.name,
+          enforcementLevel: "advisory",
+          severity,
+          urn: "",
+          message: `can't run policy '${policy.name}' during preview: ${outcome.unknown}`,
+        });
+      }
+    }
+  }
+  return {
+    pack: PACK_NAME,
+    levels,
+    findings,
+    mandatory: findings.filter((f) => f.enforcementLevel === "mandatory"),
+  };
+}

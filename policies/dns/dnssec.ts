@@ -1,0 +1,38 @@
+// Every zone the stack writes records to is DNSSEC-signed (DANE and MTA-STS rely on it).
+import { RULES } from "../levels";
+import { TYPES, dnsRecords, propsOf, stackRule, str } from "../lib";
+
+/** Zone id → the URN of its DNSSEC resource, for zones whose DNSSEC status is active. */
+export function dnssecZones(resources: Parameters<typeof dnsRecords>[0]): Set<string> {
+  const zones = new Set<string>();
+  for (const r of resources.filter((r) => r.type === TYPES.zoneDnssec)) {
+    const zone = str(() => propsOf(r).zoneId);
+    const status = str(() => propsOf(r).status);
+    // Cloudflare's default status (absent) is "active" when the resource exists.
+    if (zone && (status === undefined || status === "active")) zones.add(zone);
+  }
+  return zones;
+}
+
+export const dnssec = stackRule(RULES.dnssec, {
+  description: "Every zone that carries records has DNSSEC active.",
+  remediationSteps:
+    "Keep mailstack:dns.dnssec true and publish the DS record (stack output zones.<zone>.ds) at the registrar.",
+  validateStack: (args, report) => {
+    for (const r of args.resources.filter((r) => r.type === TYPES.zoneDnssec)) {
+      const status = str(() => propsOf(r).status);
+      if (status !== undefined && status !== "active")
+        report(`DNSSEC of zone ${str(() => propsOf(r).zoneId) ?? r.name} is "${status}": set status "active"`, r.urn);
+    }
+    const signed = dnssecZones(args.resources);
+    const reported = new Set<string>();
+    for (const record of dnsRecords(args.resources)) {
+      if (signed.has(record.zoneId) || reported.has(record.zoneId)) continue;
+      reported.add(record.zoneId);
+      report(
+        `zone ${record.zoneId} carries records (${record.name}) but DNSSEC is not on: set mailstack:dns.dnssec true`,
+        record.urn,
+      );
+    }
+  },
+});

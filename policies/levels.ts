@@ -1,0 +1,55 @@
+// The rules of the mailstack-security pack: names, severity and whether a stack may lower them.
+// Pure data (no @pulumi/policy import), so the stack config can validate `mailstack:policy`
+// against it. A rule is relaxable only where a monitoring mode is a legitimate stage (staging):
+// DMARC and MTA-STS rollouts, off-site backups and deletion protection of a throwaway VM.
+import type { EnforcementLevel, Severity } from "@pulumi/policy";
+
+export interface RuleInfo {
+  readonly name: string;
+  readonly severity: Severity;
+  readonly enforcementLevel: EnforcementLevel;
+  /** A staging stack may lower it to advisory (`mailstack:policy.advisory`). */
+  readonly relaxable: boolean;
+}
+
+const rule = (name: string, severity: Severity, relaxable = false, enforcementLevel: EnforcementLevel = "mandatory") =>
+  ({ name, severity, relaxable, enforcementLevel }) as const satisfies RuleInfo;
+
+export const RULES = {
+  mailTls: rule("mailstack-tls-require-mail-tls12", "critical"),
+  zoneTls: rule("mailstack-tls-require-zone-tls12", "high"),
+  verifiedConnections: rule("mailstack-tls-require-verified-connections", "critical"),
+  mtaSts: rule("mailstack-tls-enforce-mta-sts", "high", true),
+  dnssec: rule("mailstack-dns-require-dnssec", "critical"),
+  tlsaForMx: rule("mailstack-dns-require-tlsa-for-mx", "high"),
+  tlsaNeedsDnssec: rule("mailstack-dns-require-dnssec-for-tlsa", "high"),
+  dsOutput: rule("mailstack-dns-require-ds-output", "medium"),
+  mailboxTfa: rule("mailstack-2fa-require-mailbox-tfa", "high"),
+  adminTfa: rule("mailstack-2fa-require-admin-tfa", "high"),
+  cloudflareTfa: rule("mailstack-2fa-require-cloudflare-account-tfa", "high"),
+  proxmoxTfa: rule("mailstack-2fa-require-proxmox-realm-tfa", "high"),
+  unenforcedLogins: rule("mailstack-2fa-report-unenforced-logins", "low", false, "advisory"),
+  spf: rule("mailstack-mail-require-spf-hardfail", "high"),
+  dmarc: rule("mailstack-mail-require-dmarc-enforcement", "high", true),
+  dkimKeySize: rule("mailstack-mail-require-dkim-key-size", "high"),
+  tlsRpt: rule("mailstack-mail-require-tls-rpt", "medium"),
+  adminPorts: rule("mailstack-exposure-disallow-admin-ports", "critical"),
+  ruleLogging: rule("mailstack-exposure-require-rule-logging", "medium"),
+  sshPasswords: rule("mailstack-exposure-disallow-ssh-passwords", "critical"),
+  sshSources: rule("mailstack-exposure-restrict-ssh-sources", "critical"),
+  vmBackup: rule("mailstack-resilience-require-vm-backup", "high"),
+  offsiteBackup: rule("mailstack-resilience-require-offsite-backup", "high", true),
+  deletionProtection: rule("mailstack-resilience-require-deletion-protection", "medium", true),
+} as const;
+
+export const RULE_NAMES: readonly string[] = Object.values(RULES).map((r) => r.name);
+export const RELAXABLE_RULES: readonly string[] = Object.values(RULES)
+  .filter((r) => r.relaxable)
+  .map((r) => r.name);
+
+/** The enforcement level of every rule for a stack that lowers `advisory` to advisory. */
+export function enforcementLevels(advisory: readonly string[]): Record<string, EnforcementLevel> {
+  return Object.fromEntries(
+    Object.values(RULES).map((r) => [r.name, advisory.includes(r.name) ? "advisory" : r.enforcementLevel]),
+  );
+}

@@ -1,0 +1,209 @@
+// Helpers shared by the rules: resource types, reading values that may be unknown during a
+// preview, and the DNS and shell details several rules look at.
+import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { RuleInfo } from "./levels";
+
+export const TYPES = {
+  mailcowVm: "mailstack:proxmox:MailcowVm",
+  mailDnsZone: "mailstack:dns:MailDnsZone",
+  tenants: "mailstack:mailcow:MailcowTenants",
+  backupJob: "mailstack:backup:BackupJob",
+  dnsRecord: "cloudflare:index/dnsRecord:DnsRecord",
+  zoneSetting: "cloudflare:index/zoneSetting:ZoneSetting",
+  zoneDnssec: "cloudflare:index/zoneDnssec:ZoneDnssec",
+  workersScript: "cloudflare:index/workersScript:WorkersScript",
+  cloudflareAccount: "cloudflare:index/account:Account",
+  proxmoxProvider: "pulumi:providers:proxmoxve",
+  vm: "proxmoxve:index/vmLegacy:VmLegacy",
+  snippet: "proxmoxve:index/fileLegacy:FileLegacy",
+  backupJobResource: "proxmoxve:backup/job:Job",
+  pbs: "proxmoxve:storage/pbs:Pbs",
+  command: "command:remote:Command",
+  copyToRemote: "command:remote:CopyToRemote",
+  privateKey: "tls:index/privateKey:PrivateKey",
+  pfsensePrefix: "pulumi-nodejs:dynamic/pfsense:",
+  pfsenseRule: "pulumi-nodejs:dynamic/pfsense:FirewallRule",
+  pfsenseForward: "pulumi-nodejs:dynamic/pfsense:PortForward",
+  mailcowPrefix: "pulumi-nodejs:dynamic/mailcow:",
+  mailbox: "pulumi-nodejs:dynamic/mailcow:Mailbox",
+  adminTfa: "pulumi-nodejs:dynamic/mailcow:AdminTfa",
+  domainAdmin: "pulumi-nodejs:dynamic/mailcow:DomainAdmin",
+  dkimKey: "pulumi-nodejs:dynamic/mailcow:DkimKey",
+  stack: "pulumi:pulumi:Stack",
+} as const;
+
+type Described = Pick<RuleInfo, "name" | "severity" | "enforcementLevel">;
+
+/**
+ * A resource rule with the registry's name, severity and default level. A value the preview
+ * cannot know yet (the SDK's proxy throws when it is read) skips the resource instead of
+ * failing or reporting: the rule runs on it again once the value is known (`pulumi up`).
+ */
+export function resourceRule(
+  info: Described,
+  rest: Omit<ResourceValidationPolicy, "name" | "severity" | "enforcementLevel">,
+): ResourceValidationPolicy {
+  const validations = rest.validateResource ? [rest.validateResource].flat() : [];
+  return {
+    name: info.name,
+    severity: info.severity,
+    enforcementLevel: info.enforcementLevel,
+    ...rest,
+    validateResource: async (args, report) => {
+      try {
+        for (const validate of validations) await validate(args, report);
+      } catch (error) {
+        if (!isUnknownError(error)) throw error;
+      }
+    },
+  };
+}
+
+export function stackRule(
+  info: Described,
+  rest: Omit<StackValidationPolicy, "name" | "severity" | "enforcementLevel">,
+): StackValidationPolicy {
+  return { name: info.name, severity: info.severity, enforcementLevel: info.enforcementLevel, ...rest };
+}
+
+/** Marks a value a preview cannot know yet. */
+export const UNKNOWN: unique symbol = Symbol("unknown during preview");
+export type Maybe<T> = T | typeof UNKNOWN;
+
+/**
+ * Reads a value; during a preview the policy SDK throws when a rule touches an unknown value.
+ * Rules skip what they cannot know instead of reporting it.
+ */
+export function peek<T>(read: () => T): Maybe<T> {
+  try {
+    return read();
+  } catch (error) {
+    if (isUnknownError(error)) return UNKNOWN;
+    throw error;
+  }
+}
+
+/** The policy SDK's error for reading a value a preview cannot know. */
+function isUnknownError(error: unknown): boolean {
+  return error instanceof Error && error.constructor.name === "UnknownValueError";
+}
+
+export function isKnown<T>(value: Maybe<T>): value is T {
+  return value !== UNKNOWN;
+}
+
+/** A value as a plain string, or undefined (unknown or absent). */
+export function str(read: () => unknown): string | undefined {
+  const value = peek(read);
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A resource's props typed as unknown values (the SDK types them any): rules check before use. */
+export function propsOf(resource: { readonly props: Record<string, unknown> }): Record<string, unknown> {
+  return resource.props;
+}
+
+/** A value for a message: strings as they are, anything else as JSON. */
+export function text(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value === UNKNOWN) return "(unknown during preview)";
+  return JSON.stringify(value) ?? "undefined";
+}
+
+/**
+ * A plain copy of a value read from props: nested values a preview cannot know become UNKNOWN
+ * instead of throwing later, so a stack rule can skip just those and still check the rest.
+ */
+export function snapshot(read: () => unknown): unknown {
+  const value = peek(read);
+  if (!isKnown(value) || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    const items = value as unknown[];
+    return Array.from({ length: items.length }, (_, index) => snapshot(() => items[index]));
+  }
+  const object = value as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(object).map((key) => [key, snapshot(() => object[key])]));
+}
+
+export function asRecord(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+export function asArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? (value as unknown[]) : [];
+}
+
+// ---- DNS ------------------------------------------------------------------------------------
+
+export function dnsName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/** The text of a TXT record: Cloudflare's quoted strings joined (RFC 7208 §3.3). */
+export function txtText(content: string): string {
+  const quoted = [...content.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] ?? "").replace(/\\(.)/g, "$1"));
+  return quoted.length > 0 ? quoted.join("") : content;
+}
+
+export interface DnsRecordView {
+  readonly urn: string;
+  readonly zoneId: string;
+  readonly name: string;
+  readonly type: string;
+  readonly content?: string;
+  /** The content exists but a preview cannot know it yet. */
+  readonly contentUnknown?: boolean;
+}
+
+/** The DNS records of a stack (known ones only). */
+export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[] {
+  return resources
+    .filter((r) => r.type === TYPES.dnsRecord)
+    .flatMap((r) => {
+      const zoneId = str(() => r.props.zoneId);
+      const name = str(() => r.props.name);
+      const type = str(() => r.props.type);
+      if (!zoneId || !name || !type) return [];
+      const content = peek(() => propsOf(r).content);
+      return [
+        {
+          urn: r.urn,
+          zoneId,
+          name: dnsName(name),
+          type: type.toUpperCase(),
+          ...(typeof content === "string" ? { content } : {}),
+          ...(isKnown(content) ? {} : { contentUnknown: true }),
+        },
+      ];
+    });
+}
+
+// ---- shell scripts the stack runs -------------------------------------------------------------
+
+/** The script a remote command runs: its stdin (for `bash -s`) and its create command. */
+export function commandScripts(props: Record<string, unknown>): string[] {
+  return [str(() => props.stdin), str(() => props.create), str(() => props.update)].filter(
+    (s): s is string => s !== undefined,
+  );
+}
+
+/** What a host runs: a remote command's scripts, or a cloud-init snippet's content. */
+export function hostConfigTexts(resource: {
+  readonly type: string;
+  readonly props: Record<string, unknown>;
+}): string[] {
+  if (resource.type === TYPES.command) return commandScripts(resource.props);
+  if (resource.type !== TYPES.snippet) return [];
+  const data = peek(() => asRecord(resource.props.sourceRaw).data);
+  return isKnown(data) && typeof data === "string" ? [data] : [];
+}
+
+/** True for the whole address space or a large part of it (IPv4 shorter than /8, IPv6 than /32). */
+export function isWorldCidr(cidr: string): boolean {
+  const value = cidr.trim().toLowerCase();
+  if (value === "any" || value === "0.0.0.0" || value === "::") return true;
+  const match = /^(.+)\/(\d+)$/.exec(value);
+  if (!match) return false;
+  const bits = Number(match[2]);
+  return match[1]?.includes(":") ? bits < 32 : bits < 8;
+}

@@ -1,0 +1,68 @@
+// The mail VM has a daily backup job to an encrypted Proxmox Backup Server storage.
+import type { PolicyResource } from "@pulumi/policy";
+import { RULES } from "../levels";
+import { TYPES, asArray, asRecord, isKnown, peek, propsOf, snapshot, stackRule, str, text } from "../lib";
+
+/** True for a systemd calendar / Proxmox schedule that fires every day. */
+export function isDaily(schedule: string): boolean {
+  const value = schedule.trim().toLowerCase();
+  if (["minutely", "hourly", "daily"].includes(value)) return true;
+  const parts = value.split(/\s+/);
+  // A time alone ("02:00", "*/6:00") repeats every day; a date part must match every day.
+  if (parts.length === 1) return /^[\d*/,.:]+$/.test(value) && value.includes(":");
+  return parts.length === 2 && /^(\*-)?\*-\*$/.test(parts[0] ?? "") && /^[\d*/,.:]+$/.test(parts[1] ?? "");
+}
+
+function targets(job: PolicyResource, vm: PolicyResource): boolean {
+  if (peek(() => propsOf(job).all) === true) return true;
+  if (job.dependencies.some((d) => d.urn === vm.urn)) return true;
+  const vmId = peek(() => propsOf(vm).vmId);
+  const ids = peek(() => asArray(propsOf(job).vmids).map(String));
+  return isKnown(vmId) && isKnown(ids) && vmId !== undefined && ids.includes(text(vmId));
+}
+
+export const vmBackup = stackRule(RULES.vmBackup, {
+  description: "Every VM has an enabled daily backup job with daily retention to an encrypted PBS storage.",
+  remediationSteps: "Configure mailstack:backup.pbs and a daily mailstack:backup.schedule with retention.daily >= 1.",
+  validateStack: (args, report) => {
+    const jobs = args.resources.filter((r) => r.type === TYPES.backupJobResource);
+    const storages = new Map(
+      args.resources.filter((r) => r.type === TYPES.pbs).map((r) => [str(() => propsOf(r).resourceId) ?? r.name, r]),
+    );
+    for (const vm of args.resources.filter((r) => r.type === TYPES.vm)) {
+      const mine = jobs.filter((job) => targets(job, vm));
+      if (mine.length === 0) {
+        report(`VM ${vm.name} has no backup job: configure mailstack:backup.pbs`, vm.urn);
+        continue;
+      }
+      for (const job of mine) {
+        if (peek(() => propsOf(job).enabled) === false) report(`backup job ${job.name} is disabled`, job.urn);
+        const schedule = str(() => propsOf(job).schedule);
+        if (schedule !== undefined && !isDaily(schedule))
+          report(`backup job ${job.name} runs "${schedule}", not every day: use e.g. "*-*-* 02:00"`, job.urn);
+        const prune = snapshot(() => propsOf(job).pruneBackups);
+        if (isKnown(prune)) {
+          const keep = asRecord(prune);
+          const daily = keep["keep-daily"];
+          const last = keep["keep-last"];
+          if (isKnown(daily) && isKnown(last) && !(Number(daily ?? 0) >= 1) && !(Number(last ?? 0) >= 7))
+            report(`backup job ${job.name} keeps no daily backups: set mailstack:backup.retention.daily`, job.urn);
+        }
+        const storageId = str(() => propsOf(job).storage);
+        if (storageId === undefined) continue;
+        const storage = storages.get(storageId);
+        if (!storage) {
+          report(
+            `backup job ${job.name} writes to ${storageId}, not to a Proxmox Backup Server the stack manages`,
+            job.urn,
+          );
+          continue;
+        }
+        const generated = peek(() => propsOf(storage).generateEncryptionKey);
+        const key = peek(() => propsOf(storage).encryptionKey);
+        if (isKnown(generated) && isKnown(key) && generated !== true && !key)
+          report(`PBS storage ${storageId} stores backups unencrypted: set generateEncryptionKey`, storage.urn);
+      }
+    }
+  },
+});

@@ -1,0 +1,50 @@
+// Every API client the stack uses verifies its peer: TLS certificates for the Proxmox, pfSense,
+// mailcow and PBS APIs, pinned SSH host keys for remote commands.
+import { RULES } from "../levels";
+import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, text } from "../lib";
+
+const truthy = (value: unknown) => value === true || value === "true";
+
+export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
+  description:
+    "Providers and API clients verify TLS (Proxmox insecure off, pfSense/mailcow over verified HTTPS, PBS fingerprint pinned) and SSH host keys.",
+  remediationSteps:
+    "Keep Proxmox `insecure: false`, use https:// endpoints (pin a CA with pfsense.caCertificate), set the PBS fingerprint and pin SSH host keys (proxmox.sshHostKey).",
+  validateResource: (args, report) => {
+    const type = args.type;
+    const props = propsOf(args);
+    if (type === TYPES.proxmoxProvider) {
+      if (truthy(peek(() => props.insecure)))
+        report("the Proxmox provider skips TLS verification: set insecure to false");
+      const endpoint = str(() => props.endpoint);
+      if (endpoint !== undefined && !endpoint.startsWith("https://"))
+        report(`the Proxmox endpoint ${endpoint} is not HTTPS`);
+      return;
+    }
+    if (type.startsWith(TYPES.pfsensePrefix) || type.startsWith(TYPES.mailcowPrefix)) {
+      const connection = peek(() => asRecord(props.connection));
+      if (!isKnown(connection)) return;
+      const what = type.startsWith(TYPES.pfsensePrefix) ? "pfSense" : "mailcow";
+      const endpoint = typeof connection.endpoint === "string" ? connection.endpoint : undefined;
+      if (endpoint === undefined) report(`the ${what} API client has no endpoint`);
+      else if (!endpoint.startsWith("https://")) report(`the ${what} API is reached over ${endpoint}: use https://`);
+      if (truthy(connection.insecure) || connection.rejectUnauthorized === false)
+        report(`the ${what} API client skips TLS verification: remove insecure/rejectUnauthorized`);
+      return;
+    }
+    if (type === TYPES.pbs) {
+      const fingerprint = peek(() => props.fingerprint);
+      if (isKnown(fingerprint) && (typeof fingerprint !== "string" || fingerprint.trim() === ""))
+        report("the PBS storage pins no certificate fingerprint: set mailstack:backup.pbs.fingerprint");
+      return;
+    }
+    if (type === TYPES.command || type === TYPES.copyToRemote) {
+      const connection = peek(() => asRecord(props.connection));
+      if (!isKnown(connection)) return;
+      const hostKey = peek(() => asRecord(props.connection).hostKey);
+      if (!isKnown(hostKey)) return;
+      if (typeof hostKey !== "string" || hostKey.trim() === "")
+        report(`the SSH connection to ${text(connection.host)} does not pin the host key: set connection.hostKey`);
+    }
+  },
+});

@@ -1,0 +1,30 @@
+// Every mailbox the stack declares must enrol a second factor (mailcow force_tfa).
+import { RULES } from "../levels";
+import { TYPES, asArray, asRecord, isKnown, peek, propsOf, resourceRule, text } from "../lib";
+
+export const mailboxTfa = resourceRule(RULES.mailboxTfa, {
+  description: "Every mailcow mailbox the stack declares has force_tfa on.",
+  remediationSteps: "Remove forceTfa: false from the mailbox in mailstack:domains (the default is true).",
+  validateResource: (args, report) => {
+    if (args.type === TYPES.mailbox) {
+      const spec = peek(() => asRecord(propsOf(args).spec));
+      if (!isKnown(spec)) return;
+      const address = `${text(spec.localPart)}@${text(spec.domain)}`;
+      if (spec.forceTfa !== true)
+        report(`mailbox ${address} does not have to enrol 2FA: set forceTfa true in mailstack:domains`);
+      return;
+    }
+    if (args.type === TYPES.tenants) {
+      const domains = peek(() => asArray(propsOf(args).domains));
+      if (!isKnown(domains)) return;
+      for (const domain of domains.map(asRecord)) {
+        for (const box of asArray(domain.mailboxes).map(asRecord)) {
+          if (box.forceTfa !== true)
+            report(
+              `mailbox ${text(box.localPart)}@${text(domain.name)} is declared without force_tfa: set forceTfa true`,
+            );
+        }
+      }
+    }
+  },
+});

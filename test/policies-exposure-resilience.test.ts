@@ -1,0 +1,681 @@
+// The exposure and resilience rules of the mailstack-security pack, called with resources shaped
+// like the planned stack's (out/<stack>/plan.json): what the stack renders complies, and every
+// way of opening admin access, allowing SSH passwords or losing the mail VM is reported.
+import { describe, expect, it } from "vitest";
+import type { ResourceView } from "../policies/args";
+import { adminPorts } from "../policies/exposure/admin-ports";
+import { ruleLogging } from "../policies/exposure/rule-logging";
+import { sshPasswords } from "../policies/exposure/ssh-passwords";
+import { sshSources } from "../policies/exposure/ssh-sources";
+import { TYPES } from "../policies/lib";
+import { deletionProtection } from "../policies/resilience/deletion-protection";
+import { offsiteBackup } from "../policies/resilience/offsite-backup";
+import { isDaily, vmBackup } from "../policies/resilience/vm-backup";
+import { backupInstallScript } from "../render/backup";
+import { userData } from "../render/cloud-init";
+import { firewallPlan, type FirewallPlan } from "../render/firewall-plan";
+import { adminAccessScript, fileStep, firewallScript, script, sshdConfig } from "../render/host-scripts";
+import { offsiteBackupInput } from "./fixtures";
+import { resource, stackMessages, stackViolations, UNKNOWN_VALUE, violations } from "./support/policy";
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+const ADMIN = "mailops";
+const ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops@xd-cloud.de";
+const DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFxQ4sH7xsA0mCpNaqurdzKrxwnIPXhUrPRzN/599wh";
+const ADMIN_NETWORKS = ["10.3.0.0/24", "fd03::/64"];
+const PUBLIC_PORTS = [25, 80, 443, 465, 587, 993, 995];
+
+const FIREWALL_RULE = TYPES.pfsenseRule;
+const FIREWALL_ALIAS = `${TYPES.pfsensePrefix}FirewallAlias`;
+const PORT_FORWARD = TYPES.pfsenseForward;
+
+/** The pfSense plan of the prod stack. */
+const PLAN: FirewallPlan = firewallPlan({
+  namespace: "prod",
+  wanInterface: "wan",
+  lanInterface: "lan",
+  hostIpv4: "10.3.0.4",
+  hostPublicIpv6: "2a05:bec0:27:fd03::4",
+  hostAddresses: ["10.3.0.4", "fd03::4", "2a05:bec0:27:fd03::4"],
+  publicPorts: PUBLIC_PORTS,
+});
+
+/** The plan's pfSense objects as PfSenseRules declares them (spec without the plan's key). */
+function pfsenseResources(plan: FirewallPlan): ResourceView[] {
+  const object = (type: string, kind: string, key: string, spec: object) =>
+    resource(type, `pfsense-${key}`, { connection: UNKNOWN_VALUE, kind, spec: { ...spec } });
+  return [
+    ...plan.aliases.map(({ key, ...spec }) => object(FIREWALL_ALIAS, "alias", key, spec)),
+    ...plan.portForwards.map(({ key, ...spec }) => object(PORT_FORWARD, "port_forward", key, spec)),
+    ...plan.rules.map(({ key, ...spec }) => object(FIREWALL_RULE, "rule", key, spec)),
+  ];
+}
+
+/** A pass rule from the WAN to the mail host (prod's wan-mail-ipv4), with `spec` overriding fields. */
+function wanRule(name: string, spec: Record<string, unknown> = {}): ResourceView {
+  return resource(FIREWALL_RULE, name, {
+    connection: UNKNOWN_VALUE,
+    kind: "rule",
+    placement: 0,
+    spec: {
+      descr: `${name} [mailstack:prod:${name}]`,
+      destination: "10.3.0.4",
+      destination_port: "ms_prod_mail_ports",
+      interface: ["wan"],
+      ipprotocol: "inet",
+      log: true,
+      protocol: "tcp",
+      source: "any",
+      type: "pass",
+      ...spec,
+    },
+  });
+}
+
+function portAlias(name: string, address: readonly string[]): ResourceView {
+  return resource(FIREWALL_ALIAS, `pfsense-alias-${name}`, {
+    connection: UNKNOWN_VALUE,
+    kind: "alias",
+    spec: { address: [...address], descr: `${name} [mailstack:prod:alias-${name}]`, name, type: "port" },
+  });
+}
+
+/** prod's IPv4 port forward of the mail ports, with `spec` overriding fields. */
+function portForward(name: string, spec: Record<string, unknown> = {}): ResourceView {
+  return resource(PORT_FORWARD, name, {
+    connection: UNKNOWN_VALUE,
+    kind: "port_forward",
+    spec: {
+      associated_rule_id: "",
+      descr: `${name} [mailstack:prod:${name}]`,
+      destination: "wan:ip",
+      destination_port: "ms_prod_mail_ports",
+      interface: "wan",
+      ipprotocol: "inet",
+      local_port: "ms_prod_mail_ports",
+      natreflection: "enable",
+      protocol: "tcp",
+      source: "any",
+      target: "10.3.0.4",
+      ...spec,
+    },
+  });
+}
+
+/** The MailcowVm component's inputs (prod), with the values the rules read replaceable. */
+function mailcowVm(
+  values: { networks?: unknown; admin?: unknown; publicPorts?: unknown; apiAllowFrom?: unknown } = {},
+): ResourceView {
+  const admin =
+    "admin" in values
+      ? values.admin
+      : {
+          email: "admin@xd-cloud.de",
+          networks: values.networks ?? ADMIN_NETWORKS,
+          sshKeys: [ADMIN_KEY],
+          username: ADMIN,
+        };
+  return resource(TYPES.mailcowVm, "mailcow", {
+    admin,
+    environment: "production",
+    hostname: "mail.xd-cloud.de",
+    mailcow: {
+      conf: { apiAllowFrom: values.apiAllowFrom ?? ADMIN_NETWORKS, hostname: "mail.xd-cloud.de", sogo: true },
+      version: "2026-07a",
+    },
+    publicPorts: values.publicPorts ?? PUBLIC_PORTS,
+    tlsMinVersion: "1.2",
+    vm: { cores: 8, diskGb: 100, id: 104, memoryGiB: 16, name: "mailcow", protection: true },
+  });
+}
+
+/** A bring-up command running `script` on the mail host over SSH (`sudo bash -s`). */
+function command(name: string, stdin: unknown): ResourceView {
+  return resource(TYPES.command, name, {
+    connection: UNKNOWN_VALUE,
+    create: "sudo bash -s",
+    logging: "stdoutAndStderr",
+    stdin,
+    triggers: ["ad57a5e2af843639792158bcbe0ae7b61d73c932d1ce86f8e0f4c90a7a4f13ce"],
+  });
+}
+
+/** A cloud-init snippet on the Proxmox storage. */
+function snippet(name: string, sourceRaw: unknown): ResourceView {
+  return resource(TYPES.snippet, name, { contentType: "snippets", datastoreId: "local", nodeName: "pve", sourceRaw });
+}
+
+const adminAccess = () =>
+  adminAccessScript({ username: ADMIN, sshKeys: [ADMIN_KEY], deployKey: DEPLOY_KEY, deployFrom: ADMIN_NETWORKS });
+
+const hostFirewall = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>
+  firewallScript({ interface: "eth0", publicPorts: PUBLIC_PORTS, adminNetworks });
+
+/** The mail VM's cloud-init user-data as the stack renders it. */
+const cloudConfig = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>
+  userData({
+    hostname: "mail.xd-cloud.de",
+    timezone: "Europe/Berlin",
+    admin: { username: ADMIN, sshKeys: [ADMIN_KEY] },
+    scripts: [adminAccess(), hostFirewall(adminNetworks)],
+  });
+
+/** An admin-access script that writes `config` as the sshd drop-in. */
+const sshdScript = (config: string) =>
+  script("admin-access", "sshd", [
+    fileStep("/etc/ssh/sshd_config.d/10-mailstack.conf", "0644", config, "sshd -t && systemctl reload ssh"),
+  ]).content;
+
+const VM_URN = "urn:pulumi:test::mailstack::proxmoxve:index/vmLegacy:VmLegacy::mailcow-vm";
+
+function vm(props: Record<string, unknown> = {}, extra: Partial<ResourceView> = {}): ResourceView {
+  return resource(
+    TYPES.vm,
+    "mailcow-vm",
+    {
+      description: "mailcow 2026-07a for mail.xd-cloud.de, managed by mailstack (production)",
+      name: "mailcow",
+      nodeName: "pve",
+      onBoot: true,
+      protection: true,
+      started: true,
+      tags: ["mailstack", "production"],
+      vmId: 104,
+      ...props,
+    },
+    { urn: VM_URN, protect: true, ...extra },
+  );
+}
+
+function pbs(props: Record<string, unknown> = {}): ResourceView {
+  return resource(TYPES.pbs, "backup-pbs", {
+    contents: ["backup"],
+    datastore: "mailcow",
+    fingerprint: "32:B2:3E:7F:05:0D:0D:13:13:37:7E:61:96:93:AA:C5:1B:2E:13:AF:04:C4:0A:CB:60:04:80:B9:17:65:18:5F",
+    generateEncryptionKey: true,
+    nodes: ["pve"],
+    password: "pbs-password",
+    resourceId: "pbs-mailcow",
+    server: "pbs.xd-cloud.de",
+    username: "mailstack@pbs",
+    ...props,
+  });
+}
+
+const PBS_URN = pbs().urn ?? "";
+
+/** prod's backup job of VM 104, depending on the PBS storage and the VM. */
+function backupJob(props: Record<string, unknown> = {}, extra: Partial<ResourceView> = {}): ResourceView {
+  return resource(
+    TYPES.backupJobResource,
+    "backup-vm",
+    {
+      compress: "zstd",
+      enabled: true,
+      mailnotification: "failure",
+      mailtos: ["admin@xd-cloud.de"],
+      mode: "snapshot",
+      pruneBackups: { "keep-daily": "7", "keep-monthly": "6", "keep-weekly": "4" },
+      repeatMissed: true,
+      resourceId: "mailstack-mailcow",
+      schedule: "*-*-* 02:00",
+      storage: "pbs-mailcow",
+      vmids: ["104"],
+      ...props,
+    },
+    { dependencies: [PBS_URN, VM_URN], ...extra },
+  );
+}
+
+const OFFSITE = offsiteBackupInput({
+  repository: "s3:https://s3.eu-central-003.backblazeb2.com/xd-cloud-mail-backup/mailcow",
+  host: "mail.xd-cloud.de",
+});
+
+const offsiteInstall = (repository: string = OFFSITE.repository) =>
+  command("backup-offsite-install", backupInstallScript({ ...OFFSITE, repository }).content);
+
+// ---- exposure ---------------------------------------------------------------------------------
+
+describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
+  it("accepts the stack's own pfSense plan and mail host", async () => {
+    expect(await stackMessages(adminPorts, [...pfsenseResources(PLAN), mailcowVm()])).toEqual([]);
+  });
+
+  it("reports SSH passed from the WAN by port number", async () => {
+    const rule = wanRule("pfsense-wan-ssh", { destination_port: "22" });
+    expect(await stackViolations(adminPorts, [rule])).toEqual([
+      { message: "WAN rule pfsense-wan-ssh passes SSH (22) from the internet", urn: rule.urn },
+    ]);
+  });
+
+  it("reports the Proxmox VE and PBS UIs passed from the WAN through a port range", async () => {
+    expect(await stackMessages(adminPorts, [wanRule("pfsense-wan-range", { destination_port: "8000:8010" })])).toEqual([
+      "WAN rule pfsense-wan-range passes the Proxmox VE UI/API (8006) from the internet",
+      "WAN rule pfsense-wan-range passes the Proxmox Backup Server UI/API (8007) from the internet",
+    ]);
+  });
+
+  it("reports SSH passed from the WAN through a port alias", async () => {
+    const resources = [
+      portAlias("ms_prod_admin_ports", ["25", "22"]),
+      wanRule("pfsense-wan-admin", { destination_port: "ms_prod_admin_ports" }),
+    ];
+    expect(await stackMessages(adminPorts, resources)).toEqual([
+      "WAN rule pfsense-wan-admin passes SSH (22) from the internet",
+    ]);
+  });
+
+  it.each([null, "", "any"])("reports every admin port passed from the WAN by a rule with port %j", async (port) => {
+    const messages = await stackMessages(adminPorts, [wanRule("pfsense-wan-any", { destination_port: port })]);
+    expect(messages).toEqual([
+      expect.stringMatching(/passes SSH \(22\)/),
+      expect.stringMatching(/passes the Proxmox VE UI\/API \(8006\)/),
+      expect.stringMatching(/passes the Proxmox Backup Server UI\/API \(8007\)/),
+    ]);
+  });
+
+  it.each(["(self)", "wan:ip"])(
+    "reports the pfSense web UI opened on the firewall itself (%s) on 443",
+    async (self) => {
+      const rule = wanRule("pfsense-wan-gui", { destination: self, destination_port: "443" });
+      expect(await stackMessages(adminPorts, [rule])).toEqual([
+        "WAN rule pfsense-wan-gui opens the pfSense web UI (443) on the firewall itself",
+      ]);
+    },
+  );
+
+  it("reports a port forward of SSH from the WAN", async () => {
+    const forward = portForward("pfsense-nat-ssh", { destination_port: "22", local_port: "22" });
+    expect(await stackViolations(adminPorts, [forward])).toEqual([
+      { message: "port forward pfsense-nat-ssh exposes SSH (22) to the internet", urn: forward.urn },
+    ]);
+  });
+
+  it("reports a port forward that maps a public port to SSH on the mail host", async () => {
+    // WAN 2222 → 10.3.0.4:22 with a NAT-only pass: SSH is reachable from the internet.
+    const forward = portForward("pfsense-nat-ssh", {
+      destination_port: "2222",
+      local_port: "22",
+      associated_rule_id: "pass",
+    });
+    expect(await stackMessages(adminPorts, [forward])).toEqual([expect.stringMatching(/pfsense-nat-ssh.*SSH \(22\)/)]);
+  });
+
+  it("reports SSH among the mail host's public ports", async () => {
+    const host = mailcowVm({ publicPorts: [...PUBLIC_PORTS, 22] });
+    expect(await stackViolations(adminPorts, [host])).toEqual([
+      { message: "the mail host publishes SSH (22) to the internet", urn: host.urn },
+    ]);
+  });
+
+  it.each(["0.0.0.0/0", "::/0"])("reports mailcow's API open to keys from %s", async (cidr) => {
+    const messages = await stackMessages(adminPorts, [mailcowVm({ apiAllowFrom: ["10.3.0.0/24", cidr] })]);
+    expect(messages).toEqual([
+      expect.stringMatching(/mailcow's API accepts keys from .*limit mailstack:mailcow\.apiAllowFrom/),
+    ]);
+    expect(messages[0]).toContain(cidr);
+  });
+
+  it("does not report SSH passed on the LAN", async () => {
+    const rule = wanRule("pfsense-lan-ssh", { interface: ["lan"], destination_port: "22", source: "10.3.0.0/24" });
+    expect(await stackMessages(adminPorts, [...pfsenseResources(PLAN), rule])).toEqual([]);
+  });
+
+  it("does not report a WAN rule that blocks SSH", async () => {
+    expect(
+      await stackMessages(adminPorts, [wanRule("pfsense-wan-block-ssh", { type: "block", destination_port: "22" })]),
+    ).toEqual([]);
+  });
+
+  it("does not report disabled rules and port forwards", async () => {
+    const resources = [
+      wanRule("pfsense-wan-ssh", { destination_port: "22", disabled: true }),
+      portForward("pfsense-nat-ssh", { destination_port: "22", local_port: "22", disabled: true }),
+    ];
+    expect(await stackMessages(adminPorts, resources)).toEqual([]);
+  });
+
+  it("skips pfSense specs and mail host ports unknown during preview", async () => {
+    const resources = [
+      resource(FIREWALL_RULE, "pfsense-wan-later", { connection: UNKNOWN_VALUE, kind: "rule", spec: UNKNOWN_VALUE }),
+      resource(PORT_FORWARD, "pfsense-nat-later", {
+        connection: UNKNOWN_VALUE,
+        kind: "port_forward",
+        spec: UNKNOWN_VALUE,
+      }),
+      mailcowVm({ publicPorts: UNKNOWN_VALUE, apiAllowFrom: UNKNOWN_VALUE }),
+    ];
+    expect(await stackMessages(adminPorts, resources)).toEqual([]);
+  });
+
+  it("skips a rule whose destination is unknown during preview and still checks the others", async () => {
+    // prod's mail rule through the mail-ports alias, its destination (the host) not known yet.
+    const resources = [
+      ...pfsenseResources(PLAN).filter((r) => r.type === FIREWALL_ALIAS),
+      wanRule("pfsense-wan-mail-later", { destination: UNKNOWN_VALUE }),
+      wanRule("pfsense-wan-ssh", { destination_port: "22" }),
+    ];
+    expect(await stackMessages(adminPorts, resources)).toEqual([
+      "WAN rule pfsense-wan-ssh passes SSH (22) from the internet",
+    ]);
+  });
+});
+
+describe("rule logging (mailstack-exposure-require-rule-logging)", () => {
+  it("accepts every pfSense object of the stack's plan", async () => {
+    for (const object of pfsenseResources(PLAN)) expect(await violations(ruleLogging, object)).toEqual([]);
+  });
+
+  it("accepts a port forward whose traffic passes a separate logged rule", async () => {
+    expect(await violations(ruleLogging, portForward("pfsense-nat-mail-ipv4", { associated_rule_id: "" }))).toEqual([]);
+  });
+
+  it("reports a firewall rule with logging off", async () => {
+    expect(await violations(ruleLogging, wanRule("pfsense-wan-mail-ipv4", { log: false }))).toEqual([
+      "firewall rule pfsense-wan-mail-ipv4 does not log: set log true",
+    ]);
+  });
+
+  it("reports a firewall rule that does not say it logs", async () => {
+    const { log: _log, ...spec } = wanRule("pfsense-wan-mail-ipv4").props.spec as Record<string, unknown>;
+    const rule = resource(FIREWALL_RULE, "pfsense-wan-mail-ipv4", { connection: UNKNOWN_VALUE, kind: "rule", spec });
+    expect(await violations(ruleLogging, rule)).toEqual([expect.stringMatching(/does not log: set log true/)]);
+  });
+
+  it("reports a port forward that passes traffic without a filter rule", async () => {
+    expect(await violations(ruleLogging, portForward("pfsense-nat-mail-ipv4", { associated_rule_id: "pass" }))).toEqual(
+      [
+        expect.stringMatching(
+          /port forward pfsense-nat-mail-ipv4 passes traffic without a filter rule.*use a logged pass rule/,
+        ),
+      ],
+    );
+  });
+
+  it("skips a rule whose spec is unknown during preview", async () => {
+    const rule = resource(FIREWALL_RULE, "pfsense-wan-later", {
+      connection: UNKNOWN_VALUE,
+      kind: "rule",
+      spec: UNKNOWN_VALUE,
+    });
+    expect(await violations(ruleLogging, rule)).toEqual([]);
+  });
+
+  it("skips a rule whose log flag is unknown during preview", async () => {
+    expect(await violations(ruleLogging, wanRule("pfsense-wan-later", { log: UNKNOWN_VALUE }))).toEqual([]);
+  });
+});
+
+describe("SSH passwords (mailstack-exposure-disallow-ssh-passwords)", () => {
+  it("accepts the rendered sshd config, admin-access script and cloud-init user-data", async () => {
+    expect(await violations(sshPasswords, command("mailcow-sshd", sshdConfig(ADMIN)))).toEqual([]);
+    expect(await violations(sshPasswords, command("mailcow-admin-access", adminAccess().content))).toEqual([]);
+    expect(
+      await violations(sshPasswords, snippet("mailcow-user-data", { data: cloudConfig(), fileName: "user-data.yaml" })),
+    ).toEqual([]);
+  });
+
+  it("reports a command that turns PasswordAuthentication on", async () => {
+    const config = sshdConfig(ADMIN).replace("PasswordAuthentication no", "PasswordAuthentication yes");
+    expect(await violations(sshPasswords, command("mailcow-admin-access", sshdScript(config)))).toEqual([
+      "mailcow-admin-access: sshd allows password login",
+      "mailcow-admin-access: it configures sshd without PasswordAuthentication no",
+    ]);
+  });
+
+  it("reports a command that turns KbdInteractiveAuthentication on", async () => {
+    const config = sshdConfig(ADMIN).replace("KbdInteractiveAuthentication no", "KbdInteractiveAuthentication yes");
+    expect(await violations(sshPasswords, command("mailcow-admin-access", sshdScript(config)))).toEqual([
+      "mailcow-admin-access: sshd allows password login",
+    ]);
+  });
+
+  it("reports an sshd_config write without PasswordAuthentication no", async () => {
+    const config = sshdConfig(ADMIN).replace("PasswordAuthentication no\n", "");
+    expect(await violations(sshPasswords, command("mailcow-admin-access", sshdScript(config)))).toEqual([
+      "mailcow-admin-access: it configures sshd without PasswordAuthentication no",
+    ]);
+  });
+
+  it("reports cloud-init user-data that turns ssh_pwauth on", async () => {
+    const data = cloudConfig().replace("ssh_pwauth: false", "ssh_pwauth: true");
+    expect(data).toContain("ssh_pwauth: true");
+    expect(await violations(sshPasswords, snippet("mailcow-user-data", { data, fileName: "user-data.yaml" }))).toEqual([
+      "mailcow-user-data: cloud-init turns SSH password login on (ssh_pwauth)",
+    ]);
+  });
+
+  it("skips scripts and snippets unknown during preview", async () => {
+    expect(await violations(sshPasswords, command("mailcow-later", UNKNOWN_VALUE))).toEqual([]);
+    expect(await violations(sshPasswords, snippet("mailcow-user-data", UNKNOWN_VALUE))).toEqual([]);
+    expect(await violations(sshPasswords, snippet("mailcow-user-data", { data: UNKNOWN_VALUE }))).toEqual([]);
+  });
+});
+
+describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
+  it("accepts the mail host's admin networks, its host firewall and its user-data", async () => {
+    expect(await violations(sshSources, mailcowVm())).toEqual([]);
+    expect(await violations(sshSources, command("mailcow-firewall", hostFirewall().content))).toEqual([]);
+    expect(await violations(sshSources, snippet("mailcow-user-data", { data: cloudConfig() }))).toEqual([]);
+  });
+
+  it("accepts ufw allowing SSH from an admin network", async () => {
+    const line = "ufw allow proto tcp from 10.3.0.0/24 to any port 22";
+    expect(
+      await violations(sshSources, command("mailcow-firewall", script("firewall", "ssh", [line]).content)),
+    ).toEqual([]);
+  });
+
+  it.each(["0.0.0.0/0", "::/0", "64.0.0.0/4"])("reports SSH to the mail host allowed from %s", async (cidr) => {
+    expect(await violations(sshSources, mailcowVm({ networks: ["10.3.0.0/24", cidr] }))).toEqual([
+      `SSH to the mail host is allowed from ${cidr}: limit mailstack:admin.sshCidrs to the admin networks`,
+    ]);
+  });
+
+  it.each([
+    "ufw allow 22",
+    "ufw allow ssh",
+    "ufw allow proto tcp to any port 22",
+    "ufw allow proto tcp from 0.0.0.0/0 to any port 22",
+  ])("reports the host firewall command %j, which opens SSH to everyone", async (line) => {
+    const stdin = script("firewall", "ssh", ["ufw default deny incoming", line]).content;
+    expect(await violations(sshSources, command("mailcow-firewall", stdin))).toEqual([
+      `mailcow-firewall: "${line}" opens SSH to everyone`,
+    ]);
+  });
+
+  it("reports cloud-init user-data whose host firewall opens SSH to everyone", async () => {
+    const data = cloudConfig(["0.0.0.0/0"]);
+    expect(await violations(sshSources, snippet("mailcow-user-data", { data }))).toEqual([
+      expect.stringMatching(
+        /^mailcow-user-data: "ufw allow proto tcp from 0\.0\.0\.0\/0 to any port 22.*" opens SSH to everyone$/,
+      ),
+    ]);
+  });
+
+  it("skips admin networks and scripts unknown during preview", async () => {
+    expect(await violations(sshSources, mailcowVm({ networks: UNKNOWN_VALUE }))).toEqual([]);
+    expect(await violations(sshSources, mailcowVm({ admin: UNKNOWN_VALUE }))).toEqual([]);
+    expect(await violations(sshSources, command("mailcow-firewall", UNKNOWN_VALUE))).toEqual([]);
+    expect(await violations(sshSources, snippet("mailcow-user-data", { data: UNKNOWN_VALUE }))).toEqual([]);
+  });
+});
+
+// ---- resilience -------------------------------------------------------------------------------
+
+describe("isDaily", () => {
+  it.each(["daily", "02:00", "*-*-* 02:00", "*-*-* 02:00:00", "*-*-* 02,14:00", " *-*-* 2:30 "])(
+    "counts %j as every day",
+    (schedule) => {
+      expect(isDaily(schedule)).toBe(true);
+    },
+  );
+
+  it.each(["Sun *-*-* 02:00", "sun 02:00", "weekly", "monthly", "*-*-01 02:00", "Mon..Fri 02:00"])(
+    "does not count %j as every day",
+    (schedule) => {
+      expect(isDaily(schedule)).toBe(false);
+    },
+  );
+});
+
+describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
+  it("accepts a daily job of the VM, found by its dependency, to an encrypted PBS", async () => {
+    expect(await stackMessages(vmBackup, [vm(), pbs(), backupJob({ vmids: [] })])).toEqual([]);
+  });
+
+  it("accepts a daily job of the VM, found by its vmids, to an encrypted PBS", async () => {
+    expect(await stackMessages(vmBackup, [vm(), pbs(), backupJob({}, { dependencies: [] })])).toEqual([]);
+  });
+
+  it("accepts a PBS storage with an encryption key of its own", async () => {
+    const storage = pbs({ generateEncryptionKey: false, encryptionKey: '{"kdf":null,"data":"…"}' });
+    expect(await stackMessages(vmBackup, [vm(), storage, backupJob()])).toEqual([]);
+  });
+
+  it("reports a VM without a backup job, at the VM", async () => {
+    expect(await stackViolations(vmBackup, [vm(), pbs()])).toEqual([
+      { message: "VM mailcow-vm has no backup job: configure mailstack:backup.pbs", urn: VM_URN },
+    ]);
+  });
+
+  it("reports a VM whose only job backs up another VM", async () => {
+    const other = backupJob({ vmids: ["105"] }, { dependencies: [PBS_URN] });
+    expect(await stackMessages(vmBackup, [vm(), pbs(), other])).toEqual([
+      "VM mailcow-vm has no backup job: configure mailstack:backup.pbs",
+    ]);
+  });
+
+  it("reports a disabled backup job, at the job", async () => {
+    const job = backupJob({ enabled: false });
+    expect(await stackViolations(vmBackup, [vm(), pbs(), job])).toEqual([
+      { message: "backup job backup-vm is disabled", urn: job.urn },
+    ]);
+  });
+
+  it("reports a weekly backup schedule", async () => {
+    expect(await stackMessages(vmBackup, [vm(), pbs(), backupJob({ schedule: "Sun *-*-* 02:00" })])).toEqual([
+      'backup job backup-vm runs "Sun *-*-* 02:00", not every day: use e.g. "*-*-* 02:00"',
+    ]);
+  });
+
+  it("reports a job that keeps no daily backups", async () => {
+    const job = backupJob({ pruneBackups: { "keep-monthly": "6", "keep-weekly": "4" } });
+    expect(await stackMessages(vmBackup, [vm(), pbs(), job])).toEqual([
+      expect.stringMatching(/backup job backup-vm keeps no daily backups: set mailstack:backup\.retention\.daily/),
+    ]);
+  });
+
+  it("reports a job writing to a storage that is not a PBS the stack manages", async () => {
+    expect(await stackMessages(vmBackup, [vm(), pbs(), backupJob({ storage: "local" })])).toEqual([
+      "backup job backup-vm writes to local, not to a Proxmox Backup Server the stack manages",
+    ]);
+  });
+
+  it("reports an unencrypted PBS storage, at the storage", async () => {
+    const storage = pbs({ generateEncryptionKey: false });
+    expect(await stackViolations(vmBackup, [vm(), storage, backupJob()])).toEqual([
+      {
+        message: expect.stringMatching(
+          /PBS storage pbs-mailcow stores backups unencrypted: set generateEncryptionKey/,
+        ) as string,
+        urn: PBS_URN,
+      },
+    ]);
+  });
+
+  it("skips a VM id, schedule, retention, storage and encryption unknown during preview", async () => {
+    const resources = [
+      vm({ vmId: UNKNOWN_VALUE }),
+      pbs({ generateEncryptionKey: UNKNOWN_VALUE }),
+      backupJob({
+        enabled: UNKNOWN_VALUE,
+        schedule: UNKNOWN_VALUE,
+        pruneBackups: UNKNOWN_VALUE,
+        storage: UNKNOWN_VALUE,
+        vmids: UNKNOWN_VALUE,
+      }),
+    ];
+    expect(await stackMessages(vmBackup, resources)).toEqual([]);
+  });
+
+  it("skips a daily retention count unknown during preview", async () => {
+    const job = backupJob({ pruneBackups: { "keep-daily": UNKNOWN_VALUE, "keep-weekly": "4" } });
+    expect(await stackMessages(vmBackup, [vm(), pbs(), job])).toEqual([]);
+  });
+});
+
+describe("off-site backup (mailstack-resilience-require-offsite-backup)", () => {
+  it("accepts the rendered backup install script with an S3 repository", async () => {
+    const install = offsiteInstall();
+    expect(install.props.stdin).toContain("mailstack-backup init");
+    expect(install.props.stdin).toContain(`RESTIC_REPOSITORY='${OFFSITE.repository}'`);
+    expect(await stackMessages(offsiteBackup, [vm(), install])).toEqual([]);
+  });
+
+  it("reports a VM without an off-site backup, at the VM", async () => {
+    const others = [
+      command("mailcow-admin-access", adminAccess().content),
+      command("mailcow-firewall", hostFirewall().content),
+    ];
+    expect(await stackViolations(offsiteBackup, [vm(), ...others])).toEqual([
+      { message: "no encrypted off-site backup of mailcow: configure mailstack:backup.offsite", urn: VM_URN },
+    ]);
+  });
+
+  it("reports a restic repository on the mail host itself", async () => {
+    expect(await stackMessages(offsiteBackup, [vm(), offsiteInstall("/srv/restic")])).toEqual([
+      expect.stringMatching(/no encrypted off-site backup of mailcow/),
+    ]);
+  });
+
+  it("does not apply to a stack without a VM", async () => {
+    expect(await stackMessages(offsiteBackup, [command("mailcow-firewall", hostFirewall().content)])).toEqual([]);
+    expect(await stackMessages(offsiteBackup, [])).toEqual([]);
+  });
+
+  it("skips command scripts unknown during preview next to the install script", async () => {
+    expect(
+      await stackMessages(offsiteBackup, [vm(), command("mailcow-later", UNKNOWN_VALUE), offsiteInstall()]),
+    ).toEqual([]);
+  });
+
+  it("does not report a missing off-site backup while a command's script is unknown during preview", async () => {
+    expect(await stackMessages(offsiteBackup, [vm(), command("backup-offsite-install", UNKNOWN_VALUE)])).toEqual([]);
+  });
+});
+
+describe("deletion protection (mailstack-resilience-require-deletion-protection)", () => {
+  it("accepts a VM with Proxmox protection and Pulumi protect", async () => {
+    expect(await violations(deletionProtection, vm())).toEqual([]);
+  });
+
+  it("reports a VM without Proxmox deletion protection", async () => {
+    expect(await violations(deletionProtection, vm({ protection: false }))).toEqual([
+      "VM mailcow-vm has no Proxmox deletion protection: set mailstack:vm.protection true",
+    ]);
+  });
+
+  it("reports a VM that does not set Proxmox deletion protection", async () => {
+    const { protection: _protection, ...props } = vm().props;
+    expect(await violations(deletionProtection, vm({}, { props }))).toEqual([
+      expect.stringMatching(/no Proxmox deletion protection: set mailstack:vm\.protection true/),
+    ]);
+  });
+
+  it("reports a VM not protected in Pulumi", async () => {
+    expect(await violations(deletionProtection, vm({}, { protect: false }))).toEqual([
+      "VM mailcow-vm is not protected in Pulumi: a mistaken change could delete it",
+    ]);
+  });
+
+  it("skips Proxmox protection unknown during preview", async () => {
+    expect(await violations(deletionProtection, vm({ protection: UNKNOWN_VALUE }))).toEqual([]);
+  });
+
+  it("ignores resources other than VMs", async () => {
+    expect(await violations(deletionProtection, pbs())).toEqual([]);
+  });
+});

@@ -1,0 +1,215 @@
+// The policy pack on planned stacks: prod and staging pass, and a stack config that turns
+// something insecure on fails the plan with the matching rule named (by the pack, or by the
+// config validation in front of it, which names the rule it protects).
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { RELAXABLE_RULES, RULE_NAMES } from "../policies/levels";
+import { policies } from "../policies/rules";
+import type { PolicyFinding } from "../plan/policy";
+import { planWithKeys, root } from "./plans";
+import { rejection } from "./tools";
+
+const work = mkdtempSync(join(tmpdir(), "mailstack-policy-plan-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const mandatoryRules = (findings: readonly PolicyFinding[]) =>
+  [...new Set(findings.filter((f) => f.enforcementLevel === "mandatory").map((f) => f.policy))].sort();
+
+describe("the policy pack", () => {
+  it("registers every rule of the registry once, with severity, description and remediation", () => {
+    expect(policies.map((p) => p.name).sort()).toEqual([...RULE_NAMES].sort());
+    for (const policy of policies) {
+      expect(policy.name).toMatch(
+        /^mailstack-(tls|dns|2fa|mail|exposure|resilience)-(require|disallow|enforce|restrict|report)-[a-z0-9-]+$/,
+      );
+      expect(policy.severity, policy.name).toBeDefined();
+      expect(policy.description.length, policy.name).toBeGreaterThan(20);
+      expect(policy.remediationSteps, policy.name).toBeDefined();
+    }
+  });
+
+  it("passes the prod plan with no mandatory violation, and reports what it cannot enforce as advisory", async () => {
+    const { result } = await planWithKeys();
+    expect(result.policy.mandatory).toEqual([]);
+    expect(result.policy.findings.length).toBeGreaterThan(0);
+    for (const finding of result.policy.findings) {
+      expect(finding).toEqual({
+        policy: expect.stringMatching(/^mailstack-/) as string,
+        enforcementLevel: "advisory",
+        severity: expect.stringMatching(/^(low|medium|high|critical)$/) as string,
+        urn: expect.any(String) as string,
+        message: expect.any(String) as string,
+      });
+    }
+    expect(Object.values(result.policy.levels).filter((level) => level === "advisory")).toHaveLength(1);
+    const written = new Map(result.files.map((f) => [f.path, f.content]));
+    expect(JSON.parse(written.get("policy.json") ?? "")).toEqual(result.policy.findings);
+  });
+
+  it("passes the staging plan, whose monitoring-mode DMARC and MTA-STS are advisory there", async () => {
+    const { result } = await planWithKeys({}, { stack: "staging" });
+    expect(result.policy.mandatory).toEqual([]);
+    const advisory = new Set(result.policy.findings.map((f) => f.policy));
+    expect(advisory).toContain("mailstack-mail-require-dmarc-enforcement");
+    expect(advisory).toContain("mailstack-tls-enforce-mta-sts");
+    const config = JSON.parse(
+      new Map(result.files.map((f) => [f.path, f.content])).get("policy-config.json") ?? "",
+    ) as Record<string, string>;
+    expect(Object.keys(config).sort()).toEqual([...RULE_NAMES].sort());
+    expect(config["mailstack-mail-require-dmarc-enforcement"]).toBe("advisory");
+    expect(config["mailstack-dns-require-dnssec"]).toBe("mandatory");
+  });
+});
+
+describe("insecure stack configs fail the plan with the rule named", () => {
+  it("DMARC none in prod: mailstack-mail-require-dmarc-enforcement", async () => {
+    const dmarc = JSON.stringify({ policy: "none", rua: ["mailto:dmarc-reports@xd-cloud.de"] });
+    const { result } = await planWithKeys({ "mailstack:dmarc": dmarc });
+    expect(mandatoryRules(result.policy.findings)).toEqual(["mailstack-mail-require-dmarc-enforcement"]);
+    expect(result.policy.mandatory.map((f) => f.message)).toContainEqual(expect.stringMatching(/p=none/));
+  });
+
+  it("DNSSEC off: mailstack-dns-require-dnssec (and DANE's MX coverage with it)", async () => {
+    const dns = JSON.stringify({ dnssec: false, dane: false, ttl: 3600, dkimSelector: "dkim" });
+    const { result } = await planWithKeys({ "mailstack:dns": dns });
+    expect(mandatoryRules(result.policy.findings)).toEqual([
+      "mailstack-dns-require-dnssec",
+      "mailstack-dns-require-tlsa-for-mx",
+    ]);
+  });
+
+  it("2FA off for a mailbox: mailstack-2fa-require-mailbox-tfa, for the mailbox and the declared tenant", async () => {
+    const domains = JSON.stringify([
+      {
+        name: "xd-cloud.de",
+        zoneId: "b2c0cd330f2aec3ee83a4e26ee4f964f",
+        mailboxes: [{ localPart: "bob", forceTfa: false }],
+      },
+    ]);
+    const { result } = await planWithKeys({ "mailstack:domains": domains });
+    expect(mandatoryRules(result.policy.findings)).toEqual(["mailstack-2fa-require-mailbox-tfa"]);
+    const messages = result.policy.mandatory.map((f) => f.message);
+    expect(messages).toHaveLength(2);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/bob@xd-cloud.de is declared without force_tfa/),
+        expect.stringMatching(/mailbox bob@xd-cloud.de does not have to enrol 2FA/),
+      ]),
+    );
+  });
+
+  it("TLS 1.0 allowed: rejected before any resource, naming mailstack-tls-require-mail-tls12", async () => {
+    const error = await rejection(planWithKeys({ "mailstack:tlsMinVersion": "1.0" }));
+    expect(error.message).toMatch(/mailstack:tlsMinVersion = "1.0": .*policy mailstack-tls-require-mail-tls12/);
+  });
+
+  it("SSH open to the world: rejected before any resource, naming mailstack-exposure-restrict-ssh-sources", async () => {
+    const admin = JSON.stringify({
+      username: "mailops",
+      email: "admin@xd-cloud.de",
+      sshKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops@xd-cloud.de"],
+      sshCidrs: ["0.0.0.0/0"],
+    });
+    const error = await rejection(planWithKeys({ "mailstack:admin": admin }));
+    expect(error.message).toMatch(
+      /mailstack:admin.sshCidrs\[0\] = "0.0.0.0\/0": .*whole internet.*policy mailstack-exposure-restrict-ssh-sources/,
+    );
+  });
+
+  it("lowering rules: never in production, and only the relaxable ones in staging", async () => {
+    const prod = await rejection(
+      planWithKeys({ "mailstack:policy": JSON.stringify({ advisory: ["mailstack-mail-require-dmarc-enforcement"] }) }),
+    );
+    expect(prod.message).toMatch(/mailstack:policy.advisory\[0\].*a production stack enforces every rule/);
+    const staging = await rejection(
+      planWithKeys(
+        { "mailstack:policy": JSON.stringify({ advisory: ["mailstack-dns-require-dnssec"] }) },
+        { stack: "staging" },
+      ),
+    );
+    expect(staging.message).toMatch(
+      new RegExp(
+        `mailstack-dns-require-dnssec guards something no environment may go without; only ${RELAXABLE_RULES[0]}`,
+      ),
+    );
+    const unknown = await rejection(
+      planWithKeys({ "mailstack:policy": JSON.stringify({ advisory: ["no-such-rule"] }) }),
+    );
+    expect(unknown.message).toMatch(
+      /mailstack:policy.advisory\[0\] = "no-such-rule": expected a rule of the mailstack-security pack/,
+    );
+  });
+});
+
+describe("npm run plan with a failing rule", () => {
+  it("writes the plan and policy.json, names the rule and exits 3", () => {
+    const project = join(work, "dmarc-none");
+    mkdirSync(project, { recursive: true });
+    copyFileSync(join(root, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
+    const stackFile = readFileSync(join(root, "Pulumi.prod.yaml"), "utf8").replace(
+      /(mailstack:dmarc:\n\s+policy:) reject/,
+      "$1 none",
+    );
+    expect(stackFile).toMatch(/policy: none/);
+    writeFileSync(join(project, "Pulumi.prod.yaml"), stackFile);
+    const result = spawnSync(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts")], {
+      cwd: project,
+      encoding: "utf8",
+      env: { ...process.env, NODE_PATH: join(root, "node_modules") },
+    });
+    expect(result.status, result.stderr).toBe(3);
+    expect(result.stderr).toMatch(/mandatory policy violation\(s\): mailstack-mail-require-dmarc-enforcement/);
+    expect(result.stdout).toMatch(/MANDATORY mailstack-mail-require-dmarc-enforcement \[high\]/);
+    const findings = JSON.parse(readFileSync(join(project, "out", "prod", "policy.json"), "utf8")) as PolicyFinding[];
+    expect(findings.filter((f) => f.enforcementLevel === "mandatory").map((f) => f.policy)).toContain(
+      "mailstack-mail-require-dmarc-enforcement",
+    );
+    expect(existsSync(join(project, "out", "prod", "plan.json"))).toBe(true);
+  });
+});
+
+describe("the pull request workflow", () => {
+  interface Step {
+    name?: string;
+    uses?: string;
+    run?: string;
+    if?: string;
+    with?: Record<string, unknown>;
+  }
+  const workflow = parse(readFileSync(join(root, ".github", "workflows", "policy.yml"), "utf8")) as {
+    on: Record<string, unknown>;
+    jobs: Record<string, { strategy: { matrix: { stack: string[] } }; steps: Step[] }>;
+  };
+  const job = workflow.jobs.policy;
+
+  it("plans every stack of the repository with the policy pack on each pull request", () => {
+    expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
+    for (const stack of job?.strategy.matrix.stack ?? [])
+      expect(existsSync(join(root, `Pulumi.${stack}.yaml`))).toBe(true);
+    expect(job?.strategy.matrix.stack.sort()).toEqual(["prod", "staging"]);
+    const steps = job?.steps ?? [];
+    expect(steps.map((s) => s.run ?? "").join("\n")).toMatch(
+      /npm ci[\s\S]*npm run plan -- --stack "\$\{\{ matrix.stack \}\}"/,
+    );
+    expect(steps.find((s) => s.uses?.startsWith("marocchino/sticky-pull-request-comment"))?.with?.path).toBe(
+      "out/${{ matrix.stack }}/policy.md",
+    );
+    const fail = steps.find((s) => s.name === "Fail on mandatory policy violations");
+    expect(fail?.if).toBe("steps.plan.outputs.status != '0'");
+  });
+
+  it("runs pulumi preview with the pack and the stack's policy config only when credentials exist", () => {
+    const preview = job?.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+    expect(preview?.if).toMatch(/PULUMI_ACCESS_TOKEN != ''.*PULUMI_BACKEND_URL != ''/);
+    expect(preview?.with).toMatchObject({
+      command: "preview",
+      "stack-name": "${{ matrix.stack }}",
+      policyPacks: "policies",
+      policyPackConfigs: "out/${{ matrix.stack }}/policy-config.json",
+    });
+  });
+});
