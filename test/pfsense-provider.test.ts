@@ -21,14 +21,7 @@ let connection: PfSenseConnection;
 
 beforeAll(async () => {
   await fake.api.start();
-  connection = {
-    endpoint: fake.api.baseUrl,
-    apiKey: API_KEY,
-    caCertificate: certificate.cert,
-    timeoutMs: 1_000,
-    retries: 2,
-    backoffMs: 20,
-  };
+  connection = fake.api.connection(API_KEY);
 });
 afterAll(() => fake.api.stop());
 beforeEach(() => {

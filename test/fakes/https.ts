@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ApiConnection } from "../../providers/rest";
 import { requireTool } from "../tools";
 
 export interface TestCertificate {
@@ -100,6 +101,18 @@ export class FakeHttpsApi {
     await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
     const address = this.server.address();
     this.port = typeof address === "object" && address ? address.port : 0;
+  }
+
+  /** How a provider under test reaches this server: its CA pinned, short timeouts and backoff. */
+  connection(apiKey: string): ApiConnection {
+    return {
+      endpoint: this.baseUrl,
+      apiKey,
+      caCertificate: this.certificate.cert,
+      timeoutMs: 1_000,
+      retries: 2,
+      backoffMs: 20,
+    };
   }
 
   async stop(): Promise<void> {
