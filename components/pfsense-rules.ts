@@ -1,9 +1,8 @@
 // PfSenseRules: the mail host's firewall and NAT on pfSense. The rule plan comes from the pure
 // firewallPlan(); this class turns it into marker-owned pfSense objects and applies them once.
-import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, type FirewallPlan } from "../render/firewall-plan";
-import { PfSenseApply, PfSenseObject } from "../providers/pfsense";
+import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
 
 export interface PfSenseRulesArgs {
   readonly plan: FirewallPlan;
@@ -50,12 +49,10 @@ export class PfSenseRules extends pulumi.ComponentResource {
       previous = [rule];
       return rule;
     });
-    const revision = createHash("sha256").update(JSON.stringify(args.plan)).digest("hex");
-    new PfSenseApply(
-      `${name}-apply`,
-      { connection, revision },
-      { parent: this, dependsOn: [...aliases, ...forwards, ...rules] },
-    );
+    // Runs after any object was written: a plan change, a drift fix or a re-created object.
+    const objects = [...aliases, ...forwards, ...rules];
+    const revision = pulumi.all(objects.map((object) => object.writeId)).apply(applyRevision);
+    new PfSenseApply(`${name}-apply`, { connection, revision }, { parent: this, dependsOn: objects });
 
     this.ruleTable = firewallTable(args.plan);
     this.registerOutputs({

@@ -1,10 +1,13 @@
 // A Pulumi dynamic provider for pfSense through the pfSense REST API package (pfrest, v2).
 // pfrest ids are list positions that shift when anyone edits the list, so every object is found
 // by the stable marker in its description on every read, update and delete; objects without the
-// marker are never touched. Changes stay pending until PfSenseApply applies them once.
+// marker are never touched. Changes stay pending until PfSenseApply applies them once: every write
+// leaves a new write id, and the apply's revision is derived from all of them. Control parameters
+// (apply, placement) go in the body of a POST or PATCH and in the query of a GET or DELETE.
+import { createHash, randomUUID } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
-import { endpointFrom, rest, type ApiConnection } from "./rest";
+import { createOnce, endpointFrom, rest, type ApiConnection } from "./rest";
 
 export type PfSenseConnection = ApiConnection;
 
@@ -36,6 +39,15 @@ export interface PfSenseObjectInputs {
 export interface PfSenseObjectOutputs extends PfSenseObjectInputs {
   /** The object's list position when last seen (informational: never used alone). */
   readonly position: number;
+  /** New on every write to pfSense: what makes PfSenseApply run after it. */
+  readonly writeId: string;
+}
+
+/** The apply's revision: changes whenever any of the objects was written. */
+export function applyRevision(writeIds: readonly (string | undefined)[]): string {
+  return createHash("sha256")
+    .update(writeIds.map((id) => id ?? "").join("\n"))
+    .digest("hex");
 }
 
 interface PfObject {
@@ -58,7 +70,7 @@ async function call(
   connection: PfSenseConnection,
   method: "GET" | "POST" | "PATCH" | "DELETE",
   path: string,
-  options: { query?: Record<string, string | number | boolean>; body?: unknown } = {},
+  options: { query?: Record<string, string | number | boolean>; body?: unknown; idempotent?: boolean } = {},
 ): Promise<unknown> {
   const response = await rest(
     endpointFrom(connection),
@@ -67,6 +79,7 @@ async function call(
       path,
       ...(options.query ? { query: options.query } : {}),
       ...(options.body !== undefined ? { body: options.body } : {}),
+      ...(options.idempotent !== undefined ? { idempotent: options.idempotent } : {}),
     },
     { "x-api-key": connection.apiKey },
     envelopeMessage,
@@ -110,7 +123,7 @@ function changedFields(olds: Readonly<Record<string, unknown>>, news: Readonly<R
 async function applyIfPending(connection: PfSenseConnection): Promise<boolean> {
   const status = (await call(connection, "GET", "/api/v2/firewall/apply")) as { applied?: boolean } | null;
   if (status?.applied === false) {
-    await call(connection, "POST", "/api/v2/firewall/apply");
+    await call(connection, "POST", "/api/v2/firewall/apply", { idempotent: true });
     return true;
   }
   return false;
@@ -129,17 +142,29 @@ export const pfSenseObjectProvider: pulumi.dynamic.ResourceProvider<PfSenseObjec
   },
 
   async create(inputs) {
-    const existing = await findOwn(inputs.connection, inputs.kind, inputs.marker);
+    const { connection, kind, marker, spec } = inputs;
+    const placement = inputs.placement !== undefined ? { placement: inputs.placement } : {};
     // An object with our marker is ours (left by an interrupted run): bring it to the spec.
+    const adopt = async (existing: PfObject) =>
+      (await call(connection, "PATCH", PATHS[kind].one, {
+        body: { ...spec, id: existing.id, apply: false, ...placement },
+      })) as PfObject;
+    const existing = await findOwn(connection, kind, marker);
     const object = existing
-      ? ((await call(inputs.connection, "PATCH", PATHS[inputs.kind].one, {
-          body: { ...inputs.spec, id: existing.id },
-        })) as PfObject)
-      : ((await call(inputs.connection, "POST", PATHS[inputs.kind].one, {
-          body: inputs.spec,
-          query: { apply: false, ...(inputs.placement !== undefined ? { placement: inputs.placement } : {}) },
-        })) as PfObject);
-    return { id: inputs.marker, outs: { ...inputs, position: object.id } };
+      ? await adopt(existing)
+      : await createOnce(
+          async () =>
+            (await call(connection, "POST", PATHS[kind].one, {
+              body: { ...spec, apply: false, ...placement },
+            })) as PfObject,
+          async () => {
+            // The POST may have landed although its answer was lost: look before sending it again.
+            const landed = await findOwn(connection, kind, marker);
+            return landed ? await adopt(landed) : undefined;
+          },
+          connection.retries,
+        );
+    return { id: marker, outs: { ...inputs, position: object.id, writeId: randomUUID() } };
   },
 
   async read(id, props) {
@@ -167,13 +192,9 @@ export const pfSenseObjectProvider: pulumi.dynamic.ResourceProvider<PfSenseObjec
     const object = await findOwn(news.connection, news.kind, news.marker);
     if (!object) throw new Error(`pfSense ${news.kind} ${news.marker} is gone; run \`pulumi refresh\` to recreate it`);
     const fields = Object.fromEntries(changedFields(olds.spec, news.spec).map((key) => [key, news.spec[key]]));
-    if (Object.keys(fields).length > 0) {
-      await call(news.connection, "PATCH", PATHS[news.kind].one, {
-        body: { ...fields, id: object.id },
-        query: { apply: false },
-      });
-    }
-    return { outs: { ...news, position: object.id } };
+    if (Object.keys(fields).length === 0) return { outs: { ...news, position: object.id, writeId: olds.writeId } };
+    await call(news.connection, "PATCH", PATHS[news.kind].one, { body: { ...fields, id: object.id, apply: false } });
+    return { outs: { ...news, position: object.id, writeId: randomUUID() } };
   },
 
   async delete(_id, props) {
@@ -187,7 +208,7 @@ export const pfSenseObjectProvider: pulumi.dynamic.ResourceProvider<PfSenseObjec
 
 export interface PfSenseApplyInputs {
   readonly connection: PfSenseConnection;
-  /** Changes whenever any managed object changes, so that the apply runs once after them. */
+  /** applyRevision() of the objects' write ids: the apply runs once after any of them is written. */
   readonly revision: string;
 }
 
@@ -231,6 +252,7 @@ const TYPES: Readonly<Record<PfSenseKind, string>> = {
 export class PfSenseObject extends pulumi.dynamic.Resource {
   declare readonly position: pulumi.Output<number>;
   declare readonly spec: pulumi.Output<Record<string, unknown>>;
+  declare readonly writeId: pulumi.Output<string>;
 
   constructor(
     name: string,
@@ -246,7 +268,7 @@ export class PfSenseObject extends pulumi.dynamic.Resource {
     super(
       pfSenseProvider,
       name,
-      { ...args, position: undefined },
+      { ...args, position: undefined, writeId: undefined },
       { ...opts, additionalSecretOutputs: ["connection"] },
       "pfsense",
       TYPES[args.kind],
@@ -258,7 +280,11 @@ export class PfSenseObject extends pulumi.dynamic.Resource {
 export class PfSenseApply extends pulumi.dynamic.Resource {
   declare readonly applied: pulumi.Output<boolean>;
 
-  constructor(name: string, args: { connection: Connection; revision: string }, opts?: pulumi.CustomResourceOptions) {
+  constructor(
+    name: string,
+    args: { connection: Connection; revision: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
     super(
       pfSenseProvider,
       name,

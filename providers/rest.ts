@@ -1,7 +1,9 @@
 // A small JSON-over-HTTPS client for the dynamic providers (pfSense REST API, mailcow API).
 // TLS is always verified (against a pinned CA when one is given); timeouts and 5xx/429 answers are
 // retried with exponential backoff up to a bound; errors carry the server's own message and never
-// a header value (API keys travel in headers). Self-contained: dynamic providers are serialized.
+// a header value (API keys travel in headers). A request that is not idempotent (a create) is not
+// sent again after a failure that leaves open whether the server acted on it: the caller looks
+// first (createOnce). Self-contained: dynamic providers are serialized.
 import * as https from "node:https";
 
 export interface Endpoint {
@@ -42,6 +44,8 @@ export interface RestRequest {
   readonly path: string;
   readonly query?: Readonly<Record<string, string | number | boolean>>;
   readonly body?: unknown;
+  /** Safe to send twice (default: every method but POST). */
+  readonly idempotent?: boolean;
 }
 
 export interface RestResponse {
@@ -54,6 +58,8 @@ export class RestError extends Error {
     message: string,
     readonly status?: number,
     readonly retryable = false,
+    /** The server may have acted on the request although no success came back. */
+    readonly unsure = false,
   ) {
     super(message);
     this.name = "RestError";
@@ -61,6 +67,12 @@ export class RestError extends Error {
 }
 
 const DEFAULTS = { timeoutMs: 15_000, retries: 3, backoffMs: 500 };
+
+/** Socket errors raised before the request reached the server (safe to send again). */
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** 429 and 503 say the server did not take the request on; other 5xx leave it open. */
+const unsureStatus = (status: number) => status >= 500 && status !== 503;
 
 function once(
   endpoint: Endpoint,
@@ -92,7 +104,7 @@ function once(
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", (error) => reject(new RestError(`${what}: ${error.message}`, undefined, true)));
+        res.on("error", (error) => reject(new RestError(`${what}: ${error.message}`, undefined, true, true)));
         res.on("end", () => {
           const status = res.statusCode ?? 0;
           const text = Buffer.concat(chunks).toString("utf8");
@@ -105,6 +117,7 @@ function once(
                 `${what}: HTTP ${status} with a body that is not JSON: ${JSON.stringify(text.slice(0, 120))}`,
                 status,
                 status >= 500,
+                unsureStatus(status) || (status >= 200 && status < 300),
               ),
             );
             return;
@@ -115,11 +128,20 @@ function once(
     );
     req.on("timeout", () =>
       req.destroy(
-        new RestError(`${what}: no answer within ${endpoint.timeoutMs ?? DEFAULTS.timeoutMs} ms`, undefined, true),
+        new RestError(
+          `${what}: no answer within ${endpoint.timeoutMs ?? DEFAULTS.timeoutMs} ms`,
+          undefined,
+          true,
+          true,
+        ),
       ),
     );
-    req.on("error", (error) =>
-      reject(error instanceof RestError ? error : new RestError(`${what}: ${error.message}`, undefined, true)),
+    req.on("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error instanceof RestError
+          ? error
+          : new RestError(`${what}: ${error.message}`, undefined, true, !NOT_SENT.has(error.code ?? "")),
+      ),
     );
     if (body !== undefined) req.write(body);
     req.end();
@@ -128,7 +150,9 @@ function once(
 
 /**
  * Sends a request; retries timeouts, connection errors, 5xx and 429 with exponential backoff.
- * `describeError` turns a non-2xx JSON answer into the server's own message.
+ * A request that is not idempotent is retried only when the server cannot have acted on it;
+ * otherwise the error (marked `unsure`) goes to the caller. `describeError` turns a non-2xx JSON
+ * answer into the server's own message.
  */
 export async function rest(
   endpoint: Endpoint,
@@ -138,6 +162,7 @@ export async function rest(
 ): Promise<RestResponse> {
   const retries = endpoint.retries ?? DEFAULTS.retries;
   const backoff = endpoint.backoffMs ?? DEFAULTS.backoffMs;
+  const idempotent = request.idempotent ?? request.method !== "POST";
   let last: RestError | undefined;
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, backoff * 2 ** (attempt - 1)));
@@ -150,15 +175,37 @@ export async function rest(
         `${request.method} ${request.path}: HTTP ${response.status}: ${message}`,
         response.status,
         retryable,
+        unsureStatus(response.status),
       );
     } catch (error) {
       last = error instanceof RestError ? error : new RestError(String(error), undefined, false);
     }
-    if (!last.retryable) throw last;
+    if (!last.retryable || (!idempotent && last.unsure)) throw last;
   }
   throw new RestError(
     `${last?.message ?? "request failed"} (gave up after ${retries + 1} attempts)`,
     last?.status,
     false,
   );
+}
+
+/**
+ * Creates an object with a request that must not be repeated blindly. When `send` fails in a way
+ * that leaves open whether the server created it, `find` looks for it; the create is sent again
+ * only when the object is not there (at most `retries` more times).
+ */
+export async function createOnce<T>(
+  send: () => Promise<T>,
+  find: () => Promise<T | undefined>,
+  retries: number = DEFAULTS.retries,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof RestError && error.unsure) || attempt >= retries) throw error;
+      const found = await find();
+      if (found !== undefined) return found;
+    }
+  }
 }

@@ -2,6 +2,7 @@
 // marker ownership across renumbering, drift, apply, faults, TLS, secrets, serialization.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  applyRevision,
   findOwn,
   pfSenseApplyProvider,
   pfSenseObjectProvider,
@@ -100,7 +101,43 @@ describe("the pfSense provider", () => {
     });
     expect(fake.objects.rule[0]).toEqual({ type: "block", interface: ["wan"], descr: "someone's rule" });
     const patch = fake.api.writes().find((r) => r.method === "PATCH");
-    expect(patch?.body).toEqual({ destination_port: "443", id: 1 });
+    expect(patch?.body).toEqual({ destination_port: "443", id: 1, apply: false });
+  });
+
+  it("sends control parameters in the body of a POST, so a placed rule lands above the defaults", async () => {
+    fake.addForeign("rule", { type: "pass", interface: ["lan"], descr: "Default allow LAN to any" });
+    const outs = await create({ ...ruleInputs("lan-block-rest"), placement: 0 });
+    expect(outs.position).toBe(0);
+    expect(fake.objects.rule[1]).toMatchObject({ descr: "Default allow LAN to any" });
+    const post = fake.api.writes().find((r) => r.method === "POST");
+    expect(post?.query).toEqual({});
+    expect(post?.body).toMatchObject({ apply: false, placement: 0 });
+    expect(fake.objects.rule[0]).not.toHaveProperty("placement");
+    expect(fake.pending).toBe(true);
+  });
+
+  it("applies a drift fix: the update leaves a new write id, so PfSenseApply runs again", async () => {
+    const outs = await create(ruleInputs("lan-smtp-out"));
+    const revision = applyRevision([outs.writeId]);
+    const apply = (await pfSenseApplyProvider.create({ connection, revision })).outs;
+    if (!apply) throw new Error("no outputs");
+    expect(fake.pending).toBe(false);
+    const own = fake.find("rule", outs.marker);
+    if (own) own.object.log = false; // someone switched logging off in the UI
+    const drifted = (await pfSenseObjectProvider.read?.(outs.marker, outs))?.props as PfSenseObjectOutputs;
+    const fixed = (await pfSenseObjectProvider.update?.(outs.marker, drifted, ruleInputs("lan-smtp-out")))?.outs;
+    expect(fake.find("rule", outs.marker)?.object.log).toBe(true);
+    expect(fake.pending).toBe(true); // written, not yet applied
+    expect(fixed?.writeId).not.toBe(outs.writeId);
+    const next = { connection, revision: applyRevision([fixed?.writeId]) };
+    expect((await pfSenseApplyProvider.diff?.("apply", apply, next))?.changes).toBe(true);
+    expect((await pfSenseApplyProvider.update?.("apply", apply, next))?.outs?.applied).toBe(true);
+    expect(fake.pending).toBe(false);
+    // Nothing written: the revision stays, and no apply is due.
+    const same = (
+      await pfSenseObjectProvider.update?.(outs.marker, fixed as PfSenseObjectOutputs, ruleInputs("lan-smtp-out"))
+    )?.outs;
+    expect(same?.writeId).toBe(fixed?.writeId);
   });
 
   it("detects drift on refresh", async () => {
@@ -175,6 +212,28 @@ describe("faults", () => {
     expect(error.message).toMatch(/HTTP 401: Authentication failed\. \(AUTH_AUTHENTICATION_FAILED\)/);
     expect(error.message).not.toContain("wrong-key-4711");
     expect(fake.objects.rule).toEqual([]);
+  });
+
+  it("never sends a create twice: after a lost answer it finds the rule that landed", async () => {
+    fake.api.inject("lost", 1, (request) => request.method === "POST");
+    const outs = await create(ruleInputs("lan-dns-out"));
+    expect(fake.objects.rule).toHaveLength(1);
+    expect(fake.api.requests.filter((r) => r.method === "POST")).toHaveLength(1);
+    expect(outs.position).toBe(0);
+  });
+
+  it("sends a create again when the lookup shows it did not land", async () => {
+    fake.api.inject("500", 1, (request) => request.method === "POST");
+    await create(ruleInputs("lan-dns-out"));
+    expect(fake.objects.rule).toHaveLength(1);
+    expect(fake.api.requests.map((r) => r.method)).toEqual(["GET", "POST", "GET", "POST"]);
+  });
+
+  it("does not retry a 403 from the proxy in front of the API, and says what came back", async () => {
+    fake.api.inject("403", 5);
+    const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
+    expect(error.message).toMatch(/HTTP 403 with a body that is not JSON: .*403 Forbidden/);
+    expect(fake.api.requests).toHaveLength(1);
   });
 
   it("retries a 500 and succeeds", async () => {

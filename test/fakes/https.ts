@@ -48,7 +48,8 @@ export function loopbackCertificate(): TestCertificate {
   }
 }
 
-export type Fault = "500" | "503" | "slow" | "malformed" | "reset";
+/** "lost": the server acts on the request, then the connection drops before the answer. */
+export type Fault = "500" | "503" | "slow" | "malformed" | "reset" | "lost" | "403";
 
 export interface LoggedRequest {
   readonly method: string;
@@ -69,6 +70,8 @@ export class FakeHttpsApi {
   private readonly faults: { fault: Fault; when: (request: LoggedRequest) => boolean }[] = [];
   private server?: Server;
   port = 0;
+  /** Called with each request before it is answered (a test's way to act between two calls). */
+  onRequest: ((request: LoggedRequest) => void) | undefined;
   /** How long a "slow" reply waits (longer than the client's timeout). */
   slowMs = 3_000;
 
@@ -140,6 +143,7 @@ export class FakeHttpsApi {
         headers: req.headers,
       };
       this.requests.push(request);
+      this.onRequest?.(request);
       const index = this.faults.findIndex((entry) => entry.when(request));
       const fault = index >= 0 ? this.faults.splice(index, 1)[0]?.fault : undefined;
       const send = (status: number, payload: string) => {
@@ -167,6 +171,15 @@ export class FakeHttpsApi {
           send(200, "{ this is not json");
           return;
         case "reset":
+          req.socket.destroy();
+          return;
+        case "403":
+          // What the web server in front of the API says (nginx), not the API itself.
+          res.writeHead(403, { "content-type": "text/html" });
+          res.end("<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1></body></html>");
+          return;
+        case "lost":
+          this.handle(request);
           req.socket.destroy();
           return;
         default: {

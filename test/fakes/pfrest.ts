@@ -1,7 +1,9 @@
 // A fake pfSense REST API (pfrest v2) on loopback, following its documented contract: the
 // {code, status, response_id, message, data} envelope, X-API-Key auth, singular endpoints by
 // `id` and plural list endpoints, ids that are list positions (they renumber when an object
-// before them is deleted), changes pending until /firewall/apply, and validation errors.
+// before them is deleted), changes pending until /firewall/apply, and validation errors. Control
+// parameters (apply, async, placement) are read from the body of a POST or PATCH and from the
+// query of a GET or DELETE, as pfrest does; in the wrong place they are ignored.
 import { FakeHttpsApi, type JsonReply, type LoggedRequest, type TestCertificate } from "./https";
 
 type Kind = "alias" | "rule" | "port_forward";
@@ -81,8 +83,17 @@ export class FakePfRest {
       if (request.method === "GET") return envelope(200, "SUCCESS", "", list.map(withId));
       return envelope(405, "METHOD_NOT_ALLOWED", `${request.method} is not allowed here.`, []);
     }
-    const body = (request.body ?? {}) as PfObject;
-    const idText = request.method === "GET" || request.method === "DELETE" ? request.query.id : body.id;
+    const inQuery = request.method === "GET" || request.method === "DELETE";
+    const { apply, async: _async, placement, ...body } = (inQuery ? {} : (request.body ?? {})) as PfObject;
+    const control = inQuery ? request.query : { apply, placement };
+    const changed = () => {
+      // apply=true applies at once; otherwise the change is pending until /firewall/apply.
+      if (control.apply === true || control.apply === "true") this.applies++;
+      else this.pending = true;
+    };
+    const position = (at: number) =>
+      control.placement === undefined ? at : Math.min(Number(control.placement), list.length);
+    const idText = inQuery ? request.query.id : body.id;
     const id = idText === undefined ? undefined : Number(idText);
     const lookup = () => (id !== undefined && Number.isInteger(id) && list[id] ? list[id] : undefined);
 
@@ -115,11 +126,10 @@ export class FakePfRest {
             );
         }
         const { id: _ignored, ...fields } = body;
-        const placement =
-          request.query.placement === undefined ? list.length : Math.min(Number(request.query.placement), list.length);
-        list.splice(placement, 0, fields);
-        this.pending = true;
-        return envelope(200, "SUCCESS", "", withId(fields, placement));
+        const at = position(list.length);
+        list.splice(at, 0, fields);
+        changed();
+        return envelope(200, "SUCCESS", "", withId(fields, at));
       }
       case "PATCH": {
         const object = lookup();
@@ -130,15 +140,19 @@ export class FakePfRest {
         }
         const { id: _ignored, ...fields } = body;
         Object.assign(object, fields);
-        this.pending = true;
-        return envelope(200, "SUCCESS", "", withId(object, id ?? 0));
+        // placement moves the object (the UI's drag and drop).
+        list.splice(id ?? 0, 1);
+        const at = position(id ?? 0);
+        list.splice(at, 0, object);
+        changed();
+        return envelope(200, "SUCCESS", "", withId(object, at));
       }
       case "DELETE": {
         const object = lookup();
         if (!object)
           return envelope(404, "MODEL_OBJECT_NOT_FOUND", `Object with ID \`${String(idText)}\` does not exist.`, []);
         list.splice(id ?? 0, 1);
-        this.pending = true;
+        changed();
         return envelope(200, "SUCCESS", "", withId(object, id ?? 0));
       }
       default:
