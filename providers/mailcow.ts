@@ -6,7 +6,7 @@
 import { createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
-import { endpointFrom, rest, type ApiConnection } from "./rest";
+import { createOnce, endpointFrom, rest, type ApiConnection } from "./rest";
 
 export type MailcowConnection = ApiConnection;
 
@@ -36,6 +36,8 @@ export class MailcowError extends Error {
   }
 }
 
+const ADDS_OBJECT = /^add\/(domain|mailbox)$/;
+
 async function api(
   connection: MailcowConnection,
   method: "GET" | "POST",
@@ -44,10 +46,22 @@ async function api(
 ): Promise<unknown> {
   const response = await rest(
     endpointFrom(connection),
-    { method, path: `/api/v1/${path}`, ...(body !== undefined ? { body } : {}) },
+    // Edits, deletes and the DKIM import (it overwrites) may be sent twice; adding an object may not.
+    {
+      method,
+      path: `/api/v1/${path}`,
+      ...(body !== undefined ? { body } : {}),
+      idempotent: !ADDS_OBJECT.test(path),
+    },
     { "x-api-key": connection.apiKey },
     messageOf,
   );
+  // mailcow answers a refused read (a wrong key, a source not in API_ALLOW_FROM) with HTTP 200
+  // and {type: "error", msg}: never mistake that for an object.
+  const json = response.json as { type?: unknown } | undefined;
+  if (json && typeof json === "object" && !Array.isArray(json) && json.type === "error") {
+    throw new MailcowError(`mailcow ${path}: ${messageOf(json) ?? "error"}`);
+  }
   // Writes answer with a list of results; any that is not "success" fails the call.
   if (method === "POST" && Array.isArray(response.json)) {
     for (const entry of response.json as { type?: unknown; msg?: unknown }[]) {
@@ -58,6 +72,20 @@ async function api(
     }
   }
   return response.json;
+}
+
+/** Sends an add/ request once; when its answer is lost, `exists` tells whether it landed. */
+async function add(
+  connection: MailcowConnection,
+  path: string,
+  body: unknown,
+  exists: () => Promise<boolean>,
+): Promise<void> {
+  await createOnce(
+    () => api(connection, "POST", path, body).then(() => true),
+    async () => ((await exists()) ? true : undefined),
+    connection.retries,
+  );
 }
 
 /** A GET of one object: undefined when mailcow has none (it answers {} or []). */
@@ -140,7 +168,12 @@ export const mailcowDomainProvider: pulumi.dynamic.ResourceProvider<DomainInputs
       await api(connection, "POST", "edit/domain", { items: [spec.domain], attr: domainAttributes(spec) });
       return { id: spec.domain, outs: { ...inputs, adopted: true } };
     }
-    await api(connection, "POST", "add/domain", { domain: spec.domain, ...domainAttributes(spec), restart_sogo: 1 });
+    await add(
+      connection,
+      "add/domain",
+      { domain: spec.domain, ...domainAttributes(spec), restart_sogo: 1 },
+      async () => (await getOne(connection, `get/domain/${spec.domain}`)) !== undefined,
+    );
     return { id: spec.domain, outs: { ...inputs, adopted: false } };
   },
   async read(id, props) {
@@ -230,14 +263,19 @@ export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInpu
       await api(connection, "POST", "edit/mailbox", { items: [username], attr: mailboxAttributes(spec) });
       return { id: username, outs: { ...inputs, adopted: true } };
     }
-    await api(connection, "POST", "add/mailbox", {
-      local_part: spec.localPart,
-      domain: spec.domain,
-      password: inputs.password,
-      password2: inputs.password,
-      force_pw_update: bit(inputs.forcePasswordUpdate),
-      ...mailboxAttributes(spec),
-    });
+    await add(
+      connection,
+      "add/mailbox",
+      {
+        local_part: spec.localPart,
+        domain: spec.domain,
+        password: inputs.password,
+        password2: inputs.password,
+        force_pw_update: bit(inputs.forcePasswordUpdate),
+        ...mailboxAttributes(spec),
+      },
+      async () => (await getOne(connection, `get/mailbox/${username}`)) !== undefined,
+    );
     return { id: username, outs: { ...inputs, adopted: false } };
   },
   async read(id, props) {

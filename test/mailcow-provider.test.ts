@@ -32,6 +32,8 @@ beforeEach(() => {
   fake.mailboxes.clear();
   fake.dkim.clear();
   fake.admins.set("admin", { active: 1, forceTfa: 0 });
+  fake.allowFrom = undefined;
+  fake.api.onRequest = undefined;
   fake.api.requests.length = 0;
   fake.api.clearFaults();
 });
@@ -79,6 +81,17 @@ async function createMailbox(inputs = mailboxInputs()): Promise<MailboxOutputs> 
   if (!outs) throw new Error("no outputs");
   return outs;
 }
+
+const SOMEONES_BOX = {
+  localPart: "alice",
+  domain: "example.org",
+  name: "By hand",
+  password: "Someone-Elses-0815",
+  quota: 1024,
+  active: 1,
+  forceTfa: 0,
+  forcePwUpdate: 0,
+};
 
 const writes = () => fake.api.writes().map((request) => request.path.replace("/api/v1/", ""));
 
@@ -187,6 +200,48 @@ describe("MailcowMailbox", () => {
     });
   });
 
+  it("refuses a mailbox that already exists, unless adopting; never deletes an adopted one", async () => {
+    await createDomain();
+    await createMailbox();
+    const error = await rejection(mailcowMailboxProvider.create(mailboxInputs()));
+    expect(error.message).toMatch(/already has the mailbox alice@example\.org; set mailstack:mailcow\.adoptExisting/);
+    const adopted = await createMailbox({ ...mailboxInputs({ name: "Alice Adopted" }), adopt: true });
+    expect(adopted.adopted).toBe(true);
+    expect(fake.mailboxes.get("alice@example.org")).toMatchObject({ name: "Alice Adopted", forceTfa: 1 });
+    await mailcowMailboxProvider.delete?.("alice@example.org", adopted);
+    expect(fake.mailboxes.has("alice@example.org")).toBe(true);
+  });
+
+  it("deletes a mailbox it created, with mailcow's list-of-ids delete", async () => {
+    await createDomain();
+    const outs = await createMailbox();
+    await mailcowMailboxProvider.delete?.("alice@example.org", outs);
+    expect(fake.mailboxes.has("alice@example.org")).toBe(false);
+    expect(fake.api.writes().at(-1)?.body).toEqual(["alice@example.org"]);
+    expect(await mailcowMailboxProvider.read?.("alice@example.org", outs)).toEqual({});
+  });
+
+  it("reports mailcow's object_exists when the mailbox appears between the look and the add", async () => {
+    await createDomain();
+    fake.api.onRequest = (request) => {
+      if (!request.path.endsWith("/add/mailbox")) return;
+      // Someone creates the box by hand after the provider looked and before its add arrives.
+      fake.mailboxes.set("alice@example.org", { ...SOMEONES_BOX });
+    };
+    const error = await rejection(mailcowMailboxProvider.create(mailboxInputs()));
+    expect(error.message).toBe("mailcow add/mailbox: object_exists alice@example.org");
+    expect(fake.mailboxes.get("alice@example.org")).toEqual(SOMEONES_BOX);
+  });
+
+  it("adds a mailbox once when the answer to its add is lost", async () => {
+    await createDomain();
+    fake.api.inject("lost", 1, (request) => request.path.endsWith("/add/mailbox"));
+    const outs = await createMailbox();
+    expect(outs.adopted).toBe(false);
+    expect(fake.api.requests.filter((r) => r.path.endsWith("/add/mailbox"))).toHaveLength(1);
+    expect(fake.mailboxes.get("alice@example.org")).toMatchObject({ forceTfa: 1, password: PASSWORD });
+  });
+
   it("surfaces mailcow's own message and never the password", async () => {
     const error = await rejection(mailcowMailboxProvider.create(mailboxInputs({ domain: "missing.example" })));
     expect(error.message).toBe("mailcow add/mailbox: domain_not_found missing.example");
@@ -210,6 +265,24 @@ describe("MailcowDkimKey", () => {
     expect((await mailcowDkimProvider.diff?.("example.org", read?.props as never, inputs()))?.changes).toBe(false);
   });
 
+  it("deletes the key with the domain's list-of-ids delete, and forgets one already gone", async () => {
+    await createDomain();
+    const { outs } = await mailcowDkimProvider.create(inputs());
+    if (!outs) throw new Error("no outputs");
+    await mailcowDkimProvider.delete?.("example.org", outs);
+    expect(fake.dkim.has("example.org")).toBe(false);
+    expect(fake.api.writes().at(-1)).toMatchObject({ path: "/api/v1/delete/dkim", body: ["example.org"] });
+    fake.api.requests.length = 0;
+    await mailcowDkimProvider.delete?.("example.org", outs);
+    expect(writes()).toEqual([]);
+  });
+
+  it("never puts the private key into an error", async () => {
+    const error = await rejection(mailcowDkimProvider.create({ ...inputs(), domain: "missing.example" }));
+    expect(error.message).toMatch(/^mailcow add\/dkim_import: /);
+    expect(error.message).not.toContain(pem.split("\n")[1] ?? "PRIVATE");
+  });
+
   it("re-imports when mailcow signs with another key", async () => {
     await createDomain();
     const { outs } = await mailcowDkimProvider.create(inputs());
@@ -229,13 +302,50 @@ describe("admin 2FA", () => {
 });
 
 describe("faults", () => {
-  it("reports a wrong API key with mailcow's message, never the key", async () => {
-    const error = await rejection(
-      mailcowDomainProvider.create({ ...domainInputs(), connection: { ...connection, apiKey: "wrong-key-0815" } }),
+  it("reports a wrong API key with mailcow's message, never the key, on reads (HTTP 200) and writes (401)", async () => {
+    const wrong = { ...connection, apiKey: "wrong-key-0815" };
+    // mailcow refuses a read with HTTP 200 and {type: "error"}: that is not an existing domain.
+    const onRead = await rejection(mailcowDomainProvider.create({ ...domainInputs(), connection: wrong }));
+    expect(onRead.message).toBe("mailcow get/domain/example.org: authentication failed");
+    const outs = await createDomain();
+    const onWrite = await rejection(
+      mailcowDomainProvider.update?.("example.org", outs, { ...domainInputs({ quotaMiB: 1 }), connection: wrong }),
     );
-    expect(error.message).toMatch(/HTTP 401: authentication failed/);
-    expect(error.message).not.toContain("wrong-key-0815");
-    expect(error.message).not.toContain(API_KEY);
+    expect(onWrite.message).toMatch(/HTTP 401: authentication failed/);
+    for (const error of [onRead, onWrite]) {
+      expect(error.message).not.toContain("wrong-key-0815");
+      expect(error.message).not.toContain(API_KEY);
+    }
+    expect(fake.domains.get("example.org")?.quota).toBe(20480);
+  });
+
+  it("says which source mailcow refuses when API_ALLOW_FROM does not hold it", async () => {
+    fake.allowFrom = ["10.3.0.1"];
+    const error = await rejection(mailcowDomainProvider.create(domainInputs()));
+    expect(error.message).toMatch(/api access denied for ip 127\.0\.0\.1/);
+    expect(fake.domains.size).toBe(0);
+  });
+
+  it("does not retry a 403 from the web server in front of the API", async () => {
+    fake.api.inject("403", 5);
+    const error = await rejection(mailcowDomainProvider.create(domainInputs()));
+    expect(error.message).toMatch(/HTTP 403 with a body that is not JSON: .*403 Forbidden/);
+    expect(fake.api.requests).toHaveLength(1);
+  });
+
+  it("adds a domain once when the answer to its add is lost, and does not take it for someone else's", async () => {
+    fake.api.inject("lost", 1, (request) => request.path.endsWith("/add/domain"));
+    const outs = await createDomain();
+    expect(outs.adopted).toBe(false);
+    expect(fake.api.requests.filter((r) => r.path.endsWith("/add/domain"))).toHaveLength(1);
+    expect(fake.domains.get("example.org")).toMatchObject({ quota: 20480 });
+  });
+
+  it("sends an add again only after a lookup shows it did not land", async () => {
+    fake.api.inject("500", 1, (request) => request.path.endsWith("/add/domain"));
+    await createDomain();
+    expect(writes()).toEqual(["add/domain", "add/domain"]);
+    expect(fake.domains.has("example.org")).toBe(true);
   });
 
   it("retries a 503 and succeeds; stops at the bound", async () => {

@@ -1,6 +1,8 @@
 // A fake mailcow API on loopback, following the documented request and response shapes of the
 // endpoints mailstack uses (mailcow-openapi.yaml, plus the undocumented dkim_import and
-// edit/admin): X-API-Key auth answering {type:"error", msg:"authentication failed"}, writes
+// edit/admin): X-API-Key auth answering {type:"error", msg:"authentication failed"} (with HTTP
+// 200 on a read, 401 on a write, as measured on mailcow), API_ALLOW_FROM refusing other sources
+// with 401 "api access denied for ip", writes
 // answering [{type, log, msg}] ("danger" for errors such as domain_exists), edits as
 // {items, attr}, deletes as a list of ids, quotas in MiB on write and bytes on read, and
 // mailcow's quirk that an edit without force_tfa resets it.
@@ -39,6 +41,8 @@ export class FakeMailcow {
   readonly mailboxes = new Map<string, Mailbox>();
   readonly dkim = new Map<string, { selector: string; pubkey: string }>();
   readonly admins = new Map<string, { active: number; forceTfa: number }>([["admin", { active: 1, forceTfa: 0 }]]);
+  /** API_ALLOW_FROM: the sources the API answers (undefined: any). */
+  allowFrom: readonly string[] | undefined;
 
   constructor(
     certificate: TestCertificate,
@@ -48,8 +52,13 @@ export class FakeMailcow {
   }
 
   private handle(request: LoggedRequest): JsonReply {
+    if (this.allowFrom && !this.allowFrom.includes("127.0.0.1"))
+      return { status: 401, body: { type: "error", msg: "api access denied for ip 127.0.0.1" } };
     if (request.headers["x-api-key"] !== this.apiKey)
-      return { status: 401, body: { type: "error", msg: "authentication failed" } };
+      return {
+        status: request.method === "GET" ? 200 : 401,
+        body: { type: "error", msg: "authentication failed" },
+      };
     const path = request.path.replace(/^\/api\/v1\//, "");
     const body = request.body as Record<string, unknown> | unknown[] | undefined;
     const ok = (log: unknown[], msg: unknown[]): JsonReply => ({ status: 200, body: [{ type: "success", log, msg }] });
