@@ -311,24 +311,114 @@ export const CROWDSEC_COLLECTIONS = [
   "crowdsecurity/nginx",
 ] as const;
 
+/** The nftables sets the bouncer fills, in tables of their own (names are the bouncer's defaults). */
+export const CROWDSEC_SETS = {
+  ipv4: { table: "mailstack-crowdsec", set: "crowdsec-blacklists" },
+  ipv6: { table: "mailstack-crowdsec6", set: "crowdsec6-blacklists" },
+} as const;
+
+/**
+ * The tables that drop banned sources, loaded before the bouncer starts (idempotent: the tables
+ * are replaced, the bouncer refills the sets at start). Both hooks matter: outside traffic to
+ * mailcow's containers is DNATed and forwarded by Docker and never passes input, so a ban that
+ * only hooks input would protect sshd and nothing of the mail server. Priority -10 runs before
+ * Docker's and UFW's chains (priority 0), and a drop in any table is final.
+ */
+export const CROWDSEC_NFT = (["ipv4", "ipv6"] as const)
+  .map((family) => {
+    const { table, set } = CROWDSEC_SETS[family];
+    const nft =
+      family === "ipv4"
+        ? { family: "ip", type: "ipv4_addr", match: "ip" }
+        : { family: "ip6", type: "ipv6_addr", match: "ip6" };
+    const chain = (hook: string) =>
+      [
+        `  chain ${hook} {`,
+        `    type filter hook ${hook} priority -10; policy accept;`,
+        `    ${nft.match} saddr @${set} counter drop`,
+        "  }",
+      ].join("\n");
+    return [
+      `table ${nft.family} ${table} {}`,
+      `delete table ${nft.family} ${table}`,
+      `table ${nft.family} ${table} {`,
+      `  set ${set} {`,
+      `    type ${nft.type}`,
+      "    flags timeout",
+      "  }",
+      chain("input"),
+      chain("forward"),
+      "}",
+    ].join("\n");
+  })
+  .join("\n")
+  .concat("\n");
+
+/**
+ * The bouncer's settings, written as the package's `.yaml.local` override (merged over the
+ * packaged file, which the package's own install step also edits). Set-only mode: the bouncer
+ * only maintains the sets of CROWDSEC_NFT, which works the same with every bouncer release
+ * (hooking forward itself needs a newer one than some distributions ship). The API key is
+ * appended on the host and never leaves it.
+ */
+export const CROWDSEC_BOUNCER_SETTINGS = `mode: nftables
+update_frequency: 10s
+deny_action: DROP
+supported_decisions_types:
+  - ban
+blacklists_ipv4: ${CROWDSEC_SETS.ipv4.set}
+blacklists_ipv6: ${CROWDSEC_SETS.ipv6.set}
+nftables:
+  ipv4:
+    enabled: true
+    set-only: true
+    table: ${CROWDSEC_SETS.ipv4.table}
+  ipv6:
+    enabled: true
+    set-only: true
+    table: ${CROWDSEC_SETS.ipv6.table}
+`;
+
+const CROWDSEC_NFT_PATH = "/etc/mailstack/crowdsec.nft";
+
 export function crowdsecScript(): HostScript {
   return script("crowdsec", "CrowdSec reading mailcow's container logs, with the nftables firewall bouncer", [
-    "apt-get install -y -q crowdsec crowdsec-firewall-bouncer >/dev/null",
+    "apt-get install -y -q crowdsec crowdsec-firewall-bouncer nftables >/dev/null",
     fileStep("/etc/crowdsec/acquis.d/mailstack.yaml", "0644", CROWDSEC_ACQUISITION),
     "cscli hub update",
     `for collection in ${CROWDSEC_COLLECTIONS.join(" ")}; do`,
     '  cscli collections install "$collection"',
     "done",
-    "readonly BOUNCER_CONFIG=/etc/crowdsec/bouncers/crowdsec-firewall-bouncer.yaml",
+    fileStep(CROWDSEC_NFT_PATH, "0644", CROWDSEC_NFT),
+    fileStep(
+      "/etc/systemd/system/crowdsec-firewall-bouncer.service.d/mailstack.conf",
+      "0644",
+      `[Service]\nExecStartPre=/usr/sbin/nft -f ${CROWDSEC_NFT_PATH}\n`,
+      "systemctl daemon-reload",
+    ),
     "# Without a bouncer CrowdSec only detects: register one with its own key (the key stays on the host).",
-    "if ! cscli bouncers list -o raw | grep -q '^mailstack-firewall,'; then",
-    "  key=$(cscli bouncers add mailstack-firewall -o raw)",
-    '  sed -i "s|^api_key:.*|api_key: ${key}|" "$BOUNCER_CONFIG"',
+    "readonly BOUNCER_LOCAL=/etc/crowdsec/bouncers/crowdsec-firewall-bouncer.yaml.local",
+    "key=''",
+    `if [[ -f "$BOUNCER_LOCAL" ]] && cscli bouncers list -o raw | grep -q '^mailstack-firewall,'; then`,
+    `  key=$(sed -n 's/^api_key: //p' "$BOUNCER_LOCAL")`,
     "fi",
-    "sed -i 's|^mode:.*|mode: nftables|' \"$BOUNCER_CONFIG\"",
-    'chmod 0600 "$BOUNCER_CONFIG"',
+    'if [[ -z "$key" ]]; then',
+    "  cscli bouncers delete mailstack-firewall >/dev/null 2>&1 || true",
+    "  key=$(cscli bouncers add mailstack-firewall -o raw)",
+    "fi",
+    "umask 077",
+    "{",
+    "  cat <<'MAILSTACK_BOUNCER'",
+    CROWDSEC_BOUNCER_SETTINGS.trimEnd(),
+    "MAILSTACK_BOUNCER",
+    `  printf 'api_key: %s\\n' "$key"`,
+    '} > "$BOUNCER_LOCAL.new"',
+    'mv "$BOUNCER_LOCAL.new" "$BOUNCER_LOCAL"',
+    "umask 022",
     "systemctl enable crowdsec crowdsec-firewall-bouncer",
     "systemctl restart crowdsec crowdsec-firewall-bouncer",
+    "# A bouncer that does not start leaves every ban without effect: fail the bring-up instead.",
+    "systemctl is-active --quiet crowdsec-firewall-bouncer",
   ]);
 }
 

@@ -6,6 +6,8 @@ import { connect } from "node:net";
 interface Target {
   readonly host: string;
   readonly port: number;
+  /** Local address to connect from (the namespace may hold several). */
+  readonly from?: string;
 }
 
 const targets = JSON.parse(process.argv[2] ?? "[]") as Target[];
@@ -13,7 +15,11 @@ const timeoutMs = Number(process.argv[3] ?? "1500");
 
 function probe(target: Target): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.host, port: target.port });
+    const socket = connect({
+      host: target.host,
+      port: target.port,
+      ...(target.from ? { localAddress: target.from } : {}),
+    });
     const done = (result: string) => {
       socket.destroy();
       resolve(result);
