@@ -24,7 +24,8 @@ function rule<K extends ConfigKey>(needs: readonly K[], check: (config: Pick<Par
 export const MIN_MEMORY_GIB = 6;
 export const MIN_MEMORY_GIB_WITH_CLAMAV = 8;
 export const MIN_DISK_GB = 40;
-export const MIN_ENFORCE_MAX_AGE_SECONDS = 86_400;
+/** An enforced MTA-STS policy must outlive an attacker's window: at least a week (RFC 8461 §3.2). */
+export const MIN_ENFORCE_MAX_AGE_SECONDS = 604_800;
 
 const rules = [
   rule(["hostname", "domains"], ({ hostname, domains }) =>
@@ -236,7 +237,7 @@ const rules = [
       ? [
           {
             path: ["mtaSts", "maxAgeSeconds"],
-            message: `an enforced MTA-STS policy with max_age below ${MIN_ENFORCE_MAX_AGE_SECONDS} s (1 day) protects little; use 604800 (1 week) or more (RFC 8461 §3.2)`,
+            message: `an enforced MTA-STS policy needs max_age of at least ${MIN_ENFORCE_MAX_AGE_SECONDS} s (1 week; RFC 8461 §3.2 recommends weeks); raise it, or use mode "testing" while trying things out`,
           },
         ]
       : [],

@@ -302,6 +302,45 @@ const invalid: Invalid[] = [
     message: /whole internet/,
   },
   {
+    title: "a host zone whose id differs from the same hosted domain's",
+    mutate: set("hostZone", { name: "example.org", zoneId: "0123456789abcdef0123456789abcdef" }),
+    key: "mailstack:hostZone.zoneId",
+    message: /use the same zone id/,
+  },
+  {
+    title: "mailbox quotas adding up to more than the domain quota",
+    mutate: (c) => {
+      const first = domain(0)(c);
+      first.quotaMiB = 3000;
+      first.mailboxes = [
+        { localPart: "alice", quotaMiB: 2000 },
+        { localPart: "bob", quotaMiB: 2000 },
+      ];
+    },
+    key: "mailstack:domains[0].quotaMiB",
+    message: /add up to 4000 MiB, more than the domain quota of 3000 MiB/,
+  },
+  {
+    title: "an invalid hosted domain name",
+    mutate: (c) => {
+      domain(0)(c).name = "exa mple..org";
+    },
+    key: "mailstack:domains[0].name",
+    message: /expected a domain name such as example\.org/,
+  },
+  {
+    title: "a /31 LAN",
+    mutate: set("lan", { ipv4: "10.3.0.4/31", gateway4: "10.3.0.5", ipv6: "fd03::4/64", gateway6: "fd03::1" }),
+    key: "mailstack:lan.ipv4",
+    message: /between \/8 and \/30/,
+  },
+  {
+    title: "an IPv6 gateway that is the VM itself",
+    mutate: set("lan", { ipv4: "10.3.0.4/24", gateway4: "10.3.0.1", ipv6: "fd03::4/64", gateway6: "fd03::4" }),
+    key: "mailstack:lan.gateway6",
+    message: /another host than the VM/,
+  },
+  {
     title: "root as admin user",
     mutate: set("admin.username", "root"),
     key: "mailstack:admin.username",
@@ -381,8 +420,8 @@ const invalid: Invalid[] = [
     message: /none.*quarantine.*reject/,
   },
   {
-    title: "MTA-STS enforce with max_age under a day",
-    mutate: set("mtaSts", { mode: "enforce", maxAgeSeconds: 3600 }),
+    title: "MTA-STS enforce with max_age under a week (the guide's 86400)",
+    mutate: set("mtaSts", { mode: "enforce", maxAgeSeconds: 86400 }),
     key: "mailstack:mtaSts.maxAgeSeconds",
     message: /604800/,
   },
