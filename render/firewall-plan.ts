@@ -1,6 +1,7 @@
 // The mail host's pfSense rules as a plan (pure): aliases, IPv4 port forwards, IPv4/IPv6 pass
 // rules from the WAN and the host's egress rules, every rule logged and marked with a stable
 // marker the provider uses to find its own objects. Nothing else is opened.
+import { createHash } from "node:crypto";
 
 export interface FirewallPlanInput {
   /** Marker namespace, e.g. the stack name: objects are tagged "[mailstack:<namespace>:<key>]". */
@@ -65,10 +66,18 @@ export function marker(namespace: string, key: string): string {
   return `[mailstack:${namespace}:${key}]`;
 }
 
+const ALIAS_NAME_MAX = 31;
+
 function aliasName(namespace: string, role: string): string {
-  // pfSense: ≤ 31 characters, letters, digits and underscores.
-  const name = `ms_${namespace}_${role}`.replace(/[^A-Za-z0-9_]/g, "_");
-  return name.length <= 31 ? name : name.slice(0, 31);
+  // pfSense: ≤ 31 characters, letters, digits and underscores. A long stack name is shortened
+  // and tagged with a hash of the whole name, so that the roles stay whole (distinct) and two
+  // long stack names with one prefix still differ.
+  const clean = (text: string) => text.replace(/[^A-Za-z0-9_]/g, "_");
+  const name = clean(`ms_${namespace}_${role}`);
+  if (name.length <= ALIAS_NAME_MAX) return name;
+  const tag = createHash("sha256").update(namespace).digest("hex").slice(0, 6);
+  const room = ALIAS_NAME_MAX - `ms__${tag}_${role}`.length;
+  return clean(`ms_${namespace.slice(0, Math.max(room, 0))}_${tag}_${role}`);
 }
 
 /** Ports the host reaches on the internet: SMTP out, DNS, HTTP(S) for ACME, images and updates, NTP. */

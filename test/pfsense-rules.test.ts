@@ -1,7 +1,7 @@
 // PfSenseRules under the mock engine, and the rule plan the prod stack gets.
 import { describe, expect, it } from "vitest";
 import { isSecret, plain, type RecordedResource } from "../plan/engine";
-import { NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { firewallPlan, NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
 import { planWithKeys } from "./plans";
 
 const PREFIX = "pulumi-nodejs:dynamic/pfsense:";
@@ -69,6 +69,30 @@ describe("the prod firewall plan", () => {
       "993",
       "995",
     ]);
+  });
+});
+
+describe("alias names", () => {
+  const names = (namespace: string) =>
+    firewallPlan({
+      namespace,
+      wanInterface: "wan",
+      lanInterface: "lan",
+      hostIpv4: "10.3.0.4",
+      hostPublicIpv6: "2a05:bec0:27:fd03::4",
+      hostAddresses: ["10.3.0.4"],
+      publicPorts: [25],
+    }).aliases.map((alias) => alias.name);
+
+  it("keep the readable form for short stack names", () => {
+    expect(names("prod")).toEqual(["ms_prod_mail_ports", "ms_prod_mail_host", "ms_prod_smtp_out", "ms_prod_web_out"]);
+  });
+
+  it("stay valid and distinct for long stack names, also for two that share a long prefix", () => {
+    const first = names("customer-eu-central-production");
+    const second = names("customer-eu-central-production-2");
+    for (const name of [...first, ...second]) expect(name).toMatch(/^[A-Za-z0-9_]{1,31}$/);
+    expect(new Set([...first, ...second]).size).toBe(first.length + second.length);
   });
 });
 
