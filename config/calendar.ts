@@ -1,6 +1,6 @@
 // Validation of systemd calendar event expressions (systemd.time(7), "Calendar Events"),
-// used for backup schedules: Proxmox backup jobs and the off-site systemd timer both take
-// this syntax. Pure; checked against `systemd-analyze calendar` in the tests.
+// used for backup schedules: the off-site systemd timers take this syntax, Proxmox backup jobs
+// a subset of it (proxmoxCalendarProblem). Pure; checked against `systemd-analyze calendar`.
 //
 //   [WEEKDAYS] [[YEAR-]MONTH-DAY | [YEAR-]MONTH~DAY] [HOUR:MINUTE[:SECOND]] [TIMEZONE]
 //   or one of the shorthands (daily, weekly, …), optionally followed by a timezone.
@@ -183,4 +183,27 @@ export function calendarProblem(expression: string): string | undefined {
   if (index < tokens.length) return `unexpected "${tokens[index]}"`;
   if (!sawDateOrTime && index === 0) return "no weekday, date or time";
   return undefined;
+}
+
+/**
+ * Proxmox's calendar events (backup jobs) are systemd's syntax without a timezone (they run in
+ * the node's local time), without `~` and with abbreviated weekday names only
+ * (pbs.proxmox.com/docs/calendarevents.html). Checked here so that `pulumi up` is not the first
+ * to notice.
+ */
+export function proxmoxCalendarProblem(expression: string): string | undefined {
+  const problem = calendarProblem(expression);
+  if (problem) return problem;
+  const tokens = expression.trim().split(/\s+/);
+  const last = tokens[tokens.length - 1] ?? "";
+  if (tokens.length > 1 && isTimezone(last)) {
+    return `Proxmox schedules take no timezone ("${last}"); they run in the node's local time, so drop it`;
+  }
+  if (expression.includes("~")) {
+    return "Proxmox schedules have no '~' (days counted from the end of the month); name the days instead";
+  }
+  const long = tokens
+    .flatMap((token) => token.split(/,|\.\./))
+    .find((part) => WEEKDAY_LONG.includes(part.toLowerCase()));
+  return long ? `Proxmox takes abbreviated weekdays (mon…sun), not "${long}"` : undefined;
 }

@@ -3,7 +3,7 @@
 // pack and the tests share one definition. Cross-field rules live in rules.ts.
 import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../policies/levels";
 import { z } from "zod";
-import { calendarProblem } from "./calendar";
+import { calendarProblem, proxmoxCalendarProblem } from "./calendar";
 import { domainNameProblem, emailProblem, httpsUrlProblem, localPartProblem, mailtoProblem } from "./names";
 import { ipv4NotPublic, ipv6NotGlobal, parseCidr, parseIpv4, parseIpv6 } from "./net";
 import { parseSshPublicKey } from "./ssh";
@@ -68,6 +68,10 @@ const email = checkedString("an e-mail address such as admin@example.org", email
 const mailto = checkedString("a mailto: URI such as mailto:reports@example.org", mailtoProblem);
 const httpsUrl = checkedString("an https:// URL", httpsUrlProblem);
 const calendar = checkedString("a systemd calendar expression such as '*-*-* 02:00'", calendarProblem);
+const proxmoxCalendar = checkedString(
+  "a Proxmox calendar event such as 'mon..fri 02:00' (systemd's syntax without timezone or '~')",
+  proxmoxCalendarProblem,
+);
 const sshKey = checkedString("an OpenSSH public key line such as 'ssh-ed25519 AAAA… user@host'", (v) => {
   const key = parseSshPublicKey(v);
   return typeof key === "string" ? key : undefined;
@@ -333,7 +337,7 @@ export const keySchemas = {
   backup: z
     .strictObject({
       notifyEmail: email.optional(),
-      schedule: calendar.default("*-*-* 02:00"),
+      schedule: proxmoxCalendar.default("*-*-* 02:00"),
       retention,
       pbs: z
         .strictObject({

@@ -74,10 +74,10 @@ describe("a valid configuration", () => {
     [
       "systemd calendar schedules",
       set("backup", {
-        schedule: "Mon..Fri *-*-* 02:00:00 Europe/Berlin",
+        schedule: "mon..fri *-*-* 02:00:00",
         offsite: {
           repository: "s3:https://s3.example.com/bucket/mailcow",
-          schedule: "daily",
+          schedule: "Mon..Fri *-*-* 03:00:00 Europe/Berlin",
           checkSchedule: "Sun *-*~01 05:00",
         },
       }),
@@ -341,6 +341,24 @@ const invalid: Invalid[] = [
     message: /another host than the VM/,
   },
   {
+    title: "a Proxmox backup schedule with a timezone (systemd takes it, Proxmox does not)",
+    mutate: set("backup", { schedule: "*-*-* 02:00 Europe/Berlin" }),
+    key: "mailstack:backup.schedule",
+    message: /take no timezone \("Europe\/Berlin"\).*local time/,
+  },
+  {
+    title: "a Proxmox backup schedule counting days from the end of the month",
+    mutate: set("backup", { schedule: "*-*~01 02:00" }),
+    key: "mailstack:backup.schedule",
+    message: /no '~'/,
+  },
+  {
+    title: "a Proxmox backup schedule with a long weekday name",
+    mutate: set("backup", { schedule: "Sunday 02:00" }),
+    key: "mailstack:backup.schedule",
+    message: /abbreviated weekdays \(mon…sun\), not "Sunday"/,
+  },
+  {
     title: "root as admin user",
     mutate: set("admin.username", "root"),
     key: "mailstack:admin.username",
@@ -447,7 +465,7 @@ const invalid: Invalid[] = [
     title: "a backup schedule that is not a calendar expression",
     mutate: set("backup", { schedule: "every night" }),
     key: "mailstack:backup.schedule",
-    message: /systemd calendar/,
+    message: /a Proxmox calendar event such as/,
   },
   {
     title: "a backup at 25 o'clock",
