@@ -226,7 +226,11 @@ function mailstack(): Deferred<StackOutputs> {
 
   // Tenants after the bring-up; the DKIM keys are the stack's, so DNS is not waited for.
   const tenants = new MailcowTenants("mailcow-tenants", {
-    connection: { endpoint: `https://${host}`, apiKey: mailcow.apiKey },
+    connection: {
+      endpoint: `https://${host}`,
+      apiKey: mailcow.apiKey,
+      ...(config.mailcow.caCertificate ? { caCertificate: config.mailcow.caCertificate } : {}),
+    },
     domains: config.domains,
     dkim: Object.fromEntries(
       [...dkimKeys].map(([domain, key]) => [

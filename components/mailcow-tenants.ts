@@ -59,7 +59,8 @@ export class MailcowTenants extends pulumi.ComponentResource {
       opts,
     );
     const connection = pulumi.secret(pulumi.output(args.connection));
-    const passwords: Record<string, pulumi.Output<string>> = {};
+    // Only the passwords the stack set: an adopted mailbox keeps the password it had.
+    const passwords: pulumi.Output<readonly [string, string | undefined]>[] = [];
 
     for (const tenant of args.domains) {
       const domain = new MailcowDomain(
@@ -95,7 +96,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
           { length: 24, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2, overrideSpecial: "-_.:+" },
           { parent: this },
         );
-        new MailcowMailbox(
+        const mailbox = new MailcowMailbox(
           `${name}-${address}`,
           {
             connection,
@@ -113,7 +114,11 @@ export class MailcowTenants extends pulumi.ComponentResource {
           },
           { parent: this, dependsOn: [domain] },
         );
-        passwords[address] = password.result;
+        passwords.push(
+          pulumi
+            .all([mailbox.adopted, password.result])
+            .apply(([adopted, result]) => [address, adopted === true ? undefined : result] as const),
+        );
       }
     }
     new MailcowAdminTfa(
@@ -122,7 +127,13 @@ export class MailcowTenants extends pulumi.ComponentResource {
       { parent: this, dependsOn: [args.after] },
     );
 
-    this.initialPasswords = pulumi.secret(pulumi.output(passwords));
+    this.initialPasswords = pulumi.secret(
+      pulumi
+        .all(passwords)
+        .apply((entries) =>
+          Object.fromEntries(entries.filter((entry): entry is readonly [string, string] => entry[1] !== undefined)),
+        ),
+    );
     this.registerOutputs({ initialPasswords: this.initialPasswords });
   }
 }

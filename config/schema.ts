@@ -67,6 +67,10 @@ const anyCidr = checkedString("an IPv4 or IPv6 prefix such as 10.3.0.0/24 or fd0
 const email = checkedString("an e-mail address such as admin@example.org", emailProblem);
 const mailto = checkedString("a mailto: URI such as mailto:reports@example.org", mailtoProblem);
 const httpsUrl = checkedString("an https:// URL", httpsUrlProblem);
+/** A CA or server certificate to trust instead of the system store (TLS stays verified). */
+const pemCertificate = z.string().regex(/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, {
+  error: "expected a PEM certificate (-----BEGIN CERTIFICATE-----)",
+});
 const calendar = checkedString("a systemd calendar expression such as '*-*-* 02:00'", calendarProblem);
 const proxmoxCalendar = checkedString(
   "a Proxmox calendar event such as 'mon..fri 02:00' (systemd's syntax without timezone or '~')",
@@ -247,6 +251,8 @@ export const keySchemas = {
         .default("admin"),
       /** Manage hosted domains and mailboxes that already exist in mailcow instead of failing. */
       adoptExisting: z.boolean().default(false),
+      /** PEM CA or certificate the API client pins instead of the system store (e.g. an internal CA). */
+      caCertificate: pemCertificate.optional(),
       /** Container resource limits (docker-compose.override.yml), the guide's values by default. */
       limits: z
         .partialRecord(
@@ -327,12 +333,7 @@ export const keySchemas = {
     endpoint: httpsUrl,
     wanInterface: z.string().min(1).default("wan"),
     lanInterface: z.string().min(1).default("lan"),
-    caCertificate: z
-      .string()
-      .regex(/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*$/, {
-        error: "expected a PEM certificate (-----BEGIN CERTIFICATE-----)",
-      })
-      .optional(),
+    caCertificate: pemCertificate.optional(),
   }),
   backup: z
     .strictObject({

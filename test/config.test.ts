@@ -359,6 +359,12 @@ const invalid: Invalid[] = [
     message: /abbreviated weekdays \(mon…sun\), not "Sunday"/,
   },
   {
+    title: "a mailcow CA that is not a PEM certificate",
+    mutate: set("mailcow", { caCertificate: "MIIB...base64 without armour" }),
+    key: "mailstack:mailcow.caCertificate",
+    message: /PEM certificate/,
+  },
+  {
     title: "root as admin user",
     mutate: set("admin.username", "root"),
     key: "mailstack:admin.username",

@@ -3,7 +3,8 @@ import { createPublicKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { isSecret, plain, redact, type ProgramRun, type RecordedResource } from "../plan/engine";
 import type { StackOutputs } from "../outputs";
-import { dependencyClosure, planWithKeys } from "./plans";
+import { loopbackCertificate } from "./fakes/https";
+import { dependencyClosure, planWithKeys, playProviders } from "./plans";
 
 const PREFIX = "pulumi-nodejs:dynamic/mailcow:";
 
@@ -53,7 +54,8 @@ describe("MailcowTenants in the prod plan", () => {
   });
 
   it("keeps mailbox passwords secret, also in the stack output", async () => {
-    const { result } = await planWithKeys();
+    // After a deployment (a preview does not know yet which mailboxes were adopted).
+    const { result } = await planWithKeys({}, { preview: false });
     for (const box of ofType(result.run, "Mailbox")) {
       expect(isSecret(box.inputs.password)).toBe(true);
       expect(box.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["password", "connection"]));
@@ -61,6 +63,31 @@ describe("MailcowTenants in the prod plan", () => {
     expect((redact(result.run.outputs) as { mailboxInitialPasswords: unknown }).mailboxInitialPasswords).toBe(
       "[secret]",
     );
+  });
+
+  it("lists initial passwords only for mailboxes the stack created (an adopted one keeps its own)", async () => {
+    const { result } = await planWithKeys(
+      { "mailstack:mailcow": JSON.stringify({ adoptExisting: true }) },
+      {
+        preview: false,
+        outputs: (resource) => ({
+          ...playProviders(resource),
+          ...(resource.type === `${PREFIX}Mailbox` && resource.name.endsWith("-admin@xd-cloud.de")
+            ? { adopted: true }
+            : {}),
+        }),
+      },
+    );
+    const passwords = plain(result.run.outputs.mailboxInitialPasswords) as Record<string, string>;
+    expect(Object.keys(passwords).sort()).toEqual(["dmarc-reports@xd-cloud.de", "tls-reports@xd-cloud.de"]);
+    for (const password of Object.values(passwords)) expect(password).toMatch(/^[A-Za-z0-9_.:+-]{24}$/);
+  });
+
+  it("pins the configured CA for the mailcow API instead of the system store", async () => {
+    const { cert } = loopbackCertificate();
+    const { result } = await planWithKeys({ "mailstack:mailcow": JSON.stringify({ caCertificate: cert }) });
+    for (const resource of result.run.resources.filter((r) => r.type.startsWith(PREFIX)))
+      expect((plain(resource.inputs.connection) as { caCertificate?: string }).caCertificate, resource.name).toBe(cert);
   });
 
   it("follows config: 2FA off for a mailbox shows in the plan (the policy pack decides)", async () => {
