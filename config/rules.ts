@@ -27,6 +27,9 @@ export const MIN_DISK_GB = 40;
 /** An enforced MTA-STS policy must outlive an attacker's window: at least a week (RFC 8461 §3.2). */
 export const MIN_ENFORCE_MAX_AGE_SECONDS = 604_800;
 
+/** The storages a Proxmox node is installed with; they exist on every node but are not shared. */
+const NODE_LOCAL_STORAGES = new Set(["local", "local-lvm", "local-zfs"]);
+
 const rules = [
   rule(["hostname", "domains"], ({ hostname, domains }) =>
     domains.some((domain) => domain.name === hostname)
@@ -175,6 +178,26 @@ const rules = [
       } else if (v6 && lan.gateway6 === v6.address) {
         problems.push({ path: ["lan", "gateway6"], message: "the gateway must be another host than the VM" });
       }
+    }
+    return problems;
+  }),
+  rule(["vm", "proxmox"], ({ vm, proxmox }) => {
+    if (!vm.ha) return [];
+    const problems: Problem[] = [];
+    // Proxmox's default storages are node-local: HA could not start the VM on another node.
+    for (const key of ["vmDatastore", "snippetDatastore"] as const) {
+      if (NODE_LOCAL_STORAGES.has(proxmox[key])) {
+        problems.push({
+          path: ["proxmox", key],
+          message: `"${proxmox[key]}" is node-local storage, so HA cannot start the VM on another node; name shared storage (Ceph, NFS, …) or drop vm.ha`,
+        });
+      }
+    }
+    if (!(proxmox.node in vm.ha.nodes)) {
+      problems.push({
+        path: ["vm", "ha", "nodes"],
+        message: `the VM's node ${proxmox.node} is not in the HA group; add it with a priority`,
+      });
     }
     return problems;
   }),

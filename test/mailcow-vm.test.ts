@@ -3,6 +3,15 @@ import { describe, expect, it } from "vitest";
 import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import { dependencyClosure, planWithKeys, VM_HOST_KEY } from "./plans";
+import { rejection } from "./tools";
+
+/** The prod stack's Proxmox settings (the overrides replace the whole key). */
+const PROD_PROXMOX = {
+  endpoint: "https://pve.xd-cloud.de:8006/",
+  node: "pve",
+  sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFxQ4sH7xsA0mCpNaqurdzKrxwnIPXhUrPRzN/599wh root@pve",
+  imageDatastore: "local",
+};
 
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
 const COMMAND = "command:remote:Command";
@@ -141,6 +150,15 @@ describe("MailcowVm", () => {
     }
   });
 
+  it("refuses HA on node-local storage, or without the VM's own node", async () => {
+    const ha = (nodes: Record<string, number>) =>
+      JSON.stringify({ id: 104, cores: 8, memoryGiB: 16, diskGb: 100, ha: { nodes } });
+    const error = await rejection(planWithKeys({ "mailstack:vm": ha({ pve2: 2, pve3: 1 }) }));
+    expect(error.message).toContain('mailstack:proxmox.vmDatastore = "local-lvm": "local-lvm" is node-local storage');
+    expect(error.message).toContain('mailstack:proxmox.snippetDatastore = "local"');
+    expect(error.message).toMatch(/mailstack:vm\.ha\.nodes .*the VM's node pve is not in the HA group/);
+  });
+
   it("adds Proxmox HA when configured", async () => {
     const { result } = await planWithKeys({
       "mailstack:vm": JSON.stringify({
@@ -150,6 +168,7 @@ describe("MailcowVm", () => {
         diskGb: 100,
         ha: { nodes: { pve: 2, pve2: 1 } },
       }),
+      "mailstack:proxmox": JSON.stringify({ ...PROD_PROXMOX, vmDatastore: "ceph-vm", snippetDatastore: "cephfs" }),
     });
     expect(redact(byName(result, "mailcow-ha").inputs)).toMatchObject({
       resourceId: "vm:104",
