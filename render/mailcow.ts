@@ -152,7 +152,7 @@ export const SIGNATURE_ALGORITHMS = [
   "RSA+SHA384",
 ].join(":");
 
-/** Key exchange groups internet.nl rates good; no finite-field DH (Dovecot; Postfix's default curves are all good). */
+/** Key exchange groups internet.nl rates good; no finite-field DH (ffdhe2048 rates insufficient). */
 export const GROUPS = "X25519:prime256v1:secp384r1";
 
 /** The path of openssl.cnf inside mailcow's postfix container. */
@@ -170,6 +170,9 @@ export function postfixExtraCf(minVersion: TlsVersion, opensslConfig: string = P
     `tls_high_cipherlist = ${TLS12_CIPHERS}`,
     "tls_preempt_cipherlist = yes",
     "tls_ssl_options = NO_COMPRESSION, NO_RENEGOTIATION",
+    `tls_eecdh_auto_curves = ${GROUPS.split(":").join(" ")}`,
+    "# Postfix 3.8+ would add ffdhe2048/3072 to the TLS 1.3 groups; older releases ignore this.",
+    "tls_ffdhe_auto_groups =",
     "smtpd_tls_ciphers = high",
     "smtpd_tls_mandatory_ciphers = high",
     `smtpd_tls_protocols = ${protocols}`,
