@@ -42,6 +42,19 @@ function heredoc(content: string): { opener: string; body: string } {
   return { opener: `<<'${DELIMITER}'`, body: `${content.endsWith("\n") ? content : `${content}\n`}${DELIMITER}` };
 }
 
+/** The files a script installs with write_file (its here-documents), for the plan's file listing. */
+export function scriptFiles(script: HostScript): { path: string; mode: string; content: string }[] {
+  const pattern = new RegExp(
+    `^(?:if )?write_file (\\S+) (\\d{3,4}) <<'${DELIMITER}'(?: \\|\\| true)?\n([\\s\\S]*?)^${DELIMITER}$`,
+    "gm",
+  );
+  return [...script.content.matchAll(pattern)].map(([, path = "", mode = "", content = ""]) => ({
+    path,
+    mode,
+    content,
+  }));
+}
+
 /** `if write_file …; then <onChange>; fi` for a text file. */
 export function fileStep(path: string, mode: string, content: string, onChange?: string): string {
   const { opener, body } = heredoc(content);

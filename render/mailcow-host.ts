@@ -13,6 +13,7 @@ import {
   mailcowUpScript,
   type HostScript,
   type InstalledFile,
+  scriptFiles,
 } from "./host-scripts";
 import {
   composeOverride,
@@ -186,6 +187,10 @@ export function renderedFiles(
       path: `/usr/local/sbin/mailstack-${script.name}`,
       content: script.content,
     })),
+    // What the scripts install (sshd, sysctl, Docker, CrowdSec, …), so a review sees each file.
+    ...hostScripts(input).flatMap((script) =>
+      scriptFiles(script).map((file) => ({ host: hosts.vm, path: file.path, content: file.content })),
+    ),
     ...fileInstalls(input, secrets, tlsKeyPem).flatMap((item) =>
       item.files.map((file) => ({ host: hosts.vm, path: file.path, content: file.content })),
     ),

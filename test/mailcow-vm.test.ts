@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import { dependencyClosure, planWithKeys, VM_HOST_KEY } from "./plans";
+import { CROWDSEC_NFT, scriptFiles } from "../render/host-scripts";
 import { rejection } from "./tools";
 
 /** The prod stack's Proxmox settings (the overrides replace the whole key). */
@@ -204,6 +205,22 @@ describe("MailcowVm", () => {
     expect(conf).toMatch(/^MAILCOW_HOSTNAME=mail\.xd-cloud\.de$/m);
     expect(files.get("files/mailcow-vm/opt/mailcow-dockerized/data/conf/postfix/extra.cf")).toMatch(
       /smtpd_tls_protocols = >=TLSv1\.2/,
+    );
+    // Every file a host script installs is listed too, exactly as the script writes it.
+    const scripts = [...files].filter(([path]) => path.startsWith("files/mailcow-vm/usr/local/sbin/mailstack-"));
+    const installed = scripts.flatMap(([path, content]) => scriptFiles({ name: path, content }));
+    expect(installed.map((file) => file.path)).toEqual(
+      expect.arrayContaining([
+        "/etc/ssh/sshd_config.d/10-mailstack.conf",
+        "/etc/sysctl.d/90-mailstack.conf",
+        "/etc/docker/daemon.json",
+        "/etc/mailstack/crowdsec.nft",
+      ]),
+    );
+    for (const file of installed) expect(files.get(`files/mailcow-vm${file.path}`), file.path).toBe(file.content);
+    expect(files.get("files/mailcow-vm/etc/mailstack/crowdsec.nft")).toBe(CROWDSEC_NFT);
+    expect(files.get("files/mailcow-vm/etc/ssh/sshd_config.d/10-mailstack.conf")).toMatch(
+      /^PasswordAuthentication no$/m,
     );
     expect(files.get("files/pve/var/lib/vz/snippets/mailcow-user-data.yaml")).toMatch(/^#cloud-config/);
     expect(files.get("files/pve/var/lib/vz/snippets/mailcow-network-config.yaml")).toContain("2a05:bec0:27:fd03::4/64");
