@@ -5,6 +5,7 @@ import type { RuleInfo } from "./levels";
 
 export const TYPES = {
   mailcowVm: "mailstack:proxmox:MailcowVm",
+  proxmoxAccess: "mailstack:proxmox:ProxmoxAccess",
   mailDnsZone: "mailstack:dns:MailDnsZone",
   tenants: "mailstack:mailcow:MailcowTenants",
   backupJob: "mailstack:backup:BackupJob",
@@ -27,7 +28,6 @@ export const TYPES = {
   mailcowPrefix: "pulumi-nodejs:dynamic/mailcow:",
   mailbox: "pulumi-nodejs:dynamic/mailcow:Mailbox",
   adminTfa: "pulumi-nodejs:dynamic/mailcow:AdminTfa",
-  domainAdmin: "pulumi-nodejs:dynamic/mailcow:DomainAdmin",
   dkimKey: "pulumi-nodejs:dynamic/mailcow:DkimKey",
   stack: "pulumi:pulumi:Stack",
 } as const;

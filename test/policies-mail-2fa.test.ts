@@ -520,22 +520,19 @@ describe("mailstack-2fa-require-admin-tfa", () => {
     resource(TYPES.tenants, "mailcow-tenants", { adminUsername, adopt: false, domains: [] });
   const adminTfaFor = (username: unknown) =>
     resource(TYPES.adminTfa, "mailcow-tenants-admin-tfa", { kind: "adminTfa", username });
-  const domainAdmin = (spec: unknown) => resource(TYPES.domainAdmin, "mailcow-tenants-ops", { spec });
 
-  it("accepts the admin with its AdminTfa and domain admins with forceTfa true", async () => {
-    expect(
-      await stackMessages(adminTfa, [
-        tenants("admin"),
-        adminTfaFor("admin"),
-        domainAdmin({ username: "ops", domains: ["example.org"], forceTfa: true }),
-      ]),
-    ).toEqual([]);
+  it("accepts the admin with its AdminTfa", async () => {
+    expect(await stackMessages(adminTfa, [tenants("admin"), adminTfaFor("admin")])).toEqual([]);
   });
 
   it("reports tenants whose admin has no AdminTfa, at the tenants", async () => {
     const declared = tenants("admin");
     expect(await stackViolations(adminTfa, [declared])).toEqual([
-      { message: "the mailcow admin admin has no enforced 2FA (no AdminTfa resource for it)", urn: declared.urn },
+      {
+        message:
+          "the mailcow admin admin has no enforced 2FA (no AdminTfa resource for it): keep MailcowTenants' admin-tfa resource for mailstack:mailcow.adminUsername",
+        urn: declared.urn,
+      },
     ]);
   });
 
@@ -545,28 +542,12 @@ describe("mailstack-2fa-require-admin-tfa", () => {
     ]);
   });
 
-  it("reports a domain admin with forceTfa false or without it, at the domain admin", async () => {
-    for (const spec of [{ username: "ops", forceTfa: false }, { username: "ops" }]) {
-      const declared = domainAdmin(spec);
-      expect(await stackViolations(adminTfa, [declared])).toEqual([
-        { message: "domain admin ops does not have to enrol 2FA: set forceTfa true", urn: declared.urn },
-      ]);
-    }
-  });
-
-  it("skips an admin name or domain admin spec a preview cannot know", async () => {
+  it("skips an admin name a preview cannot know", async () => {
     expect(await stackMessages(adminTfa, [tenants(UNKNOWN_VALUE)])).toEqual([]);
-    expect(await stackMessages(adminTfa, [domainAdmin(UNKNOWN_VALUE)])).toEqual([]);
   });
 
   it("does not report the admin when the AdminTfa username is not known during preview", async () => {
     await expect(stackMessages(adminTfa, [tenants("admin"), adminTfaFor(UNKNOWN_VALUE)])).resolves.toEqual([]);
-  });
-
-  it("skips a domain admin forceTfa flag a preview cannot know", async () => {
-    await expect(stackMessages(adminTfa, [domainAdmin({ username: "ops", forceTfa: UNKNOWN_VALUE })])).resolves.toEqual(
-      [],
-    );
   });
 });
 
@@ -631,6 +612,18 @@ describe("mailstack-2fa-require-proxmox-realm-tfa", () => {
           /no command requires TFA for the Proxmox admin realm \(pveum realm modify/,
         ) as string,
         urn: vm.urn,
+      },
+    ]);
+  });
+
+  it("reports TFA on another realm than the one the admins use (ProxmoxAccess), at ProxmoxAccess", async () => {
+    const access = resource(TYPES.proxmoxAccess, "proxmox-access", { adminRealm: "pve", realmTfa: "oath" });
+    expect(await stackMessages(proxmoxRealmTfa, [vm, access, realmCommand("pve")])).toEqual([]);
+    expect(await stackViolations(proxmoxRealmTfa, [vm, access, realmCommand("pam")])).toEqual([
+      {
+        message:
+          'the admins log in through realm "pve", but TFA is required only for "pam": set mailstack:proxmox.adminRealm to the realm the admins use',
+        urn: access.urn,
       },
     ]);
   });
@@ -706,12 +699,10 @@ describe("mailstack-2fa-report-unenforced-logins", () => {
     expect(await stackMessages(unenforcedLogins, [txt("example.org", "v=spf1 -all"), account])).toEqual([]);
   });
 
-  it("reports domain admins when tenants exist but the stack declares none", async () => {
+  it("reports mailcow's domain admins, which the stack does not declare, when tenants exist", async () => {
     expect(await stackMessages(unenforcedLogins, [tenants])).toEqual([
-      expect.stringMatching(/^mailcow domain admins: none declared by the stack/),
+      expect.stringMatching(/^mailcow domain admins: not declared by the stack; give any created in the UI force_tfa/),
     ]);
-    const declared = resource(TYPES.domainAdmin, "ops", { spec: { username: "ops", forceTfa: true } });
-    expect(await stackMessages(unenforcedLogins, [tenants, declared])).toEqual([]);
   });
 
   it("reports every surface of a full stack once, in a stable order", async () => {

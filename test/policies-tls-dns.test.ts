@@ -10,6 +10,7 @@ import { mailTls12 } from "../policies/tls/mail-tls12";
 import { mtaSts, policyFromWorker } from "../policies/tls/mta-sts";
 import { verifiedConnections } from "../policies/tls/verified-connections";
 import { zoneTls12 } from "../policies/tls/zone-tls12";
+import { dovecotExtraConf, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
 import { mtaStsWorkerScript } from "../render/mta-sts-worker";
 import {
   OTHER_ZONE,
@@ -47,8 +48,32 @@ describe("mailstack-tls-require-mail-tls12", () => {
     expect(await violations(mailTls12, vm({}))).toEqual([expect.stringMatching(/no TLS minimum/)]);
   });
 
+  const install = (stdin: unknown) => resource(TYPES.command, "mailcow-postfix-tls", { create: "sudo bash -s", stdin });
+
+  it("accepts the commands that install the rendered Postfix and Dovecot files for TLS 1.2 and 1.3", async () => {
+    for (const version of ["1.2", "1.3"] as const) {
+      const files = [postfixExtraCf(version), postfixOpensslCnf(version), dovecotExtraConf(version)].join("\n");
+      expect(await violations(mailTls12, install(files))).toEqual([]);
+    }
+  });
+
+  it("reports a command that writes a TLS minimum below 1.2 into Postfix's or Dovecot's files", async () => {
+    const cases: [string, string][] = [
+      ["smtpd_tls_protocols = >=TLSv1\n", "smtpd_tls_protocols = TLSv1.0"],
+      ["smtp_tls_mandatory_protocols = >=TLSv1.1\n", "smtp_tls_mandatory_protocols = TLSv1.1"],
+      ["ssl_min_protocol = TLSv1.1\n", "ssl_min_protocol = TLSv1.1"],
+      ["[baseline_postfix_settings]\nMinProtocol = TLSv1\n", "MinProtocol = TLSv1.0"],
+    ];
+    for (const [file, named] of cases) {
+      expect(await violations(mailTls12, install(`cat > extra.cf <<'EOF'\n${file}EOF\n`))).toEqual([
+        `this command configures mailcow with ${named}: render the files from mailstack:tlsMinVersion "1.2" or "1.3"`,
+      ]);
+    }
+  });
+
   it("skips a minimum a preview cannot know, and other resource types", async () => {
     expect(await violations(mailTls12, vm({ tlsMinVersion: UNKNOWN_VALUE }))).toEqual([]);
+    expect(await violations(mailTls12, install(UNKNOWN_VALUE))).toEqual([]);
     expect(await violations(mailTls12, resource(TYPES.vm, "mailcow-vm", { tlsMinVersion: "1.0" }))).toEqual([]);
   });
 });
@@ -127,16 +152,10 @@ describe("mailstack-tls-require-verified-connections", () => {
     ]);
   });
 
-  it("reports pfSense and mailcow clients over HTTP or without verification", async () => {
+  it("reports pfSense and mailcow clients over HTTP or without an endpoint (the client itself always verifies)", async () => {
     expect(await violations(verifiedConnections, dynamic("pfsense", { endpoint: "http://fw/" }))).toEqual([
-      expect.stringMatching(/pfSense API is reached over http:\/\/fw\/: use https/),
+      "the pfSense API is reached over http://fw/: use an https:// endpoint",
     ]);
-    expect(
-      await violations(verifiedConnections, dynamic("pfsense", { endpoint: "https://fw/", insecure: true })),
-    ).toEqual([expect.stringMatching(/pfSense API client skips TLS verification/)]);
-    expect(
-      await violations(verifiedConnections, dynamic("mailcow", { endpoint: "https://m/", rejectUnauthorized: false })),
-    ).toEqual([expect.stringMatching(/mailcow API client skips TLS verification/)]);
     expect(await violations(verifiedConnections, dynamic("mailcow", {}))).toEqual([
       expect.stringMatching(/mailcow API client has no endpoint/),
     ]);
@@ -213,9 +232,11 @@ describe("mailstack-tls-enforce-mta-sts", () => {
 describe("mailstack-dns-require-dnssec", () => {
   const records = [mx("example.org", "mail.example.org"), record("mail.example.org", "A", { content: "192.0.2.1" })];
 
-  it("accepts zones whose DNSSEC is active", async () => {
+  it("accepts zones whose DNSSEC is active, or signed and waiting for the DS at the registrar", async () => {
     expect(await stackMessages(dnssec, [...records, zoneDnssec("active")])).toEqual([]);
     expect(await stackMessages(dnssec, [...records, zoneDnssec(undefined)])).toEqual([]);
+    // Cloudflare's state after the first deployment, until the registrar has the DS record.
+    expect(await stackMessages(dnssec, [...records, zoneDnssec("pending")])).toEqual([]);
   });
 
   it("reports a zone that carries records without DNSSEC, once per zone", async () => {
@@ -228,8 +249,8 @@ describe("mailstack-dns-require-dnssec", () => {
     ]);
   });
 
-  it("reports DNSSEC that is disabled or pending", async () => {
-    for (const status of ["disabled", "pending"]) {
+  it("reports DNSSEC that is disabled, being disabled or in error", async () => {
+    for (const status of ["disabled", "pending-disabled", "error"]) {
       const found = await stackMessages(dnssec, [...records, zoneDnssec(status)]);
       expect(found).toEqual([
         expect.stringMatching(`DNSSEC of zone ${ZONE} is "${status}"`),
@@ -261,15 +282,21 @@ describe("mailstack-dns-require-tlsa-for-mx", () => {
 });
 
 describe("mailstack-dns-require-dnssec-for-tlsa", () => {
-  it("accepts TLSA in a signed zone", async () => {
-    expect(await stackMessages(dnssecForTlsa, [tlsa("_25._tcp.mail.example.org"), zoneDnssec("active")])).toEqual([]);
+  it("accepts TLSA in a signed zone (active, or pending the DS at the registrar)", async () => {
+    for (const status of ["active", "pending"])
+      expect(await stackMessages(dnssecForTlsa, [tlsa("_25._tcp.mail.example.org"), zoneDnssec(status)])).toEqual([]);
   });
 
   it("reports TLSA in an unsigned zone or one whose DNSSEC is off", async () => {
     const record = tlsa("_25._tcp.mail.example.org");
     for (const others of [[], [zoneDnssec("disabled")], [zoneDnssec("active", OTHER_ZONE)]]) {
       expect(await stackViolations(dnssecForTlsa, [record, ...others])).toEqual([
-        { message: expect.stringMatching(/not DNSSEC-signed/) as string, urn: record.urn },
+        {
+          message: expect.stringMatching(
+            /not DNSSEC-signed: set mailstack:dns.dnssec true, or mailstack:dns.dane false/,
+          ) as string,
+          urn: record.urn,
+        },
       ]);
     }
   });

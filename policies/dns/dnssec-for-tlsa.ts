@@ -11,7 +11,10 @@ export const dnssecForTlsa = stackRule(RULES.tlsaNeedsDnssec, {
     const signed = dnssecZones(args.resources);
     for (const record of dnsRecords(args.resources).filter((r) => r.type === "TLSA")) {
       if (!signed.has(record.zoneId))
-        report(`TLSA ${record.name} is in zone ${record.zoneId}, which is not DNSSEC-signed`, record.urn);
+        report(
+          `TLSA ${record.name} is in zone ${record.zoneId}, which is not DNSSEC-signed: set mailstack:dns.dnssec true, or mailstack:dns.dane false`,
+          record.urn,
+        );
     }
   },
 });

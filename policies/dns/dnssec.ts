@@ -2,14 +2,19 @@
 import { RULES } from "../levels";
 import { TYPES, dnsRecords, propsOf, stackRule, str } from "../lib";
 
-/** Zone id → the URN of its DNSSEC resource, for zones whose DNSSEC status is active. */
+/**
+ * Cloudflare's DNSSEC states that mean "signed": "active", and "pending" (signed, waiting for the
+ * DS record at the registrar, which only the first deployment's output gives). Absent means the
+ * resource's default, active.
+ */
+const SIGNED = new Set([undefined, "active", "pending"]);
+
+/** The zones whose DNSSEC is on. */
 export function dnssecZones(resources: Parameters<typeof dnsRecords>[0]): Set<string> {
   const zones = new Set<string>();
   for (const r of resources.filter((r) => r.type === TYPES.zoneDnssec)) {
     const zone = str(() => propsOf(r).zoneId);
-    const status = str(() => propsOf(r).status);
-    // Cloudflare's default status (absent) is "active" when the resource exists.
-    if (zone && (status === undefined || status === "active")) zones.add(zone);
+    if (zone && SIGNED.has(str(() => propsOf(r).status))) zones.add(zone);
   }
   return zones;
 }
@@ -21,8 +26,11 @@ export const dnssec = stackRule(RULES.dnssec, {
   validateStack: (args, report) => {
     for (const r of args.resources.filter((r) => r.type === TYPES.zoneDnssec)) {
       const status = str(() => propsOf(r).status);
-      if (status !== undefined && status !== "active")
-        report(`DNSSEC of zone ${str(() => propsOf(r).zoneId) ?? r.name} is "${status}": set status "active"`, r.urn);
+      if (!SIGNED.has(status))
+        report(
+          `DNSSEC of zone ${str(() => propsOf(r).zoneId) ?? r.name} is "${status}": set status "active" (mailstack:dns.dnssec true)`,
+          r.urn,
+        );
     }
     const signed = dnssecZones(args.resources);
     const reported = new Set<string>();

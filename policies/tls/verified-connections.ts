@@ -18,7 +18,7 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
         report("the Proxmox provider skips TLS verification: set insecure to false");
       const endpoint = str(() => props.endpoint);
       if (endpoint !== undefined && !endpoint.startsWith("https://"))
-        report(`the Proxmox endpoint ${endpoint} is not HTTPS`);
+        report(`the Proxmox endpoint ${endpoint} is not HTTPS: set mailstack:proxmox.endpoint to https://…:8006/`);
       return;
     }
     if (type.startsWith(TYPES.pfsensePrefix) || type.startsWith(TYPES.mailcowPrefix)) {
@@ -26,10 +26,11 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
       if (!isKnown(connection)) return;
       const what = type.startsWith(TYPES.pfsensePrefix) ? "pfSense" : "mailcow";
       const endpoint = typeof connection.endpoint === "string" ? connection.endpoint : undefined;
-      if (endpoint === undefined) report(`the ${what} API client has no endpoint`);
-      else if (!endpoint.startsWith("https://")) report(`the ${what} API is reached over ${endpoint}: use https://`);
-      if (truthy(connection.insecure) || connection.rejectUnauthorized === false)
-        report(`the ${what} API client skips TLS verification: remove insecure/rejectUnauthorized`);
+      // The client always verifies certificates (providers/rest.ts); the scheme is what config can get wrong.
+      if (endpoint === undefined)
+        report(`the ${what} API client has no endpoint: set mailstack:${what.toLowerCase()}.endpoint`);
+      else if (!endpoint.startsWith("https://"))
+        report(`the ${what} API is reached over ${endpoint}: use an https:// endpoint`);
       return;
     }
     if (type === TYPES.pbs) {

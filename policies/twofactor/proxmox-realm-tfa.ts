@@ -2,7 +2,7 @@
 // so the stack sets it with `pveum realm modify <realm> --tfa type=oath` on the node.
 import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../levels";
-import { commandScripts, stackRule, TYPES } from "../lib";
+import { commandScripts, propsOf, stackRule, str, TYPES } from "../lib";
 
 const REALM_TFA = /pveum realm modify (\S+) --tfa type=(oath|yubico)\b/;
 
@@ -24,10 +24,24 @@ export const proxmoxRealmTfa = stackRule(RULES.proxmoxTfa, {
   validateStack: (args, report) => {
     const vms = args.resources.filter((r) => r.type === TYPES.vm);
     if (vms.length === 0) return;
-    if (realmsWithTfa(args.resources).length === 0)
+    const covered = realmsWithTfa(args.resources);
+    // The realm the admins use, as the stack declares it (ProxmoxAccess); "pve" when none says.
+    const access = args.resources.filter((r) => r.type === TYPES.proxmoxAccess);
+    const wanted = access.flatMap((r) => {
+      const realm = str(() => propsOf(r).adminRealm);
+      return realm ? [realm] : [];
+    });
+    if (covered.length === 0) {
       report(
-        "no command requires TFA for the Proxmox admin realm (pveum realm modify <realm> --tfa type=oath)",
+        "no command requires TFA for the Proxmox admin realm (pveum realm modify <realm> --tfa type=oath): keep ProxmoxAccess in the stack",
         vms[0]?.urn,
+      );
+      return;
+    }
+    for (const realm of wanted.filter((realm) => !covered.includes(realm)))
+      report(
+        `the admins log in through realm "${realm}", but TFA is required only for ${covered.map((r) => `"${r}"`).join(", ")}: set mailstack:proxmox.adminRealm to the realm the admins use`,
+        access[0]?.urn,
       );
   },
 });

@@ -25,7 +25,9 @@ export const unenforcedLogins = stackRule(RULES.unenforcedLogins, {
       report(
         'Cloudflare account: not managed by this stack; turn on "Enforce two-factor authentication" for the account members',
       );
-    if (has(TYPES.tenants) && !has(TYPES.domainAdmin))
-      report("mailcow domain admins: none declared by the stack; any created in the UI must enrol 2FA themselves");
+    if (has(TYPES.tenants))
+      report(
+        "mailcow domain admins: not declared by the stack; give any created in the UI force_tfa (Edit domain administrator)",
+      );
   },
 });
