@@ -21,6 +21,8 @@ export interface PolicyReport {
   readonly findings: readonly PolicyFinding[];
   /** Mandatory findings: the plan (and `pulumi preview`) fails on them. */
   readonly mandatory: readonly PolicyFinding[];
+  /** How to fix each rule that has findings (the rule's remediation steps). */
+  readonly remediation: Readonly<Record<string, string>>;
 }
 
 export const PACK_NAME = "mailstack-security";
@@ -85,10 +87,15 @@ export async function evaluatePolicies(
       }
     }
   }
+  const remediation: Record<string, string> = {};
+  for (const policy of policies)
+    if (policy.remediationSteps && findings.some((f) => f.policy === policy.name))
+      remediation[policy.name] = policy.remediationSteps;
   return {
     pack: PACK_NAME,
     levels,
     findings,
     mandatory: findings.filter((f) => f.enforcementLevel === "mandatory"),
+    remediation,
   };
 }

@@ -29,6 +29,8 @@ export function policyLines(result: PlanResult): string[] {
   for (const finding of policy.mandatory) {
     lines.push(`  MANDATORY ${finding.policy} [${finding.severity}] ${finding.message}`);
     lines.push(`            at ${finding.urn}`);
+    const fix = policy.remediation[finding.policy];
+    if (fix) lines.push(`            fix: ${fix}`);
   }
   for (const finding of advisory) lines.push(`  advisory  ${finding.policy}: ${finding.message}`);
   if (lowered.length > 0) lines.push(`  Advisory by rule or stack config: ${lowered.map(([name]) => name).join(", ")}`);
@@ -53,6 +55,11 @@ export function policyMarkdown(stack: string, policy: PlanResult["policy"]): str
         `| ${f.enforcementLevel} | \`${f.policy}\` | ${f.severity} | ${cell(f.message)} | ${cell(resource)} |`,
       );
     }
+  }
+  const fixes = Object.entries(policy.remediation);
+  if (fixes.length > 0) {
+    lines.push("", "How to fix:", "");
+    for (const [name, steps] of fixes) lines.push(`- \`${name}\`: ${steps}`);
   }
   const lowered = Object.entries(policy.levels)
     .filter(([, level]) => level === "advisory")

@@ -277,9 +277,10 @@ export function firewallScript(input: FirewallInput): HostScript {
     "ufw --force reset >/dev/null",
     "ufw default deny incoming",
     "ufw default allow outgoing",
-    ...input.publicPorts.map((port) => `ufw allow proto tcp to any port ${port} comment 'mailstack public'`),
+    // Every rule logs new connections (ufw's [UFW ALLOW]); blocked ones log through "logging low".
+    ...input.publicPorts.map((port) => `ufw allow log proto tcp to any port ${port} comment 'mailstack public'`),
     ...input.adminNetworks.map(
-      (network) => `ufw allow proto tcp from ${network} to any port 22 comment 'mailstack admin ssh'`,
+      (network) => `ufw allow log proto tcp from ${network} to any port 22 comment 'mailstack admin ssh'`,
     ),
     "ufw logging low",
     "# The same DOCKER-USER rules for IPv4 and IPv6, appended to UFW's after-rules.",

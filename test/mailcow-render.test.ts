@@ -158,7 +158,7 @@ describe("host scripts", () => {
 
   it("open only the public ports, SSH only from the admin networks", () => {
     const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
-    const allowed = [...firewall.matchAll(/ufw allow proto tcp (?:from (\S+) )?to any port (\d+)/g)].map(
+    const allowed = [...firewall.matchAll(/ufw allow log proto tcp (?:from (\S+) )?to any port (\d+)/g)].map(
       (m) => `${m[1] ?? "any"}:${m[2]}`,
     );
     expect(allowed).toEqual([

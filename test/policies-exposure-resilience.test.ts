@@ -246,14 +246,18 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
   it("reports SSH passed from the WAN by port number", async () => {
     const rule = wanRule("pfsense-wan-ssh", { destination_port: "22" });
     expect(await stackViolations(adminPorts, [rule])).toEqual([
-      { message: "WAN rule pfsense-wan-ssh passes SSH (22) from the internet", urn: rule.urn },
+      {
+        message:
+          "WAN rule pfsense-wan-ssh passes SSH (22) from the internet: remove the port, reach it over the LAN or a VPN",
+        urn: rule.urn,
+      },
     ]);
   });
 
   it("reports the Proxmox VE and PBS UIs passed from the WAN through a port range", async () => {
     expect(await stackMessages(adminPorts, [wanRule("pfsense-wan-range", { destination_port: "8000:8010" })])).toEqual([
-      "WAN rule pfsense-wan-range passes the Proxmox VE UI/API (8006) from the internet",
-      "WAN rule pfsense-wan-range passes the Proxmox Backup Server UI/API (8007) from the internet",
+      "WAN rule pfsense-wan-range passes the Proxmox VE UI/API (8006) from the internet: remove the port, reach it over the LAN or a VPN",
+      "WAN rule pfsense-wan-range passes the Proxmox Backup Server UI/API (8007) from the internet: remove the port, reach it over the LAN or a VPN",
     ]);
   });
 
@@ -263,7 +267,7 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
       wanRule("pfsense-wan-admin", { destination_port: "ms_prod_admin_ports" }),
     ];
     expect(await stackMessages(adminPorts, resources)).toEqual([
-      "WAN rule pfsense-wan-admin passes SSH (22) from the internet",
+      "WAN rule pfsense-wan-admin passes SSH (22) from the internet: remove the port, reach it over the LAN or a VPN",
     ]);
   });
 
@@ -276,12 +280,12 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
     ]);
   });
 
-  it.each(["(self)", "wan:ip"])(
+  it.each(["(self)", "wan:ip", "any"])(
     "reports the pfSense web UI opened on the firewall itself (%s) on 443",
     async (self) => {
       const rule = wanRule("pfsense-wan-gui", { destination: self, destination_port: "443" });
       expect(await stackMessages(adminPorts, [rule])).toEqual([
-        "WAN rule pfsense-wan-gui opens the pfSense web UI (443) on the firewall itself",
+        `WAN rule pfsense-wan-gui opens the pfSense web UI (443) on the firewall itself: give the rule the mail host as destination, not ${self}`,
       ]);
     },
   );
@@ -289,7 +293,11 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
   it("reports a port forward of SSH from the WAN", async () => {
     const forward = portForward("pfsense-nat-ssh", { destination_port: "22", local_port: "22" });
     expect(await stackViolations(adminPorts, [forward])).toEqual([
-      { message: "port forward pfsense-nat-ssh exposes SSH (22) to the internet", urn: forward.urn },
+      {
+        message:
+          "port forward pfsense-nat-ssh exposes SSH (22) to the internet: remove it and reach SSH (22) over the LAN or a VPN",
+        urn: forward.urn,
+      },
     ]);
   });
 
@@ -306,7 +314,7 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
   it("reports SSH among the mail host's public ports", async () => {
     const host = mailcowVm({ publicPorts: [...PUBLIC_PORTS, 22] });
     expect(await stackViolations(adminPorts, [host])).toEqual([
-      { message: "the mail host publishes SSH (22) to the internet", urn: host.urn },
+      { message: "the mail host publishes SSH (22) to the internet: remove it from the public ports", urn: host.urn },
     ]);
   });
 
@@ -358,7 +366,7 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
       wanRule("pfsense-wan-ssh", { destination_port: "22" }),
     ];
     expect(await stackMessages(adminPorts, resources)).toEqual([
-      "WAN rule pfsense-wan-ssh passes SSH (22) from the internet",
+      "WAN rule pfsense-wan-ssh passes SSH (22) from the internet: remove the port, reach it over the LAN or a VPN",
     ]);
   });
 });
@@ -370,6 +378,29 @@ describe("rule logging (mailstack-exposure-require-rule-logging)", () => {
 
   it("accepts a port forward whose traffic passes a separate logged rule", async () => {
     expect(await violations(ruleLogging, portForward("pfsense-nat-mail-ipv4", { associated_rule_id: "" }))).toEqual([]);
+  });
+
+  it("accepts the mail host's rendered UFW rules and user-data, which all log", async () => {
+    expect(await violations(ruleLogging, command("mailcow-firewall", hostFirewall().content))).toEqual([]);
+    expect(await violations(ruleLogging, snippet("mailcow-user-data", { data: cloudConfig() }))).toEqual([]);
+  });
+
+  it.each([
+    ["ufw allow proto tcp to any port 25", "an allow without log"],
+    ["ufw limit proto tcp from 10.3.0.0/24 to any port 22", "a limit without log"],
+    ["ufw insert 1 allow proto tcp to any port 443", "an inserted allow without log"],
+    ["ufw logging off", "logging switched off"],
+  ])("reports the host firewall command %j (%s)", async (line) => {
+    const firewall = command("mailcow-firewall", script("firewall", "test", ["ufw allow log 25/tcp", line]).content);
+    expect(await violations(ruleLogging, firewall)).toEqual([
+      `mailcow-firewall: "${line}" does not log: add "log" after allow/limit, and keep "ufw logging low" or higher`,
+    ]);
+  });
+
+  it("reports a port forward that makes pfSense create a linked filter rule the stack does not control", async () => {
+    expect(await violations(ruleLogging, portForward("pfsense-nat-mail-ipv4", { associated_rule_id: "new" }))).toEqual([
+      expect.stringMatching(/creates? a linked filter rule the stack does not control.*declare a logged pass rule/),
+    ]);
   });
 
   it("reports a firewall rule with logging off", async () => {
@@ -388,7 +419,7 @@ describe("rule logging (mailstack-exposure-require-rule-logging)", () => {
     expect(await violations(ruleLogging, portForward("pfsense-nat-mail-ipv4", { associated_rule_id: "pass" }))).toEqual(
       [
         expect.stringMatching(
-          /port forward pfsense-nat-mail-ipv4 passes traffic without a filter rule.*use a logged pass rule/,
+          /port forward pfsense-nat-mail-ipv4 passes traffic without a filter rule.*declare a logged pass rule/,
         ),
       ],
     );
@@ -468,6 +499,35 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
     ).toEqual([]);
   });
 
+  it("accepts pfSense rules for SSH from an admin network, and rules for other ports", async () => {
+    const lanRule = (spec: Record<string, unknown>) =>
+      resource(FIREWALL_RULE, "pfsense-lan-ssh", {
+        kind: "rule",
+        spec: { type: "pass", interface: ["lan"], protocol: "tcp", log: true, ...spec },
+      });
+    expect(await violations(sshSources, lanRule({ source: "10.3.0.0/24", destination_port: "22" }))).toEqual([]);
+    expect(await violations(sshSources, lanRule({ source: "any", destination_port: "443" }))).toEqual([]);
+    expect(await violations(sshSources, lanRule({ source: "any", destination_port: "22", type: "block" }))).toEqual([]);
+    expect(await violations(sshSources, lanRule({ source: "any", destination_port: "22", protocol: "udp" }))).toEqual(
+      [],
+    );
+  });
+
+  it.each([
+    ["22", "any"],
+    ["20-25", "0.0.0.0/0"],
+    ["any", "::/0"],
+    ["", "any"],
+  ])("reports a pfSense pass rule with ports %j from %s, on any interface", async (port, source) => {
+    const rule = resource(FIREWALL_RULE, "pfsense-opt-ssh", {
+      kind: "rule",
+      spec: { type: "pass", interface: ["opt1"], protocol: "tcp", source, destination_port: port, log: true },
+    });
+    expect(await violations(sshSources, rule)).toEqual([
+      `pfSense rule pfsense-opt-ssh passes SSH (22) from ${source}: limit its source to the admin networks (mailstack:admin.sshCidrs)`,
+    ]);
+  });
+
   it.each(["0.0.0.0/0", "::/0", "64.0.0.0/4"])("reports SSH to the mail host allowed from %s", async (cidr) => {
     expect(await violations(sshSources, mailcowVm({ networks: ["10.3.0.0/24", cidr] }))).toEqual([
       `SSH to the mail host is allowed from ${cidr}: limit mailstack:admin.sshCidrs to the admin networks`,
@@ -490,7 +550,7 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
     const data = cloudConfig(["0.0.0.0/0"]);
     expect(await violations(sshSources, snippet("mailcow-user-data", { data }))).toEqual([
       expect.stringMatching(
-        /^mailcow-user-data: "ufw allow proto tcp from 0\.0\.0\.0\/0 to any port 22.*" opens SSH to everyone$/,
+        /^mailcow-user-data: "ufw allow log proto tcp from 0\.0\.0\.0\/0 to any port 22.*" opens SSH to everyone$/,
       ),
     ]);
   });

@@ -255,6 +255,13 @@ describe("mailstack-mail-require-dmarc-enforcement", () => {
     ]);
   });
 
+  it("reports MailDnsZone args with pct below 100, naming the config key", async () => {
+    expect(await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", pct: 50 }) }))).toEqual([
+      "DMARC of example.org applies to pct=50 only: set mailstack:dmarc.pct to 100",
+    ]);
+    expect(await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", pct: 100 }) }))).toEqual([]);
+  });
+
   it('reports MailDnsZone args with subdomainPolicy "none"', async () => {
     expect(
       await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", subdomainPolicy: "none" }) })),

@@ -16,7 +16,8 @@ const FIREWALL_UI_PORTS: ReadonlyMap<number, string> = new Map([
   [80, "the pfSense web UI"],
   [443, "the pfSense web UI"],
 ]);
-const FIREWALL_ITSELF = /^(\(self\)|this firewall|[a-z0-9_]+:ip|wanip)$/i;
+/** Destinations that include the firewall's own addresses ("any" does too). */
+const FIREWALL_ITSELF = /^(any|\(self\)|this firewall|[a-z0-9_]+:ip|wanip)?$/i;
 
 type PortSet = "any" | Set<number>;
 
@@ -78,7 +79,11 @@ export const adminPorts = stackRule(RULES.adminPorts, {
         const ports = parsePorts(text(value[field] ?? ""), aliases);
         if (ports) for (const what of exposed(ports, ADMIN_PORTS)) reached.add(what);
       }
-      for (const what of reached) report(`port forward ${forward.name} exposes ${what} to the internet`, forward.urn);
+      for (const what of reached)
+        report(
+          `port forward ${forward.name} exposes ${what} to the internet: remove it and reach ${what} over the LAN or a VPN`,
+          forward.urn,
+        );
     }
     for (const rule of args.resources.filter((r) => r.type === TYPES.pfsenseRule)) {
       const value = spec(rule);
@@ -88,16 +93,22 @@ export const adminPorts = stackRule(RULES.adminPorts, {
       const ports = parsePorts(text(value.destination_port ?? ""), aliases);
       if (!ports) continue;
       for (const what of exposed(ports, ADMIN_PORTS))
-        report(`WAN rule ${rule.name} passes ${what} from the internet`, rule.urn);
+        report(
+          `WAN rule ${rule.name} passes ${what} from the internet: remove the port, reach it over the LAN or a VPN`,
+          rule.urn,
+        );
       if (FIREWALL_ITSELF.test(text(value.destination ?? "")))
         for (const what of exposed(ports, FIREWALL_UI_PORTS))
-          report(`WAN rule ${rule.name} opens ${what} on the firewall itself`, rule.urn);
+          report(
+            `WAN rule ${rule.name} opens ${what} on the firewall itself: give the rule the mail host as destination, not ${text(value.destination ?? "any")}`,
+            rule.urn,
+          );
     }
     for (const vm of args.resources.filter((r) => r.type === TYPES.mailcowVm)) {
       const ports = peek(() => asArray(propsOf(vm).publicPorts).map(Number));
       if (isKnown(ports))
         for (const what of exposed(new Set(ports), ADMIN_PORTS))
-          report(`the mail host publishes ${what} to the internet`, vm.urn);
+          report(`the mail host publishes ${what} to the internet: remove it from the public ports`, vm.urn);
       const allow = peek(() => asArray(asRecord(asRecord(propsOf(vm).mailcow).conf).apiAllowFrom).map(String));
       if (isKnown(allow))
         for (const cidr of allow.filter(isWorldCidr))

@@ -44,7 +44,11 @@ export const dmarc = resourceRule(RULES.dmarc, {
       if (!ENFORCING.includes(text(policy.policy)))
         report(`DMARC of ${args.name} is "${text(policy.policy)}": set mailstack:dmarc.policy to quarantine or reject`);
       if (policy.subdomainPolicy !== undefined && !ENFORCING.includes(text(policy.subdomainPolicy)))
-        report(`DMARC of ${args.name} lets subdomains pass with sp=${text(policy.subdomainPolicy)}`);
+        report(
+          `DMARC of ${args.name} lets subdomains pass with sp=${text(policy.subdomainPolicy)}: set mailstack:dmarc.subdomainPolicy to quarantine or reject`,
+        );
+      if (policy.pct !== undefined && Number(policy.pct) < 100)
+        report(`DMARC of ${args.name} applies to pct=${text(policy.pct)} only: set mailstack:dmarc.pct to 100`);
     }
   },
 });
