@@ -611,7 +611,7 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
   it("reports a disabled backup job, at the job", async () => {
     const job = backupJob({ enabled: false });
     expect(await stackViolations(vmBackup, [vm(), pbs(), job])).toEqual([
-      { message: "backup job backup-vm is disabled", urn: job.urn },
+      { message: "backup job backup-vm is disabled: enable it (the stack declares it enabled)", urn: job.urn },
     ]);
   });
 
@@ -630,7 +630,7 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
 
   it("reports a job writing to a storage that is not a PBS the stack manages", async () => {
     expect(await stackMessages(vmBackup, [vm(), pbs(), backupJob({ storage: "local" })])).toEqual([
-      "backup job backup-vm writes to local, not to a Proxmox Backup Server the stack manages",
+      "backup job backup-vm writes to local, not to a Proxmox Backup Server the stack manages: configure mailstack:backup.pbs",
     ]);
   });
 
@@ -727,7 +727,7 @@ describe("deletion protection (mailstack-resilience-require-deletion-protection)
 
   it("reports a VM not protected in Pulumi", async () => {
     expect(await violations(deletionProtection, vm({}, { protect: false }))).toEqual([
-      "VM mailcow-vm is not protected in Pulumi: a mistaken change could delete it",
+      "VM mailcow-vm is not protected in Pulumi: a mistaken change could delete it; declare it with protect: true",
     ]);
   });
 

@@ -414,7 +414,8 @@ describe("mailstack-mail-require-tls-rpt", () => {
       await stackViolations(tlsRpt, [exchanger, txt("_smtp._tls.example.net", "v=TLSRPTv1; rua=mailto:t@example.net")]),
     ).toEqual([
       {
-        message: "mail domain example.org publishes no TLS-RPT record at _smtp._tls.example.org",
+        message:
+          "mail domain example.org publishes no TLS-RPT record at _smtp._tls.example.org: set mailstack:tlsRpt.rua",
         urn: exchanger.urn,
       },
     ]);

@@ -25,7 +25,10 @@ export const dsOutput = stackRule(RULES.dsOutput, {
       const ds = exported.get(zone);
       if (!isKnown(ds)) continue;
       if (typeof ds !== "string" || ds.trim() === "")
-        report(`zone ${zone} is signed but its DS record is not in the stack output zones.<zone>.ds`, r.urn);
+        report(
+          `zone ${zone} is signed but its DS record is not in the stack output zones.<zone>.ds: export the ZoneDnssec's DS (index.ts outputs)`,
+          r.urn,
+        );
     }
   },
 });

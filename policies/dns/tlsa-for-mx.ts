@@ -12,7 +12,7 @@ export const tlsaForMx = stackRule(RULES.tlsaForMx, {
       const host = dnsName(mx.content ?? "");
       if (host === "" || host === ".") continue;
       if (!tlsa.has(`_25._tcp.${host}`))
-        report(`MX ${mx.name} → ${host} has no TLSA record at _25._tcp.${host}`, mx.urn);
+        report(`MX ${mx.name} → ${host} has no TLSA record at _25._tcp.${host}: keep mailstack:dns.dane true`, mx.urn);
     }
   },
 });

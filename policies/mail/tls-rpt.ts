@@ -22,7 +22,10 @@ export const tlsRpt = stackRule(RULES.tlsRpt, {
       if (seen.has(mx.name)) continue;
       seen.add(mx.name);
       if (!reporting.has(`_smtp._tls.${mx.name}`))
-        report(`mail domain ${mx.name} publishes no TLS-RPT record at _smtp._tls.${mx.name}`, mx.urn);
+        report(
+          `mail domain ${mx.name} publishes no TLS-RPT record at _smtp._tls.${mx.name}: set mailstack:tlsRpt.rua`,
+          mx.urn,
+        );
     }
   },
 });

@@ -10,6 +10,9 @@ export const deletionProtection = resourceRule(RULES.deletionProtection, {
     const protection = peek(() => propsOf(args).protection);
     if (isKnown(protection) && protection !== true)
       report(`VM ${args.name} has no Proxmox deletion protection: set mailstack:vm.protection true`);
-    if (!args.opts.protect) report(`VM ${args.name} is not protected in Pulumi: a mistaken change could delete it`);
+    if (!args.opts.protect)
+      report(
+        `VM ${args.name} is not protected in Pulumi: a mistaken change could delete it; declare it with protect: true`,
+      );
   },
 });

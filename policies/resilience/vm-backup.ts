@@ -36,7 +36,8 @@ export const vmBackup = stackRule(RULES.vmBackup, {
         continue;
       }
       for (const job of mine) {
-        if (peek(() => propsOf(job).enabled) === false) report(`backup job ${job.name} is disabled`, job.urn);
+        if (peek(() => propsOf(job).enabled) === false)
+          report(`backup job ${job.name} is disabled: enable it (the stack declares it enabled)`, job.urn);
         const schedule = str(() => propsOf(job).schedule);
         if (schedule !== undefined && !isDaily(schedule))
           report(`backup job ${job.name} runs "${schedule}", not every day: use e.g. "*-*-* 02:00"`, job.urn);
@@ -53,7 +54,7 @@ export const vmBackup = stackRule(RULES.vmBackup, {
         const storage = storages.get(storageId);
         if (!storage) {
           report(
-            `backup job ${job.name} writes to ${storageId}, not to a Proxmox Backup Server the stack manages`,
+            `backup job ${job.name} writes to ${storageId}, not to a Proxmox Backup Server the stack manages: configure mailstack:backup.pbs`,
             job.urn,
           );
           continue;

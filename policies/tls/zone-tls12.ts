@@ -31,8 +31,15 @@ export const zoneTls12 = stackRule(RULES.zoneTls, {
     for (const [zone, urn] of zones) {
       const own = settings.get(zone);
       if (!own?.has("min_tls_version"))
-        report(`zone ${zone} carries records but the stack sets no min_tls_version`, urn);
-      if (!own?.has("tls_1_3")) report(`zone ${zone} carries records but the stack does not turn TLS 1.3 on`, urn);
+        report(
+          `zone ${zone} carries records but the stack sets no min_tls_version: declare the zone with MailDnsZone (it sets "1.2")`,
+          urn,
+        );
+      if (!own?.has("tls_1_3"))
+        report(
+          `zone ${zone} carries records but the stack does not turn TLS 1.3 on: declare the zone with MailDnsZone (it sets tls_1_3 "on")`,
+          urn,
+        );
     }
   },
 });
