@@ -174,6 +174,17 @@ describe("host scripts", () => {
     expect(firewall).toContain("ufw default deny incoming");
   });
 
+  it("give ufw only rules it accepts (ufw --dry-run changes nothing)", () => {
+    requireTool("ufw");
+    const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
+    const rules = firewall.split("\n").filter((line) => /^ufw (allow|limit|deny|default|logging) /.test(line));
+    expect(rules.length).toBeGreaterThan(8);
+    for (const rule of rules) {
+      const run = spawnSync("bash", ["-c", rule.replace(/^ufw /, "ufw --dry-run ")], { encoding: "utf8" });
+      expect(run.status, `${rule}\n${run.stderr}`).toBe(0);
+    }
+  });
+
   it("install Docker only with the pinned signing key and keep its API off TCP", () => {
     const docker = scripts.find((s) => s.name === "docker")?.content ?? "";
     expect(docker).toContain("readonly FINGERPRINT=9DC858229FC7DD38854AE2D88D81803C0EBFCD88");
