@@ -116,6 +116,21 @@ export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
 
   const wan = input.wanInterface;
   const lan = input.lanInterface;
+  /** A pass rule from the mail host to the internet, for one service. */
+  const egress = (key: string, protocol: FilterRuleSpec["protocol"], port: string, text: string): FilterRuleSpec =>
+    rule(
+      key,
+      {
+        type: "pass",
+        interface: lan,
+        ipprotocol: "inet46",
+        protocol,
+        source: host.name,
+        destination: "any",
+        destination_port: port,
+      },
+      text,
+    );
   return {
     aliases: [mailPorts, host, smtpOut, webOut],
     portForwards: [
@@ -164,58 +179,15 @@ export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
         "mail ports to the mail host (IPv6)",
       ),
       // From the host: only what it needs, everything else blocked and logged.
-      rule(
-        "lan-smtp-out",
-        {
-          type: "pass",
-          interface: lan,
-          ipprotocol: "inet46",
-          protocol: "tcp",
-          source: host.name,
-          destination: "any",
-          destination_port: smtpOut.name,
-        },
-        "mail host: SMTP out",
-      ),
-      rule(
+      egress("lan-smtp-out", "tcp", smtpOut.name, "mail host: SMTP out"),
+      egress(
         "lan-dns-out",
-        {
-          type: "pass",
-          interface: lan,
-          ipprotocol: "inet46",
-          protocol: "tcp/udp",
-          source: host.name,
-          destination: "any",
-          destination_port: "53",
-        },
+        "tcp/udp",
+        "53",
         "mail host: DNS (the resolver; mailcow's validating unbound recurses itself for DANE)",
       ),
-      rule(
-        "lan-web-out",
-        {
-          type: "pass",
-          interface: lan,
-          ipprotocol: "inet46",
-          protocol: "tcp",
-          source: host.name,
-          destination: "any",
-          destination_port: webOut.name,
-        },
-        "mail host: HTTP/HTTPS out",
-      ),
-      rule(
-        "lan-ntp-out",
-        {
-          type: "pass",
-          interface: lan,
-          ipprotocol: "inet46",
-          protocol: "udp",
-          source: host.name,
-          destination: "any",
-          destination_port: "123",
-        },
-        "mail host: NTP",
-      ),
+      egress("lan-web-out", "tcp", webOut.name, "mail host: HTTP/HTTPS out"),
+      egress("lan-ntp-out", "udp", "123", "mail host: NTP"),
       rule(
         "lan-block-rest",
         {

@@ -3,13 +3,13 @@
 // and a banned source loses both the host's own ports (input) and the mail ports that Docker
 // DNATs to a container (forward). Namespaces: "wan" (a banned and a clean client), "vm" (the host
 // with Docker-like NAT, the bouncer and the LAPI stand-in) and "ctr" (the container).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CROWDSEC_BOUNCER_SETTINGS, CROWDSEC_NFT, CROWDSEC_SETS } from "../render/host-scripts";
-import { root } from "./plans";
+import { inNs, inNsWithInput, NetnsLab, probe as probeIn } from "./support/netns";
 import { requireTool } from "./tools";
 
 const BOUNCER = "/usr/bin/crowdsec-firewall-bouncer";
@@ -21,39 +21,11 @@ const CLEAN = { v4: "198.51.100.10", v6: "2001:db8:51::10" };
 const CONTAINER = { v4: "172.22.1.2", v6: "fd00:22::2" };
 const LAPI_KEY = "lapi-test-key-0123456789";
 
-const children: ChildProcess[] = [];
+const lab = new NetnsLab(Object.values(NS));
 let workdir = "";
 
-const inNs = (ns: string, ...command: string[]) =>
-  execFileSync("ip", ["netns", "exec", ns, ...command], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
-
-function start(ns: string, command: string, args: readonly string[], ready: (output: string) => boolean) {
-  const child = spawn("ip", ["netns", "exec", ns, command, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  return new Promise<void>((resolve, reject) => {
-    const seen = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready(output)) resolve();
-    };
-    child.stdout?.on("data", seen);
-    child.stderr?.on("data", seen);
-    child.on("exit", (code) => reject(new Error(`${command} in ${ns} exited with ${String(code)}:\n${output}`)));
-  });
-}
-
-const nodeScript = (script: string) =>
-  [process.execPath, ["--require", "tsx/cjs", join(root, "test", "support", script)]] as const;
-
-function probe(from: string, host: string, ports: readonly number[]): Record<number, string> {
-  const [node, args] = nodeScript("probe.ts");
-  const targets = JSON.stringify(ports.map((port) => ({ host, port, from })));
-  const output = execFileSync("ip", ["netns", "exec", NS.wan, node, ...args, targets, "1200"], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  return Object.fromEntries((JSON.parse(output) as { port: number; result: string }[]).map((r) => [r.port, r.result]));
-}
+/** Connections from the WAN namespace, from one of its two addresses. */
+const probe = (from: string, host: string, ports: readonly number[]) => probeIn(NS.wan, host, ports, { from });
 
 const setElements = (family: "ipv4" | "ipv6") => {
   const { table, set } = CROWDSEC_SETS[family];
@@ -63,7 +35,7 @@ const setElements = (family: "ipv4" | "ipv6") => {
 beforeAll(async () => {
   for (const tool of ["ip", "nft", BOUNCER]) requireTool(tool);
   workdir = mkdtempSync(join(tmpdir(), "mailstack-crowdsec-"));
-  for (const ns of Object.values(NS)) execFileSync("ip", ["netns", "add", ns]);
+  lab.create();
   execFileSync("ip", [
     "link",
     "add",
@@ -122,19 +94,13 @@ beforeAll(async () => {
   chain forward { type filter hook forward priority 0; policy drop; ct state established,related accept; tcp dport 25 accept; }
 }
 `;
-  execFileSync("ip", ["netns", "exec", NS.vm, "nft", "-f", "-"], {
-    input: docker("ip", CONTAINER.v4) + docker("ip6", CONTAINER.v6),
-  });
+  inNsWithInput(NS.vm, docker("ip", CONTAINER.v4) + docker("ip6", CONTAINER.v6), "nft", "-f", "-");
   // The host script loads CROWDSEC_NFT before the bouncer starts (twice here: it must be idempotent).
-  for (let i = 0; i < 2; i++) execFileSync("ip", ["netns", "exec", NS.vm, "nft", "-f", "-"], { input: CROWDSEC_NFT });
+  for (let i = 0; i < 2; i++) inNsWithInput(NS.vm, CROWDSEC_NFT, "nft", "-f", "-");
 
-  const [node, args] = nodeScript("listen.ts");
-  await start(NS.ctr, node, [...args, "[25]"], (out) => out.includes("ready"));
-  await start(NS.vm, node, [...args, "[22]"], (out) => out.includes("ready"));
-  const [nodeLapi, lapiArgs] = nodeScript("lapi.ts");
-  await start(NS.vm, nodeLapi, [...lapiArgs, "8080", LAPI_KEY, JSON.stringify([BANNED.v4, BANNED.v6])], (out) =>
-    out.includes("ready"),
-  );
+  await lab.listen(NS.ctr, [25]);
+  await lab.listen(NS.vm, [22]);
+  await lab.startScript(NS.vm, "lapi.ts", "8080", LAPI_KEY, JSON.stringify([BANNED.v4, BANNED.v6]));
 
   const config = join(workdir, "crowdsec-firewall-bouncer.yaml");
   writeFileSync(
@@ -142,8 +108,8 @@ beforeAll(async () => {
     `${CROWDSEC_BOUNCER_SETTINGS}api_url: http://127.0.0.1:8080/\napi_key: ${LAPI_KEY}\nlog_mode: stdout\nlog_level: info\n`,
     { mode: 0o600 },
   );
-  execFileSync("ip", ["netns", "exec", NS.vm, BOUNCER, "-c", config, "-t"], { stdio: "pipe" });
-  void start(NS.vm, BOUNCER, ["-c", config], () => false).catch(() => undefined);
+  inNs(NS.vm, BOUNCER, "-c", config, "-t");
+  void lab.start(NS.vm, BOUNCER, ["-c", config], () => false).catch(() => undefined);
   const deadline = Date.now() + 20_000;
   while (!(setElements("ipv4").includes(BANNED.v4) && setElements("ipv6").includes(BANNED.v6))) {
     if (Date.now() > deadline) throw new Error(`the bouncer did not fill the sets:\n${setElements("ipv4")}`);
@@ -152,14 +118,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-  for (const ns of Object.values(NS)) {
-    try {
-      execFileSync("ip", ["netns", "del", ns]);
-    } catch {
-      // already gone
-    }
-  }
+  lab.destroy();
   if (workdir) rmSync(workdir, { recursive: true, force: true });
 });
 
@@ -187,7 +146,7 @@ describe("CrowdSec's firewall bouncer with the rendered settings", () => {
     try {
       expect(probe(BANNED.v4, HOST.v4, [25, 22])).toEqual({ 25: "open", 22: "filtered" });
     } finally {
-      execFileSync("ip", ["netns", "exec", NS.vm, "nft", "-f", "-"], { input: CROWDSEC_NFT });
+      inNsWithInput(NS.vm, CROWDSEC_NFT, "nft", "-f", "-");
     }
   });
 });

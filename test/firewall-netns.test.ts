@@ -2,12 +2,12 @@
 // namespace between a "wan" and a "lan" namespace (IPv4 DNAT, routed IPv6), listeners on many
 // ports in the VM namespace, connections from the WAN (and from the VM outwards). pfSense itself
 // cannot run here; this proves the plan's semantics with a real packet filter.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { inNs, inNsWithInput, NetnsLab, probe } from "./support/netns";
 import { nftRuleset } from "./support/nft";
-import { planWithKeys, root } from "./plans";
+import { planWithKeys } from "./plans";
 import { requireTool } from "./tools";
 
 const suffix = String(process.pid);
@@ -19,34 +19,10 @@ const VM_PUBLIC_IPV6 = "2a05:bec0:27:fd03::4";
 const PROBE_EXTRA = [22, 110, 143, 4190, 8080, ...NEVER_PUBLIC];
 
 let plan: FirewallPlan;
-const listeners: ChildProcess[] = [];
+const lab = new NetnsLab(Object.values(NS));
 
 function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: "pipe" });
-}
-function inNs(ns: string, ...command: string[]): string {
-  return execFileSync("ip", ["netns", "exec", ns, ...command], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
-}
-const node = (ns: string, script: string, ...args: string[]) =>
-  [
-    "ip",
-    ["netns", "exec", ns, process.execPath, "--require", "tsx/cjs", join(root, "test", "support", script), ...args],
-  ] as const;
-
-async function listen(ns: string, ports: readonly number[]): Promise<void> {
-  const [command, args] = node(ns, "listen.ts", JSON.stringify([...new Set(ports)]));
-  const child = spawn(command, [...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  listeners.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());
-    child.on("exit", (code) => reject(new Error(`listener in ${ns} exited with ${String(code)}`)));
-  });
-}
-
-function probe(ns: string, host: string, ports: readonly number[]): Record<number, string> {
-  const [command, args] = node(ns, "probe.ts", JSON.stringify(ports.map((port) => ({ host, port }))), "1200");
-  const output = execFileSync(command, [...args], { cwd: root, encoding: "utf8" });
-  return Object.fromEntries((JSON.parse(output) as { port: number; result: string }[]).map((r) => [r.port, r.result]));
 }
 
 beforeAll(async () => {
@@ -55,7 +31,7 @@ beforeAll(async () => {
     (await planWithKeys()).result.files.find((f) => f.path === "firewall.json")?.content ?? "null",
   ) as FirewallPlan;
 
-  for (const ns of Object.values(NS)) ip("netns", "add", ns);
+  lab.create();
   ip("link", "add", "ms-wan0", "netns", NS.wan, "type", "veth", "peer", "name", "ms-fwwan", "netns", NS.fw);
   ip("link", "add", "ms-lan0", "netns", NS.vm, "type", "veth", "peer", "name", "ms-fwlan", "netns", NS.fw);
   const setup: [string, string[]][] = [
@@ -86,25 +62,20 @@ beforeAll(async () => {
   inNs(NS.vm, "ip", "route", "add", "default", "via", "10.3.0.1");
   inNs(NS.vm, "ip", "-6", "route", "add", "default", "via", "fd03::1");
   inNs(NS.fw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
-  execFileSync("ip", ["netns", "exec", NS.fw, "nft", "-f", "-"], {
-    input: nftRuleset(plan, { devices: { wan: "ms-fwwan", lan: "ms-fwlan" }, wanIpv4: WAN_IPV4 }),
-  });
+  inNsWithInput(
+    NS.fw,
+    nftRuleset(plan, { devices: { wan: "ms-fwwan", lan: "ms-fwlan" }, wanIpv4: WAN_IPV4 }),
+    "nft",
+    "-f",
+    "-",
+  );
 
   const planned = plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];
-  await listen(NS.vm, [...planned, ...PROBE_EXTRA]);
-  await listen(NS.wan, [25, 465, 587, 80, 443, 53, 22, 3389, 8080]);
+  await lab.listen(NS.vm, [...planned, ...PROBE_EXTRA]);
+  await lab.listen(NS.wan, [25, 465, 587, 80, 443, 53, 22, 3389, 8080]);
 }, 60_000);
 
-afterAll(() => {
-  for (const child of listeners) child.kill("SIGKILL");
-  for (const ns of Object.values(NS)) {
-    try {
-      ip("netns", "del", ns);
-    } catch {
-      // already gone
-    }
-  }
-});
+afterAll(() => lab.destroy());
 
 describe("the prod firewall plan on a real packet filter", () => {
   const publicPorts = () => plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];

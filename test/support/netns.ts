@@ -1,0 +1,91 @@
+// Network namespaces for the lab tests: commands inside a namespace, long-running helpers that
+// report "ready", TCP listeners and connection probes (listen.ts, probe.ts), and teardown.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { root } from "../plans";
+
+/** Runs a command inside namespace `ns` and returns its stdout. */
+export function inNs(ns: string, ...command: string[]): string {
+  return execFileSync("ip", ["netns", "exec", ns, ...command], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** Feeds `input` to a command inside namespace `ns` (e.g. `nft -f -`). */
+export function inNsWithInput(ns: string, input: string, ...command: string[]): void {
+  execFileSync("ip", ["netns", "exec", ns, ...command], { input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** The node command line for a script under test/support. */
+function supportScript(script: string): [string, string[]] {
+  return [process.execPath, ["--require", "tsx/cjs", join(root, "test", "support", script)]];
+}
+
+/** Processes started in namespaces, killed by `stopAll`. */
+export class NetnsLab {
+  private readonly children: ChildProcess[] = [];
+
+  constructor(readonly namespaces: readonly string[]) {}
+
+  create(): void {
+    for (const ns of this.namespaces) execFileSync("ip", ["netns", "add", ns]);
+  }
+
+  /** Starts `command` in `ns` and resolves once its output satisfies `ready`. */
+  start(ns: string, command: string, args: readonly string[], ready: (output: string) => boolean): Promise<void> {
+    const child = spawn("ip", ["netns", "exec", ns, command, ...args], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.children.push(child);
+    let output = "";
+    return new Promise<void>((resolve, reject) => {
+      const seen = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (ready(output)) resolve();
+      };
+      child.stdout?.on("data", seen);
+      child.stderr?.on("data", seen);
+      child.on("exit", (code) => reject(new Error(`${command} in ${ns} exited with ${String(code)}:\n${output}`)));
+    });
+  }
+
+  /** Starts a node script under test/support in `ns`, waiting for its "ready". */
+  startScript(ns: string, script: string, ...args: string[]): Promise<void> {
+    const [node, base] = supportScript(script);
+    return this.start(ns, node, [...base, ...args], (output) => output.includes("ready"));
+  }
+
+  /** TCP listeners on `ports` (IPv4 and IPv6) in `ns`. */
+  listen(ns: string, ports: readonly number[]): Promise<void> {
+    return this.startScript(ns, "listen.ts", JSON.stringify([...new Set(ports)]));
+  }
+
+  /** Kills every started process and deletes the namespaces. */
+  destroy(): void {
+    for (const child of this.children) child.kill("SIGKILL");
+    for (const ns of this.namespaces) {
+      try {
+        execFileSync("ip", ["netns", "del", ns]);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Connects from `ns` to every port of `host` at once: port → "open", "refused" or "filtered". */
+export function probe(
+  ns: string,
+  host: string,
+  ports: readonly number[],
+  options: { from?: string; timeoutMs?: number } = {},
+): Record<number, string> {
+  const [node, base] = supportScript("probe.ts");
+  const targets = JSON.stringify(
+    ports.map((port) => ({ host, port, ...(options.from ? { from: options.from } : {}) })),
+  );
+  const output = execFileSync("ip", ["netns", "exec", ns, node, ...base, targets, String(options.timeoutMs ?? 1200)], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  return Object.fromEntries((JSON.parse(output) as { port: number; result: string }[]).map((r) => [r.port, r.result]));
+}
