@@ -3,7 +3,6 @@
 // a redis dump, the TLS key, data/conf, mailcow.conf). Only mailcow's Docker-bound
 // backup_and_restore.sh is replaced (test/lab-fixtures). Failure mail goes through a real Postfix.
 // One repository and one Postfix serve the whole file; the cases build on each other in order.
-import { spawnSync } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -25,6 +24,7 @@ import { backupConf, backupSecretFiles, backupTool, restoreTool, type OffsiteBac
 import { mailcowConf, type MailcowSecrets } from "../render/mailcow";
 import { offsiteBackupInput } from "./fixtures";
 import { freePort, startPostfix, waitFor } from "./lab";
+import { run as runCommand } from "./support/exec";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-backup-lab-"));
@@ -36,7 +36,7 @@ const callLog = join(dir, "calls.log");
 const inbox = join(dir, "mail", "inbox", "new");
 const HOST = "mail.example.org";
 const PASSWORD = randomBytes(24).toString("base64url");
-let stopPostfix: (() => void) | undefined;
+let stopPostfix: (() => Promise<void>) | undefined;
 
 function input(overrides: { mailcowDir?: string; smtpPort?: number; repository?: string; name?: string }) {
   const name = overrides.name ?? "main";
@@ -83,9 +83,12 @@ interface Run {
   stderr: string;
 }
 
-function tool(name: "mailstack-backup" | "mailstack-restore", args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const result = spawnSync(join(bin, name), args, {
-    encoding: "utf8",
+async function tool(
+  name: "mailstack-backup" | "mailstack-restore",
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Run> {
+  const result = await runCommand(join(bin, name), args, {
     env: {
       ...process.env,
       MAILSTACK_BACKUP_CONFIG: config,
@@ -97,9 +100,8 @@ function tool(name: "mailstack-backup" | "mailstack-restore", args: string[], en
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-function restic(args: string[]): Run {
-  const result = spawnSync("restic", args, {
-    encoding: "utf8",
+async function restic(args: string[]): Promise<Run> {
+  const result = await runCommand("restic", args, {
     env: {
       ...process.env,
       RESTIC_REPOSITORY: repository,
@@ -121,8 +123,8 @@ function status(): Record<string, string> {
   );
 }
 
-function snapshotTimes(): string[] {
-  const run = restic(["snapshots", "--json", "--host", HOST, "--tag", "mailstack"]);
+async function snapshotTimes(): Promise<string[]> {
+  const run = await restic(["snapshots", "--json", "--host", HOST, "--tag", "mailstack"]);
   expect(run.status, run.stderr).toBe(0);
   return (JSON.parse(run.stdout) as { time: string }[]).map((s) => s.time.slice(0, 10)).sort();
 }
@@ -265,7 +267,7 @@ beforeAll(async () => {
   const mailRoot = join(dir, "mail");
   mkdirSync(mailRoot, { recursive: true });
   chmodSync(mailRoot, 0o755);
-  spawnSync("chown", ["nobody:nogroup", mailRoot]);
+  await runCommand("chown", ["nobody:nogroup", mailRoot]);
   const postfix = await startPostfix(join(dir, "postfix-run"), smtpPort, [
     "virtual_mailbox_domains=example.org",
     `virtual_mailbox_base=${mailRoot}`,
@@ -276,10 +278,10 @@ beforeAll(async () => {
   ]);
   stopPostfix = postfix.stop;
   config = configure(input({ smtpPort }), "main");
-}, 60_000);
+});
 
-afterAll(() => {
-  stopPostfix?.();
+afterAll(async () => {
+  await stopPostfix?.();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -299,9 +301,9 @@ const backupAt = (day: string, env: NodeJS.ProcessEnv = {}) =>
   tool("mailstack-backup", ["run"], { MAILSTACK_BACKUP_TIME: `${day} 03:30:00`, ...env });
 
 describe("mailstack-backup and mailstack-restore against a real restic repository", () => {
-  it("creates the repository on first use and backs up mailcow's archives with the TLS key, data/conf and mailcow.conf", () => {
+  it("creates the repository on first use and backs up mailcow's archives with the TLS key, data/conf and mailcow.conf", async () => {
     expect(existsSync(repository)).toBe(false);
-    const run = backupAt("2026-01-01");
+    const run = await backupAt("2026-01-01");
     expect(run.status, run.stderr + run.stdout).toBe(0);
     expect(existsSync(join(repository, "config"))).toBe(true);
     expect(readFileSync(callLog, "utf8")).toMatch(
@@ -315,7 +317,7 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     expect(readdirSync(join(dir, "staging"))).toEqual([]);
     expect(statSync(join(dir, "staging")).mode & 0o777).toBe(0o700);
     // What the snapshot holds.
-    const ls = restic(["ls", "latest", "--host", HOST]);
+    const ls = await restic(["ls", "latest", "--host", HOST]);
     expect(ls.stdout).toContain(`${mailcowDir}/data/assets/ssl/key.pem`);
     expect(ls.stdout).toContain(`${mailcowDir}/data/conf/postfix/extra.cf`);
     expect(ls.stdout).toContain(`${mailcowDir}/mailcow.conf`);
@@ -323,9 +325,9 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     expect(ls.stdout).toMatch(/\/staging\/mailcow\/mailcow-[0-9-]+\/backup_vmail\.tar\.gz/);
   });
 
-  it("restores into an empty directory byte for byte: mail, database, redis, TLS key, data/conf, mailcow.conf", () => {
+  it("restores into an empty directory byte for byte: mail, database, redis, TLS key, data/conf, mailcow.conf", async () => {
     const target = join(dir, "restore-rehearsal");
-    const run = tool("mailstack-restore", ["--snapshot", "latest", "--target", target]);
+    const run = await tool("mailstack-restore", ["--snapshot", "latest", "--target", target]);
     expect(run.status, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toMatch(/snapshot verified: mailcow backup mailcow-[0-9-]+ \(mailcow unknown\)/);
     expect(run.stdout).toContain("rehearsal complete");
@@ -343,15 +345,15 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     mkdirSync(unpacked);
     for (const dataset of ["vmail", "crypt", "redis", "rspamd", "postfix", "mariadb"]) {
       const archive = join(target, dir, "staging", "mailcow", runDir, `backup_${dataset}.tar.gz`);
-      expect(spawnSync("tar", ["-C", unpacked, "-xzf", archive]).status, dataset).toBe(0);
+      expect((await runCommand("tar", ["-C", unpacked, "-xzf", archive])).status, dataset).toBe(0);
     }
     expect(tree(unpacked)).toEqual(tree(volumes));
     expect(tree(unpacked).size).toBeGreaterThan(800);
   });
 
-  it("deduplicates: an unchanged mailcow adds almost nothing, new mail does not upload everything again", () => {
+  it("deduplicates: an unchanged mailcow adds almost nothing, new mail does not upload everything again", async () => {
     const first = Number(status().backup_last_added_bytes);
-    const unchanged = backupAt("2026-01-02");
+    const unchanged = await backupAt("2026-01-02");
     expect(unchanged.status, unchanged.stderr).toBe(0);
     const second = Number(status().backup_last_added_bytes);
     expect(second).toBeLessThan(first * 0.05);
@@ -363,7 +365,7 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
         mail(1000 + index, randomBytes(15_000).toString("base64")),
       );
     }
-    const withNewMail = backupAt("2026-01-03");
+    const withNewMail = await backupAt("2026-01-03");
     expect(withNewMail.status, withNewMail.stderr).toBe(0);
     const third = Number(status().backup_last_added_bytes);
     expect(third).toBeGreaterThan(5 * 15_000);
@@ -374,29 +376,29 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     expect(third).toBeLessThan(first * 0.9);
   });
 
-  it("applies the retention from the settings: 3 daily, 2 weekly, 1 monthly snapshots", () => {
+  it("applies the retention from the settings: 3 daily, 2 weekly, 1 monthly snapshots", async () => {
     for (const day of ["2026-01-08", "2026-01-09", "2026-01-10"]) {
-      const run = backupAt(day);
+      const run = await backupAt(day);
       expect(run.status, run.stderr).toBe(0);
     }
     // Daily: Jan 10, 9, 8. Weekly (ISO weeks): Jan 10 (week 2) and Jan 3 (week 1). Monthly: Jan 10.
-    expect(snapshotTimes()).toEqual(["2026-01-03", "2026-01-08", "2026-01-09", "2026-01-10"]);
-    const check = restic(["check"]);
+    expect(await snapshotTimes()).toEqual(["2026-01-03", "2026-01-08", "2026-01-09", "2026-01-10"]);
+    const check = await restic(["check"]);
     expect(check.status, check.stderr).toBe(0);
   });
 
-  it("reports a healthy status to monitoring", () => {
-    const run = tool("mailstack-backup", ["status"]);
+  it("reports a healthy status to monitoring", async () => {
+    const run = await tool("mailstack-backup", ["status"]);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^backup_last_result=success$/m);
   });
 
-  it("restores a chosen snapshot into a fresh mailcow with --apply: TLS key and data/conf back, mailcow's restore of all datasets", () => {
+  it("restores a chosen snapshot into a fresh mailcow with --apply: TLS key and data/conf back, mailcow's restore of all datasets", async () => {
     const freshDir = join(dir, "fresh", "opt", "mailcow-dockerized");
     const freshVolumes = join(dir, "fresh", "volumes");
     buildMailcow(freshDir, join(dir, "fresh", "empty-volumes"), rsaKeyPem());
     rmSync(join(freshDir, "data", "conf", "rspamd"), { recursive: true });
-    const snapshots = JSON.parse(restic(["snapshots", "--json", "--host", HOST]).stdout) as {
+    const snapshots = JSON.parse((await restic(["snapshots", "--json", "--host", HOST])).stdout) as {
       id: string;
       time: string;
     }[];
@@ -404,7 +406,7 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     if (!chosen) throw new Error("no snapshot of 2026-01-08");
 
     const freshConfig = configure(input({ smtpPort, mailcowDir: freshDir }), "fresh");
-    const run = tool(
+    const run = await tool(
       "mailstack-restore",
       ["--snapshot", chosen.id.slice(0, 8), "--target", join(dir, "restore-apply"), "--apply"],
       {
@@ -426,27 +428,27 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     expect(tree(freshVolumes)).toEqual(tree(volumes));
   });
 
-  it("refuses a non-empty target and a malformed snapshot id", () => {
-    const taken = tool("mailstack-restore", ["--target", join(dir, "restore-rehearsal")]);
+  it("refuses a non-empty target and a malformed snapshot id", async () => {
+    const taken = await tool("mailstack-restore", ["--target", join(dir, "restore-rehearsal")]);
     expect(taken.status).toBe(1);
     expect(taken.stderr).toMatch(/is not empty; choose another --target/);
-    const bad = tool("mailstack-restore", ["--snapshot", "yesterday; rm -rf /"]);
+    const bad = await tool("mailstack-restore", ["--snapshot", "yesterday; rm -rf /"]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/--snapshot takes latest or a snapshot id/);
   });
 
   it("fails loudly when mailcow's backup misses a dataset: exit 1, journal, status, mail; the last success stays", async () => {
     const before = status();
-    const snapshotsBefore = snapshotTimes();
-    const run = backupAt("2026-01-11", { LAB_BREAK: "vmail" });
+    const snapshotsBefore = await snapshotTimes();
+    const run = await backupAt("2026-01-11", { LAB_BREAK: "vmail" });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/FAILED while checking mailcow's backup .*has no vmail archive/);
     const after = status();
     expect(after.backup_last_result).toBe("failure");
     expect(after.backup_last_error).toMatch(/no vmail archive/);
     expect(after.backup_last_success).toBe(before.backup_last_success);
-    expect(snapshotTimes()).toEqual(snapshotsBefore);
-    const health = tool("mailstack-backup", ["status"]);
+    expect(await snapshotTimes()).toEqual(snapshotsBefore);
+    const health = await tool("mailstack-backup", ["status"]);
     expect(health.status).toBe(1);
     expect(health.stderr).toMatch(/the last backup failed/);
 
@@ -459,20 +461,22 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
   it("refuses to open the repository with a wrong password, and says so by mail", async () => {
     const configBefore = readFileSync(join(repository, "config"));
     const wrong = configure(input({ smtpPort, name: "wrong" }), "wrong", "not-the-password");
-    const run = tool("mailstack-backup", ["init"], { MAILSTACK_BACKUP_CONFIG: wrong });
+    const run = await tool("mailstack-backup", ["init"], { MAILSTACK_BACKUP_CONFIG: wrong });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/cannot open .*repository: check the repository password and the S3 credentials/);
     expect(readFileSync(join(repository, "config")).equals(configBefore)).toBe(true);
     expect(await nextMail("the init failure mail")).toMatch(
       /^Subject: \[mailstack\] mail\.example\.org: backup init FAILED$/m,
     );
-    const missing = tool("mailstack-backup", ["run"], { MAILSTACK_BACKUP_CONFIG: join(dir, "etc", "nothing.conf") });
+    const missing = await tool("mailstack-backup", ["run"], {
+      MAILSTACK_BACKUP_CONFIG: join(dir, "etc", "nothing.conf"),
+    });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/cannot read .*nothing\.conf/);
   });
 
   it("detects a corrupted pack file: restic check and mailstack-backup check fail, the failure is mailed", async () => {
-    const healthy = tool("mailstack-backup", ["check"]);
+    const healthy = await tool("mailstack-backup", ["check"]);
     expect(healthy.status, healthy.stderr).toBe(0);
     expect(status().check_last_result).toBe("success");
 
@@ -486,12 +490,12 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     bytes.fill(0x42, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 64);
     writeFileSync(pack, bytes);
 
-    expect(restic(["check", "--read-data"]).status).not.toBe(0);
-    const run = tool("mailstack-backup", ["check"]);
+    expect((await restic(["check", "--read-data"])).status).not.toBe(0);
+    const run = await tool("mailstack-backup", ["check"]);
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/FAILED while checking the repository/);
     expect(status()).toMatchObject({ check_last_result: "failure" });
-    expect(tool("mailstack-backup", ["status"]).stderr).toMatch(/the last repository check failed/);
+    expect((await tool("mailstack-backup", ["status"])).stderr).toMatch(/the last repository check failed/);
     const delivered = await nextMail("the check failure mail");
     expect(delivered).toMatch(/^Subject: \[mailstack\] mail\.example\.org: backup check FAILED$/m);
   });

@@ -1,6 +1,5 @@
 // The backup renderers against the tools that read their output: shellcheck for every script,
 // systemd-analyze for the units, bash for the quoting of the settings file.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import {
   shellQuote,
 } from "../render/backup";
 import { offsiteBackupInput } from "./fixtures";
+import { run } from "./support/exec";
 import { requireTool } from "./tools";
 
 const input = offsiteBackupInput();
@@ -24,21 +24,22 @@ const SECRETS = { resticPassword: "restic-pass-1234", accessKeyId: "AKIAEXAMPLE"
 const dir = mkdtempSync(join(tmpdir(), "mailstack-backup-render-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function shellcheck(name: string, content: string): string {
+async function shellcheck(name: string, content: string): Promise<string> {
   requireTool("shellcheck");
-  const result = spawnSync("shellcheck", ["-S", "style", "-s", "bash", "-"], { input: content, encoding: "utf8" });
+  const result = await run("shellcheck", ["-S", "style", "-s", "bash", "-"], { input: content });
   return result.status === 0 ? "" : `${name}:\n${result.stdout}`;
 }
 
 describe("backup scripts", () => {
-  it("pass shellcheck: the tools, the install script and the secrets script", () => {
+  it("pass shellcheck: the tools, the install script and the secrets script", async () => {
     const scripts: [string, string][] = [
       ["mailstack-backup", backupTool()],
       ["mailstack-restore", restoreTool()],
       ["backup-install", backupInstallScript(input).content],
       ["backup-secrets", backupSecretsScript(input, SECRETS).content],
     ];
-    expect(scripts.map(([name, content]) => shellcheck(name, content)).filter(Boolean)).toEqual([]);
+    const findings = await Promise.all(scripts.map(([name, content]) => shellcheck(name, content)));
+    expect(findings.filter(Boolean)).toEqual([]);
   });
 
   it("keep secrets out of the settings file and the install script", () => {
@@ -48,7 +49,7 @@ describe("backup scripts", () => {
     expect(backupSecretsScript(input, SECRETS).content).toContain("AWS_SECRET_ACCESS_KEY='it'\\''s/secret+key'");
   });
 
-  it("are valid systemd units: nightly backup and periodic check timers, persistent across downtime", () => {
+  it("are valid systemd units: nightly backup and periodic check timers, persistent across downtime", async () => {
     requireTool("systemd-analyze");
     writeFileSync(join(dir, "mailstack-backup"), backupTool(), { mode: 0o755 });
     const units = backupUnits(input, dir);
@@ -57,7 +58,7 @@ describe("backup scripts", () => {
       writeFileSync(path, unit.content);
       return path;
     });
-    const result = spawnSync("systemd-analyze", ["verify", "--man=no", ...paths], { encoding: "utf8" });
+    const result = await run("systemd-analyze", ["verify", "--man=no", ...paths]);
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     const timer = units.find((unit) => unit.name === "mailstack-backup.timer")?.content ?? "";
@@ -68,25 +69,26 @@ describe("backup scripts", () => {
     );
   });
 
-  it("write settings that bash reads back exactly", () => {
+  it("write settings that bash reads back exactly", async () => {
     requireTool("bash");
     const conf = join(dir, "backup.conf");
     writeFileSync(conf, backupConf({ ...input, repository: "s3:https://s3.example.com/b/it's $HOME `x`" }));
-    const result = spawnSync(
+    const result = await run("bash", [
+      "-c",
+      '. "$1"; printf "%s|%s|%s" "$RESTIC_REPOSITORY" "$KEEP_YEARLY" "$BACKUP_HOST"',
       "bash",
-      ["-c", '. "$1"; printf "%s|%s|%s" "$RESTIC_REPOSITORY" "$KEEP_YEARLY" "$BACKUP_HOST"', "bash", conf],
-      { encoding: "utf8" },
-    );
+      conf,
+    ]);
     expect(result.stdout).toBe("s3:https://s3.example.com/b/it's $HOME `x`|1|mail.example.org");
   });
 
-  it("quote any one-line value so that bash reads it unchanged", () => {
+  it("quote any one-line value so that bash reads it unchanged", async () => {
     requireTool("bash");
-    fc.assert(
-      fc.property(
+    await fc.assert(
+      fc.asyncProperty(
         fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !/[\n\0]/.test(s)),
-        (value) => {
-          const result = spawnSync("bash", ["-c", `x=${shellQuote(value)}; printf '%s' "$x"`], { encoding: "utf8" });
+        async (value) => {
+          const result = await run("bash", ["-c", `x=${shellQuote(value)}; printf '%s' "$x"`]);
           expect(result.stdout).toBe(value);
         },
       ),

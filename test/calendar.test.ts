@@ -1,23 +1,16 @@
-import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { calendarProblem } from "../config/calendar";
+import { run } from "./support/exec";
 import { requireTool } from "./tools";
 
 /** systemd's verdict for each expression, from one `systemd-analyze calendar` call. */
-function systemdAccepts(expressions: readonly string[]): Map<string, boolean> {
+async function systemdAccepts(expressions: readonly string[]): Promise<Map<string, boolean>> {
   requireTool("systemd-analyze");
-  let output: string;
-  try {
-    output = execFileSync("systemd-analyze", ["calendar", "--iterations=1", ...expressions], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TZ: "UTC", SYSTEMD_COLORS: "0" },
-    });
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string };
-    output = `${failure.stdout ?? ""}\n${failure.stderr ?? ""}`;
-  }
+  const result = await run("systemd-analyze", ["calendar", "--iterations=1", ...expressions], {
+    env: { ...process.env, TZ: "UTC", SYSTEMD_COLORS: "0" },
+  });
+  const output = `${result.stdout}\n${result.stderr}`;
   const failed = new Set([...output.matchAll(/Failed to parse calendar specification '([^']*)'/g)].map((m) => m[1]));
   return new Map(expressions.map((expression) => [expression, !failed.has(expression)]));
 }
@@ -89,17 +82,17 @@ describe("systemd calendar validation", () => {
     "2027-01-01 00:00:00",
   ];
 
-  it("accepts the common schedule forms, as systemd does", () => {
-    const verdicts = systemdAccepts(common);
+  it("accepts the common schedule forms, as systemd does", async () => {
+    const verdicts = await systemdAccepts(common);
     expect(common.filter((e) => !verdicts.get(e))).toEqual([]);
     expect(common.filter((e) => calendarProblem(e) !== undefined)).toEqual([]);
   });
 
-  it("never accepts an expression systemd rejects (generated expressions)", () => {
+  it("never accepts an expression systemd rejects (generated expressions)", async () => {
     const expressions = [...new Set(fc.sample(expression, { numRuns: 800, seed: 20261127 }))].filter(
       (e) => e.trim() !== "",
     );
-    const verdicts = systemdAccepts(expressions);
+    const verdicts = await systemdAccepts(expressions);
     const unsound = expressions
       .filter((e) => calendarProblem(e) === undefined && verdicts.get(e) === false)
       .map((e) => `${e} is rejected by systemd but accepted here`);

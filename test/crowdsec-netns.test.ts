@@ -3,12 +3,12 @@
 // and a banned source loses both the host's own ports (input) and the mail ports that Docker
 // DNATs to a container (forward). Namespaces: "wan" (a banned and a clean client), "vm" (the host
 // with Docker-like NAT, the bouncer and the LAPI stand-in) and "ctr" (the container).
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CROWDSEC_BOUNCER_SETTINGS, CROWDSEC_NFT, CROWDSEC_SETS } from "../render/host-scripts";
+import { runOk } from "./support/exec";
 import { inNs, inNsWithInput, NetnsLab, probe as probeIn } from "./support/netns";
 import { requireTool } from "./tools";
 
@@ -35,8 +35,8 @@ const setElements = (family: "ipv4" | "ipv6") => {
 beforeAll(async () => {
   for (const tool of ["ip", "nft", BOUNCER]) requireTool(tool);
   workdir = mkdtempSync(join(tmpdir(), "mailstack-crowdsec-"));
-  lab.create();
-  execFileSync("ip", [
+  await lab.create();
+  await runOk("ip", [
     "link",
     "add",
     "cs-wan0",
@@ -50,7 +50,7 @@ beforeAll(async () => {
     "netns",
     NS.vm,
   ]);
-  execFileSync("ip", [
+  await runOk("ip", [
     "link",
     "add",
     "cs-ctr0",
@@ -76,27 +76,27 @@ beforeAll(async () => {
     [NS.ctr, ["ip", "addr", "add", `${CONTAINER.v4}/24`, "dev", "cs-ctr0"]],
     [NS.ctr, ["ip", "-6", "addr", "add", `${CONTAINER.v6}/64`, "dev", "cs-ctr0", "nodad"]],
   ];
-  for (const [ns, command] of setup) inNs(ns, ...command);
+  for (const [ns, command] of setup) await inNs(ns, ...command);
   for (const [ns, device] of [
     [NS.wan, "cs-wan0"],
     [NS.vm, "cs-vmwan"],
     [NS.vm, "cs-vmctr"],
     [NS.ctr, "cs-ctr0"],
   ] as const)
-    inNs(ns, "ip", "link", "set", device, "up");
-  for (const ns of Object.values(NS)) inNs(ns, "ip", "link", "set", "lo", "up");
-  inNs(NS.ctr, "ip", "route", "add", "default", "via", "172.22.1.1");
-  inNs(NS.ctr, "ip", "-6", "route", "add", "default", "via", "fd00:22::1");
-  inNs(NS.vm, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
+    await inNs(ns, "ip", "link", "set", device, "up");
+  for (const ns of Object.values(NS)) await inNs(ns, "ip", "link", "set", "lo", "up");
+  await inNs(NS.ctr, "ip", "route", "add", "default", "via", "172.22.1.1");
+  await inNs(NS.ctr, "ip", "-6", "route", "add", "default", "via", "fd00:22::1");
+  await inNs(NS.vm, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
   // What Docker does for a published port: DNAT to the container, accept in its forward chain.
   const docker = (family: string, container: string) => `table ${family} dockerlike {
   chain prerouting { type nat hook prerouting priority -100; tcp dport 25 dnat to ${family === "ip" ? container : `[${container}]`}:25; }
   chain forward { type filter hook forward priority 0; policy drop; ct state established,related accept; tcp dport 25 accept; }
 }
 `;
-  inNsWithInput(NS.vm, docker("ip", CONTAINER.v4) + docker("ip6", CONTAINER.v6), "nft", "-f", "-");
+  await inNsWithInput(NS.vm, docker("ip", CONTAINER.v4) + docker("ip6", CONTAINER.v6), "nft", "-f", "-");
   // The host script loads CROWDSEC_NFT before the bouncer starts (twice here: it must be idempotent).
-  for (let i = 0; i < 2; i++) inNsWithInput(NS.vm, CROWDSEC_NFT, "nft", "-f", "-");
+  for (let i = 0; i < 2; i++) await inNsWithInput(NS.vm, CROWDSEC_NFT, "nft", "-f", "-");
 
   await lab.listen(NS.ctr, [25]);
   await lab.listen(NS.vm, [22]);
@@ -108,45 +108,48 @@ beforeAll(async () => {
     `${CROWDSEC_BOUNCER_SETTINGS}api_url: http://127.0.0.1:8080/\napi_key: ${LAPI_KEY}\nlog_mode: stdout\nlog_level: info\n`,
     { mode: 0o600 },
   );
-  inNs(NS.vm, BOUNCER, "-c", config, "-t");
+  await inNs(NS.vm, BOUNCER, "-c", config, "-t");
   void lab.start(NS.vm, BOUNCER, ["-c", config], () => false).catch(() => undefined);
   const deadline = Date.now() + 20_000;
-  while (!(setElements("ipv4").includes(BANNED.v4) && setElements("ipv6").includes(BANNED.v6))) {
-    if (Date.now() > deadline) throw new Error(`the bouncer did not fill the sets:\n${setElements("ipv4")}`);
+  while (!((await setElements("ipv4")).includes(BANNED.v4) && (await setElements("ipv6")).includes(BANNED.v6))) {
+    if (Date.now() > deadline) throw new Error(`the bouncer did not fill the sets:\n${await setElements("ipv4")}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}, 60_000);
+});
 
-afterAll(() => {
-  lab.destroy();
+afterAll(async () => {
+  await lab.destroy();
   if (workdir) rmSync(workdir, { recursive: true, force: true });
 });
 
 describe("CrowdSec's firewall bouncer with the rendered settings", () => {
-  it("fills the sets with exactly the banned addresses", () => {
-    expect(setElements("ipv4")).toContain(BANNED.v4);
-    expect(setElements("ipv4")).not.toContain(CLEAN.v4);
-    expect(setElements("ipv6")).toContain(BANNED.v6);
+  it("fills the sets with exactly the banned addresses", async () => {
+    expect(await setElements("ipv4")).toContain(BANNED.v4);
+    expect(await setElements("ipv4")).not.toContain(CLEAN.v4);
+    expect(await setElements("ipv6")).toContain(BANNED.v6);
   });
 
-  it("cuts a banned source off the containers' mail ports (forwarded) and the host's own (input)", () => {
+  it("cuts a banned source off the containers' mail ports (forwarded) and the host's own (input)", async () => {
     for (const [family, host] of [
       ["v4", HOST.v4],
       ["v6", HOST.v6],
     ] as const) {
-      expect(probe(BANNED[family], host, [25, 22]), `banned ${family}`).toEqual({ 25: "filtered", 22: "filtered" });
-      expect(probe(CLEAN[family], host, [25, 22]), `clean ${family}`).toEqual({ 25: "open", 22: "open" });
+      expect(await probe(BANNED[family], host, [25, 22]), `banned ${family}`).toEqual({
+        25: "filtered",
+        22: "filtered",
+      });
+      expect(await probe(CLEAN[family], host, [25, 22]), `clean ${family}`).toEqual({ 25: "open", 22: "open" });
     }
-    const dropped = inNs(NS.vm, "nft", "list", "chain", "ip", CROWDSEC_SETS.ipv4.table, "forward");
+    const dropped = await inNs(NS.vm, "nft", "list", "chain", "ip", CROWDSEC_SETS.ipv4.table, "forward");
     expect(dropped).toMatch(/counter packets [1-9]/);
   });
 
-  it("needs the forward hook: with input alone a banned source still reaches the container", () => {
-    inNs(NS.vm, "nft", "delete", "chain", "ip", CROWDSEC_SETS.ipv4.table, "forward");
+  it("needs the forward hook: with input alone a banned source still reaches the container", async () => {
+    await inNs(NS.vm, "nft", "delete", "chain", "ip", CROWDSEC_SETS.ipv4.table, "forward");
     try {
-      expect(probe(BANNED.v4, HOST.v4, [25, 22])).toEqual({ 25: "open", 22: "filtered" });
+      expect(await probe(BANNED.v4, HOST.v4, [25, 22])).toEqual({ 25: "open", 22: "filtered" });
     } finally {
-      inNsWithInput(NS.vm, CROWDSEC_NFT, "nft", "-f", "-");
+      await inNsWithInput(NS.vm, CROWDSEC_NFT, "nft", "-f", "-");
     }
   });
 });

@@ -2,8 +2,8 @@
 // are served by Knot (DNSSEC-signed, algorithm 13 like Cloudflare) behind a validating Unbound;
 // mailauth checks SPF, DKIM, DMARC and MTA-STS through that resolver; openssl checks DANE
 // against a STARTTLS server that uses the stack's TLS key. All servers are shared by this file.
-import { execFileSync, spawn } from "node:child_process";
-import { createHash, generateKeyPairSync } from "node:crypto";
+import { spawn } from "node:child_process";
+import { createHash, generateKeyPair, generateKeyPairSync } from "node:crypto";
 import { promises as dns } from "node:dns";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TLSSocket } from "node:tls";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { authenticate, dkimSign, dkimVerify, spf } from "mailauth";
 import { parsePolicy, resolvePolicy, validateMx } from "mailauth/lib/mta-sts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,8 +20,10 @@ import type { PlanResult } from "../plan/run";
 import { MTA_STS_PATH } from "../render/mta-sts-worker";
 import { Daemon, freePort, kdig, selfSignedCertificate, waitFor } from "./lab";
 import { planWithKeys } from "./plans";
+import { runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
+const generateKeyPairAsync = promisify(generateKeyPair);
 const HOST = "mail.xd-cloud.de";
 const DOMAIN = "xd-cloud.de";
 const SECOND = "xd-mail.eu";
@@ -121,8 +124,8 @@ beforeAll(async () => {
   // Knot signs each zone on load; the KSK (flags 257) becomes the trust anchor.
   const anchors = await Promise.all(
     names.map((name) =>
-      waitFor(`Knot's KSK for ${name}`, () => {
-        const ksk = kdig(knotPort, name, "DNSKEY").answers.find(
+      waitFor(`Knot's KSK for ${name}`, async () => {
+        const ksk = (await kdig(knotPort, name, "DNSKEY")).answers.find(
           (a) => a.type === "DNSKEY" && a.data.startsWith("257 "),
         );
         return ksk ? `${name}. IN DNSKEY ${ksk.data}` : undefined;
@@ -145,14 +148,14 @@ beforeAll(async () => {
   bogusResolverPort = await freePort();
   writeFileSync(join(dir, "bogus.conf"), unboundConfig("bogus", bogusResolverPort, knotPort, bogus, [DOMAIN]));
   daemons.push(Daemon.start("bogus", "unbound", ["-d", "-c", join(dir, "bogus.conf")], dir));
-  await waitFor("a validated answer from Unbound", () =>
-    kdig(resolverPort, DOMAIN, "SOA").flags.includes("ad") ? true : undefined,
+  await waitFor("a validated answer from Unbound", async () =>
+    (await kdig(resolverPort, DOMAIN, "SOA")).flags.includes("ad") ? true : undefined,
   );
 
   const nodeResolver = new dns.Resolver({ timeout: 3000, tries: 2 });
   nodeResolver.setServers([`127.0.0.1:${resolverPort}`]);
   resolver = (name, rrtype) => nodeResolver.resolve(name, rrtype) as Promise<string[][] | string[]>;
-}, 120_000);
+});
 
 afterAll(async () => {
   await Promise.all(daemons.map((daemon) => daemon.stop()));
@@ -173,22 +176,20 @@ function managedRecords(text: string): Map<string, string[]> {
 }
 
 describe("the exported zone files", () => {
-  it("cover both zones and are accepted by named-checkzone", () => {
+  it("cover both zones and are accepted by named-checkzone", async () => {
     expect(zones.map((zone) => zone.name).sort()).toEqual([DOMAIN, SECOND]);
     requireTool("named-checkzone");
     for (const zone of zones) {
-      expect(execFileSync("named-checkzone", ["-i", "local", zone.name, zone.file], { encoding: "utf8" })).toMatch(
-        /OK/,
-      );
+      expect(await runOk("named-checkzone", ["-i", "local", zone.name, zone.file])).toMatch(/OK/);
     }
   });
 
-  it("validate through Unbound: every managed record answers with the AD flag and its data", () => {
+  it("validate through Unbound: every managed record answers with the AD flag and its data", async () => {
     let checked = 0;
     for (const zone of zones) {
       for (const [key, expected] of managedRecords(zone.text)) {
         const [name = "", type = ""] = key.split(" ");
-        const answer = kdig(resolverPort, name, type);
+        const answer = await kdig(resolverPort, name, type);
         expect(answer.status, key).toBe("NOERROR");
         expect(answer.flags, key).toContain("ad");
         const data = answer.answers
@@ -201,12 +202,12 @@ describe("the exported zone files", () => {
     expect(checked).toBeGreaterThan(40);
   });
 
-  it("are refused by a resolver that trusts another key (so the AD flag above means something)", () => {
-    expect(kdig(bogusResolverPort, DOMAIN, "MX").status).toBe("SERVFAIL");
+  it("are refused by a resolver that trusts another key (so the AD flag above means something)", async () => {
+    expect((await kdig(bogusResolverPort, DOMAIN, "MX")).status).toBe("SERVFAIL");
   });
 
-  it("authorise the second domain's DMARC reports at the first", () => {
-    const answer = kdig(resolverPort, `${SECOND}._report._dmarc.${DOMAIN}`, "TXT");
+  it("authorise the second domain's DMARC reports at the first", async () => {
+    const answer = await kdig(resolverPort, `${SECOND}._report._dmarc.${DOMAIN}`, "TXT");
     expect(answer.flags).toContain("ad");
     expect(answer.answers.map((a) => a.data)).toContain('"v=DMARC1"');
   });
@@ -329,26 +330,26 @@ function daneCheck(port: number, rrdata: string): Promise<string> {
 
 describe("DANE", () => {
   it("the validated TLSA record matches a STARTTLS server using the stack's TLS key", async () => {
-    const answer = kdig(resolverPort, `_25._tcp.${HOST}`, "TLSA");
+    const answer = await kdig(resolverPort, `_25._tcp.${HOST}`, "TLSA");
     expect(answer.flags).toContain("ad");
     const [rrdata] = answer.answers.filter((a) => a.type === "TLSA").map((a) => a.data);
     expect(rrdata).toMatch(/^3 1 1 [0-9A-F]{64}$/i);
 
     const key = String(keys.get("mail-tls-key-a")?.privateKeyPem);
-    const port = await startTlsSmtpServer(key, selfSignedCertificate(dir, "stack", key, HOST).pem);
+    const port = await startTlsSmtpServer(key, (await selfSignedCertificate(dir, "stack", key, HOST)).pem);
     const output = await daneCheck(port, rrdata ?? "");
     expect(output).toMatch(/DANE TLSA 3 1 1 .*matched EE certificate/);
     expect(output).toMatch(/Verify return code: 0 \(ok\)/);
   });
 
   it("does not match a server that uses another key", async () => {
-    const [rrdata] = kdig(resolverPort, `_25._tcp.${HOST}`, "TLSA")
-      .answers.filter((a) => a.type === "TLSA")
+    const [rrdata] = (await kdig(resolverPort, `_25._tcp.${HOST}`, "TLSA")).answers
+      .filter((a) => a.type === "TLSA")
       .map((a) => a.data);
-    const other = generateKeyPairSync("rsa", { modulusLength: 2048 })
-      .privateKey.export({ format: "pem", type: "pkcs8" })
+    const other = (await generateKeyPairAsync("rsa", { modulusLength: 2048 })).privateKey
+      .export({ format: "pem", type: "pkcs8" })
       .toString();
-    const port = await startTlsSmtpServer(other, selfSignedCertificate(dir, "other", other, HOST).pem);
+    const port = await startTlsSmtpServer(other, (await selfSignedCertificate(dir, "other", other, HOST)).pem);
     const output = await daneCheck(port, rrdata ?? "");
     expect(output).not.toMatch(/matched EE certificate/);
     expect(output).toMatch(/Verify return code: 65 \(no matching DANE TLSA records\)/i);

@@ -1,5 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPair, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +18,8 @@ import {
 import { mailZones } from "../render/dns-zones";
 import { zoneFile } from "../render/zonefile";
 import { baseConfig, load, type ConfigObject } from "./fixtures";
+import { promisify } from "node:util";
+import { run, runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
 const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -112,10 +113,10 @@ describe("the mail zone record set", () => {
 });
 
 describe("record values", () => {
-  it("splits long TXT values into quoted strings of at most 255 bytes", () => {
-    const value = dkimRecord(
-      generateKeyPairSync("rsa", { modulusLength: 4096 }).publicKey.export({ type: "spki", format: "pem" }).toString(),
-    );
+  it("splits long TXT values into quoted strings of at most 255 bytes", async () => {
+    // RSA 4096 is generated off the event loop (a synchronous one blocks the test worker for seconds).
+    const { publicKey: big } = await promisify(generateKeyPair)("rsa", { modulusLength: 4096 });
+    const value = dkimRecord(big.export({ type: "spki", format: "pem" }).toString());
     const quoted = txtStrings(value);
     const strings = [...quoted.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1] ?? "");
     expect(strings.length).toBeGreaterThan(2);
@@ -134,10 +135,10 @@ describe("record values", () => {
     for (const s of strings) expect(Buffer.byteLength(s)).toBeLessThanOrEqual(255);
   });
 
-  it("computes TLSA 3 1 1 as SHA-256 over the DER SPKI, like openssl", () => {
+  it("computes TLSA 3 1 1 as SHA-256 over the DER SPKI, like openssl", async () => {
     requireTool("openssl");
-    const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: pem });
-    const digest = execFileSync("openssl", ["dgst", "-sha256", "-r"], { input: der, encoding: "utf8" }).split(" ")[0];
+    const der = (await run("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: pem })).stdoutBytes;
+    const digest = (await runOk("openssl", ["dgst", "-sha256", "-r"], { input: der })).split(" ")[0];
     expect(tlsaSpkiSha256(pem)).toBe(digest);
   });
 
@@ -229,14 +230,12 @@ describe("the zone file", () => {
     nameServers: ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
   });
 
-  it("is accepted by named-checkzone", () => {
+  it("is accepted by named-checkzone", async () => {
     requireTool("named-checkzone");
     const dir = mkdtempSync(join(tmpdir(), "mailstack-zone-"));
     try {
       writeFileSync(join(dir, "example.org.zone"), text);
-      const output = execFileSync("named-checkzone", ["-i", "local", "example.org", join(dir, "example.org.zone")], {
-        encoding: "utf8",
-      });
+      const output = await runOk("named-checkzone", ["-i", "local", "example.org", join(dir, "example.org.zone")]);
       expect(output).toMatch(/loaded serial 1\nOK/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

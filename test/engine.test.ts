@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +18,7 @@ import {
   type ProgramRun,
   type RecordedResource,
 } from "../plan/engine";
+import { runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
 const options = { project: "mailstack", stack: "test", config: {} };
@@ -187,10 +187,7 @@ describe("locally generated keys", () => {
       if (args.algorithm === "RSA") {
         expect(createPublicKey(key.publicKeyPem).asymmetricKeyDetails?.modulusLength).toBe(3072);
         // The key is assembled from two primes: OpenSSL checks its consistency (n = pq, d·e ≡ 1, CRT values).
-        const check = execFileSync("openssl", ["pkey", "-check", "-noout"], {
-          input: key.privateKeyPem,
-          encoding: "utf8",
-        });
+        const check = await runOk("openssl", ["pkey", "-check", "-noout"], { input: key.privateKeyPem });
         expect(check).toMatch(/Key is valid/);
       }
 
@@ -204,11 +201,11 @@ describe("locally generated keys", () => {
       } else {
         // ssh-keygen derives the same OpenSSH public key from the private key.
         writeFileSync(file, key.pkcs8, { mode: 0o600 });
-        const fromPem = execFileSync("ssh-keygen", ["-y", "-m", "PKCS8", "-f", file], { encoding: "utf8" }).trim();
+        const fromPem = (await runOk("ssh-keygen", ["-y", "-m", "PKCS8", "-f", file])).trim();
         expect(key.openssh.trim()).toBe(fromPem.split(" ").slice(0, 2).join(" "));
       }
       writeFileSync(`${file}.pub`, key.openssh);
-      const fingerprint = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", `${file}.pub`], { encoding: "utf8" });
+      const fingerprint = await runOk("ssh-keygen", ["-l", "-E", "sha256", "-f", `${file}.pub`]);
       expect(fingerprint).toContain(key.fingerprint);
     },
   );

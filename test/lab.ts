@@ -1,9 +1,10 @@
 // The loopback lab: real daemons (Knot, Unbound, …) started per test file on free loopback
 // ports, each with its own config and run directory, stopped when the file ends.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, openSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
+import { run, runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (also used for UDP by the DNS daemons). */
@@ -24,7 +25,7 @@ export function freePort(): Promise<number> {
 export async function waitFor<T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
+  timeoutMs = 90_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -77,15 +78,18 @@ export interface DnsAnswer {
 }
 
 /** Queries a DNS server with kdig (DNSSEC OK bit set) and parses status, flags and answers. */
-export function kdig(port: number, name: string, type: string): DnsAnswer {
+export async function kdig(port: number, name: string, type: string): Promise<DnsAnswer> {
   requireTool("kdig");
-  const output = execFileSync(
-    "kdig",
-    [`@127.0.0.1`, "-p", String(port), "+dnssec", "+retry=1", "+timeout=3", name, type],
-    {
-      encoding: "utf8",
-    },
-  );
+  const output = await runOk("kdig", [
+    `@127.0.0.1`,
+    "-p",
+    String(port),
+    "+dnssec",
+    "+retry=1",
+    "+timeout=3",
+    name,
+    type,
+  ]);
   const status = /status: ([A-Z]+)/.exec(output)?.[1] ?? "UNKNOWN";
   const flags = (/;; Flags: ([a-z ]+);/.exec(output)?.[1] ?? "").trim().split(/\s+/);
   const section = output.split(";; ANSWER SECTION:")[1]?.split(/\n\n|\n;;/)[0] ?? "";
@@ -98,6 +102,18 @@ export function kdig(port: number, name: string, type: string): DnsAnswer {
       return { name: owner ?? "", ttl: Number(ttl), type: rrtype ?? "", data: rest.join(" ") };
     });
   return { status, flags, answers };
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port` (undefined otherwise, for waitFor). */
+export function tcpOpen(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(undefined));
+  });
 }
 
 /** "key = value" lines of a Postfix parameter file, as `postconf -e` arguments. */
@@ -117,7 +133,7 @@ export async function startPostfix(
   dir: string,
   port: number,
   settings: readonly string[],
-): Promise<{ stop: () => void; log: string }> {
+): Promise<{ stop: () => Promise<void>; log: string }> {
   requireTool("postfix");
   requireTool("postconf");
   const conf = join(dir, "postfix");
@@ -126,10 +142,10 @@ export async function startPostfix(
   const log = join(dir, "maillog");
   // Postfix's own processes run as the postfix user: they must be able to enter the directory.
   chmodSync(dir, 0o755);
-  execFileSync("cp", ["-r", "/etc/postfix", conf]);
-  execFileSync("install", ["-d", "-o", "postfix", data]);
-  execFileSync("install", ["-d", queue]);
-  execFileSync("postconf", [
+  await runOk("cp", ["-r", "/etc/postfix", conf]);
+  await runOk("install", ["-d", "-o", "postfix", data]);
+  await runOk("install", ["-d", queue]);
+  await runOk("postconf", [
     "-c",
     conf,
     "-e",
@@ -145,28 +161,21 @@ export async function startPostfix(
   ]);
   // The smtp service on the test port, without chroot.
   const master = join(conf, "master.cf");
-  execFileSync("sed", ["-i", `s/^smtp      inet  n       -       y/${port}      inet  n       -       n/`, master]);
-  execFileSync("postfix", ["-c", conf, "start"]);
-  const stop = () => {
-    try {
-      execFileSync("postfix", ["-c", conf, "stop"], { stdio: "ignore" });
-    } catch {
-      // already stopped
-    }
-  };
-  await waitFor(`Postfix on port ${port}`, () =>
-    spawnSync("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0 ? true : undefined,
-  );
+  await runOk("sed", ["-i", `s/^smtp      inet  n       -       y/${port}      inet  n       -       n/`, master]);
+  await runOk("postfix", ["-c", conf, "start"]);
+  // Stopping an already stopped Postfix is fine.
+  const stop = async (): Promise<void> => void (await run("postfix", ["-c", conf, "stop"]));
+  await waitFor(`Postfix on port ${port}`, () => tcpOpen(port));
   return { stop, log };
 }
 
 /** A self-signed certificate for `host` on the given key; writes the key to `<dir>/<name>.key`. */
-export function selfSignedCertificate(
+export async function selfSignedCertificate(
   dir: string,
   name: string,
   keyPem: string,
   host: string,
-): { pem: string; keyFile: string } {
+): Promise<{ pem: string; keyFile: string }> {
   requireTool("openssl");
   const keyFile = join(dir, `${name}.key`);
   writeFileSync(keyFile, keyPem, { mode: 0o600 });
@@ -183,5 +192,5 @@ export function selfSignedCertificate(
     "-days",
     "2",
   ];
-  return { pem: execFileSync("openssl", args, { encoding: "utf8" }), keyFile };
+  return { pem: await runOk("openssl", args), keyFile };
 }

@@ -1,7 +1,6 @@
 // The mail host's rendered files, checked by the tools that read them: cloud-init's schema,
 // shellcheck, bash itself (the installer runs for real in a temp directory), iptables-restore,
 // doveconf. Postfix/Dovecot TLS behaviour is proven in tls-lab.test.ts.
-import { execFileSync, spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +12,7 @@ import { dockerUserRules, installFilesScript, type HostScript } from "../render/
 import { mailcowConfVariables, REDACTED_SECRETS, type MailcowSecrets } from "../render/mailcow";
 import { cloudInit, fileInstalls, hostScripts, mailcowUp, type MailcowHostInput } from "../render/mailcow-host";
 import { guestHostKeyScript, hostKeyFromOutput } from "../render/proxmox";
+import { run, runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-render-"));
@@ -67,23 +67,20 @@ const input: MailcowHostInput = {
   },
 };
 
-function shellcheck(script: HostScript): string {
+async function shellcheck(script: HostScript): Promise<string> {
   requireTool("shellcheck");
-  const result = spawnSync("shellcheck", ["-S", "style", "-s", "bash", "-"], {
-    input: script.content,
-    encoding: "utf8",
-  });
+  const result = await run("shellcheck", ["-S", "style", "-s", "bash", "-"], { input: script.content });
   return result.status === 0 ? "" : `${script.name}:\n${result.stdout}`;
 }
 
 describe("cloud-init user-data", () => {
   const { userData, networkConfig } = cloudInit(input);
 
-  it("is accepted by `cloud-init schema`", () => {
+  it("is accepted by `cloud-init schema`", async () => {
     requireTool("cloud-init");
     const file = join(dir, "user-data.yaml");
     writeFileSync(file, userData);
-    const output = execFileSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
+    const output = await runOk("cloud-init", ["schema", "--config-file", file]);
     expect(output).toMatch(/Valid cloud-config/);
   });
 
@@ -135,8 +132,8 @@ describe("host scripts", () => {
     { name: "guest-host-key", content: guestHostKeyScript(104) },
   ];
 
-  it("pass shellcheck", () => {
-    expect(scripts.map(shellcheck).filter(Boolean)).toEqual([]);
+  it("pass shellcheck", async () => {
+    expect((await Promise.all(scripts.map(shellcheck))).filter(Boolean)).toEqual([]);
     expect(scripts.length).toBe(13);
   });
 
@@ -174,14 +171,14 @@ describe("host scripts", () => {
     expect(firewall).toContain("ufw default deny incoming");
   });
 
-  it("give ufw only rules it accepts (ufw --dry-run changes nothing)", () => {
+  it("give ufw only rules it accepts (ufw --dry-run changes nothing)", async () => {
     requireTool("ufw");
     const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
     const rules = firewall.split("\n").filter((line) => /^ufw (allow|limit|deny|default|logging) /.test(line));
     expect(rules.length).toBeGreaterThan(8);
     for (const rule of rules) {
-      const run = spawnSync("bash", ["-c", rule.replace(/^ufw /, "ufw --dry-run ")], { encoding: "utf8" });
-      expect(run.status, `${rule}\n${run.stderr}`).toBe(0);
+      const dry = await run("bash", ["-c", rule.replace(/^ufw /, "ufw --dry-run ")]);
+      expect(dry.status, `${rule}\n${dry.stderr}`).toBe(0);
     }
   });
 
@@ -194,7 +191,7 @@ describe("host scripts", () => {
 });
 
 describe("DOCKER-USER rules", () => {
-  it("load into iptables and ip6tables in a scratch network namespace", () => {
+  it("load into iptables and ip6tables in a scratch network namespace", async () => {
     requireTool("iptables-restore");
     const rules = dockerUserRules({
       interface: "lan0",
@@ -202,18 +199,16 @@ describe("DOCKER-USER rules", () => {
       adminNetworks: ["10.3.0.0/24"],
     });
     const namespace = `mailstack-render-${process.pid}`;
-    execFileSync("ip", ["netns", "add", namespace]);
+    await runOk("ip", ["netns", "add", namespace]);
     try {
       for (const tool of ["iptables-restore", "ip6tables-restore"]) {
-        execFileSync("ip", ["netns", "exec", namespace, tool], { input: rules });
+        await runOk("ip", ["netns", "exec", namespace, tool], { input: rules });
       }
-      const listed = execFileSync("ip", ["netns", "exec", namespace, "iptables", "-S", "DOCKER-USER"], {
-        encoding: "utf8",
-      });
+      const listed = await runOk("ip", ["netns", "exec", namespace, "iptables", "-S", "DOCKER-USER"]);
       expect(listed).toContain("-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 25 --ctdir ORIGINAL -j RETURN");
       expect(listed.trim().split("\n").pop()).toBe("-A DOCKER-USER -j DROP");
     } finally {
-      execFileSync("ip", ["netns", "del", namespace]);
+      await runOk("ip", ["netns", "del", namespace]);
     }
   });
 });
@@ -292,7 +287,7 @@ describe("the file installer (run for real in a temp directory)", () => {
   writeFileSync(join(bin, "docker"), `#!/bin/sh\necho "$*" >> ${calls}\nif [ "$2" = ps ]; then echo 0123abcd; fi\n`);
   chmodSync(join(bin, "docker"), 0o755);
 
-  function install(content: string, restart = ["postfix-mailcow"]): { stdout: string; calls: string[] } {
+  async function install(content: string, restart = ["postfix-mailcow"]): Promise<{ stdout: string; calls: string[] }> {
     writeFileSync(calls, "");
     const script = installFilesScript(
       "postfix-tls",
@@ -302,53 +297,44 @@ describe("the file installer (run for real in a temp directory)", () => {
         onChange: { restart },
       },
     );
-    const stdout = execFileSync("bash", ["-s"], {
+    const stdout = await runOk("bash", ["-s"], {
       input: script.content,
-      encoding: "utf8",
       env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
     });
     return { stdout, calls: readFileSync(calls, "utf8").split("\n").filter(Boolean) };
   }
 
-  it("writes the file with its mode and restarts only the affected container", () => {
-    const first = install("a = 1\n");
+  it("writes the file with its mode and restarts only the affected container", async () => {
+    const first = await install("a = 1\n");
     expect(first.stdout).toContain(`changed ${root}/data/conf/postfix/extra.cf`);
     expect(readFileSync(`${root}/data/conf/postfix/extra.cf`, "utf8")).toBe("a = 1\n");
     expect(statSync(`${root}/data/conf/postfix/extra.cf`).mode & 0o777).toBe(0o644);
     expect(first.calls).toEqual(["compose ps -q", "compose restart postfix-mailcow"]);
   });
 
-  it("changes nothing and restarts nothing when run again with the same content", () => {
-    install("a = 2\n");
-    const again = install("a = 2\n");
+  it("changes nothing and restarts nothing when run again with the same content", async () => {
+    await install("a = 2\n");
+    const again = await install("a = 2\n");
     expect(again.stdout).not.toContain("changed");
     expect(again.calls).toEqual([]);
   });
 
-  it("keeps a self-signed certificate matching the seeded key until ACME replaces it", () => {
+  it("keeps a self-signed certificate matching the seeded key until ACME replaces it", async () => {
     requireTool("openssl");
     const tlsScript = fileInstalls({ ...input, hostname: "mail.example.org" }, secrets, tlsKeyPem).find(
       (i) => i.name === "tls-key",
     );
     const script = (tlsScript?.script.content ?? "").replaceAll("/opt/mailcow-dockerized", root);
-    const run = () =>
-      execFileSync("bash", ["-s"], {
-        input: script,
-        encoding: "utf8",
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
-      });
-    const first = run();
+    const runInstall = () =>
+      runOk("bash", ["-s"], { input: script, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` } });
+    const first = await runInstall();
     expect(first).toContain(`changed ${root}/data/assets/ssl/acme/key.pem`);
     expect(first).toContain(`changed ${root}/data/assets/ssl/cert.pem`);
-    const certKey = execFileSync("openssl", ["x509", "-in", `${root}/data/assets/ssl/cert.pem`, "-noout", "-pubkey"], {
-      encoding: "utf8",
-    });
-    const key = execFileSync("openssl", ["pkey", "-in", `${root}/data/assets/ssl/acme/key.pem`, "-pubout"], {
-      encoding: "utf8",
-    });
+    const certKey = await runOk("openssl", ["x509", "-in", `${root}/data/assets/ssl/cert.pem`, "-noout", "-pubkey"]);
+    const key = await runOk("openssl", ["pkey", "-in", `${root}/data/assets/ssl/acme/key.pem`, "-pubout"]);
     expect(certKey).toBe(key);
     expect(statSync(`${root}/data/assets/ssl/acme/key.pem`).mode & 0o777).toBe(0o600);
-    expect(run()).not.toContain("changed");
+    expect(await runInstall()).not.toContain("changed");
   });
 
   it("refuses paths outside the mailcow directory", () => {

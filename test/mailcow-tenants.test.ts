@@ -84,7 +84,7 @@ describe("MailcowTenants in the prod plan", () => {
   });
 
   it("pins the configured CA for the mailcow API instead of the system store", async () => {
-    const { cert } = loopbackCertificate();
+    const { cert } = await loopbackCertificate();
     const { result } = await planWithKeys({ "mailstack:mailcow": JSON.stringify({ caCertificate: cert }) });
     for (const resource of result.run.resources.filter((r) => r.type.startsWith(PREFIX)))
       expect((plain(resource.inputs.connection) as { caCertificate?: string }).caCertificate, resource.name).toBe(cert);

@@ -1,5 +1,4 @@
 // The offline plan end to end: the CLI as users run it, and planStack in-process.
-import { spawnSync } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -17,6 +16,7 @@ import type { ConfigRunError } from "../config/pulumi";
 import { secretKeys } from "../config/schema";
 import { generateLocally } from "../plan/local-values";
 import { planStack } from "./plans";
+import { run } from "./support/exec";
 import type { StackOutputs } from "../outputs";
 
 const root = resolve(__dirname, "..");
@@ -24,15 +24,12 @@ const root = resolve(__dirname, "..");
 const work = mkdtempSync(join(tmpdir(), "mailstack-plan-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+/** The same command as `npm run plan` (how fast it is belongs in `npm run bench`, not here). */
 function plan(args: string[], cwd = root) {
-  const started = performance.now();
-  // The same command as `npm run plan`.
-  const result = spawnSync(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts"), ...args], {
+  return run(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts"), ...args], {
     cwd,
-    encoding: "utf8",
     env: { ...process.env, NODE_PATH: join(root, "node_modules") },
   });
-  return { ...result, seconds: (performance.now() - started) / 1000 };
 }
 
 function readJson(path: string): unknown {
@@ -40,14 +37,13 @@ function readJson(path: string): unknown {
 }
 
 describe("npm run plan", () => {
-  let prod: ReturnType<typeof plan>;
-  beforeAll(() => {
-    prod = plan(["--stack", "prod", "--out", join(work, "prod")]);
+  let prod: Awaited<ReturnType<typeof plan>>;
+  beforeAll(async () => {
+    prod = await plan(["--stack", "prod", "--out", join(work, "prod")]);
   });
 
-  it("plans the prod stack in under 5 seconds and prints a summary", () => {
+  it("plans the prod stack and prints a summary", () => {
     expect(prod.status, prod.stderr).toBe(0);
-    expect(prod.seconds).toBeLessThan(5);
     expect(prod.stdout).toMatch(/mailstack plan for stack "prod"/);
     expect(prod.stdout).toMatch(/^Resources: \d+/m);
     expect(prod.stdout).toMatch(/^Outputs:/m);
@@ -92,28 +88,28 @@ describe("npm run plan", () => {
     expect(zone).toContain('xd-cloud.de. 3600 IN CAA 0 issue "letsencrypt.org"');
   });
 
-  it("plans the staging stack", () => {
-    const staging = plan(["--stack", "staging", "--out", join(work, "staging")]);
+  it("plans the staging stack", async () => {
+    const staging = await plan(["--stack", "staging", "--out", join(work, "staging")]);
     expect(staging.status, staging.stderr).toBe(0);
     expect((readJson(join(work, "staging", "outputs.json")) as StackOutputs).environment).toBe("staging");
   });
 
-  it("exits 2 naming the key and writes nothing when the config is invalid", () => {
+  it("exits 2 naming the key and writes nothing when the config is invalid", async () => {
     const project = join(work, "invalid");
     rmSync(project, { recursive: true, force: true });
     mkdirSync(project);
     copyFileSync(join(root, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
     const stackFile = readFileSync(join(root, "Pulumi.prod.yaml"), "utf8").replace("2a05:bec0:27:fd03::4", "fd03::4");
     writeFileSync(join(project, "Pulumi.prod.yaml"), stackFile);
-    const result = plan([], project);
+    const result = await plan([], project);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/mailstack:publicIpv6 = "fd03::4": expected a global unicast IPv6 address/);
     expect(result.stderr).not.toMatch(/at .*\.ts:\d+/); // no stack trace
     expect(readdirSync(project).sort()).toEqual(["Pulumi.prod.yaml", "Pulumi.yaml"]);
   });
 
-  it("exits 2 with the available stacks for an unknown stack", () => {
-    const result = plan(["--stack", "qa", "--out", join(work, "qa")]);
+  it("exits 2 with the available stacks for an unknown stack", async () => {
+    const result = await plan(["--stack", "qa", "--out", join(work, "qa")]);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/available stacks: prod, staging/);
     expect(existsSync(join(work, "qa"))).toBe(false);

@@ -1,7 +1,6 @@
 // The policy pack on planned stacks: prod and staging pass, and a stack config that turns
 // something insecure on fails the plan with the matching rule named (by the pack, or by the
 // config validation in front of it, which names the rule it protects).
-import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import { parse } from "yaml";
 import { RELAXABLE_RULES, RULE_NAMES } from "../policies/levels";
 import { policies } from "../policies/rules";
 import type { PolicyFinding } from "../plan/policy";
+import { run } from "./support/exec";
 import { planWithKeys, root } from "./plans";
 import { rejection } from "./tools";
 
@@ -146,7 +146,7 @@ describe("insecure stack configs fail the plan with the rule named", () => {
 });
 
 describe("npm run plan with a failing rule", () => {
-  it("writes the plan and policy.json, names the rule and exits 3", () => {
+  it("writes the plan and policy.json, names the rule and exits 3", async () => {
     const project = join(work, "dmarc-none");
     mkdirSync(project, { recursive: true });
     copyFileSync(join(root, "Pulumi.yaml"), join(project, "Pulumi.yaml"));
@@ -156,9 +156,8 @@ describe("npm run plan with a failing rule", () => {
     );
     expect(stackFile).toMatch(/policy: none/);
     writeFileSync(join(project, "Pulumi.prod.yaml"), stackFile);
-    const result = spawnSync(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts")], {
+    const result = await run(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts")], {
       cwd: project,
-      encoding: "utf8",
       env: { ...process.env, NODE_PATH: join(root, "node_modules") },
     });
     expect(result.status, result.stderr).toBe(3);

@@ -1,14 +1,14 @@
 // ProxmoxAccess: the admin realm's required second factor. The rendered script passes
 // shellcheck and runs against a domains.cfg in Proxmox's format, with a stand-in for pveum
 // (which needs a Proxmox cluster); the mock plan shows the command on the pinned node.
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { plain } from "../plan/engine";
 import { realmTfaScript } from "../render/proxmox";
 import { planWithKeys } from "./plans";
+import { run } from "./support/exec";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-proxmox-access-"));
@@ -26,7 +26,7 @@ pve: pve
 function fakePveum(cfg: string, broken: boolean): string {
   const bin = join(dir, broken ? "broken" : "working");
   rmSync(bin, { recursive: true, force: true });
-  spawnSync("mkdir", ["-p", bin]);
+  mkdirSync(bin, { recursive: true });
   const script = broken
     ? "#!/bin/bash\nexit 0\n"
     : `#!/bin/bash
@@ -45,29 +45,27 @@ awk -v realm="$3" -v tfa="$5" '
 }
 
 function runScript(realm: string, bin: string, cfg: string) {
-  return spawnSync("bash", ["-c", realmTfaScript(realm, "oath", cfg)], {
-    encoding: "utf8",
+  return run("bash", ["-c", realmTfaScript(realm, "oath", cfg)], {
     env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
   });
 }
 
 describe("the realm TFA script", () => {
-  it("passes shellcheck", () => {
+  it("passes shellcheck", async () => {
     requireTool("shellcheck");
-    const result = spawnSync("shellcheck", ["-S", "style", "-s", "bash", "-"], {
+    const result = await run("shellcheck", ["-S", "style", "-s", "bash", "-"], {
       input: realmTfaScript("pve", "oath"),
-      encoding: "utf8",
     });
     expect(result.stdout).toBe("");
     expect(result.status).toBe(0);
   });
 
-  it("requires TOTP for the admin realm only, and is idempotent", () => {
+  it("requires TOTP for the admin realm only, and is idempotent", async () => {
     const cfg = join(dir, "domains.cfg");
     writeFileSync(cfg, DOMAINS_CFG);
     const bin = fakePveum(cfg, false);
     for (let run = 0; run < 2; run++) {
-      const result = runScript("pve", bin, cfg);
+      const result = await runScript("pve", bin, cfg);
       expect(result.status, result.stderr).toBe(0);
       expect(result.stdout).toContain("realm pve requires oath");
     }
@@ -77,10 +75,10 @@ describe("the realm TFA script", () => {
     expect(text).toMatch(/pam: pam\n\tcomment Linux PAM standard authentication\n\n/);
   });
 
-  it("fails when the realm still does not require TFA afterwards", () => {
+  it("fails when the realm still does not require TFA afterwards", async () => {
     const cfg = join(dir, "domains-broken.cfg");
     writeFileSync(cfg, DOMAINS_CFG);
-    const result = runScript("pve", fakePveum(cfg, true), cfg);
+    const result = await runScript("pve", fakePveum(cfg, true), cfg);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/realm pve does not require oath after pveum realm modify/);
   });

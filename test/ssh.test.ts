@@ -1,20 +1,20 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseSshPublicKey } from "../config/ssh";
 import { rsaSshKey } from "./fixtures";
+import { runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-ssh-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let counter = 0;
-function keygen(type: string, bits?: number): string {
+async function keygen(type: string, bits?: number): Promise<string> {
   requireTool("ssh-keygen");
   const file = join(dir, `key-${counter++}`);
-  execFileSync("ssh-keygen", [
+  await runOk("ssh-keygen", [
     "-q",
     "-N",
     "",
@@ -36,25 +36,25 @@ describe("SSH public keys", () => {
     ["ecdsa", 384, "ecdsa-sha2-nistp384"],
     ["ecdsa", 521, "ecdsa-sha2-nistp521"],
     ["rsa", 3072, "ssh-rsa"],
-  ])("accepts a real %s %s key from ssh-keygen", (type, bits, expected) => {
-    expect(parseSshPublicKey(keygen(type, bits))).toMatchObject({ type: expected });
+  ])("accepts a real %s %s key from ssh-keygen", async (type, bits, expected) => {
+    expect(parseSshPublicKey(await keygen(type, bits))).toMatchObject({ type: expected });
   });
 
-  it("measures the RSA modulus", () => {
-    expect(parseSshPublicKey(keygen("rsa", 4096))).toEqual({ type: "ssh-rsa", bits: 4096 });
+  it("measures the RSA modulus", async () => {
+    expect(parseSshPublicKey(await keygen("rsa", 4096))).toEqual({ type: "ssh-rsa", bits: 4096 });
   });
 
   it("rejects RSA keys under 3072 bits", () => {
     expect(parseSshPublicKey(rsaSshKey(2048))).toMatch(/2048 bits/);
   });
 
-  it("rejects a key whose data belongs to another type", () => {
-    const [, data] = keygen("ed25519").split(" ");
+  it("rejects a key whose data belongs to another type", async () => {
+    const [, data] = (await keygen("ed25519")).split(" ");
     expect(parseSshPublicKey(`ssh-rsa ${data ?? ""}`)).toMatch(/does not match its type/);
   });
 
-  it("rejects a key with data cut off", () => {
-    const [type, data] = keygen("ecdsa", 256).split(" ");
+  it("rejects a key with data cut off", async () => {
+    const [type, data] = (await keygen("ecdsa", 256)).split(" ");
     expect(parseSshPublicKey(`${type ?? ""} ${(data ?? "").slice(0, 60)}`)).toMatch(/truncated|does not match|base64/);
   });
 

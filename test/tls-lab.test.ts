@@ -3,23 +3,19 @@
 // rendered extra.conf, openssl s_client as a client that can still speak old protocols (checked
 // against a permissive openssl s_server first, so a refusal means the server refused), and
 // testssl.sh for the internet.nl criteria. All servers are shared by this file.
-import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dovecotExtraConf, GROUPS, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
-import { Daemon, freePort, postconfArguments, selfSignedCertificate, startPostfix, waitFor } from "./lab";
+import { Daemon, freePort, postconfArguments, selfSignedCertificate, startPostfix, tcpOpen, waitFor } from "./lab";
 import { planWithKeys } from "./plans";
+import { run, runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
 /** Parameters of Postfix releases newer than the lab's (3.8+); mailcow's Postfix may be one. */
 const NEWER_POSTFIX = ["tls_ffdhe_auto_groups"];
-const postfixDefaults = new Set(
-  execFileSync("postconf", ["-d"], { encoding: "utf8" })
-    .split("\n")
-    .map((line) => line.split(" = ")[0] ?? ""),
-);
+let postfixDefaults = new Set<string>();
 /** Leaves out only the newer release's parameters this Postfix lacks (it would warn and ignore them). */
 const knownToThisPostfix = (setting: string) => {
   const name = setting.split("=")[0] ?? "";
@@ -29,19 +25,19 @@ const knownToThisPostfix = (setting: string) => {
 const HOST = "mail.xd-cloud.de";
 const dir = mkdtempSync(join(tmpdir(), "mailstack-tls-lab-"));
 const daemons: Daemon[] = [];
-let stopPostfix = () => undefined as void;
+let stopPostfix = (): Promise<void> => Promise.resolve();
 let smtpPort = 0;
 let imapsPort = 0;
 let permissivePort = 0;
 
 /** openssl s_client that may offer anything (no system policy, security level 0). */
-function handshake(
+async function handshake(
   port: number,
   args: readonly string[],
   starttls = true,
-): { ok: boolean; protocol: string; cipher: string; output: string } {
+): Promise<{ ok: boolean; protocol: string; cipher: string; output: string }> {
   requireTool("openssl");
-  const result = spawnSync(
+  const result = await run(
     "openssl",
     [
       "s_client",
@@ -54,7 +50,7 @@ function handshake(
       "DEFAULT:@SECLEVEL=0",
       ...args,
     ],
-    { input: "", encoding: "utf8", timeout: 20_000, env: { ...process.env, OPENSSL_CONF: "/dev/null" } },
+    { input: "", timeoutMs: 20_000, env: { ...process.env, OPENSSL_CONF: "/dev/null" } },
   );
   const output = `${result.stdout}\n${result.stderr}`;
   const match = /New, (TLSv[\d.]+|\(NONE\)), Cipher is (\S+)/.exec(output);
@@ -62,14 +58,16 @@ function handshake(
   return { ok: protocol !== "(NONE)", protocol, cipher: match?.[2] ?? "(NONE)", output };
 }
 
-function portOpen(port: number): true | undefined {
-  return spawnSync("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status === 0 ? true : undefined;
-}
-
 beforeAll(async () => {
+  postfixDefaults = new Set((await runOk("postconf", ["-d"])).split("\n").map((line) => line.split(" = ")[0] ?? ""));
   // A certificate on the stack's TLS key (as the bring-up seeds it before ACME replaces it).
   const { keys } = await planWithKeys();
-  const certificate = selfSignedCertificate(dir, "stack", String(keys.get("mail-tls-key-a")?.privateKeyPem), HOST);
+  const certificate = await selfSignedCertificate(
+    dir,
+    "stack",
+    String(keys.get("mail-tls-key-a")?.privateKeyPem),
+    HOST,
+  );
   const keyFile = certificate.keyFile;
   writeFileSync(join(dir, "cert.pem"), certificate.pem);
 
@@ -133,19 +131,19 @@ beforeAll(async () => {
       { OPENSSL_CONF: "/dev/null" },
     ),
   );
-  await Promise.all([imapsPort, permissivePort].map((port) => waitFor(`a listener on ${port}`, () => portOpen(port))));
-}, 120_000);
+  await Promise.all([imapsPort, permissivePort].map((port) => waitFor(`a listener on ${port}`, () => tcpOpen(port))));
+});
 
 afterAll(async () => {
-  stopPostfix();
+  await stopPostfix();
   await Promise.all(daemons.map((daemon) => daemon.stop()));
   if (!process.env.KEEP_LAB) rmSync(dir, { recursive: true, force: true });
 });
 
 describe("the test client", () => {
-  it("can negotiate TLS 1.1 and SHA-1 signatures with a permissive server (so refusals below are the server's)", () => {
-    expect(handshake(permissivePort, ["-tls1_1"], false)).toMatchObject({ ok: true });
-    const sha1 = handshake(permissivePort, ["-tls1_2", "-sigalgs", "RSA+SHA1"], false);
+  it("can negotiate TLS 1.1 and SHA-1 signatures with a permissive server (so refusals below are the server's)", async () => {
+    expect(await handshake(permissivePort, ["-tls1_1"], false)).toMatchObject({ ok: true });
+    const sha1 = await handshake(permissivePort, ["-tls1_2", "-sigalgs", "RSA+SHA1"], false);
     expect(sha1.ok).toBe(true);
     expect(sha1.output).toMatch(/Peer signing digest: SHA1/);
   });
@@ -159,22 +157,25 @@ describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
     );
   });
 
-  it("refuses TLS 1.0 and 1.1", () => {
+  it("refuses TLS 1.0 and 1.1", async () => {
     for (const version of ["-tls1", "-tls1_1"]) {
-      const result = handshake(smtpPort, [version]);
+      const result = await handshake(smtpPort, [version]);
       expect(result.ok, result.output).toBe(false);
       expect(result.output).toMatch(/protocol version|unsupported protocol|no protocols available|alert/i);
     }
   });
 
-  it("offers TLS 1.3 and TLS 1.2 with ECDHE and AEAD only", () => {
-    expect(handshake(smtpPort, ["-tls1_3"])).toMatchObject({ ok: true, protocol: "TLSv1.3" });
+  it("offers TLS 1.3 and TLS 1.2 with ECDHE and AEAD only", async () => {
+    expect(await handshake(smtpPort, ["-tls1_3"])).toMatchObject({ ok: true, protocol: "TLSv1.3" });
     for (const cipher of [
       "ECDHE-RSA-AES256-GCM-SHA384",
       "ECDHE-RSA-CHACHA20-POLY1305",
       "ECDHE-RSA-AES128-GCM-SHA256",
     ]) {
-      expect(handshake(smtpPort, ["-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`])).toMatchObject({ ok: true, cipher });
+      expect(await handshake(smtpPort, ["-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`])).toMatchObject({
+        ok: true,
+        cipher,
+      });
     }
     for (const cipher of [
       "DHE-RSA-AES256-GCM-SHA384",
@@ -183,13 +184,13 @@ describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
       "ECDHE-RSA-AES128-SHA",
       "AES128-SHA",
     ]) {
-      const result = handshake(smtpPort, ["-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`]);
+      const result = await handshake(smtpPort, ["-tls1_2", "-cipher", `${cipher}:@SECLEVEL=0`]);
       expect(result.ok, `${cipher} was accepted`).toBe(false);
     }
   });
 
-  it("enforces its own cipher order", () => {
-    const result = handshake(smtpPort, [
+  it("enforces its own cipher order", async () => {
+    const result = await handshake(smtpPort, [
       "-tls1_2",
       "-cipher",
       "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0",
@@ -197,15 +198,15 @@ describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
     expect(result.cipher).toBe("ECDHE-RSA-AES256-GCM-SHA384");
   });
 
-  it("refuses a client that offers only SHA-1 signature algorithms", () => {
-    const result = handshake(smtpPort, ["-tls1_2", "-sigalgs", "RSA+SHA1:ECDSA+SHA1"]);
+  it("refuses a client that offers only SHA-1 signature algorithms", async () => {
+    const result = await handshake(smtpPort, ["-tls1_2", "-sigalgs", "RSA+SHA1:ECDSA+SHA1"]);
     expect(result.ok, result.output).toBe(false);
   });
 
-  it("passes testssl: no SSL/TLS < 1.2, no DHE, no CBC, no compression, server order, extended master secret", () => {
+  it("passes testssl: no SSL/TLS < 1.2, no DHE, no CBC, no compression, server order, extended master secret", async () => {
     requireTool("testssl");
     const json = join(dir, "testssl.json");
-    execFileSync(
+    await runOk(
       "testssl",
       [
         "--quiet",
@@ -226,7 +227,7 @@ describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
         "-C",
         `127.0.0.1:${smtpPort}`,
       ],
-      { stdio: "ignore", timeout: 240_000 },
+      { timeoutMs: 240_000 },
     );
     const findings = new Map(
       (JSON.parse(readFileSync(json, "utf8")) as { id: string; finding: string }[]).map((f) => [f.id, f.finding]),
@@ -246,29 +247,29 @@ describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
     expect(findings.get("TLS_extensions")).toMatch(/extended master secret/);
     // Exactly the groups internet.nl rates good, no finite-field DH.
     expect(new Set(findings.get("PFS_ECDHE_curves")?.split(/\s+/))).toEqual(new Set(GROUPS.split(":")));
-  }, 300_000);
+  });
 });
 
 describe("Dovecot with the rendered extra.conf", () => {
-  it("passes doveconf", () => {
+  it("passes doveconf", async () => {
     requireTool("doveconf");
     const config = join(dir, "dovecot.conf");
-    expect(execFileSync("doveconf", ["-n", "-c", config], { encoding: "utf8" })).toMatch(
-      /ssl_prefer_server_ciphers = yes/,
-    );
-    const value = (key: string) => execFileSync("doveconf", ["-c", config, "-h", key], { encoding: "utf8" }).trim();
-    expect(value("ssl_min_protocol")).toBe("TLSv1.2");
-    for (const cipher of value("ssl_cipher_list").split(":")) {
+    expect(await runOk("doveconf", ["-n", "-c", config])).toMatch(/ssl_prefer_server_ciphers = yes/);
+    const value = async (key: string) => (await runOk("doveconf", ["-c", config, "-h", key])).trim();
+    expect(await value("ssl_min_protocol")).toBe("TLSv1.2");
+    for (const cipher of (await value("ssl_cipher_list")).split(":")) {
       expect(cipher).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
     }
-    expect(value("ssl_curve_list")).toBe("X25519:prime256v1:secp384r1");
+    expect(await value("ssl_curve_list")).toBe("X25519:prime256v1:secp384r1");
   });
 
-  it("serves IMAPS with TLS 1.2+ ECDHE/AEAD and refuses TLS 1.1", () => {
-    expect(handshake(imapsPort, ["-tls1_1"], false).ok).toBe(false);
-    const modern = handshake(imapsPort, ["-tls1_2"], false);
+  it("serves IMAPS with TLS 1.2+ ECDHE/AEAD and refuses TLS 1.1", async () => {
+    expect((await handshake(imapsPort, ["-tls1_1"], false)).ok).toBe(false);
+    const modern = await handshake(imapsPort, ["-tls1_2"], false);
     expect(modern).toMatchObject({ ok: true, protocol: "TLSv1.2" });
     expect(modern.cipher).toMatch(/^ECDHE-RSA-(AES256-GCM-SHA384|CHACHA20-POLY1305|AES128-GCM-SHA256)$/);
-    expect(handshake(imapsPort, ["-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0"], false).ok).toBe(false);
+    expect(
+      (await handshake(imapsPort, ["-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0"], false)).ok,
+    ).toBe(false);
   });
 });

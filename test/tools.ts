@@ -1,22 +1,26 @@
 // Tests that need a system tool call requireTool: a missing tool fails the test loudly
 // (scripts/system-deps.sh installs them); it never turns into a skipped test.
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
+import { accessSync, constants } from "node:fs";
+import { delimiter, isAbsolute, join } from "node:path";
+import { runOk } from "./support/exec";
 
 const checked = new Map<string, boolean>();
 
 export function requireTool(command: string): void {
   let present = checked.get(command);
   if (present === undefined) {
-    try {
-      // A command on PATH, or an absolute path to an executable.
-      execFileSync("sh", ["-c", 'case "$1" in /*) test -x "$1" ;; *) command -v "$1" ;; esac', "sh", command], {
-        stdio: "ignore",
-      });
-      present = true;
-    } catch {
-      present = false;
-    }
+    // A command on PATH, or an absolute path to an executable (looked up without a child process).
+    const candidates = isAbsolute(command)
+      ? [command]
+      : (process.env.PATH ?? "").split(delimiter).map((dir) => join(dir, command));
+    present = candidates.some((candidate) => {
+      try {
+        accessSync(candidate, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
     checked.set(command, present);
   }
   if (!present) {
@@ -36,16 +40,12 @@ export interface SerializedProvider {
  * Serializes the dynamic providers in a separate Node process that loads TypeScript as CommonJS,
  * as the Pulumi CLI does, and returns their code and the revived providers' check results.
  */
-export function serializeProviders(probe: Readonly<Record<string, unknown>>): SerializedProvider[] {
+export async function serializeProviders(probe: Readonly<Record<string, unknown>>): Promise<SerializedProvider[]> {
   const root = join(__dirname, "..");
-  const output = execFileSync(
+  const output = await runOk(
     process.execPath,
     ["--require", "tsx/cjs", join(root, "test", "support", "serialize-providers.ts"), JSON.stringify(probe)],
-    {
-      cwd: root,
-      encoding: "utf8",
-      maxBuffer: 64 * 1024 * 1024,
-    },
+    { cwd: root },
   );
   return output
     .trim()

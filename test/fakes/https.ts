@@ -1,12 +1,12 @@
 // Shared plumbing for the fake HTTPS APIs (pfSense, mailcow): a certificate for 127.0.0.1 made
 // with openssl, a JSON server on a free loopback port, a request log and fault injection.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ApiConnection } from "../../providers/rest";
+import { runOk } from "../support/exec";
 import { requireTool } from "../tools";
 
 export interface TestCertificate {
@@ -15,33 +15,29 @@ export interface TestCertificate {
 }
 
 /** A self-signed certificate for 127.0.0.1 (the client pins it as its CA). */
-export function loopbackCertificate(): TestCertificate {
+export async function loopbackCertificate(): Promise<TestCertificate> {
   requireTool("openssl");
   const dir = mkdtempSync(join(tmpdir(), "mailstack-cert-"));
   try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
+    await runOk("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ]);
     return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,17 +1,18 @@
 // Network namespaces for the lab tests: commands inside a namespace, long-running helpers that
 // report "ready", TCP listeners and connection probes (listen.ts, probe.ts), and teardown.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { root } from "../plans";
+import { run, runOk } from "./exec";
 
 /** Runs a command inside namespace `ns` and returns its stdout. */
-export function inNs(ns: string, ...command: string[]): string {
-  return execFileSync("ip", ["netns", "exec", ns, ...command], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+export function inNs(ns: string, ...command: string[]): Promise<string> {
+  return runOk("ip", ["netns", "exec", ns, ...command]);
 }
 
 /** Feeds `input` to a command inside namespace `ns` (e.g. `nft -f -`). */
-export function inNsWithInput(ns: string, input: string, ...command: string[]): void {
-  execFileSync("ip", ["netns", "exec", ns, ...command], { input, stdio: ["pipe", "pipe", "pipe"] });
+export async function inNsWithInput(ns: string, input: string, ...command: string[]): Promise<void> {
+  await runOk("ip", ["netns", "exec", ns, ...command], { input });
 }
 
 /** The node command line for a script under test/support. */
@@ -25,8 +26,8 @@ export class NetnsLab {
 
   constructor(readonly namespaces: readonly string[]) {}
 
-  create(): void {
-    for (const ns of this.namespaces) execFileSync("ip", ["netns", "add", ns]);
+  async create(): Promise<void> {
+    for (const ns of this.namespaces) await runOk("ip", ["netns", "add", ns]);
   }
 
   /** Starts `command` in `ns` and resolves once its output satisfies `ready`. */
@@ -59,33 +60,26 @@ export class NetnsLab {
     return this.startScript(ns, "listen.ts", JSON.stringify([...new Set(ports)]));
   }
 
-  /** Kills every started process and deletes the namespaces. */
-  destroy(): void {
+  /** Kills every started process and deletes the namespaces (one already gone is fine). */
+  async destroy(): Promise<void> {
     for (const child of this.children) child.kill("SIGKILL");
-    for (const ns of this.namespaces) {
-      try {
-        execFileSync("ip", ["netns", "del", ns]);
-      } catch {
-        // already gone
-      }
-    }
+    for (const ns of this.namespaces) await run("ip", ["netns", "del", ns]);
   }
 }
 
 /** Connects from `ns` to every port of `host` at once: port → "open", "refused" or "filtered". */
-export function probe(
+export async function probe(
   ns: string,
   host: string,
   ports: readonly number[],
   options: { from?: string; timeoutMs?: number } = {},
-): Record<number, string> {
+): Promise<Record<number, string>> {
   const [node, base] = supportScript("probe.ts");
   const targets = JSON.stringify(
     ports.map((port) => ({ host, port, ...(options.from ? { from: options.from } : {}) })),
   );
-  const output = execFileSync("ip", ["netns", "exec", ns, node, ...base, targets, String(options.timeoutMs ?? 1200)], {
+  const output = await runOk("ip", ["netns", "exec", ns, node, ...base, targets, String(options.timeoutMs ?? 1200)], {
     cwd: root,
-    encoding: "utf8",
   });
   return Object.fromEntries((JSON.parse(output) as { port: number; result: string }[]).map((r) => [r.port, r.result]));
 }
