@@ -11,11 +11,15 @@ import { MailcowTenants } from "./components/mailcow-tenants";
 import { PfSenseRules } from "./components/pfsense-rules";
 import { ProxmoxAccess } from "./components/proxmox-access";
 import { dkimKey, mailTlsKeys } from "./components/keys";
+import { clusterPrefix } from "./config/load";
 import { readConfig } from "./config/pulumi";
 import type { BackupOutputs, Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
 import { mailZones } from "./render/dns-zones";
 import { firewallPlan } from "./render/firewall-plan";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
+import { BIN_DIR } from "./render/backup";
+import { MAILCOW_REPOSITORY } from "./render/host-scripts";
+import { clusterNames } from "./render/proxmox";
 
 function mailstack(): Deferred<StackOutputs> {
   const { config, secrets } = readConfig();
@@ -36,6 +40,7 @@ function mailstack(): Deferred<StackOutputs> {
     },
   });
   const tlsKeys = mailTlsKeys(config.tlsKey);
+  const names = clusterNames(clusterPrefix(config.stack), config.vm.name, config.vm.image.url);
   const node = { sshAddress: nodeSshAddress, sshUser: config.proxmox.sshUser, sshHostKey: config.proxmox.sshHostKey };
   new ProxmoxAccess("proxmox-access", {
     node,
@@ -57,6 +62,7 @@ function mailstack(): Deferred<StackOutputs> {
         image: config.proxmox.imageDatastore,
         snippets: config.proxmox.snippetDatastore,
       },
+      names,
       vm: config.vm,
       network: {
         bridge: config.lan.bridge,
@@ -78,10 +84,15 @@ function mailstack(): Deferred<StackOutputs> {
         networks: config.admin.sshCidrs,
       },
       publicPorts: publicPorts(endpoints),
+      httpsEarlySources: [...new Set([...config.admin.sshCidrs, ...config.mailcow.apiAllowFrom])],
       mailcow: {
         version: config.mailcow.version,
+        commit: config.mailcow.commit,
+        repository: MAILCOW_REPOSITORY,
         limits: config.mailcow.limits,
+        domains: config.domains.map((domain) => domain.name),
         conf: {
+          version: config.mailcow.version,
           hostname: host,
           timezone: config.timezone,
           clamav: config.mailcow.clamav,
@@ -92,6 +103,7 @@ function mailstack(): Deferred<StackOutputs> {
           services: config.services,
         },
       },
+      offsiteBackupTool: `${BIN_DIR}/mailstack-backup`,
       tlsKeyPem: tlsKeys.active.privateKeyPem,
       nodeSshPrivateKey: secrets.proxmoxSshPrivateKey ?? "",
     },
@@ -194,6 +206,7 @@ function mailstack(): Deferred<StackOutputs> {
           accountId: config.cloudflare.accountId,
           ttl: config.dns.ttl,
           dnssec: config.dns.dnssec,
+          protectDnssec: config.environment === "production",
           tlsMinVersion: config.tlsMinVersion,
           caa: { issuers: config.dns.caaIssuers, iodef: config.dns.caaIodef },
           dmarcReportAuthorizations: plan.dmarcReportAuthorizations,
@@ -228,9 +241,12 @@ function mailstack(): Deferred<StackOutputs> {
   const tenants = new MailcowTenants("mailcow-tenants", {
     connection: {
       endpoint: `https://${host}`,
+      connectAddress: config.mailcow.apiConnectAddress,
       apiKey: mailcow.apiKey,
       ...(config.mailcow.caCertificate ? { caCertificate: config.mailcow.caCertificate } : {}),
     },
+    host: { connection: mailcow.connection },
+    sogo: config.mailcow.sogo,
     domains: config.domains,
     dkim: Object.fromEntries(
       [...dkimKeys].map(([domain, key]) => [
@@ -294,6 +310,7 @@ function mailstack(): Deferred<StackOutputs> {
       adminUrl: mailcow.adminUrl,
     },
     mailboxInitialPasswords: tenants.initialPasswords,
+    mailcowAdmin: tenants.admin,
     backup: backupOutputs,
   };
 }

@@ -72,6 +72,11 @@ export interface StackOutputs {
   };
   /** Initial mailbox passwords (secret); users replace them and enrol 2FA at first login. */
   readonly mailboxInitialPasswords: Readonly<Record<string, string>>;
+  /**
+   * mailcow's admin account as the stack set it up (secret): the initial password replaces mailcow's
+   * default `moohoo`; the admin must choose a new one and enrol a second factor at first login.
+   */
+  readonly mailcowAdmin: { readonly username: string; readonly initialPassword: string };
   readonly backup: BackupOutputs;
 }
 

@@ -20,6 +20,12 @@ export interface MailDnsZoneArgs {
   readonly accountId: string;
   readonly ttl: number;
   readonly dnssec: boolean;
+  /**
+   * Protect DNSSEC from deletion (production): deleting the resource disables DNSSEC and deletes the
+   * key (cloudflare/terraform-provider-cloudflare v5.22.0 internal/services/zone_dnssec/custom.go:13-27),
+   * which takes the zone offline for validating resolvers while the DS is still at the registrar.
+   */
+  readonly protectDnssec: boolean;
   /** Minimum TLS version of the Cloudflare edge (MTA-STS policy host). */
   readonly tlsMinVersion: "1.2" | "1.3";
   readonly caa: { readonly issuers: readonly string[]; readonly iodef: string };
@@ -107,7 +113,14 @@ export class MailDnsZone extends pulumi.ComponentResource {
     }
 
     if (args.dnssec) {
-      const dnssec = new cloudflare.ZoneDnssec(`${name}-dnssec`, { zoneId, status: "active" }, { parent: this });
+      // Cloudflare reports "pending" until the registrar publishes the DS, and a refresh copies that
+      // into the state (zone_dnssec/resource.go:157-191): ignoring status keeps that from showing as a
+      // change on every `up --refresh` (`npm run verify` checks that the chain of trust is complete).
+      const dnssec = new cloudflare.ZoneDnssec(
+        `${name}-dnssec`,
+        { zoneId, status: "active" },
+        { parent: this, ignoreChanges: ["status"], ...(args.protectDnssec ? { protect: true } : {}) },
+      );
       this.ds = dnssec.ds;
       this.dnssec = {
         ds: dnssec.ds,

@@ -1,9 +1,14 @@
-// MailcowTenants: the hosted domains, their mailboxes (2FA enforced) and DKIM keys in mailcow,
-// and 2FA for the admin, through mailcow's API once the VM's bring-up is done. DNS is not
-// waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
+// MailcowTenants: the hosted domains, their mailboxes (2FA enforced) and DKIM keys in mailcow, and
+// the admin account (the stack's password, forced 2FA), through mailcow's API once the VM's
+// bring-up is done; then, on the VM, one SOGo restart for new domains and 443 opened to everyone.
+// DNS is not waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
+import { createHash } from "node:crypto";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { MailcowAdminTfa, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../providers/mailcow";
+import { httpsPublicScript, installAndRun } from "../render/host-scripts";
+import { MAILCOW_DIR } from "../render/mailcow";
+import { MailcowAdmin, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../providers/mailcow";
 
 export interface TenantMailbox {
   readonly localPart: string;
@@ -26,9 +31,15 @@ export interface TenantDomain {
 export interface MailcowTenantsArgs {
   readonly connection: {
     readonly endpoint: string;
+    /** Where the calls connect (the VM's LAN address); TLS is verified for the endpoint's name. */
+    readonly connectAddress: string;
     readonly apiKey: pulumi.Input<string>;
     readonly caCertificate?: string;
   };
+  /** SSH to the mail VM, for what the API cannot do (SOGo restart, opening 443). */
+  readonly host: { readonly connection: command.types.input.remote.ConnectionArgs };
+  /** SOGo runs (it needs a restart to see new domains). */
+  readonly sogo: boolean;
   readonly domains: readonly TenantDomain[];
   /** The stack's DKIM key per domain (PKCS#8 PEM, secret) and its selector. */
   readonly dkim: Readonly<Record<string, { readonly selector: string; readonly privateKeyPem: pulumi.Input<string> }>>;
@@ -39,12 +50,16 @@ export interface MailcowTenantsArgs {
   readonly after: pulumi.Resource;
 }
 
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
 /** mailcow's default quota for a new mailbox in the UI, capped by the domain quota. */
 const DEFAULT_MAILBOX_QUOTA_MIB = 3072;
 
 export class MailcowTenants extends pulumi.ComponentResource {
   /** Initial mailbox passwords by address (secret): users must replace them and enrol 2FA at first login. */
   readonly initialPasswords: pulumi.Output<Record<string, string>>;
+  /** The admin account: its user name and the stack's initial password (secret). */
+  readonly admin: { readonly username: string; readonly initialPassword: pulumi.Output<string> };
 
   constructor(name: string, args: MailcowTenantsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(
@@ -61,6 +76,20 @@ export class MailcowTenants extends pulumi.ComponentResource {
     const connection = pulumi.secret(pulumi.output(args.connection));
     // Only the passwords the stack set: an adopted mailbox keeps the password it had.
     const passwords: pulumi.Output<readonly [string, string | undefined]>[] = [];
+
+    // First the admin: mailcow starts with admin/moohoo (init_db.inc.php:1365-1375); the stack's
+    // password and 2FA come before 443 opens to the internet (https-public below).
+    const adminPassword = new random.RandomPassword(
+      `${name}-admin-password`,
+      { length: 32, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2, overrideSpecial: "-_.:+" },
+      { parent: this },
+    );
+    const admin = new MailcowAdmin(
+      `${name}-admin`,
+      { connection, username: args.adminUsername, password: adminPassword.result },
+      { parent: this, dependsOn: [args.after] },
+    );
+    const domainResources: pulumi.Resource[] = [];
 
     for (const tenant of args.domains) {
       const domain = new MailcowDomain(
@@ -81,6 +110,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [args.after] },
       );
+      domainResources.push(domain);
       const dkim = args.dkim[tenant.name];
       if (dkim) {
         new MailcowDkimKey(
@@ -121,10 +151,26 @@ export class MailcowTenants extends pulumi.ComponentResource {
         );
       }
     }
-    new MailcowAdminTfa(
-      `${name}-admin-tfa`,
-      { connection, username: args.adminUsername },
-      { parent: this, dependsOn: [args.after] },
+
+    // SOGo lists its domains at start: one restart after all domains, when the set changed (not one
+    // per add/domain, whose restart_sogo the provider leaves off).
+    if (args.sogo && args.domains.length > 0) {
+      const domains = args.domains.map((domain) => domain.name).sort();
+      new command.remote.Command(
+        `${name}-sogo-restart`,
+        {
+          connection: args.host.connection,
+          create: `cd ${MAILCOW_DIR} && sudo docker compose restart sogo-mailcow`,
+          triggers: [sha256(domains.join(","))],
+        },
+        { parent: this, dependsOn: domainResources },
+      );
+    }
+    const publish = installAndRun(httpsPublicScript());
+    new command.remote.Command(
+      `${name}-https-public`,
+      { connection: args.host.connection, create: "sudo bash -s", stdin: publish, triggers: [sha256(publish)] },
+      { parent: this, dependsOn: [admin] },
     );
 
     this.initialPasswords = pulumi.secret(
@@ -134,6 +180,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
           Object.fromEntries(entries.filter((entry): entry is readonly [string, string] => entry[1] !== undefined)),
         ),
     );
-    this.registerOutputs({ initialPasswords: this.initialPasswords });
+    this.admin = { username: args.adminUsername, initialPassword: pulumi.secret(adminPassword.result) };
+    this.registerOutputs({ initialPasswords: this.initialPasswords, admin: this.admin });
   }
 }

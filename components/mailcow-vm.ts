@@ -10,6 +10,7 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { macAddressFor, HOST_READY_MARKER } from "../render/cloud-init";
 import type { NetworkInput } from "../render/cloud-init";
+import { installAndRun } from "../render/host-scripts";
 import {
   REDACTED_SECRETS,
   type MailcowConfInput,
@@ -17,15 +18,16 @@ import {
   type ServiceLimit,
   type TlsVersion,
 } from "../render/mailcow";
+import { BRING_UP, bringUp, cloudInit, renderedFiles, type MailcowHostInput } from "../render/mailcow-host";
 import {
-  cloudInit,
-  fileInstalls,
-  hostScripts,
-  mailcowUp,
-  renderedFiles,
-  type MailcowHostInput,
-} from "../render/mailcow-host";
-import { guestHostKeyScript, hostKeyFromOutput, snippetDirectory } from "../render/proxmox";
+  guestHostKeyScript,
+  hostKeyFromOutput,
+  snippetDeleteCommand,
+  snippetDirectory,
+  snippetVolume,
+  snippetWriteScript,
+  type ClusterNames,
+} from "../render/proxmox";
 
 export interface MailcowVmArgs {
   readonly environment: "production" | "staging";
@@ -40,6 +42,8 @@ export interface MailcowVmArgs {
     readonly sshHostKey: string;
   };
   readonly datastores: { readonly vm: string; readonly image: string; readonly snippets: string };
+  /** Cluster-wide file names, unique per stack (render/proxmox.ts clusterNames). */
+  readonly names: Pick<ClusterNames, "imageFile" | "userDataFile" | "networkConfigFile" | "haRule">;
   readonly vm: {
     readonly id?: number;
     readonly name: string;
@@ -66,11 +70,18 @@ export interface MailcowVmArgs {
     readonly networks: readonly string[];
   };
   readonly publicPorts: readonly number[];
+  /** Who reaches 443 before mailcow's admin account is secured (admin and API networks). */
+  readonly httpsEarlySources: readonly string[];
   readonly mailcow: {
     readonly version: string;
+    readonly commit: string;
+    readonly repository: string;
     readonly conf: MailcowConfInput;
     readonly limits: Readonly<Partial<Record<string, ServiceLimit>>>;
+    readonly domains: readonly string[];
   };
+  /** mailstack-backup's path (the upgrade's backup uses it when the off-site backup is set up). */
+  readonly offsiteBackupTool: string;
   /** The server's TLS key (PEM, secret): the one the TLSA record pins. */
   readonly tlsKeyPem: pulumi.Input<string>;
   /** SSH private key for the Proxmox node (secret). */
@@ -89,7 +100,7 @@ export class MailcowVm extends pulumi.ComponentResource {
   readonly apiKey: pulumi.Output<string>;
   readonly apiEndpoint: string;
   readonly adminUrl: string;
-  /** Resolves once mailcow answers (UI and API). */
+  /** Resolves once mailcow answers (UI and API) with a certificate for the host. */
   readonly ready: command.remote.Command;
   /** SSH to the VM as the deploy user (host key verified), for components that install more. */
   readonly connection: command.types.input.remote.ConnectionArgs;
@@ -97,7 +108,6 @@ export class MailcowVm extends pulumi.ComponentResource {
   readonly planHost: string;
 
   constructor(name: string, args: MailcowVmArgs, opts?: pulumi.ComponentResourceOptions) {
-    // The deploy key exists before the component registers, so the args can show the rendered files.
     const vmHost = `${name}-vm`;
     const macAddress = args.vm.macAddress ?? macAddressFor(args.hostname);
     const network: NetworkInput = {
@@ -138,11 +148,21 @@ export class MailcowVm extends pulumi.ComponentResource {
       admin: args.admin,
       deployKey: deploy,
       publicPorts: args.publicPorts,
+      httpsEarlySources: args.httpsEarlySources,
       network,
       mailcow: args.mailcow,
+      offsiteBackupTool: args.offsiteBackupTool,
     }));
 
-    // ---- the VM ------------------------------------------------------------------------------
+    // ---- the node: image and cloud-init snippets -----------------------------------------------
+    const nodeConnection = {
+      host: args.node.sshAddress,
+      user: args.node.sshUser,
+      privateKey: args.nodeSshPrivateKey,
+      hostKey: args.node.sshHostKey,
+    };
+    // bpg's download file resource forces a new file on url/checksum/file_name and refuses a name
+    // that exists already (fwprovider/nodes/resource_download_file.go); the name carries the stack.
     const image = new proxmox.download.File(
       `${name}-image`,
       {
@@ -150,27 +170,37 @@ export class MailcowVm extends pulumi.ComponentResource {
         datastoreId: args.datastores.image,
         contentType: "import",
         url: args.vm.image.url,
-        fileName: (args.vm.image.url.split("/").pop() ?? "image.qcow2").replace(/\.img$/, ".qcow2"),
+        fileName: args.names.imageFile,
         checksum: args.vm.image.sha512,
         checksumAlgorithm: "sha512",
         overwrite: false,
       },
       { parent: this },
     );
+    // Snippets are written in place by a command on the node, not by bpg's file resource: that one
+    // replaces the file on every content change (every source_raw field is ForceNew, update is a
+    // no-op, proxmoxtf/resource/file.go) and, with one file name, its create-before-delete deletes
+    // the new file; its unknown id then forces a new VM (user_data_file_id is ForceNew,
+    // proxmoxtf/resource/vm/vm.go). cloud-init reads them at first boot only; later changes reach
+    // the VM through the bring-up below.
     const documents = hostInput.apply(cloudInit);
-    const snippet = (role: string, data: pulumi.Output<string>) =>
-      new proxmox.FileLegacy(
+    const snippet = (role: string, file: string, data: pulumi.Output<string>) => {
+      const volume = snippetVolume(args.datastores.snippets, file);
+      const command_ = new command.remote.Command(
         `${name}-${role}`,
         {
-          nodeName: args.node.name,
-          datastoreId: args.datastores.snippets,
-          contentType: "snippets",
-          sourceRaw: { data, fileName: `${args.vm.name}-${role}.yaml` },
+          connection: nodeConnection,
+          create: "bash -s",
+          stdin: data.apply((content) => snippetWriteScript(volume, content)),
+          delete: snippetDeleteCommand(volume),
+          logging: "stdoutAndStderr",
         },
         { parent: this },
       );
-    const userData = snippet("user-data", documents.userData);
-    const networkData = snippet("network-config", documents.networkConfig);
+      return { volume, command: command_ };
+    };
+    const userData = snippet("user-data", args.names.userDataFile, documents.userData);
+    const networkData = snippet("network-config", args.names.networkConfigFile, documents.networkConfig);
 
     const vm = new proxmox.VmLegacy(
       vmHost,
@@ -178,7 +208,7 @@ export class MailcowVm extends pulumi.ComponentResource {
         nodeName: args.node.name,
         ...(args.vm.id !== undefined ? { vmId: args.vm.id } : {}),
         name: args.vm.name,
-        description: `mailcow ${args.mailcow.version} for ${args.hostname}, managed by mailstack (${args.environment})`,
+        description: `mailcow for ${args.hostname}, managed by mailstack (${args.environment})`,
         tags: ["mailstack", args.environment],
         onBoot: true,
         started: true,
@@ -193,6 +223,7 @@ export class MailcowVm extends pulumi.ComponentResource {
           {
             interface: "scsi0",
             datastoreId: args.datastores.vm,
+            // Only read at creation ("changes after creation are ignored", vm/disk/schema.go).
             importFrom: image.id,
             size: args.vm.diskGb,
             iothread: true,
@@ -213,25 +244,28 @@ export class MailcowVm extends pulumi.ComponentResource {
         startup: { order: 1, upDelay: 30 },
         initialization: {
           datastoreId: args.datastores.vm,
-          userDataFileId: userData.id,
-          networkDataFileId: networkData.id,
+          // Fixed volume ids (ForceNew fields), ordered by dependsOn: content changes never touch the VM.
+          userDataFileId: userData.volume,
+          networkDataFileId: networkData.volume,
         },
       },
-      { parent: this, protect: args.vm.protection },
+      { parent: this, protect: args.vm.protection, dependsOn: [userData.command, networkData.command] },
     );
     this.vmId = vm.vmId;
 
     if (args.vm.ha) {
       const resourceId = pulumi.interpolate`vm:${vm.vmId}`;
+      // bpg updates an HA resource in place on a new resource_id, editing the old VM's entry
+      // (fwprovider/cluster/ha/resource_haresource.go): a new VM id must make a new HA resource.
       const haResource = new proxmox.Haresource(
         `${name}-ha`,
         { resourceId, state: "started", maxRestart: args.vm.ha.maxRestart, maxRelocate: args.vm.ha.maxRelocate },
-        { parent: this },
+        { parent: this, replaceOnChanges: ["resourceId"], deleteBeforeReplace: true },
       );
       new proxmox.Harule(
         `${name}-ha-nodes`,
         {
-          rule: `${args.vm.name}-nodes`,
+          rule: args.names.haRule,
           type: "node-affinity",
           resources: [resourceId],
           nodes: { ...args.vm.ha.nodes },
@@ -242,12 +276,6 @@ export class MailcowVm extends pulumi.ComponentResource {
     }
 
     // ---- the VM's SSH host key, read through the guest agent on the pinned node ----------------
-    const nodeConnection = {
-      host: args.node.sshAddress,
-      user: args.node.sshUser,
-      privateKey: args.nodeSshPrivateKey,
-      hostKey: args.node.sshHostKey,
-    };
     const hostKeyCommand = new command.remote.Command(
       `${name}-host-key`,
       {
@@ -268,25 +296,6 @@ export class MailcowVm extends pulumi.ComponentResource {
       dialErrorLimit: 60,
       perDialTimeout: 10,
     };
-    const run = (
-      role: string,
-      script: pulumi.Output<string>,
-      secret: boolean,
-      dependsOn: pulumi.Resource[],
-    ): command.remote.Command =>
-      new command.remote.Command(
-        `${name}-${role}`,
-        {
-          connection,
-          create: "sudo bash -s",
-          stdin: secret ? pulumi.secret(script) : script,
-          // A new script (new content) runs again; unchanged ones never re-run.
-          triggers: [script.apply(sha256)],
-          logging: secret ? "none" : "stdoutAndStderr",
-        },
-        { parent: this, dependsOn, ...(secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}) },
-      );
-
     const cloudInitDone = new command.remote.Command(
       `${name}-cloud-init`,
       {
@@ -296,48 +305,39 @@ export class MailcowVm extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [vm] },
     );
-    let previous: pulumi.Resource = cloudInitDone;
-    const scripts = hostInput.apply(hostScripts);
-    const hostSteps = ["admin-access", "base-hardening", "firewall", "docker", "crowdsec", "mailcow-fetch"].map(
-      (role) => {
-        const step = run(
-          role,
-          scripts.apply((all) => all.find((s) => s.name === role)?.content ?? ""),
-          false,
-          [previous],
-        );
-        previous = step;
-        return step;
-      },
-    );
 
-    // Installs that hold secrets are rendered with them; the others without, so they stay readable.
-    const secretInstalls = pulumi
+    // Steps that hold secrets are rendered with them and run from stdin only; the others are
+    // rendered without secrets, so they stay readable, and are installed on the host as they run.
+    const withSecrets = pulumi
       .all([hostInput, secrets, args.tlsKeyPem])
-      .apply(([input, values, key]) => fileInstalls(input, values, key));
-    const publicInstalls = hostInput.apply((input) => fileInstalls(input, REDACTED_SECRETS, ""));
-    const installSteps = ["tls-key", "mailcow-conf", "postfix-tls", "dovecot-tls", "compose-override"].map((role) => {
-      const secret = role === "tls-key" || role === "mailcow-conf";
-      const source = secret ? secretInstalls : publicInstalls;
-      const step = run(
-        role,
-        source.apply((all) => all.find((i) => i.name === role)?.script.content ?? ""),
-        secret,
-        [previous],
+      .apply(([input, values, key]) => bringUp(input, values, key));
+    const withoutSecrets = hostInput.apply((input) => bringUp(input, REDACTED_SECRETS, ""));
+    let previous: pulumi.Resource = cloudInitDone;
+    let last: command.remote.Command | undefined;
+    BRING_UP.forEach((step, index) => {
+      const stdin = step.secret
+        ? pulumi.secret(withSecrets.apply((all) => all[index]?.script.content ?? ""))
+        : withoutSecrets.apply((all) => installAndRun(all[index]?.script ?? { name: step.name, content: "" }));
+      last = new command.remote.Command(
+        `${name}-${step.name}`,
+        {
+          connection,
+          create: "sudo bash -s",
+          stdin,
+          // A new script (new content) runs again; unchanged ones never re-run.
+          triggers: [stdin.apply(sha256)],
+          logging: step.secret ? "none" : "stdoutAndStderr",
+        },
+        {
+          parent: this,
+          dependsOn: [previous],
+          ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+        },
       );
-      previous = step;
-      return step;
+      previous = last;
     });
-    this.ready = new command.remote.Command(
-      `${name}-mailcow-up`,
-      {
-        connection,
-        create: "sudo bash -s",
-        stdin: hostInput.apply((input) => mailcowUp(input).content),
-        triggers: [args.mailcow.version],
-      },
-      { parent: this, dependsOn: [...hostSteps, ...installSteps] },
-    );
+    if (!last) throw new Error("internal: no bring-up steps");
+    this.ready = last;
 
     this.apiKey = apiKey;
     this.connection = connection;
@@ -346,13 +346,15 @@ export class MailcowVm extends pulumi.ComponentResource {
     this.adminUrl = `https://${args.hostname}/admin`;
 
     // What the plan shows under files/<host>/<path>: secrets as "[secret]", the TLS key as a marker.
-    const snippetPrefix = args.vm.name;
+    const snippetDir = snippetDirectory(args.datastores.snippets);
     const planned = hostInput.apply((input) =>
       renderedFiles(input, REDACTED_SECRETS, "[secret: the stack's TLS private key]\n", {
         vm: vmHost,
         node: args.node.name,
-        snippetDir: snippetDirectory(args.datastores.snippets),
-        snippetPrefix,
+        snippets: {
+          userData: `${snippetDir}/${args.names.userDataFile}`,
+          networkConfig: `${snippetDir}/${args.names.networkConfigFile}`,
+        },
       }),
     );
     const planFiles = planned.apply((files) =>

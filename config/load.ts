@@ -4,7 +4,15 @@
 import type { z } from "zod";
 import { isAtOrBelow } from "./names";
 import { crossFieldProblems, type Problem } from "./rules";
-import { keySchemas, secretKeys, secretRequired, type ConfigKey, type ParsedConfig, type SecretKey } from "./schema";
+import {
+  keySchemas,
+  MAILCOW_RELEASES,
+  secretKeys,
+  secretRequired,
+  type ConfigKey,
+  type ParsedConfig,
+  type SecretKey,
+} from "./schema";
 
 export const NAMESPACE = "mailstack";
 
@@ -36,17 +44,23 @@ export class ConfigError extends Error {
 type WithRequired<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 
 /** The validated configuration with every derived default filled in. */
+type PbsConfig = NonNullable<ParsedConfig["backup"]["pbs"]>;
+
 export type MailstackConfig = Omit<
   ParsedConfig,
   "hostZone" | "lan" | "mailcow" | "dmarc" | "tlsRpt" | "dns" | "backup"
 > & {
+  /** The stack's name: cluster-wide names on Proxmox derive from it, so two stacks never collide. */
+  readonly stack: string;
   readonly hostZone: NonNullable<ParsedConfig["hostZone"]>;
   readonly lan: WithRequired<ParsedConfig["lan"], "resolvers">;
-  readonly mailcow: WithRequired<ParsedConfig["mailcow"], "apiAllowFrom">;
+  readonly mailcow: WithRequired<ParsedConfig["mailcow"], "apiAllowFrom" | "commit" | "apiConnectAddress">;
   readonly dmarc: WithRequired<ParsedConfig["dmarc"], "rua">;
   readonly tlsRpt: WithRequired<ParsedConfig["tlsRpt"], "rua">;
   readonly dns: WithRequired<ParsedConfig["dns"], "caaIodef">;
-  readonly backup: WithRequired<ParsedConfig["backup"], "notifyEmail">;
+  readonly backup: Omit<WithRequired<ParsedConfig["backup"], "notifyEmail">, "pbs"> & {
+    readonly pbs?: WithRequired<PbsConfig, "storageId">;
+  };
 };
 
 export interface LoadedConfig {
@@ -56,6 +70,8 @@ export interface LoadedConfig {
 }
 
 export interface RawConfig {
+  /** The stack name (`pulumi.getStack()`). */
+  readonly stack: string;
   /** The `namespace:key` → string map (as `pulumi.runtime.allConfig()` returns it). */
   readonly values: Readonly<Record<string, string>>;
   /** Whether the CLI marked a key as secret. */
@@ -151,8 +167,14 @@ export function loadConfig(raw: RawConfig): LoadedConfig {
     } else secrets[key] = value;
   }
 
+  if (!/^[A-Za-z0-9_.-]{1,60}$/.test(raw.stack)) {
+    problems.push({
+      key: "stack",
+      message: `the stack name ${JSON.stringify(raw.stack)} must be 1–60 letters, digits, '.', '_' or '-'`,
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { config: resolveDefaults(config), secrets };
+  return { config: resolveDefaults(config, raw.stack), secrets };
 }
 
 function withoutKeys(value: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
@@ -177,7 +199,12 @@ function parseValue(text: string): { value?: unknown; error?: string } {
 }
 
 /** Fills the defaults that depend on other keys. */
-function resolveDefaults(config: ParsedConfig): MailstackConfig {
+/** The prefix of every cluster-wide name on Proxmox (storage, files, jobs, HA rules). */
+export function clusterPrefix(stack: string): string {
+  return `mailstack-${stack.toLowerCase().replace(/[^a-z0-9-]/g, "-")}`;
+}
+
+function resolveDefaults(config: ParsedConfig, stack: string): MailstackConfig {
   const primary = config.domains[0]?.name ?? config.hostname;
   const hostZone =
     config.hostZone ??
@@ -186,15 +213,28 @@ function resolveDefaults(config: ParsedConfig): MailstackConfig {
       .sort((a, b) => b.name.length - a.name.length)
       .map((domain) => ({ name: domain.name, zoneId: domain.zoneId, nameServers: domain.nameServers }))[0];
   if (!hostZone) throw new Error("unreachable: the hostZone rule guarantees a zone for the host");
+  const { pbs, ...backup } = config.backup;
+  const commit = config.mailcow.commit ?? MAILCOW_RELEASES[config.mailcow.version];
+  if (!commit) throw new Error("unreachable: the mailcow rule guarantees a commit");
   return {
     ...config,
+    stack,
     hostZone,
     lan: { ...config.lan, resolvers: config.lan.resolvers ?? [config.lan.gateway4] },
-    mailcow: { ...config.mailcow, apiAllowFrom: config.mailcow.apiAllowFrom ?? config.admin.sshCidrs },
+    mailcow: {
+      ...config.mailcow,
+      commit,
+      apiAllowFrom: config.mailcow.apiAllowFrom ?? config.admin.sshCidrs,
+      apiConnectAddress: config.mailcow.apiConnectAddress ?? config.lan.ipv4.split("/")[0] ?? "",
+    },
     dmarc: { ...config.dmarc, rua: config.dmarc.rua ?? [`mailto:dmarc-reports@${primary}`] },
     tlsRpt: { ...config.tlsRpt, rua: config.tlsRpt.rua ?? [`mailto:tls-reports@${primary}`] },
     dns: { ...config.dns, caaIodef: config.dns.caaIodef ?? `mailto:${config.admin.email}` },
-    backup: { ...config.backup, notifyEmail: config.backup.notifyEmail ?? config.admin.email },
+    backup: {
+      ...backup,
+      notifyEmail: config.backup.notifyEmail ?? config.admin.email,
+      ...(pbs ? { pbs: { ...pbs, storageId: pbs.storageId ?? clusterPrefix(stack) } } : {}),
+    },
   };
 }
 

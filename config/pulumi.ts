@@ -12,7 +12,11 @@ const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret: (key: stri
 
 export function readConfig(): { config: MailstackConfig; secrets: Secrets } {
   try {
-    const loaded = loadConfig({ values: pulumi.runtime.allConfig(), isSecret: isConfigSecret });
+    const loaded = loadConfig({
+      stack: pulumi.getStack(),
+      values: pulumi.runtime.allConfig(),
+      isSecret: isConfigSecret,
+    });
     const secrets: Partial<Record<SecretKey, pulumi.Output<string>>> = {};
     for (const [key, value] of Object.entries(loaded.secrets) as [SecretKey, string][]) {
       secrets[key] = pulumi.secret(value);

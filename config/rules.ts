@@ -3,7 +3,7 @@
 import { RELAXABLE_RULES, RULES } from "../policies/levels";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
-import type { ConfigKey, ParsedConfig } from "./schema";
+import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";
 
 export interface Problem {
   /** Config path such as ["lan", "gateway4"]; the first element is the `mailstack:` key. */
@@ -41,6 +41,46 @@ const rules = [
         ]
       : [],
   ),
+  // mailcow's update.sh stops to ask when MAILCOW_HOSTNAME has a single dot (mailcow-dockerized
+  // 2026-07a update.sh:215-224), which would hang every upgrade the stack runs without a terminal.
+  rule(["hostname"], ({ hostname }) =>
+    hostname.split(".").length < 3
+      ? [
+          {
+            path: ["hostname"],
+            message: `mailcow needs a host name below the domain (such as mail.${hostname}); its update.sh refuses to run unattended for ${hostname}`,
+          },
+        ]
+      : [],
+  ),
+  rule(["mailcow"], ({ mailcow }) => {
+    if (mailcow.version < MAILCOW_OLDEST_SUPPORTED) {
+      return [
+        {
+          path: ["mailcow", "version"],
+          message: `mailcow ${mailcow.version} is older than ${MAILCOW_OLDEST_SUPPORTED}, the first release that enforces 2FA for admins and mailboxes (force_tfa); use ${MAILCOW_OLDEST_SUPPORTED} or later`,
+        },
+      ];
+    }
+    const known = MAILCOW_RELEASES[mailcow.version];
+    if (known === undefined && mailcow.commit === undefined) {
+      return [
+        {
+          path: ["mailcow", "commit"],
+          message: `mailstack does not know mailcow ${mailcow.version} yet; set mailstack:mailcow.commit to the tag's commit (git ls-remote https://github.com/mailcow/mailcow-dockerized refs/tags/${mailcow.version}) after reading its release notes`,
+        },
+      ];
+    }
+    if (known !== undefined && mailcow.commit !== undefined && mailcow.commit !== known) {
+      return [
+        {
+          path: ["mailcow", "commit"],
+          message: `mailcow ${mailcow.version} is commit ${known}; remove mailstack:mailcow.commit or correct it`,
+        },
+      ];
+    }
+    return [];
+  }),
   rule(["hostname", "hostZone", "domains"], ({ hostname, hostZone, domains }) => {
     if (hostZone === undefined) {
       return domains.some((domain) => isAtOrBelow(hostname, domain.name))

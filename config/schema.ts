@@ -43,6 +43,34 @@ export const MAILCOW_SERVICES = [
 /** The mailcow release the VM installs (a git tag of mailcow-dockerized). */
 export const MAILCOW_DEFAULT_VERSION = "2026-07a";
 
+/**
+ * mailcow releases the project knows, with the commit each tag must be (read from
+ * mailcow/mailcow-dockerized; tags are plain commits on master). A tag that moved is refused on the
+ * host. 2026-03 is the first release with force_tfa and force_pw_update for admins and mailboxes
+ * (commit ad5b94af5), which the stack relies on.
+ */
+export const MAILCOW_RELEASES: Readonly<Record<string, string>> = {
+  "2026-03": "b84ba8ded12fc5646a634cf8d39f8a5c9b298088",
+  "2026-03a": "a693325fe6f0ddd4c2c63bc0e467f6aa41d721b4",
+  "2026-03b": "281cf93db359554e8f4ca941351d5ba157325cc7",
+  "2026-05": "32156a337a8a531ae0b43012c2367b91289f309f",
+  "2026-05a": "384e2f6ac1c03c9d92b22b3d53e16afe3d677e99",
+  "2026-05b": "1eb6d2e26cf234bd2e80f32b5f556b5e173ed33b",
+  "2026-05c": "2ac4b1deaee50e1284d644cecc16dcb0b37e67e2",
+  "2026-07": "96a70652c320d1c76979610df13c71f363ecc2de",
+  "2026-07a": "489db905122d20487e29c9a8438b311c403442ab",
+};
+export const MAILCOW_OLDEST_SUPPORTED = "2026-03";
+
+/**
+ * A Proxmox storage id (pve-storage's `pve-storage-id` format); it becomes part of paths on the
+ * node, so nothing else is accepted.
+ */
+const storageId = (what: string) =>
+  z.string({ error: `expected ${what}` }).regex(/^[a-z][a-z0-9._-]{0,98}[a-z0-9]$/, {
+    error: `expected ${what}: a Proxmox storage id (lower-case letters, digits, '.', '_', '-'), such as local or local-lvm`,
+  });
+
 /** A string checked by a function that returns a problem description or undefined. */
 function checkedString(expected: string, problem: (value: string) => string | undefined) {
   return z.string({ error: `expected ${expected}` }).superRefine((value, ctx) => {
@@ -214,9 +242,9 @@ export const keySchemas = {
   proxmox: z.strictObject({
     endpoint: httpsUrl,
     node: shortName("the Proxmox node name"),
-    vmDatastore: z.string().min(1).default("local-lvm"),
-    imageDatastore: z.string().min(1).default("local"),
-    snippetDatastore: z.string().min(1).default("local"),
+    vmDatastore: storageId("the storage for the VM's disks").default("local-lvm"),
+    imageDatastore: storageId("the storage for the cloud image (content type import)").default("local"),
+    snippetDatastore: storageId("the storage for the cloud-init snippets (content type snippets)").default("local"),
     sshUser: z.string().min(1).default("root"),
     /** Address for SSH to the node; defaults to the endpoint's host. */
     sshAddress: z.string().min(1).optional(),
@@ -239,6 +267,27 @@ export const keySchemas = {
         .string()
         .regex(/^\d{4}-\d{2}[a-z]?$/, { error: "expected a mailcow release tag such as 2026-07a" })
         .default(MAILCOW_DEFAULT_VERSION),
+      /** The commit of the release tag, for releases the project does not know yet (see MAILCOW_RELEASES). */
+      commit: z
+        .string()
+        .regex(/^[0-9a-f]{40}$/, { error: "expected the full 40-digit commit of the release tag" })
+        .optional(),
+      /**
+       * How mailcow proves the host to Let's Encrypt. Only HTTP-01 keeps the stack's key: with DNS-01
+       * mailcow's acme.sh client issues with a key of its own (obtain-certificate-dns.sh), so the
+       * TLSA record would stop matching.
+       */
+      acmeChallenge: z
+        .enum(["http-01"], {
+          error:
+            'expected "http-01": DNS-01 (ACME_DNS_CHALLENGE) makes mailcow\'s acme.sh issue with a key of its own, so the TLSA record (DANE) would stop matching the served certificate',
+        })
+        .default("http-01"),
+      /**
+       * Where the stack's mailcow API calls connect (TLS still verified for the host name): the
+       * VM's LAN IPv4 by default, so they come from the deployer's own address (no NAT reflection).
+       */
+      apiConnectAddress: anyIp.optional(),
       clamav: z.boolean().default(true),
       sogo: z.boolean().default(true),
       fullTextSearch: z.boolean().default(true),
@@ -342,10 +391,17 @@ export const keySchemas = {
       retention,
       pbs: z
         .strictObject({
-          storageId: shortName("a Proxmox storage id").default("pbs-mailcow"),
+          /** Cluster-wide: defaults to mailstack-<stack>, so two stacks never share it. */
+          storageId: shortName("a Proxmox storage id").optional(),
           server: domainName.or(anyIp),
           datastore: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/, { error: "expected a PBS datastore name" }),
-          namespace: z.string().optional(),
+          namespace: z
+            .string()
+            .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*){0,7}$/, {
+              error:
+                "expected a PBS namespace such as mail/prod (names of letters, digits, '.', '_', '-' separated by '/')",
+            })
+            .optional(),
           username: z
             .string()
             .regex(/^[^\s@]+@[A-Za-z0-9._-]+(!\S+)?$/, { error: "expected a PBS user such as mailstack@pbs" }),

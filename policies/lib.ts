@@ -27,7 +27,7 @@ export const TYPES = {
   pfsenseForward: "pulumi-nodejs:dynamic/pfsense:PortForward",
   mailcowPrefix: "pulumi-nodejs:dynamic/mailcow:",
   mailbox: "pulumi-nodejs:dynamic/mailcow:Mailbox",
-  adminTfa: "pulumi-nodejs:dynamic/mailcow:AdminTfa",
+  mailcowAdmin: "pulumi-nodejs:dynamic/mailcow:Admin",
   dkimKey: "pulumi-nodejs:dynamic/mailcow:DkimKey",
   stack: "pulumi:pulumi:Stack",
 } as const;

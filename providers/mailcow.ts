@@ -1,12 +1,13 @@
 // Pulumi dynamic providers for mailcow's REST API (header X-API-Key; answers [{type, log, msg}];
 // edits take {items, attr}; deletes a JSON list of ids): hosted domains, mailboxes with enforced
-// 2FA, the stack's DKIM keys, and 2FA for the admin. Every edit sends force_tfa (an edit without
-// it resets it). Objects that existed before the stack are adopted only when asked, and never
-// deleted by it. Self-contained: dynamic providers are serialized.
-import { createPublicKey } from "node:crypto";
+// 2FA, the stack's DKIM keys, and the admin account (the stack's password and forced 2FA).
+// Objects that existed before the stack are adopted only when asked, and never deleted by it.
+// Behaviour follows mailcow's PHP at the pinned release (mailcow-dockerized 2026-07a, data/web/);
+// the fake in test/fakes/mailcow.ts cites the lines. Self-contained: dynamic providers are serialized.
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
-import { createOnce, endpointFrom, rest, type ApiConnection } from "./rest";
+import { createOnce, endpointFrom, rest, RestError, type ApiConnection } from "./rest";
 
 export type MailcowConnection = ApiConnection;
 
@@ -38,37 +39,62 @@ export class MailcowError extends Error {
 
 const ADDS_OBJECT = /^add\/(domain|mailbox)$/;
 
+/** Warnings that report a side effect, not a failure: the object was made (add/domain :674-692). */
+const HARMLESS_WARNINGS = new Set(["domain_added_sogo_failed"]);
+
+/** What to do about an authentication refusal (sessions.inc.php:71-93 answers 401 for both). */
+function refusalHint(message: string): string {
+  if (/api access denied for ip/.test(message)) {
+    return "add the address the stack's calls come from to mailstack:mailcow.apiAllowFrom (mailcow applies it when php-fpm starts)";
+  }
+  return "the API key was refused: the stack's key is mailcow.conf's API_KEY, applied when php-fpm starts; run `pulumi up` again after the bring-up re-applied mailcow.conf";
+}
+
 async function api(
   connection: MailcowConnection,
   method: "GET" | "POST",
   path: string,
   body?: unknown,
 ): Promise<unknown> {
-  const response = await rest(
-    endpointFrom(connection),
-    // Edits, deletes and the DKIM import (it overwrites) may be sent twice; adding an object may not.
-    {
-      method,
-      path: `/api/v1/${path}`,
-      ...(body !== undefined ? { body } : {}),
-      idempotent: !ADDS_OBJECT.test(path),
-    },
-    { "x-api-key": connection.apiKey },
-    messageOf,
-  );
-  // mailcow answers a refused read (a wrong key, a source not in API_ALLOW_FROM) with HTTP 200
-  // and {type: "error", msg}: never mistake that for an object.
+  // An empty key is no key: mailcow then answers a read with an empty 200 (json_api.php:449),
+  // which must never look like "object gone".
+  if (!connection.apiKey) throw new MailcowError(`mailcow ${path}: no API key to send; the stack's key is missing`);
+  let response;
+  try {
+    response = await rest(
+      endpointFrom(connection),
+      // Edits, deletes and the DKIM import (it overwrites) may be sent twice; adding an object may not.
+      {
+        method,
+        path: `/api/v1/${path}`,
+        ...(body !== undefined ? { body } : {}),
+        idempotent: !ADDS_OBJECT.test(path),
+      },
+      { "x-api-key": connection.apiKey },
+      messageOf,
+    );
+  } catch (error) {
+    if (error instanceof RestError && (error.status === 401 || error.status === 403)) {
+      throw new MailcowError(`${error.message}; ${refusalHint(error.message)}`);
+    }
+    throw error;
+  }
   const json = response.json as { type?: unknown } | undefined;
+  if (method === "GET" && json === undefined) {
+    throw new MailcowError(
+      `mailcow ${path}: an empty answer, which mailcow gives a request without an API session; ${refusalHint("")}`,
+    );
+  }
+  // A refusal in the body of a 2xx answer is never an object either.
   if (json && typeof json === "object" && !Array.isArray(json) && json.type === "error") {
     throw new MailcowError(`mailcow ${path}: ${messageOf(json) ?? "error"}`);
   }
   // Writes answer with a list of results; any that is not "success" fails the call.
   if (method === "POST" && Array.isArray(response.json)) {
     for (const entry of response.json as { type?: unknown; msg?: unknown }[]) {
-      if (entry.type !== "success") {
-        const key = Array.isArray(entry.msg) && typeof entry.msg[0] === "string" ? entry.msg[0] : undefined;
-        throw new MailcowError(`mailcow ${path}: ${messageOf(entry) ?? "failed"}`, key);
-      }
+      const key = Array.isArray(entry.msg) && typeof entry.msg[0] === "string" ? entry.msg[0] : String(entry.msg);
+      if (entry.type === "success" || (entry.type === "warning" && HARMLESS_WARNINGS.has(key))) continue;
+      throw new MailcowError(`mailcow ${path}: ${messageOf(entry) ?? "failed"}`, key);
     }
   }
   return response.json;
@@ -171,7 +197,10 @@ export const mailcowDomainProvider: pulumi.dynamic.ResourceProvider<DomainInputs
     await add(
       connection,
       "add/domain",
-      { domain: spec.domain, ...domainAttributes(spec), restart_sogo: 1 },
+      // No DKIM key of mailcow's own (the stack imports its key; generating one leaves a stale
+      // OpenSSL error that fails the import, functions.mailbox.inc.php:660-673), and no SOGo
+      // restart per domain (MailcowTenants restarts SOGo once after all domains).
+      { domain: spec.domain, ...domainAttributes(spec), key_size: 0, restart_sogo: 0 },
       async () => (await getOne(connection, `get/domain/${spec.domain}`)) !== undefined,
     );
     return { id: spec.domain, outs: { ...inputs, adopted: false } };
@@ -231,7 +260,7 @@ export interface MailboxOutputs extends MailboxInputs {
 }
 
 function mailboxAttributes(spec: MailboxSpec): Record<string, unknown> {
-  // force_tfa on every edit: mailcow resets it when it is missing.
+  // Sent on every edit (mailcow keeps an omitted force_tfa for mailboxes, :3136, but the edit says what is meant).
   return { name: spec.name, quota: spec.quotaMiB, active: bit(spec.active), force_tfa: bit(spec.forceTfa) };
 }
 
@@ -331,15 +360,31 @@ function spkiBase64(privateKeyPem: string): string {
   return createPublicKey(privateKeyPem).export({ type: "spki", format: "der" }).toString("base64");
 }
 
+/** Imports of a key that is valid here but refused there with private_key_error, before giving up. */
+const DKIM_IMPORT_ATTEMPTS = 5;
+
 async function importDkim(inputs: DkimInputs): Promise<DkimOutputs> {
-  await api(inputs.connection, "POST", "add/dkim_import", {
-    domain: inputs.domain,
-    dkim_selector: inputs.selector,
-    private_key_file: inputs.privateKeyPem,
-    // add/domain made a key of its own: the published record is the stack's key.
-    overwrite_existing: 1,
-  });
-  return { ...inputs, publicKey: spkiBase64(inputs.privateKeyPem) };
+  // The import tests PHP's OpenSSL error queue rather than the parsed key (functions.dkim.inc.php:
+  // 152-163), and a php-fpm worker keeps errors other calls left there (mailcow issues 2644, 4510).
+  // A key that parses here is valid, so private_key_error means a stale error; each refused import
+  // drains one, and the import overwrites, so sending it again is safe.
+  createPrivateKey(inputs.privateKeyPem);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await api(inputs.connection, "POST", "add/dkim_import", {
+        domain: inputs.domain,
+        dkim_selector: inputs.selector,
+        private_key_file: inputs.privateKeyPem,
+        // Replaces any key mailcow has: the published record is the stack's key.
+        overwrite_existing: 1,
+      });
+      return { ...inputs, publicKey: spkiBase64(inputs.privateKeyPem) };
+    } catch (error) {
+      if (!(error instanceof MailcowError && error.key === "private_key_error") || attempt >= DKIM_IMPORT_ATTEMPTS) {
+        throw error;
+      }
+    }
+  }
 }
 
 export const mailcowDkimProvider: pulumi.dynamic.ResourceProvider<DkimInputs, DkimOutputs> = {
@@ -377,36 +422,99 @@ export const mailcowDkimProvider: pulumi.dynamic.ResourceProvider<DkimInputs, Dk
   },
 };
 
-// ---- admin 2FA ----------------------------------------------------------------------------
+// ---- the admin account ----------------------------------------------------------------------
 
-export interface AdminTfaInputs {
+export interface AdminInputs {
   readonly connection: MailcowConnection;
+  /** The admin the stack takes over: mailcow's default `admin`, renamed when this differs. */
   readonly username: string;
+  /** The stack's initial password (secret); the admin replaces it at first login. */
+  readonly password: string;
 }
 
-async function enforceAdminTfa(inputs: AdminTfaInputs): Promise<void> {
-  // username_new and active too: an admin edit without them renames or deactivates the admin.
-  await api(inputs.connection, "POST", "edit/admin", {
-    items: [inputs.username],
-    attr: { username_new: inputs.username, active: 1, force_tfa: 1 },
+export interface AdminOutputs extends AdminInputs {
+  /** attributes.force_tfa as read back (drift shows on refresh). */
+  readonly forceTfa: boolean;
+}
+
+/** The admin as mailcow reports it (functions.admin.inc.php:242-268), undefined when there is none. */
+async function getAdmin(
+  connection: MailcowConnection,
+  username: string,
+): Promise<{ forceTfa: boolean; forcePwUpdate: boolean } | undefined> {
+  const object = await getOne(connection, `get/admin/${encodeURIComponent(username)}`);
+  if (!object) return undefined;
+  const attributes = (object.attributes ?? {}) as Record<string, unknown>;
+  return { forceTfa: flag(attributes.force_tfa), forcePwUpdate: flag(attributes.force_pw_update) };
+}
+
+/** mailcow's first admin (init_db.inc.php:1365-1375), with the password everyone knows. */
+const DEFAULT_ADMIN = "admin";
+
+/**
+ * edit/admin resets an omitted force_tfa and force_pw_update to 0, keeps an omitted `active` and
+ * user name (functions.admin.inc.php:79-80, 143-144): both flags are always sent, `active` never
+ * (an admin an operator deactivated stays deactivated).
+ */
+async function editAdmin(
+  connection: MailcowConnection,
+  username: string,
+  attr: { forcePwUpdate: boolean; password?: string; usernameNew?: string },
+): Promise<void> {
+  await api(connection, "POST", "edit/admin", {
+    items: [username],
+    attr: {
+      force_tfa: 1,
+      force_pw_update: bit(attr.forcePwUpdate),
+      ...(attr.password ? { password: attr.password, password2: attr.password } : {}),
+      ...(attr.usernameNew ? { username_new: attr.usernameNew } : {}),
+    },
   });
 }
 
-export const mailcowAdminTfaProvider: pulumi.dynamic.ResourceProvider<AdminTfaInputs, AdminTfaInputs> = {
+export const mailcowAdminProvider: pulumi.dynamic.ResourceProvider<AdminInputs, AdminOutputs> = {
   async create(inputs) {
-    await enforceAdminTfa(inputs);
-    return { id: inputs.username, outs: inputs };
+    const { connection, username } = inputs;
+    const existing = await getAdmin(connection, username);
+    if (!existing && (username === DEFAULT_ADMIN || !(await getAdmin(connection, DEFAULT_ADMIN)))) {
+      throw new MailcowError(
+        `mailcow has no admin ${username} (and no default admin to take over); set mailstack:mailcow.adminUsername to an existing admin`,
+      );
+    }
+    // The stack's password replaces the default one, with 2FA and a new password at first login.
+    await editAdmin(connection, existing ? username : DEFAULT_ADMIN, {
+      forcePwUpdate: true,
+      password: inputs.password,
+      ...(existing ? {} : { usernameNew: username }),
+    });
+    return { id: username, outs: { ...inputs, forceTfa: true } };
+  },
+  async read(id, props) {
+    if (!props) throw new Error(`mailcow admin ${id}: nothing to read without its connection`);
+    const admin = await getAdmin(props.connection, id);
+    return admin ? { id, props: { ...props, forceTfa: admin.forceTfa } } : {};
   },
   diff(_id, olds, news) {
     return Promise.resolve({
-      changes: olds.username !== news.username || olds.connection.endpoint !== news.connection.endpoint,
+      changes:
+        olds.username !== news.username ||
+        olds.password !== news.password ||
+        olds.forceTfa !== true ||
+        olds.connection.endpoint !== news.connection.endpoint,
+      replaces: olds.username !== news.username ? ["username"] : [],
     });
   },
-  async update(_id, _olds, news) {
-    await enforceAdminTfa(news);
-    return { outs: news };
+  async update(_id, olds, news) {
+    const admin = await getAdmin(news.connection, news.username);
+    if (!admin) throw new MailcowError(`mailcow admin ${news.username} is gone; run \`pulumi refresh\``);
+    // force_pw_update stays as it is (mailcow clears it once the admin chose a password).
+    await editAdmin(news.connection, news.username, {
+      forcePwUpdate: admin.forcePwUpdate,
+      ...(olds.password !== news.password ? { password: news.password } : {}),
+    });
+    return { outs: { ...news, forceTfa: true } };
   },
-  // Deleting the resource forgets it: 2FA stays enforced.
+  // Deleting the resource forgets it: the password and 2FA stay.
 };
 
 // ---- one provider for all of them ----------------------------------------------------------
@@ -417,7 +525,7 @@ const HANDLERS = handlers({
   domain: mailcowDomainProvider,
   mailbox: mailcowMailboxProvider,
   dkim: mailcowDkimProvider,
-  adminTfa: mailcowAdminTfaProvider,
+  admin: mailcowAdminProvider,
 });
 
 export const mailcowProvider = dispatchingProvider((kind) => {
@@ -495,12 +603,20 @@ export class MailcowDkimKey extends pulumi.dynamic.Resource {
   }
 }
 
-export class MailcowAdminTfa extends pulumi.dynamic.Resource {
+export class MailcowAdmin extends pulumi.dynamic.Resource {
+  declare readonly forceTfa: pulumi.Output<boolean>;
   constructor(
     name: string,
-    args: { connection: ConnectionInput; username: string },
+    args: { connection: ConnectionInput; username: string; password: Input<string> },
     opts?: pulumi.CustomResourceOptions,
   ) {
-    super(mailcowProvider, name, { ...args, kind: "adminTfa" }, secretOpts(opts), "mailcow", "AdminTfa");
+    super(
+      mailcowProvider,
+      name,
+      { ...args, kind: "admin", forceTfa: undefined },
+      secretOpts(opts, ["password"]),
+      "mailcow",
+      "Admin",
+    );
   }
 }

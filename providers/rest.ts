@@ -5,10 +5,13 @@
 // sent again after a failure that leaves open whether the server acted on it: the caller looks
 // first (createOnce). Self-contained: dynamic providers are serialized.
 import * as https from "node:https";
+import { isIP } from "node:net";
 
 export interface Endpoint {
   /** https://host[:port] */
   readonly baseUrl: string;
+  /** Connect to this address instead of resolving the URL's host (TLS is still verified for the host). */
+  readonly connectAddress?: string;
   /** PEM CA (or self-signed certificate) to trust instead of the system store. */
   readonly caCertificate?: string;
   readonly timeoutMs?: number;
@@ -21,6 +24,8 @@ export interface Endpoint {
 export interface ApiConnection {
   /** https://host[:port] */
   readonly endpoint: string;
+  /** Connect to this address instead of resolving the endpoint's host name (TLS verified for the name). */
+  readonly connectAddress?: string;
   readonly apiKey: string;
   /** PEM certificate or CA to trust instead of the system store. */
   readonly caCertificate?: string;
@@ -32,6 +37,7 @@ export interface ApiConnection {
 export function endpointFrom(connection: ApiConnection): Endpoint {
   return {
     baseUrl: connection.endpoint,
+    ...(connection.connectAddress ? { connectAddress: connection.connectAddress } : {}),
     ...(connection.caCertificate ? { caCertificate: connection.caCertificate } : {}),
     ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
     ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
@@ -85,12 +91,20 @@ function once(
   for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, String(value));
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
   const what = `${request.method} ${url.pathname}`;
+  const host = url.hostname.replace(/^\[|\]$/g, "");
   return new Promise((resolve, reject) => {
     const req = https.request(
-      url,
       {
+        protocol: "https:",
+        // With connectAddress the connection goes there; TLS is verified for the URL's host name,
+        // which is also sent as SNI and Host.
+        hostname: endpoint.connectAddress ?? host,
+        port: url.port || 443,
+        path: `${url.pathname}${url.search}`,
+        ...(isIP(host) ? {} : { servername: host }),
         method: request.method,
         headers: {
+          host: url.host,
           accept: "application/json",
           ...(body === undefined
             ? {}

@@ -2,10 +2,9 @@
 // the Proxmox storage) and a version 2 network config with the LAN and the public IPv6.
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
-import type { HostScript } from "./host-scripts";
+import { SCRIPT_PATH, type HostScript } from "./host-scripts";
 
 export const HOST_READY_MARKER = "/var/lib/mailstack/host-ready";
-export const SCRIPT_DIR = "/usr/local/sbin";
 
 export interface UserDataInput {
   readonly hostname: string;
@@ -16,7 +15,7 @@ export interface UserDataInput {
 }
 
 export function scriptPath(script: HostScript): string {
-  return `${SCRIPT_DIR}/mailstack-${script.name}`;
+  return SCRIPT_PATH(script.name);
 }
 
 export function userData(input: UserDataInput): string {
@@ -67,7 +66,7 @@ export interface NetworkInput {
   readonly searchDomain: string;
 }
 
-export function networkConfig(input: NetworkInput): string {
+function networkDocument(input: NetworkInput) {
   const routes = [
     { to: "0.0.0.0/0", via: input.gateway4 },
     ...(input.gateway6 ? [{ to: "::/0", via: input.gateway6 }] : []),
@@ -84,7 +83,16 @@ export function networkConfig(input: NetworkInput): string {
       },
     },
   };
-  return stringify(document);
+  return document;
+}
+
+export function networkConfig(input: NetworkInput): string {
+  return stringify(networkDocument(input));
+}
+
+/** The same document as netplan's file (netplan reads version 2 under a `network:` key). */
+export function netplanConfig(input: NetworkInput): string {
+  return `# mailstack: the VM's network (the first boot's cloud-init network config, kept current).\n${stringify({ network: networkDocument(input) })}`;
 }
 
 /** A stable, locally administered MAC address derived from the host name. */

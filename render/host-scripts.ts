@@ -182,6 +182,26 @@ export function baseHardeningScript(adminEmail: string): HostScript {
   ]);
 }
 
+// ---- network -------------------------------------------------------------------------------
+
+/** Where cloud-init's netplan renderer writes the first boot's network config (Debian's cloud images). */
+export const NETPLAN_FILE = "/etc/netplan/50-cloud-init.yaml";
+
+/**
+ * A network edit reaches the running VM: cloud-init applies the network config only at first boot,
+ * so the bring-up writes the same (version 2) document as netplan's file and applies it when it
+ * changed. Changing the address the bring-up connects to (lan.ipv4) needs a console, see the README.
+ */
+export function networkScript(netplanYaml: string): HostScript {
+  return script("network", "the VM's addresses, routes and resolvers (netplan), applied when they change", [
+    "if ! command -v netplan >/dev/null; then",
+    '  echo "mailstack: netplan is missing: this image does not render its network with netplan; apply network changes from the console" >&2',
+    "  exit 1",
+    "fi",
+    fileStep(NETPLAN_FILE, "0600", netplanYaml, "netplan generate && netplan apply"),
+  ]);
+}
+
 // ---- Docker --------------------------------------------------------------------------------
 
 /** Docker's release signing key (https://download.docker.com/linux/debian/gpg). */
@@ -246,22 +266,36 @@ export interface FirewallInput {
   readonly publicPorts: readonly number[];
   /** Networks allowed to reach SSH. */
   readonly adminNetworks: readonly string[];
+  /**
+   * Until the stack has secured mailcow's admin account (HTTPS_PUBLIC_MARKER exists), 443 answers
+   * only these networks: mailcow starts with the default admin `admin`/`moohoo`
+   * (data/web/inc/init_db.inc.php:1365-1375 at mailcow 2026-07a), which must never face the internet.
+   */
+  readonly httpsEarlySources: readonly string[];
 }
+
+/** Exists once the admin account has the stack's password and 2FA: 443 is then open to everyone. */
+export const HTTPS_PUBLIC_MARKER = "/var/lib/mailstack/https-public";
+const HTTPS = 443;
 
 /**
  * Rules for Docker's DOCKER-USER chain (iptables-restore format): Docker-published ports bypass
  * UFW's INPUT rules, so new connections from the LAN interface to containers are dropped unless
- * they target a public port (matched on the original, pre-DNAT port).
+ * they target a public port (matched on the original, pre-DNAT port). With `httpsPublic` false,
+ * 443 is public only for `httpsEarlySources` of the given family.
  */
-export function dockerUserRules(input: FirewallInput): string {
+export function dockerUserRules(input: FirewallInput, httpsPublic = true, family: 4 | 6 = 4): string {
+  const early = input.httpsEarlySources.filter((cidr) => cidr.includes(":") === (family === 6));
+  const open = (port: number, source?: string) =>
+    `-A DOCKER-USER${source ? ` -s ${source}` : ""} -p tcp -m conntrack --ctorigdstport ${port} --ctdir ORIGINAL -j RETURN`;
   return [
     "*filter",
     ":DOCKER-USER - [0:0]",
     "-F DOCKER-USER",
     "-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
     `-A DOCKER-USER ! -i ${input.interface} -j RETURN`,
-    ...input.publicPorts.map(
-      (port) => `-A DOCKER-USER -p tcp -m conntrack --ctorigdstport ${port} --ctdir ORIGINAL -j RETURN`,
+    ...input.publicPorts.flatMap((port) =>
+      port === HTTPS && !httpsPublic ? early.map((source) => open(port, source)) : [open(port)],
     ),
     '-A DOCKER-USER -m limit --limit 6/min -j LOG --log-prefix "[mailstack DOCKER-USER] "',
     "-A DOCKER-USER -j DROP",
@@ -271,7 +305,21 @@ export function dockerUserRules(input: FirewallInput): string {
 }
 
 export function firewallScript(input: FirewallInput): HostScript {
-  const block = heredoc(`# BEGIN mailstack DOCKER-USER\n${dockerUserRules(input)}# END mailstack DOCKER-USER`);
+  const block = (httpsPublic: boolean, family: 4 | 6) =>
+    heredoc(`# BEGIN mailstack DOCKER-USER\n${dockerUserRules(input, httpsPublic, family)}# END mailstack DOCKER-USER`);
+  const append = (file: string, family: 4 | 6) => {
+    const published = block(true, family);
+    const early = block(false, family);
+    return [
+      `if [ -f ${HTTPS_PUBLIC_MARKER} ]; then`,
+      `  cat >>${file} ${published.opener}`,
+      published.body,
+      "else",
+      `  cat >>${file} ${early.opener}`,
+      early.body,
+      "fi",
+    ];
+  };
   return script("firewall", "UFW default-deny, public mail ports, SSH from the admin networks, DOCKER-USER", [
     "apt-get install -y -q ufw >/dev/null",
     "ufw --force reset >/dev/null",
@@ -283,15 +331,52 @@ export function firewallScript(input: FirewallInput): HostScript {
       (network) => `ufw allow log proto tcp from ${network} to any port 22 comment 'mailstack admin ssh'`,
     ),
     "ufw logging low",
-    "# The same DOCKER-USER rules for IPv4 and IPv6, appended to UFW's after-rules.",
-    "for file in /etc/ufw/after.rules /etc/ufw/after6.rules; do",
-    `  cat >>"$file" ${block.opener}`,
-    block.body,
-    "done",
+    `# DOCKER-USER rules appended to UFW's after-rules; 443 opens to everyone once ${HTTPS_PUBLIC_MARKER} exists.`,
+    ...append("/etc/ufw/after.rules", 4),
+    ...append("/etc/ufw/after6.rules", 6),
     "ufw --force enable",
     "ufw reload",
   ]);
 }
+
+/** Opens 443 to everyone (after the admin account is secured): the marker, then the firewall again. */
+export function httpsPublicScript(): HostScript {
+  return script("https-public", "443 for everyone, now that mailcow's admin account is the stack's", [
+    `install -D -m 0644 /dev/null ${HTTPS_PUBLIC_MARKER}`,
+    `${SCRIPT_PATH("firewall")}`,
+  ]);
+}
+
+/** Where every host script is installed on the VM (cloud-init and the bring-up keep it current). */
+export const SCRIPT_PATH = (name: string) => `/usr/local/sbin/mailstack-${name}`;
+
+/**
+ * The bring-up's form of a host script: it installs the script at SCRIPT_PATH (so the host can run
+ * it again by itself, as https-public does) and runs it. The script travels base64-encoded, so no
+ * content can end the here-document.
+ */
+export function installAndRun(hostScript: HostScript): string {
+  const path = SCRIPT_PATH(hostScript.name);
+  const encoded = Buffer.from(hostScript.content)
+    .toString("base64")
+    .replace(/(.{76})/g, "$1\n")
+    .trimEnd();
+  return [
+    "#!/bin/bash",
+    `# mailstack: install ${path} and run it.`,
+    "set -euo pipefail",
+    "umask 077",
+    `install -d -m 0755 ${SCRIPT_DIR_PATH}`,
+    `base64 -d >${path}.new <<'${DELIMITER}'`,
+    encoded,
+    DELIMITER,
+    `chmod 0700 ${path}.new`,
+    `mv -f ${path}.new ${path}`,
+    `exec ${path}`,
+    "",
+  ].join("\n");
+}
+const SCRIPT_DIR_PATH = "/usr/local/sbin";
 
 // ---- CrowdSec ------------------------------------------------------------------------------
 
@@ -438,23 +523,8 @@ export function crowdsecScript(): HostScript {
 
 // ---- mailcow ------------------------------------------------------------------------------
 
-export const MAILCOW_REPOSITORY = "https://github.com/mailcow/mailcow-dockerized.git";
-
-export function mailcowFetchScript(directory: string, tag: string): HostScript {
-  return script("mailcow-fetch", `mailcow-dockerized at the pinned release ${tag}`, [
-    `readonly DIR=${directory} TAG=${tag}`,
-    "apt-get install -y -q git >/dev/null",
-    'if [ ! -d "$DIR/.git" ]; then',
-    `  git clone --quiet ${MAILCOW_REPOSITORY} "$DIR"`,
-    '  git -C "$DIR" -c advice.detachedHead=false checkout --quiet "refs/tags/$TAG"',
-    "fi",
-    'current=$(git -C "$DIR" describe --tags --exact-match 2>/dev/null || true)',
-    'if [ "$current" != "$TAG" ]; then',
-    '  echo "mailstack: $DIR is at ${current:-an untagged commit}, not $TAG; upgrade mailcow with its update.sh" >&2',
-    "  exit 1",
-    "fi",
-  ]);
-}
+/** mailcow's repository, written exactly as update.sh wants it (update.sh:411-428 resets any other URL). */
+export const MAILCOW_REPOSITORY = "https://github.com/mailcow/mailcow-dockerized";
 
 export interface InstalledFile {
   readonly path: string;
@@ -467,8 +537,6 @@ export interface InstallFilesOptions {
   readonly root: string;
   /** When a file changed and mailcow runs: restart these services, or recreate with `up -d`. */
   readonly onChange: { readonly restart: readonly string[] } | "up";
-  /** Keep data/assets/ssl/cert.pem matching key.pem (a self-signed certificate until ACME replaces it). */
-  readonly tls?: { readonly hostname: string };
 }
 
 /**
@@ -490,20 +558,6 @@ export function installFilesScript(
     options.onChange === "up"
       ? ['(cd "$ROOT" && docker compose up -d)']
       : [`(cd "$ROOT" && docker compose restart ${options.onChange.restart.join(" ")})`];
-  const tls = options.tls
-    ? [
-        "# A certificate for the stack's key until ACME issues one for the same key (DANE 3 1 1 holds throughout).",
-        'ssl="$ROOT/data/assets/ssl"',
-        'if [ ! -f "$ssl/cert.pem" ] || ! cmp -s <(openssl x509 -in "$ssl/cert.pem" -noout -pubkey) <(openssl pkey -in "$ssl/key.pem" -pubout); then',
-        `  openssl req -x509 -new -key "$ssl/key.pem" -subj "/CN=${options.tls.hostname}" -addext "subjectAltName=DNS:${options.tls.hostname}" -days 30 -out "$ssl/cert.pem"`,
-        '  echo "changed $ssl/cert.pem"',
-        "  changed=1",
-        "fi",
-        'if [ "$changed" -eq 1 ] && ' + running + "; then",
-        '  touch "$ssl/force_renew"',
-        "fi",
-      ]
-    : [];
   return script(name, `installs ${files.map((f) => f.path.slice(options.root.length + 1)).join(", ")}`, [
     `readonly ROOT=${options.root}`,
     "changed=0",
@@ -516,15 +570,14 @@ export function installFilesScript(
       );
       return `if base64 -d ${opener} | write_file ${file.path} ${file.mode}; then changed=1; fi\n${body}`;
     }),
-    ...tls,
     `if [ "$changed" -eq 1 ] && ${running}; then`,
     ...onChange.map((line) => `  ${line}`),
     "fi",
   ]);
 }
 
-export function mailcowUpScript(root: string, hostname: string): HostScript {
-  return script("mailcow-up", "pull and start mailcow, then wait until the UI and the API answer", [
+export function mailcowUpScript(root: string, hostname: string, version: string): HostScript {
+  return script("mailcow-up", `pull and start mailcow ${version}, then wait until the UI and the API answer`, [
     `cd ${root}`,
     "docker compose pull --quiet",
     "docker compose up -d",
@@ -532,7 +585,8 @@ export function mailcowUpScript(root: string, hostname: string): HostScript {
     "for attempt in $(seq 1 90); do",
     `  ui=$(curl -sk -o /dev/null -w '%{http_code}' --resolve ${hostname}:443:127.0.0.1 https://${hostname}/ || true)`,
     `  api=$(curl -sk -o /dev/null -w '%{http_code}' --resolve ${hostname}:443:127.0.0.1 https://${hostname}/api/v1/get/status/version || true)`,
-    "  # The API answers 401 without a key: that is enough to know it is up.",
+    "  # Without a key the API answers 200 with an empty body (json_api.php:449 at mailcow 2026-07a), a",
+    "  # refused key 401: either means it is up.",
     '  if [ "$ui" = 200 ] && { [ "$api" = 401 ] || [ "$api" = 200 ]; }; then',
     "    ready=true",
     "    break",

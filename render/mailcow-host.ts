@@ -1,7 +1,10 @@
-// Everything the mail VM is given, assembled from plain values (pure): the cloud-init documents,
-// the host configuration scripts and the mailcow file installs. MailcowVm renders it twice:
-// with the real secrets for the VM, and with "[secret]" stand-ins for the plan's files/.
-import { networkConfig, userData, type NetworkInput } from "./cloud-init";
+// Everything the mail VM is given, assembled from plain values (pure): the cloud-init documents and
+// the bring-up, an ordered list of steps (host scripts, mailcow's release, its files, the start).
+// cloud-init runs the host scripts once at first boot, so the VM is hardened before anything else
+// reaches it; the bring-up runs every step again over SSH whenever its content changes, so config
+// changes reach the running VM. MailcowVm creates one command per step, in this order.
+import { autoconfigNginx, autoconfigXml } from "./autoconfig";
+import { networkConfig, netplanConfig, userData, type NetworkInput } from "./cloud-init";
 import {
   adminAccessScript,
   baseHardeningScript,
@@ -9,11 +12,12 @@ import {
   dockerScript,
   firewallScript,
   installFilesScript,
-  mailcowFetchScript,
   mailcowUpScript,
+  networkScript,
+  SCRIPT_PATH,
+  scriptFiles,
   type HostScript,
   type InstalledFile,
-  scriptFiles,
 } from "./host-scripts";
 import {
   composeOverride,
@@ -27,6 +31,7 @@ import {
   type ServiceLimit,
   type TlsVersion,
 } from "./mailcow";
+import { renderScript } from "./shell";
 
 export interface MailcowHostInput {
   readonly hostname: string;
@@ -41,15 +46,27 @@ export interface MailcowHostInput {
   /** The bring-up's SSH public key (OpenSSH format). */
   readonly deployKey: string;
   readonly publicPorts: readonly number[];
+  /** Sources that reach 443 before the admin account is secured (the admin and API networks). */
+  readonly httpsEarlySources: readonly string[];
   readonly network: NetworkInput;
   readonly mailcow: {
+    /** The release tag and the commit it must be (verified after every fetch). */
     readonly version: string;
+    readonly commit: string;
+    readonly repository: string;
     readonly conf: MailcowConfInput;
     readonly limits: Readonly<Partial<Record<string, ServiceLimit>>>;
+    /** The hosted domains (autoconfig lists them). */
+    readonly domains: readonly string[];
   };
+  /** mailstack-backup, when the off-site backup is set up: the pre-upgrade backup uses it. */
+  readonly offsiteBackupTool: string;
 }
 
-/** The host scripts, in the order they run. */
+/** Where pre-upgrade backups go when there is no off-site backup (mailcow's own backup). */
+export const PRE_UPGRADE_BACKUP_DIR = "/var/backups/mailstack-upgrades";
+
+/** The host scripts cloud-init runs at first boot, in order (each also a bring-up step). */
 export function hostScripts(input: MailcowHostInput): HostScript[] {
   return [
     adminAccessScript({
@@ -63,11 +80,27 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
       interface: input.network.interface,
       publicPorts: input.publicPorts,
       adminNetworks: input.admin.networks,
+      httpsEarlySources: input.httpsEarlySources,
     }),
     dockerScript(),
     crowdsecScript(),
-    mailcowFetchScript(MAILCOW_DIR, input.mailcow.version),
+    mailcowReleaseScript(input),
   ];
+}
+
+/** mailcow at the pinned release: installed, or upgraded through update.sh after a backup. */
+export function mailcowReleaseScript(input: MailcowHostInput): HostScript {
+  return {
+    name: "mailcow-release",
+    content: renderScript("mailcow-release", {
+      MAILCOW_DIR,
+      REPOSITORY: input.mailcow.repository,
+      TAG: input.mailcow.version,
+      COMMIT: input.mailcow.commit,
+      BACKUP_DIR: PRE_UPGRADE_BACKUP_DIR,
+      OFFSITE_BACKUP_TOOL: input.offsiteBackupTool,
+    }),
+  };
 }
 
 export function cloudInit(input: MailcowHostInput): { userData: string; networkConfig: string } {
@@ -82,56 +115,93 @@ export function cloudInit(input: MailcowHostInput): { userData: string; networkC
   };
 }
 
-export interface FileInstall {
+/** One step of the bring-up. */
+export interface BringUpStep {
+  /** Stable: part of the command's resource name. */
   readonly name: string;
-  readonly files: readonly InstalledFile[];
   readonly script: HostScript;
-  /** The files hold secrets: the script travels as a secret and its output is not logged. */
+  /** The script holds secrets: it travels as a secret and its output is not logged. */
   readonly secret: boolean;
+  /** What the step installs, for the plan's files/ view. */
+  readonly files: readonly InstalledFile[];
 }
 
-const SSL = `${MAILCOW_DIR}/data/assets/ssl`;
+/** The bring-up's steps in order, as bringUp() returns them (MailcowVm makes one command each). */
+export const BRING_UP = [
+  { name: "admin-access", secret: false },
+  { name: "base-hardening", secret: false },
+  { name: "network", secret: false },
+  { name: "firewall", secret: false },
+  { name: "docker", secret: false },
+  { name: "crowdsec", secret: false },
+  { name: "mailcow-release", secret: false },
+  { name: "tls-key", secret: true },
+  { name: "mailcow-conf", secret: true },
+  { name: "postfix-tls", secret: false },
+  { name: "dovecot-tls", secret: false },
+  { name: "autoconfig", secret: false },
+  { name: "compose-override", secret: false },
+  { name: "mailcow-up", secret: false },
+] as const;
+
+/** The steps that carry secrets (their rendering with real values is a secret). */
+const SECRET_STEPS: ReadonlySet<string> = new Set(BRING_UP.filter((step) => step.secret).map((step) => step.name));
 
 /**
- * One install per concern, so that a change re-applies only its files and restarts only the
- * containers that read them. The TLS key goes to acme/key.pem (kept across renewals) and to
- * ssl/key.pem before mailcow first starts, so the TLSA record matches from the first handshake.
+ * The bring-up, in order. One install per concern, so that a change re-applies only its files and
+ * restarts only the containers that read them. The TLS key is in place before mailcow first
+ * starts, so the TLSA record matches from the first handshake (render/scripts/mailcow-tls-key.sh).
  */
-export function fileInstalls(input: MailcowHostInput, secrets: MailcowSecrets, tlsKeyPem: string): FileInstall[] {
+export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKeyPem: string): BringUpStep[] {
   const root = MAILCOW_DIR;
-  const install = (
-    name: string,
-    files: InstalledFile[],
-    onChange: { restart: string[] } | "up",
-    secret: boolean,
-    tls?: { hostname: string },
-  ): FileInstall => ({
+  const hostStep = (script: HostScript): BringUpStep => ({
+    name: script.name,
+    script,
+    secret: SECRET_STEPS.has(script.name),
+    files: scriptFiles(script),
+  });
+  const install = (name: string, files: InstalledFile[], onChange: { restart: string[] } | "up"): BringUpStep => ({
     name,
     files,
-    secret,
-    script: installFilesScript(name, files, { root, onChange, ...(tls ? { tls } : {}) }),
+    secret: SECRET_STEPS.has(name),
+    script: installFilesScript(name, files, { root, onChange }),
   });
-  return [
-    install(
-      "tls-key",
-      [
-        { path: `${SSL}/acme/key.pem`, mode: "0600", content: tlsKeyPem },
-        { path: `${SSL}/key.pem`, mode: "0600", content: tlsKeyPem },
+  const [adminAccess, baseHardening, ...rest] = hostScripts(input);
+  if (!adminAccess || !baseHardening) throw new Error("internal: host scripts missing");
+  const steps: BringUpStep[] = [
+    hostStep(adminAccess),
+    hostStep(baseHardening),
+    hostStep(networkScript(netplanConfig(input.network))),
+    ...rest.map(hostStep),
+    {
+      name: "tls-key",
+      secret: true,
+      files: [
+        { path: `${root}/data/assets/ssl/acme/key.pem`, mode: "0600", content: tlsKeyPem },
+        { path: `${root}/data/assets/ssl/key.pem`, mode: "0600", content: tlsKeyPem },
       ],
-      { restart: ["acme-mailcow", "postfix-mailcow", "dovecot-mailcow", "nginx-mailcow"] },
-      true,
-      { hostname: input.hostname },
-    ),
+      script: {
+        name: "tls-key",
+        content: renderScript("mailcow-tls-key", {
+          MAILCOW_DIR: root,
+          MAILCOW_HOSTNAME: input.hostname,
+          TLS_KEY_B64: Buffer.from(tlsKeyPem).toString("base64"),
+        }),
+      },
+    },
     install(
       "mailcow-conf",
       [{ path: `${root}/mailcow.conf`, mode: "0600", content: mailcowConf(input.mailcow.conf, secrets) }],
       "up",
-      true,
     ),
     install(
       "postfix-tls",
       [
-        { path: `${root}/data/conf/postfix/extra.cf`, mode: "0644", content: postfixExtraCf(input.tlsMinVersion) },
+        {
+          path: `${root}/data/conf/postfix/extra.cf`,
+          mode: "0644",
+          content: postfixExtraCf({ hostname: input.hostname, minVersion: input.tlsMinVersion }),
+        },
         {
           path: `${root}/data/conf/postfix/openssl.cnf`,
           mode: "0644",
@@ -139,25 +209,39 @@ export function fileInstalls(input: MailcowHostInput, secrets: MailcowSecrets, t
         },
       ],
       { restart: ["postfix-mailcow"] },
-      false,
     ),
     install(
       "dovecot-tls",
       [{ path: `${root}/data/conf/dovecot/extra.conf`, mode: "0644", content: dovecotExtraConf(input.tlsMinVersion) }],
       { restart: ["dovecot-mailcow"] },
-      false,
+    ),
+    install(
+      "autoconfig",
+      [
+        { path: `${root}/data/conf/nginx/site.mailstack-autoconfig.custom`, mode: "0644", content: autoconfigNginx() },
+        {
+          path: `${root}/data/conf/nginx/mailstack-autoconfig.xml`,
+          mode: "0644",
+          content: autoconfigXml({
+            hostname: input.hostname,
+            domains: input.mailcow.domains,
+            services: input.mailcow.conf.services,
+            webmail: input.mailcow.conf.sogo,
+          }),
+        },
+      ],
+      { restart: ["nginx-mailcow"] },
     ),
     install(
       "compose-override",
       [{ path: `${root}/docker-compose.override.yml`, mode: "0644", content: composeOverride(input.mailcow.limits) }],
       "up",
-      false,
     ),
+    hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
   ];
-}
-
-export function mailcowUp(input: MailcowHostInput): HostScript {
-  return mailcowUpScript(MAILCOW_DIR, input.hostname);
+  const names = steps.map((step) => step.name).join(",");
+  if (names !== BRING_UP.map((step) => step.name).join(",")) throw new Error(`internal: bring-up steps ${names}`);
+  return steps;
 }
 
 /** A rendered file for the plan's files/<host>/<path>. */
@@ -167,32 +251,26 @@ export interface RenderedFile {
   readonly content: string;
 }
 
-/** Every file the VM receives, as the plan shows it (secrets as given, normally "[secret]"). */
+/** Every file the VM and the node receive, as the plan shows it (secrets as given, normally "[secret]"). */
 export function renderedFiles(
   input: MailcowHostInput,
   secrets: MailcowSecrets,
   tlsKeyPem: string,
-  hosts: { readonly vm: string; readonly node: string; readonly snippetDir: string; readonly snippetPrefix: string },
+  hosts: {
+    readonly vm: string;
+    readonly node: string;
+    readonly snippets: { readonly userData: string; readonly networkConfig: string };
+  },
 ): RenderedFile[] {
   const init = cloudInit(input);
+  const steps = bringUp(input, secrets, tlsKeyPem);
   return [
-    { host: hosts.node, path: `${hosts.snippetDir}/${hosts.snippetPrefix}-user-data.yaml`, content: init.userData },
-    {
-      host: hosts.node,
-      path: `${hosts.snippetDir}/${hosts.snippetPrefix}-network-config.yaml`,
-      content: init.networkConfig,
-    },
-    ...hostScripts(input).map((script) => ({
-      host: hosts.vm,
-      path: `/usr/local/sbin/mailstack-${script.name}`,
-      content: script.content,
-    })),
-    // What the scripts install (sshd, sysctl, Docker, CrowdSec, …), so a review sees each file.
-    ...hostScripts(input).flatMap((script) =>
-      scriptFiles(script).map((file) => ({ host: hosts.vm, path: file.path, content: file.content })),
-    ),
-    ...fileInstalls(input, secrets, tlsKeyPem).flatMap((item) =>
-      item.files.map((file) => ({ host: hosts.vm, path: file.path, content: file.content })),
-    ),
+    { host: hosts.node, path: hosts.snippets.userData, content: init.userData },
+    { host: hosts.node, path: hosts.snippets.networkConfig, content: init.networkConfig },
+    // The bring-up installs every step's script but those holding secrets (they run from stdin only).
+    ...steps
+      .filter((step) => !step.secret)
+      .map((step) => ({ host: hosts.vm, path: SCRIPT_PATH(step.name), content: step.script.content })),
+    ...steps.flatMap((step) => step.files.map((file) => ({ host: hosts.vm, path: file.path, content: file.content }))),
   ];
 }

@@ -25,6 +25,8 @@ export const REDACTED_SECRETS: MailcowSecrets = {
 };
 
 export interface MailcowConfInput {
+  /** The mailcow release the file is rendered for (a change re-applies it after update.sh). */
+  readonly version: string;
   readonly hostname: string;
   readonly timezone: string;
   readonly clamav: boolean;
@@ -45,11 +47,20 @@ const yn = (on: boolean) => (on ? "y" : "n");
 /** A published port, or the same port on loopback only when the service is not offered. */
 const port = (value: number, offered: boolean) => (offered ? String(value) : `127.0.0.1:${value}`);
 
+/** A variable mailcow.conf carries commented out (mailcow's own default applies). */
+export const COMMENTED = Symbol("commented");
+
 /**
  * mailcow.conf with only the variables mailcow's generate_config.sh writes (mailcow.md); none of
- * the guide's invented ones (USE_SSL, ACME_DOMAIN, SSL_TYPE, IPV4_ADDRESS, …).
+ * the guide's invented ones (USE_SSL, ACME_DOMAIN, SSL_TYPE, IPV4_ADDRESS, …). Every key update.sh
+ * would add is present (active or commented out), so update.sh adds nothing (mailcow-dockerized
+ * 2026-07a _modules/scripts/new_options.sh:8-63 checks `^#?KEY=`), and the stack's file wins after
+ * an upgrade: it is written again when the release changes.
  */
-export function mailcowConfVariables(input: MailcowConfInput, secrets: MailcowSecrets): [string, string][] {
+export function mailcowConfVariables(
+  input: MailcowConfInput,
+  secrets: MailcowSecrets,
+): [string, string | typeof COMMENTED][] {
   const { services } = input;
   return [
     ["MAILCOW_HOSTNAME", input.hostname],
@@ -101,10 +112,18 @@ export function mailcowConfVariables(input: MailcowConfInput, secrets: MailcowSe
     ["ALLOW_ADMIN_EMAIL_LOGIN", "n"],
     ["USE_WATCHDOG", "y"],
     ["WATCHDOG_NOTIFY_EMAIL", input.watchdogEmail],
+    ["WATCHDOG_NOTIFY_WEBHOOK", COMMENTED],
+    ["WATCHDOG_NOTIFY_WEBHOOK_BODY", COMMENTED],
     ["WATCHDOG_NOTIFY_BAN", "n"],
+    ["WATCHDOG_NOTIFY_START", "y"],
+    ["WATCHDOG_EXTERNAL_CHECKS", "n"],
+    ["WATCHDOG_SUBJECT", COMMENTED],
+    ["WATCHDOG_VERBOSE", "n"],
     ["LOG_LINES", "9999"],
     ["IPV4_NETWORK", "172.22.1"],
     ["IPV6_NETWORK", "fd4d:6169:6c63:6f77::/64"],
+    ["SNAT_TO_SOURCE", COMMENTED],
+    ["SNAT6_TO_SOURCE", COMMENTED],
     ["API_KEY", secrets.apiKey],
     ["API_KEY_READ_ONLY", secrets.apiKeyReadOnly],
     ["API_ALLOW_FROM", input.apiAllowFrom.join(",")],
@@ -121,8 +140,14 @@ export function mailcowConfVariables(input: MailcowConfInput, secrets: MailcowSe
 }
 
 export function mailcowConf(input: MailcowConfInput, secrets: MailcowSecrets): string {
-  const lines = ["# mailcow.conf rendered by mailstack; changes here are overwritten by the next `pulumi up`."];
+  const lines = [
+    `# mailcow.conf for mailcow ${input.version}, rendered by mailstack; changes here are overwritten by the next \`pulumi up\`.`,
+  ];
   for (const [name, value] of mailcowConfVariables(input, secrets)) {
+    if (value === COMMENTED) {
+      lines.push(`#${name}=`);
+      continue;
+    }
     if (/[\s"'$`\\#]/.test(value)) throw new Error(`mailcow.conf value of ${name} cannot be written safely`);
     lines.push(`${name}=${value}`);
   }
@@ -160,12 +185,29 @@ export const POSTFIX_OPENSSL_CNF = "/opt/postfix/conf/openssl.cnf";
 
 export type TlsVersion = "1.2" | "1.3";
 
-/** data/conf/postfix/extra.cf. `opensslConfig` is the container path of openssl.cnf. */
-export function postfixExtraCf(minVersion: TlsVersion, opensslConfig: string = POSTFIX_OPENSSL_CNF): string {
-  const protocols = `>=TLSv${minVersion}`;
+export interface PostfixExtraCfInput {
+  /** MAILCOW_HOSTNAME: the first line, exactly as mailcow's postfix.sh writes it back. */
+  readonly hostname: string;
+  readonly minVersion: TlsVersion;
+  /** The container path of openssl.cnf (a lab points it elsewhere). */
+  readonly opensslConfig?: string;
+}
+
+/**
+ * data/conf/postfix/extra.cf. mailcow's postfix container rewrites this host file at every start:
+ * it deletes `myhostname` lines and prepends `myhostname = <MAILCOW_HOSTNAME>` (mailcow-dockerized
+ * 2026-07a data/Dockerfiles/postfix/postfix.sh:488-490, with `echo -e`, so no backslashes here).
+ * Rendered with that line first, the file stays as rendered and re-applying it changes nothing.
+ * master.cf runs 465 and 587 with `-o smtpd_tls_mandatory_protocols=$smtps_…`/`$submission_…`
+ * (master.cf:15,33; main.cf:166-168 sets both to >=TLSv1.2), so those two are set here as well.
+ */
+export function postfixExtraCf(input: PostfixExtraCfInput): string {
+  if (/[\s\\]/.test(input.hostname)) throw new Error("the host name cannot be written into extra.cf");
+  const protocols = `>=TLSv${input.minVersion}`;
   return [
+    `myhostname = ${input.hostname}`,
     "# mailstack: TLS hardening (internet.nl 100%); rendered, do not edit on the host.",
-    `tls_config_file = ${opensslConfig}`,
+    `tls_config_file = ${input.opensslConfig ?? POSTFIX_OPENSSL_CNF}`,
     "tls_config_name = postfix",
     `tls_high_cipherlist = ${TLS12_CIPHERS}`,
     "tls_preempt_cipherlist = yes",
@@ -177,6 +219,9 @@ export function postfixExtraCf(minVersion: TlsVersion, opensslConfig: string = P
     "smtpd_tls_mandatory_ciphers = high",
     `smtpd_tls_protocols = ${protocols}`,
     `smtpd_tls_mandatory_protocols = ${protocols}`,
+    "# 465 (smtps) and 587 (submission) take their minimum from these (mailcow's master.cf).",
+    `smtps_smtpd_tls_mandatory_protocols = ${protocols}`,
+    `submission_smtpd_tls_mandatory_protocols = ${protocols}`,
     "smtp_tls_ciphers = high",
     "smtp_tls_mandatory_ciphers = high",
     `smtp_tls_protocols = ${protocols}`,

@@ -2,9 +2,56 @@
 // on the node, whose own host key is pinned in the config: the bring-up then verifies the VM's key
 // instead of trusting the first one it sees.
 
-/** Snippet directory of a Proxmox storage on the node ("local" is /var/lib/vz). */
+import { renderScript, shellQuote } from "./shell";
+
+/**
+ * Snippet directory of a Proxmox storage on the node, for the plan's view ("local" is /var/lib/vz;
+ * network storages mount under /mnt/pve). On the node the scripts ask `pvesm path` instead.
+ */
 export function snippetDirectory(datastore: string): string {
   return datastore === "local" ? "/var/lib/vz/snippets" : `/mnt/pve/${datastore}/snippets`;
+}
+
+/**
+ * The names a stack gives things that are shared by the whole Proxmox cluster (storage ids, files
+ * on a node's storage, backup job ids, HA rules): all start with the stack's prefix, so prod and
+ * staging on one cluster never collide and destroying one never removes the other's.
+ */
+export interface ClusterNames {
+  readonly imageFile: string;
+  readonly userDataFile: string;
+  readonly networkConfigFile: string;
+  readonly backupJob: string;
+  readonly haRule: string;
+}
+
+export function clusterNames(prefix: string, vmName: string, imageUrl: string): ClusterNames {
+  const base = (imageUrl.split("/").pop() ?? "image.qcow2").replace(/\.img$/, ".qcow2");
+  return {
+    imageFile: `${prefix}-${base}`,
+    userDataFile: `${prefix}-${vmName}-user-data.yaml`,
+    networkConfigFile: `${prefix}-${vmName}-network-config.yaml`,
+    backupJob: `${prefix}-${vmName}`,
+    haRule: `${prefix}-${vmName}`,
+  };
+}
+
+/** The volume id Proxmox knows a snippet by (bpg's file resource uses the same form). */
+export function snippetVolume(datastore: string, file: string): string {
+  if (!/^[a-z][a-z0-9._-]*$/.test(datastore) || !/^[A-Za-z0-9._-]+$/.test(file)) {
+    throw new Error(`invalid snippet volume ${datastore}:snippets/${file}`);
+  }
+  return `${datastore}:snippets/${file}`;
+}
+
+/** Writes a snippet on the node in place (render/scripts/pve-snippet.sh). */
+export function snippetWriteScript(volume: string, content: string): string {
+  return renderScript("pve-snippet", { VOLID: volume, CONTENT_B64: Buffer.from(content).toString("base64") });
+}
+
+/** Removes a snippet from the node (when the stack is destroyed). */
+export function snippetDeleteCommand(volume: string): string {
+  return `f=$(pvesm path ${shellQuote(volume)}) && rm -f -- "$f"`;
 }
 
 export function guestHostKeyScript(vmId: number): string {

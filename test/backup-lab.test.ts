@@ -181,6 +181,7 @@ function buildMailcow(root: string, volumeRoot: string, tlsKey: string): void {
   const files: Record<string, string | Buffer> = {
     "mailcow.conf": mailcowConf(
       {
+        version: "2026-07a",
         hostname: HOST,
         timezone: "Europe/Berlin",
         clamav: true,

@@ -54,7 +54,7 @@ describe("configuration validation never escapes as anything but a ConfigError",
         const raw = rawConfig({}, allSecrets());
         const values = { ...raw.values };
         for (const [k, v] of Object.entries(entries)) values[`${NAMESPACE}:${k}`] = v;
-        const result = outcome({ values, isSecret: raw.isSecret });
+        const result = outcome({ stack: "prod", values, isSecret: raw.isSecret });
         if (result !== "ok") wellFormed(result);
       }),
       { numRuns: 300 },

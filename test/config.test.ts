@@ -639,7 +639,11 @@ describe("an invalid configuration", () => {
     const values = { ...raw.values, "mailstack:cloudflareApiToken": "plain-token-123" };
     const error = (() => {
       try {
-        loadConfig({ values, isSecret: (key) => key !== "mailstack:cloudflareApiToken" && raw.isSecret(key) });
+        loadConfig({
+          stack: "prod",
+          values,
+          isSecret: (key) => key !== "mailstack:cloudflareApiToken" && raw.isSecret(key),
+        });
       } catch (e) {
         return e as ConfigError;
       }

@@ -46,7 +46,7 @@ export function rawConfig(config: ConfigObject, secrets: Partial<Record<SecretKe
   }
   for (const [key, value] of Object.entries(secrets)) values[`${NAMESPACE}:${key}`] = value;
   const secretNames = new Set(Object.keys(secrets).map((key) => `${NAMESPACE}:${key}`));
-  return { values, isSecret: (key) => secretNames.has(key) };
+  return { stack: "prod", values, isSecret: (key) => secretNames.has(key) };
 }
 
 export function allSecrets(): Partial<Record<SecretKey, string>> {

@@ -1,8 +1,11 @@
 // The mailcow dynamic providers against a fake mailcow API on loopback (one server for the file).
 import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
-  mailcowAdminTfaProvider,
+  mailcowAdminProvider,
   mailcowDkimProvider,
   mailcowDomainProvider,
   mailcowMailboxProvider,
@@ -13,8 +16,38 @@ import {
   type MailcowConnection,
 } from "../providers/mailcow";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
-import { FakeMailcow } from "./fakes/mailcow";
+import { FakeMailcow, STALE_OPENSSL_ERROR } from "./fakes/mailcow";
+import { runOk } from "./support/exec";
 import { rejection, serializeProviders } from "./tools";
+
+/** A self-signed certificate for one host name (no IP address in it). */
+async function namedCertificate(host: string): Promise<TestCertificate> {
+  const dir = mkdtempSync(join(tmpdir(), "mailstack-cert-"));
+  try {
+    await runOk("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${host}`,
+      "-addext",
+      `subjectAltName=DNS:${host}`,
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ]);
+    return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 const API_KEY = "mailcow-api-key-0123456789-secret";
 const PASSWORD = "Initial-Password-4711-secret";
@@ -30,11 +63,7 @@ beforeAll(async () => {
 });
 afterAll(() => fake.api.stop());
 beforeEach(() => {
-  fake.domains.clear();
-  fake.mailboxes.clear();
-  fake.dkim.clear();
-  fake.admins.set("admin", { active: 1, forceTfa: 0 });
-  fake.allowFrom = undefined;
+  fake.reset();
   fake.api.onRequest = undefined;
   fake.api.requests.length = 0;
   fake.api.clearFaults();
@@ -163,7 +192,7 @@ describe("MailcowMailbox", () => {
     });
   });
 
-  it("sends force_tfa with every edit (mailcow resets it otherwise)", async () => {
+  it("sends force_tfa with every edit", async () => {
     await createDomain();
     const outs = await createMailbox();
     await mailcowMailboxProvider.update?.("alice@example.org", outs, mailboxInputs({ name: "Alice A." }));
@@ -257,14 +286,37 @@ describe("MailcowDkimKey", () => {
   const spki = publicKey.export({ format: "der", type: "spki" }).toString("base64");
   const inputs = () => ({ connection, domain: "example.org", selector: "dkim", privateKeyPem: pem });
 
-  it("replaces the key mailcow generated with the stack's, and reads it back", async () => {
+  it("imports the stack's key (add/domain makes none of mailcow's own), and reads it back", async () => {
     await createDomain();
-    expect(fake.dkim.get("example.org")?.pubkey).toBe("MAILCOW-GENERATED");
+    expect(fake.dkim.has("example.org")).toBe(false);
+    expect(fake.api.requests.find((r) => r.path.endsWith("/add/domain"))?.body).toMatchObject({ key_size: 0 });
     const { outs } = await mailcowDkimProvider.create(inputs());
     expect(fake.dkim.get("example.org")).toEqual({ selector: "dkim", pubkey: spki });
     const read = await mailcowDkimProvider.read?.("example.org", outs);
     expect(read?.props?.publicKey).toBe(spki);
     expect((await mailcowDkimProvider.diff?.("example.org", read?.props as never, inputs()))?.changes).toBe(false);
+  });
+
+  it("imports on the first try although a key mailcow generated left a stale OpenSSL error behind", async () => {
+    // What add/domain with its own DKIM key does to the php-fpm worker (functions.dkim.inc.php:156).
+    await mailcowDomainProvider.create({ ...domainInputs() });
+    fake.queueOpenSslError();
+    fake.queueOpenSslError();
+    const { outs } = await mailcowDkimProvider.create(inputs());
+    expect(outs?.publicKey).toBe(spki);
+    expect(fake.dkim.get("example.org")?.pubkey).toBe(spki);
+    expect(fake.api.requests.filter((r) => r.path.endsWith("/add/dkim_import"))).toHaveLength(3);
+  });
+
+  it("does not retry a key mailcow refuses for another reason, nor one that is not a key", async () => {
+    await createDomain();
+    for (let i = 0; i < 10; i++) fake.queueOpenSslError();
+    const error = await rejection(mailcowDkimProvider.create(inputs()));
+    expect(error.message).toContain(`private_key_error ${STALE_OPENSSL_ERROR}`);
+    expect(fake.api.requests.filter((r) => r.path.endsWith("/add/dkim_import"))).toHaveLength(5);
+    fake.api.requests.length = 0;
+    await expect(mailcowDkimProvider.create({ ...inputs(), privateKeyPem: "not a key" })).rejects.toThrow();
+    expect(fake.api.requests).toHaveLength(0);
   });
 
   it("deletes the key with the domain's list-of-ids delete, and forgets one already gone", async () => {
@@ -280,7 +332,7 @@ describe("MailcowDkimKey", () => {
   });
 
   it("never puts the private key into an error", async () => {
-    const error = await rejection(mailcowDkimProvider.create({ ...inputs(), domain: "missing.example" }));
+    const error = await rejection(mailcowDkimProvider.create({ ...inputs(), selector: "bad selector!" }));
     expect(error.message).toMatch(/^mailcow add\/dkim_import: /);
     expect(error.message).not.toContain(pem.split("\n")[1] ?? "PRIVATE");
   });
@@ -296,19 +348,128 @@ describe("MailcowDkimKey", () => {
   });
 });
 
-describe("admin 2FA", () => {
-  it("forces 2FA for the admin and keeps the admin active", async () => {
-    await mailcowAdminTfaProvider.create({ connection, username: "admin" });
-    expect(fake.admins.get("admin")).toEqual({ active: 1, forceTfa: 1 });
+describe("the admin account", () => {
+  const ADMIN_PASSWORD = "Admin-Initial-0123456789-secret";
+  const adminInputs = (username = "admin") => ({ connection, username, password: ADMIN_PASSWORD });
+
+  it("replaces mailcow's default password, forces 2FA and a new password at first login", async () => {
+    expect(fake.admins.get("admin")).toMatchObject({ password: "moohoo", forceTfa: 0 });
+    const { outs } = await mailcowAdminProvider.create(adminInputs());
+    expect(fake.admins.get("admin")).toEqual({ active: 1, password: ADMIN_PASSWORD, forceTfa: 1, forcePwUpdate: 1 });
+    expect(outs?.forceTfa).toBe(true);
+  });
+
+  it("takes over the default admin under the configured name", async () => {
+    await mailcowAdminProvider.create(adminInputs("mailops-admin"));
+    expect(fake.admins.has("admin")).toBe(false);
+    expect(fake.admins.get("mailops-admin")).toMatchObject({ password: ADMIN_PASSWORD, forceTfa: 1 });
+  });
+
+  it("detects 2FA switched off, restores it, and keeps force_pw_update and a deactivation as they are", async () => {
+    const { outs } = await mailcowAdminProvider.create(adminInputs());
+    if (!outs) throw new Error("no outputs");
+    // The admin chose a password (mailcow cleared force_pw_update), then someone turned 2FA off
+    // and an operator deactivated the account.
+    fake.admins.set("admin", { active: 0, password: "Chosen-By-Admin-42", forceTfa: 0, forcePwUpdate: 0 });
+    const read = await mailcowAdminProvider.read?.("admin", outs);
+    expect(read?.props?.forceTfa).toBe(false);
+    const drifted = read?.props as typeof outs;
+    expect((await mailcowAdminProvider.diff?.("admin", drifted, adminInputs()))?.changes).toBe(true);
+    await mailcowAdminProvider.update?.("admin", drifted, adminInputs());
+    expect(fake.admins.get("admin")).toEqual({
+      active: 0,
+      password: "Chosen-By-Admin-42",
+      forceTfa: 1,
+      forcePwUpdate: 0,
+    });
+    const edit = fake.api.writes().at(-1)?.body as { attr: Record<string, unknown> };
+    expect(edit.attr).toEqual({ force_tfa: 1, force_pw_update: 0 });
+    expect((await mailcowAdminProvider.diff?.("admin", { ...drifted, forceTfa: true }, adminInputs()))?.changes).toBe(
+      false,
+    );
+  });
+
+  it("refuses an admin name mailcow has not got, when there is no default admin to take over", async () => {
+    fake.admins.clear();
+    const error = await rejection(mailcowAdminProvider.create(adminInputs("someone")));
+    expect(error.message).toMatch(/no admin someone .*set mailstack:mailcow\.adminUsername/);
+  });
+});
+
+describe("mailcow's answers, as its PHP gives them", () => {
+  it("counts a domain whose only trouble was the SOGo restart as created", async () => {
+    fake.sogoRestartFails = true;
+    const { outs } = await mailcowDomainProvider.create(domainInputs());
+    expect(outs?.adopted).toBe(false);
+    expect(fake.domains.has("example.org")).toBe(true);
+    // The provider asks for no restart per domain at all (MailcowTenants restarts SOGo once).
+    expect(fake.api.requests.find((r) => r.path.endsWith("/add/domain"))?.body).toMatchObject({ restart_sogo: 0 });
+    expect(fake.sogoRestarts).toBe(0);
+  });
+
+  it("leaves the DKIM key when the domain is deleted, as mailcow does (delete/domain keeps Redis' DKIM)", async () => {
+    const outs = await createDomain();
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    await mailcowDkimProvider.create({
+      connection,
+      domain: "example.org",
+      selector: "dkim",
+      privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+    });
+    await mailcowDomainProvider.delete?.("example.org", outs);
+    expect(fake.dkim.has("example.org")).toBe(true);
+  });
+
+  it("never reads an empty API key as 'object gone', and sends nothing without a key", async () => {
+    const outs = await createDomain();
+    const error = await rejection(
+      mailcowDomainProvider.read?.("example.org", { ...outs, connection: { ...connection, apiKey: "" } }),
+    );
+    expect(error.message).toMatch(/no API key/);
+    expect(fake.api.requests.filter((r) => r.method === "GET" && r.headers["x-api-key"] === "")).toHaveLength(0);
+  });
+
+  it("never reads an answer without an API session as 'object gone'", async () => {
+    const outs = await createDomain();
+    // A key of only characters mailcow strips (sessions.inc.php:52) is no key: mailcow answers an empty 200.
+    const error = await rejection(
+      mailcowDomainProvider.read?.("example.org", { ...outs, connection: { ...connection, apiKey: "%%%" } }),
+    );
+    expect(error.message).toMatch(/an empty answer, which mailcow gives a request without an API session/);
+  });
+
+  it("connects to the configured address and verifies TLS for the host name", async () => {
+    // A mailcow whose certificate is for its host name only, reached at a loopback address.
+    const named = new FakeMailcow(await namedCertificate("mail.example.org"), API_KEY);
+    await named.api.start();
+    try {
+      const viaAddress = {
+        ...named.api.connection(API_KEY),
+        endpoint: `https://mail.example.org:${named.api.port}`,
+        connectAddress: "127.0.0.1",
+      };
+      await mailcowDomainProvider.create({ ...domainInputs(), connection: viaAddress });
+      expect(named.domains.has("example.org")).toBe(true);
+      expect(named.api.requests.at(-1)?.headers.host).toBe(`mail.example.org:${named.api.port}`);
+      const wrongName = { ...viaAddress, endpoint: `https://other.example.org:${named.api.port}`, retries: 0 };
+      const error = await rejection(
+        mailcowDomainProvider.read?.("example.org", { ...domainInputs(), adopted: false, connection: wrongName }),
+      );
+      expect(error.message).toMatch(/Hostname\/IP does not match certificate's altnames/);
+    } finally {
+      await named.api.stop();
+    }
   });
 });
 
 describe("faults", () => {
-  it("reports a wrong API key with mailcow's message, never the key, on reads (HTTP 200) and writes (401)", async () => {
+  it("reports a wrong API key with mailcow's message and the fix, never the key, on reads and writes (401)", async () => {
     const wrong = { ...connection, apiKey: "wrong-key-0815" };
-    // mailcow refuses a read with HTTP 200 and {type: "error"}: that is not an existing domain.
+    // sessions.inc.php:83-93 answers 401 to both: a refused read is never "no such domain".
     const onRead = await rejection(mailcowDomainProvider.create({ ...domainInputs(), connection: wrong }));
-    expect(onRead.message).toBe("mailcow get/domain/example.org: authentication failed");
+    expect(onRead.message).toMatch(
+      /^GET \/api\/v1\/get\/domain\/example\.org: HTTP 401: authentication failed; the API key was refused/,
+    );
     const outs = await createDomain();
     const onWrite = await rejection(
       mailcowDomainProvider.update?.("example.org", outs, { ...domainInputs({ quotaMiB: 1 }), connection: wrong }),
@@ -324,8 +485,12 @@ describe("faults", () => {
   it("says which source mailcow refuses when API_ALLOW_FROM does not hold it", async () => {
     fake.allowFrom = ["10.3.0.1"];
     const error = await rejection(mailcowDomainProvider.create(domainInputs()));
-    expect(error.message).toMatch(/api access denied for ip 127\.0\.0\.1/);
+    expect(error.message).toMatch(
+      /api access denied for ip 127\.0\.0\.1; add the address .* to mailstack:mailcow\.apiAllowFrom/,
+    );
     expect(fake.domains.size).toBe(0);
+    fake.allowFrom = ["127.0.0.0/8"];
+    await createDomain();
   });
 
   it("does not retry a 403 from the web server in front of the API", async () => {
@@ -391,13 +556,13 @@ describe("faults", () => {
 
 describe("serialization", () => {
   it("the provider survives Pulumi's dynamic-provider serialization, captures no secret and works when loaded back", async () => {
-    const probe = { mailcowProvider: { kind: "adminTfa", connection, username: "admin" } };
+    const probe = { mailcowProvider: { kind: "admin", connection, username: "admin", password: PASSWORD } };
     const [result] = (await serializeProviders(probe)).filter((r) => r.name === "mailcowProvider");
     for (const path of ["add/domain", "edit/mailbox", "add/dkim_import", "edit/admin"])
       expect(result?.text).toContain(path);
     expect(result?.text).not.toContain(API_KEY);
     expect(result?.text).not.toContain(PASSWORD);
     // The revived provider dispatches (check passes the inputs through).
-    expect(result?.check).toMatchObject({ inputs: { kind: "adminTfa", username: "admin" } });
+    expect(result?.check).toMatchObject({ inputs: { kind: "admin", username: "admin" } });
   });
 });

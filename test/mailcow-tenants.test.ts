@@ -26,7 +26,39 @@ describe("MailcowTenants in the prod plan", () => {
       expect(box.spec.forceTfa).toBe(true);
       expect(box.forcePasswordUpdate).toBe(true);
     }
-    expect(ofType(result.run, "AdminTfa").map((r) => r.inputs.username)).toEqual(["admin"]);
+    expect(ofType(result.run, "Admin").map((r) => r.inputs.username)).toEqual(["admin"]);
+  });
+
+  it("secures the admin account before 443 opens to everyone, and restarts SOGo once after all domains", async () => {
+    const { result } = await planWithKeys({}, { preview: false });
+    const byName = (name: string) => result.run.resources.find((r) => r.name === name);
+    const [admin] = ofType(result.run, "Admin");
+    expect(isSecret(admin?.inputs.password)).toBe(true);
+    expect(admin?.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["password", "connection"]));
+    const publish = byName("mailcow-tenants-https-public");
+    expect(dependencyClosure(result.run, publish?.urn ?? "").has(admin?.urn ?? "")).toBe(true);
+    expect(String(plain(publish?.inputs.stdin))).toContain("exec /usr/local/sbin/mailstack-https-public");
+    const sogo = byName("mailcow-tenants-sogo-restart");
+    expect(String(plain(sogo?.inputs.create))).toBe(
+      "cd /opt/mailcow-dockerized && sudo docker compose restart sogo-mailcow",
+    );
+    for (const domain of ofType(result.run, "Domain")) expect(sogo?.dependencies).toContain(domain.urn);
+    const outputs = redact(result.run.outputs) as { mailcowAdmin: unknown };
+    expect(outputs.mailcowAdmin).toEqual({ username: "admin", initialPassword: "[secret]" });
+    expect(plain(result.run.outputs.mailcowAdmin)).toMatchObject({
+      username: "admin",
+      initialPassword: expect.stringMatching(/^.{32}$/) as string,
+    });
+  });
+
+  it("calls the API at the VM's LAN address, with TLS verified for the host name", async () => {
+    const { result } = await planWithKeys();
+    for (const resource of result.run.resources.filter((r) => r.type.startsWith(PREFIX))) {
+      expect(plain(resource.inputs.connection), resource.name).toMatchObject({
+        endpoint: "https://mail.xd-cloud.de",
+        connectAddress: "10.3.0.4",
+      });
+    }
   });
 
   it("runs after the mailcow bring-up and does not wait on DNS records", async () => {

@@ -4,6 +4,7 @@ import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import { dependencyClosure, planWithKeys, VM_HOST_KEY } from "./plans";
 import { CROWDSEC_NFT, scriptFiles } from "../render/host-scripts";
+import { BRING_UP } from "../render/mailcow-host";
 import { rejection } from "./tools";
 
 /** The prod stack's Proxmox settings (the overrides replace the whole key). */
@@ -16,6 +17,19 @@ const PROD_PROXMOX = {
 
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
 const COMMAND = "command:remote:Command";
+
+/** The snippet a node command writes (render/scripts/pve-snippet.sh carries it base64). */
+function snippetContent(result: PlanResult, role: string): string {
+  const stdin = String(plain(byName(result, `mailcow-${role}`).inputs.stdin));
+  const encoded = /^readonly CONTENT_B64='([A-Za-z0-9+/=]+)'$/m.exec(stdin)?.[1] ?? "";
+  return Buffer.from(encoded, "base64").toString();
+}
+
+/** The script a bring-up step installs and runs (installAndRun carries it base64). */
+function installedScript(stdin: string): string {
+  const encoded = /<<'MAILSTACK_EOF'\n([\s\S]*?)\nMAILSTACK_EOF\n/.exec(stdin)?.[1] ?? "";
+  return Buffer.from(encoded.replace(/\n/g, ""), "base64").toString();
+}
 
 function byName(result: PlanResult, name: string): RecordedResource {
   const found = result.run.resources.find((r) => r.name === name);
@@ -65,21 +79,33 @@ describe("MailcowVm", () => {
     const up = byName(result, "mailcow-mailcow-up");
     const upDeps = dependencyClosure(result.run, up.urn);
     expect(upDeps.has(vm.urn)).toBe(true);
-    for (const step of [
-      "cloud-init",
-      "admin-access",
-      "firewall",
-      "docker",
-      "crowdsec",
-      "mailcow-fetch",
-      "tls-key",
-      "mailcow-conf",
-      "postfix-tls",
-      "dovecot-tls",
-      "compose-override",
-    ]) {
+    for (const step of ["cloud-init", ...BRING_UP.map((s) => s.name).filter((name) => name !== "mailcow-up")]) {
       expect(upDeps.has(byName(result, `mailcow-${step}`).urn), step).toBe(true);
     }
+  });
+
+  it("points the VM at fixed snippet volumes written in place on the node, so content changes never touch the VM", async () => {
+    const { result } = await planWithKeys();
+    const vm = byName(result, "mailcow-vm");
+    expect(plain(vm.inputs.initialization)).toMatchObject({
+      userDataFileId: "local:snippets/mailstack-prod-mailcow-user-data.yaml",
+      networkDataFileId: "local:snippets/mailstack-prod-mailcow-network-config.yaml",
+    });
+    for (const role of ["user-data", "network-config"]) {
+      const snippet = byName(result, `mailcow-${role}`);
+      expect(snippet.type).toBe(COMMAND);
+      // No triggers: a new content is an in-place update that writes the file again (no replace,
+      // no delete of the file the VM refers to).
+      expect(snippet.inputs.triggers).toBeUndefined();
+      expect(plain(snippet.inputs.delete)).toBe(
+        `f=$(pvesm path 'local:snippets/mailstack-prod-mailcow-${role}.yaml') && rm -f -- "$f"`,
+      );
+      expect(vm.dependencies).toContain(snippet.urn);
+    }
+    expect(snippetContent(result, "user-data")).toMatch(/^#cloud-config/);
+    expect(byName(result, "mailcow-image").inputs.fileName).toBe(
+      "mailstack-prod-debian-13-genericcloud-amd64-20250924-2245.qcow2",
+    );
   });
 
   it("verifies the VM's SSH host key through the node, whose key is pinned", async () => {
@@ -111,8 +137,7 @@ describe("MailcowVm", () => {
       }
     }
     expect(secrets.length).toBeGreaterThanOrEqual(8);
-    const snippet = plain(byName(result, "mailcow-user-data").inputs.sourceRaw) as { data: string };
-    expect(snippet.data).toMatch(/^#cloud-config/);
+    expect(snippetContent(result, "user-data")).toMatch(/^#cloud-config/);
     for (const resource of result.run.resources) {
       const visible = JSON.stringify(redact(resource.inputs));
       for (const secret of secrets) expect(visible.includes(secret), `${resource.name} shows a secret`).toBe(false);
@@ -131,7 +156,7 @@ describe("MailcowVm", () => {
     }
     const postfix = byName(result, "mailcow-postfix-tls");
     expect(isSecret(postfix.inputs.stdin)).toBe(false);
-    expect(String(plain(postfix.inputs.stdin))).toContain("restart postfix-mailcow");
+    expect(installedScript(String(plain(postfix.inputs.stdin)))).toContain("restart postfix-mailcow");
   });
 
   it("re-runs a file install exactly when its content changes (content hash as trigger)", async () => {
@@ -177,8 +202,13 @@ describe("MailcowVm", () => {
       maxRestart: 2,
       maxRelocate: 1,
     });
+    expect(byName(result, "mailcow-ha").options).toMatchObject({
+      replaceOnChanges: ["resourceId"],
+      deleteBeforeReplace: true,
+    });
     expect(redact(byName(result, "mailcow-ha-nodes").inputs)).toMatchObject({
       type: "node-affinity",
+      rule: "mailstack-prod-mailcow",
       resources: ["vm:104"],
       nodes: { pve: 2, pve2: 1 },
     });
@@ -222,8 +252,11 @@ describe("MailcowVm", () => {
     expect(files.get("files/mailcow-vm/etc/ssh/sshd_config.d/10-mailstack.conf")).toMatch(
       /^PasswordAuthentication no$/m,
     );
-    expect(files.get("files/pve/var/lib/vz/snippets/mailcow-user-data.yaml")).toMatch(/^#cloud-config/);
-    expect(files.get("files/pve/var/lib/vz/snippets/mailcow-network-config.yaml")).toContain("2a05:bec0:27:fd03::4/64");
+    expect(files.get("files/pve/var/lib/vz/snippets/mailstack-prod-mailcow-user-data.yaml")).toMatch(/^#cloud-config/);
+    expect(files.get("files/pve/var/lib/vz/snippets/mailstack-prod-mailcow-network-config.yaml")).toContain(
+      "2a05:bec0:27:fd03::4/64",
+    );
+    expect(files.has("files/mailcow-vm/usr/local/sbin/mailstack-mailcow-conf")).toBe(false); // secret steps run from stdin only
     const everything = [...files.values()].join("\n");
     for (const values of keys.values()) {
       if (typeof values.result === "string") expect(everything).not.toContain(values.result);

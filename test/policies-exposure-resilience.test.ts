@@ -150,7 +150,7 @@ const adminAccess = () =>
   adminAccessScript({ username: ADMIN, sshKeys: [ADMIN_KEY], deployKey: DEPLOY_KEY, deployFrom: ADMIN_NETWORKS });
 
 const hostFirewall = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>
-  firewallScript({ interface: "eth0", publicPorts: PUBLIC_PORTS, adminNetworks });
+  firewallScript({ interface: "eth0", publicPorts: PUBLIC_PORTS, adminNetworks, httpsEarlySources: adminNetworks });
 
 /** The mail VM's cloud-init user-data as the stack renders it. */
 const cloudConfig = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>

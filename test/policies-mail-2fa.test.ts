@@ -63,7 +63,8 @@ function prodConfig(change: (values: Record<string, string>) => void = () => und
   );
   const values: Record<string, string> = { ...stackFile.values, ...secrets };
   change(values);
-  return loadConfig({ values, isSecret: (key) => key in secrets || stackFile.secretKeys.includes(key) }).config;
+  return loadConfig({ stack: "prod", values, isSecret: (key) => key in secrets || stackFile.secretKeys.includes(key) })
+    .config;
 }
 
 /** The Cloudflare records the stack declares for its zones, rendered by render/dns.ts. */
@@ -501,7 +502,7 @@ describe("mailstack-2fa-require-mailbox-tfa", () => {
   });
 
   it("ignores other resource types", async () => {
-    expect(await violations(mailboxTfa, resource(TYPES.adminTfa, "admin-tfa", { spec: { forceTfa: false } }))).toEqual(
+    expect(await violations(mailboxTfa, resource(TYPES.mailcowAdmin, "admin", { spec: { forceTfa: false } }))).toEqual(
       [],
     );
   });
@@ -527,24 +528,24 @@ describe("mailstack-2fa-require-admin-tfa", () => {
   const tenants = (adminUsername: unknown) =>
     resource(TYPES.tenants, "mailcow-tenants", { adminUsername, adopt: false, domains: [] });
   const adminTfaFor = (username: unknown) =>
-    resource(TYPES.adminTfa, "mailcow-tenants-admin-tfa", { kind: "adminTfa", username });
+    resource(TYPES.mailcowAdmin, "mailcow-tenants-admin", { kind: "admin", username });
 
-  it("accepts the admin with its AdminTfa", async () => {
+  it("accepts the admin with its admin resource", async () => {
     expect(await stackMessages(adminTfa, [tenants("admin"), adminTfaFor("admin")])).toEqual([]);
   });
 
-  it("reports tenants whose admin has no AdminTfa, at the tenants", async () => {
+  it("reports tenants whose admin has no admin resource, at the tenants", async () => {
     const declared = tenants("admin");
     expect(await stackViolations(adminTfa, [declared])).toEqual([
       {
         message:
-          "the mailcow admin admin has no enforced 2FA (no AdminTfa resource for it): keep MailcowTenants' admin-tfa resource for mailstack:mailcow.adminUsername",
+          "the mailcow admin admin has no enforced 2FA (no mailcow admin resource for it): keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername",
         urn: declared.urn,
       },
     ]);
   });
 
-  it("reports an AdminTfa for another user than the tenants' admin", async () => {
+  it("reports an admin resource for another user than the tenants' admin", async () => {
     expect(await stackMessages(adminTfa, [tenants("admin"), adminTfaFor("root")])).toEqual([
       expect.stringMatching(/the mailcow admin admin has no enforced 2FA/),
     ]);
@@ -554,7 +555,7 @@ describe("mailstack-2fa-require-admin-tfa", () => {
     expect(await stackMessages(adminTfa, [tenants(UNKNOWN_VALUE)])).toEqual([]);
   });
 
-  it("does not report the admin when the AdminTfa username is not known during preview", async () => {
+  it("does not report the admin when the admin resource username is not known during preview", async () => {
     await expect(stackMessages(adminTfa, [tenants("admin"), adminTfaFor(UNKNOWN_VALUE)])).resolves.toEqual([]);
   });
 });

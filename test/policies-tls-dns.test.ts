@@ -52,7 +52,11 @@ describe("mailstack-tls-require-mail-tls12", () => {
 
   it("accepts the commands that install the rendered Postfix and Dovecot files for TLS 1.2 and 1.3", async () => {
     for (const version of ["1.2", "1.3"] as const) {
-      const files = [postfixExtraCf(version), postfixOpensslCnf(version), dovecotExtraConf(version)].join("\n");
+      const files = [
+        postfixExtraCf({ hostname: "mail.example.org", minVersion: version }),
+        postfixOpensslCnf(version),
+        dovecotExtraConf(version),
+      ].join("\n");
       expect(await violations(mailTls12, install(files))).toEqual([]);
     }
   });

@@ -79,7 +79,9 @@ beforeAll(async () => {
     `smtpd_tls_cert_file=${join(dir, "cert.pem")}`,
     `smtpd_tls_key_file=${keyFile}`,
     "smtpd_tls_security_level=may",
-    ...postconfArguments(postfixExtraCf("1.2", join(dir, "openssl.cnf"))).filter(knownToThisPostfix),
+    ...postconfArguments(
+      postfixExtraCf({ hostname: HOST, minVersion: "1.2", opensslConfig: join(dir, "openssl.cnf") }),
+    ).filter(knownToThisPostfix),
   ]);
   stopPostfix = postfix.stop;
 
@@ -151,7 +153,9 @@ describe("the test client", () => {
 
 describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
   it("sets parameters this Postfix knows, except those of newer releases mailcow's may have", () => {
-    const unknown = postconfArguments(postfixExtraCf("1.2")).filter((setting) => !knownToThisPostfix(setting));
+    const unknown = postconfArguments(postfixExtraCf({ hostname: HOST, minVersion: "1.2" })).filter(
+      (setting) => !knownToThisPostfix(setting),
+    );
     expect(unknown.map((setting) => setting.split("=")[0])).toEqual(
       NEWER_POSTFIX.filter((name) => !postfixDefaults.has(name)),
     );

@@ -5,18 +5,19 @@ import { TYPES, isKnown, peek, propsOf, stackRule, str } from "../lib";
 
 export const adminTfa = stackRule(RULES.adminTfa, {
   description: "The mailcow admin has force_tfa on.",
-  remediationSteps: "Let MailcowTenants enforce 2FA for mailstack:mailcow.adminUsername (its AdminTfa resource).",
+  remediationSteps:
+    "Let MailcowTenants take over mailstack:mailcow.adminUsername (its admin resource sets the stack's password and force_tfa).",
   validateStack: (args, report) => {
     const usernames = args.resources
-      .filter((r) => r.type === TYPES.adminTfa)
+      .filter((r) => r.type === TYPES.mailcowAdmin)
       .map((r) => peek(() => propsOf(r).username));
-    // An AdminTfa whose user only the apply knows may be the admin's: nothing to report then.
+    // An admin resource whose user only the apply knows may be the admin's: nothing to report then.
     const enforced = usernames.every(isKnown) ? new Set(usernames) : undefined;
     for (const tenants of args.resources.filter((r) => r.type === TYPES.tenants)) {
       const admin = str(() => propsOf(tenants).adminUsername);
       if (enforced && admin !== undefined && !enforced.has(admin))
         report(
-          `the mailcow admin ${admin} has no enforced 2FA (no AdminTfa resource for it): keep MailcowTenants' admin-tfa resource for mailstack:mailcow.adminUsername`,
+          `the mailcow admin ${admin} has no enforced 2FA (no mailcow admin resource for it): keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername`,
           tenants.urn,
         );
     }

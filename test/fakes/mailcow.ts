@@ -1,17 +1,18 @@
-// A fake mailcow API on loopback, following the documented request and response shapes of the
-// endpoints mailstack uses (mailcow-openapi.yaml, plus the undocumented dkim_import and
-// edit/admin): X-API-Key auth answering {type:"error", msg:"authentication failed"} (with HTTP
-// 200 on a read, 401 on a write, as measured on mailcow), API_ALLOW_FROM refusing other sources
-// with 401 "api access denied for ip", writes
-// answering [{type, log, msg}] ("danger" for errors such as domain_exists), edits as
-// {items, attr}, deletes as a list of ids, quotas in MiB on write and bytes on read, and
-// mailcow's quirk that an edit without force_tfa resets it.
+// A fake mailcow API on loopback that follows mailcow's own PHP at the pinned release (mailcow-
+// dockerized tag 2026-07a, data/web/): authentication as inc/sessions.inc.php:50-94 and
+// json_api.php do it, the add/edit/delete/get semantics of inc/functions.mailbox.inc.php,
+// functions.admin.inc.php and functions.dkim.inc.php, and the answers they push into
+// $_SESSION['return'] ([{type, log, msg}], HTTP 200). Each behaviour cites the upstream lines.
 import { createPublicKey } from "node:crypto";
+import { isIP } from "node:net";
 import { FakeHttpsApi, type JsonReply, type LoggedRequest, type TestCertificate } from "./https";
 
 const MIB = 1024 * 1024;
 const text = (value: unknown, fallback = "") =>
   typeof value === "string" ? value : typeof value === "number" ? String(value) : fallback;
+
+/** What mailcow's PHP OpenSSL leaves queued after openssl_pkey_new without a RANDFILE (php-src ext/openssl). */
+export const STALE_OPENSSL_ERROR = "error:12000079:random number generator::Cannot open file";
 
 interface Domain {
   domain: string;
@@ -35,42 +36,129 @@ interface Mailbox {
   forcePwUpdate: number;
 }
 
+interface Admin {
+  active: number;
+  password: string;
+  forceTfa: number;
+  forcePwUpdate: number;
+}
+
+/** A source matches an API_ALLOW_FROM entry: plain IPs compare as strings, CIDRs by prefix (functions.inc.php:91-129). */
+function ipAllowed(address: string, entries: readonly string[]): boolean {
+  const bytes = (ip: string): number[] | undefined => {
+    if (isIP(ip) === 4) return ip.split(".").map(Number);
+    if (isIP(ip) !== 6) return undefined;
+    const [head = "", tail = ""] = ip.split("::");
+    const parts = (s: string) => (s ? s.split(":") : []);
+    const zeros = Array.from({ length: 8 - parts(head).length - parts(tail).length }, () => "0");
+    const groups = [...parts(head), ...zeros, ...parts(tail)];
+    return groups.flatMap((g) => {
+      const n = parseInt(g, 16);
+      return [n >> 8, n & 255];
+    });
+  };
+  return entries.some((entry) => {
+    const [net = "", prefix] = entry.split("/");
+    if (prefix === undefined) return net === address;
+    const a = bytes(address);
+    const b = bytes(net);
+    if (!a || !b || a.length !== b.length) return false;
+    let bits = Number(prefix);
+    for (let i = 0; i < a.length && bits > 0; i++, bits -= 8) {
+      const mask = bits >= 8 ? 255 : (255 << (8 - bits)) & 255;
+      if (((a[i] ?? 0) & mask) !== ((b[i] ?? 0) & mask)) return false;
+    }
+    return true;
+  });
+}
+
 export class FakeMailcow {
   readonly api: FakeHttpsApi;
   readonly domains = new Map<string, Domain>();
   readonly mailboxes = new Map<string, Mailbox>();
   readonly dkim = new Map<string, { selector: string; pubkey: string }>();
-  readonly admins = new Map<string, { active: number; forceTfa: number }>([["admin", { active: 1, forceTfa: 0 }]]);
-  /** API_ALLOW_FROM: the sources the API answers (undefined: any). */
+  /** The admin table after init_db.inc.php:1365-1375: admin / moohoo, no forced 2FA or password update. */
+  readonly admins = new Map<string, Admin>();
+  /** API_ALLOW_FROM as php-fpm applied it (docker-entrypoint.sh:135-161); undefined: any source. */
   allowFrom: readonly string[] | undefined;
+  /** The read-only key (API_KEY_READ_ONLY), refused on writes (json_api.php:110-117). */
+  readOnlyKey: string | undefined;
+  /** Whether the SOGo restart through dockerapi fails (functions.mailbox.inc.php:674-692). */
+  sogoRestartFails = false;
+  sogoRestarts = 0;
+  /**
+   * php-fpm workers, each with its OpenSSL error queue; requests go round-robin (on a quiet host one
+   * worker serves them all). openssl_pkey_new in add/domain's DKIM generation leaves a stale error
+   * that the next openssl_error_string() in the same worker returns (functions.dkim.inc.php:156
+   * tests the queue, not the key).
+   */
+  private workers: string[][] = [[]];
+  private served = 0;
+
+  /** Serve with `count` php-fpm workers. */
+  useWorkers(count: number): void {
+    this.workers = Array.from({ length: count }, () => []);
+    this.served = 0;
+  }
+
+  /** Leaves `error` in the OpenSSL queue of every worker (as a failed RAND_load_file does). */
+  queueOpenSslError(error = STALE_OPENSSL_ERROR): void {
+    for (const worker of this.workers) worker.push(error);
+  }
 
   constructor(
     certificate: TestCertificate,
     readonly apiKey: string,
   ) {
     this.api = new FakeHttpsApi(certificate, (request) => this.handle(request));
+    this.reset();
+  }
+
+  /** mailcow right after its first start. */
+  reset(): void {
+    this.domains.clear();
+    this.mailboxes.clear();
+    this.dkim.clear();
+    this.admins.clear();
+    this.admins.set("admin", { active: 1, password: "moohoo", forceTfa: 0, forcePwUpdate: 0 });
+    this.allowFrom = undefined;
+    this.readOnlyKey = undefined;
+    this.sogoRestartFails = false;
+    this.sogoRestarts = 0;
+    this.useWorkers(1);
   }
 
   private handle(request: LoggedRequest): JsonReply {
-    if (this.allowFrom && !this.allowFrom.includes("127.0.0.1"))
-      return { status: 401, body: { type: "error", msg: "api access denied for ip 127.0.0.1" } };
-    if (request.headers["x-api-key"] !== this.apiKey)
-      return {
-        status: request.method === "GET" ? 200 : 401,
-        body: { type: "error", msg: "authentication failed" },
-      };
+    const worker = this.workers[this.served++ % this.workers.length] ?? [];
     const path = request.path.replace(/^\/api\/v1\//, "");
+    const write = request.method !== "GET";
+    // sessions.inc.php:50-94: only a non-empty header is looked at, stripped to [a-zA-Z0-9-].
+    const header = text(request.headers["x-api-key"]).replace(/[^a-zA-Z0-9-]/g, "");
+    if (header === "") {
+      // No API session: a get prints nothing (json_api.php:449), an add runs and is refused by the
+      // function, edits and deletes are refused (json_api.php:1685-1692, 1839-1846).
+      if (!write) return { status: 200, body: undefined };
+      if (path.startsWith("add/")) return { status: 200, body: [{ type: "danger", msg: "access_denied" }] };
+      return { status: 403, body: { type: "error", msg: "API read/write access denied" } };
+    }
+    const readOnly = this.readOnlyKey !== undefined && header === this.readOnlyKey;
+    if (header !== this.apiKey && !readOnly) {
+      return { status: 401, body: { type: "error", msg: "authentication failed" } };
+    }
+    if (this.allowFrom && !ipAllowed("127.0.0.1", this.allowFrom)) {
+      return { status: 401, body: { type: "error", msg: "api access denied for ip 127.0.0.1" } };
+    }
+    if (write && readOnly) return { status: 403, body: { type: "error", msg: "API read/write access denied" } };
+
     const body = request.body as Record<string, unknown> | unknown[] | undefined;
-    const ok = (log: unknown[], msg: unknown[]): JsonReply => ({ status: 200, body: [{ type: "success", log, msg }] });
-    const danger = (log: unknown[], msg: unknown[]): JsonReply => ({
-      status: 200,
-      body: [{ type: "danger", log, msg }],
-    });
+    const entry = (type: string, log: unknown[], msg: unknown) => ({ type, log, msg });
+    const reply = (...entries: object[]): JsonReply => ({ status: 200, body: entries });
     const int = (value: unknown, fallback = 0) =>
       value === undefined ? fallback : Number(value === true ? 1 : value === false ? 0 : value);
 
-    if (request.method === "GET") {
+    if (!write) {
       const [, kind, id = ""] = /^get\/([a-z-]+)\/(.*)$/.exec(path) ?? [];
+      // Nothing found answers '{}' (json_api.php:348-356, process_get_return).
       if (kind === "domain") {
         const domain = this.domains.get(id);
         if (!domain) return { status: 200, body: {} };
@@ -78,11 +166,12 @@ export class FakeMailcow {
         return {
           status: 200,
           body: {
-            active: String(domain.active),
+            active: domain.active,
             domain_name: domain.domain,
             description: domain.description,
             max_num_aliases_for_domain: domain.aliases,
             max_num_mboxes_for_domain: domain.mailboxes,
+            // Quotas in bytes on read (functions.mailbox.inc.php:5089-5091).
             def_quota_for_mbox: domain.defquota * MIB,
             max_quota_for_mbox: domain.maxquota * MIB,
             max_quota_for_domain: domain.quota * MIB,
@@ -97,7 +186,7 @@ export class FakeMailcow {
         return {
           status: 200,
           body: {
-            active: String(box.active),
+            active: box.active,
             attributes: {
               force_pw_update: String(box.forcePwUpdate),
               force_tfa: String(box.forceTfa),
@@ -127,18 +216,36 @@ export class FakeMailcow {
             : {},
         };
       }
-      return { status: 404, body: { type: "error", msg: "route not found" } };
+      if (kind === "admin") {
+        // functions.admin.inc.php:242-268 ('details').
+        const admin = this.admins.get(id);
+        if (!admin) return { status: 200, body: {} };
+        return {
+          status: 200,
+          body: {
+            username: id,
+            tfa_active: "0",
+            tfa_active_int: 0,
+            active: admin.active === 1 ? "✓" : "✕",
+            active_int: admin.active,
+            created: "2026-08-01 00:00:00",
+            attributes: { force_tfa: String(admin.forceTfa), force_pw_update: String(admin.forcePwUpdate) },
+          },
+        };
+      }
+      return { status: 200, body: {} };
     }
 
     const attr = Array.isArray(body) ? {} : ((body?.attr ?? {}) as Record<string, unknown>);
-    const items = Array.isArray(body) ? [] : ((body?.items ?? []) as string[]);
+    const items = Array.isArray(body) ? [] : ([body?.items ?? []].flat() as string[]);
     const record = Array.isArray(body) ? {} : (body ?? {});
     switch (path) {
       case "add/domain": {
+        // functions.mailbox.inc.php:491-699, defaults from the "Default" template (init_db.inc.php:1425-1446).
+        const log = ["mailbox", "add", "domain", record, null];
         const name = text(record.domain, "");
-        if (this.domains.has(name)) return danger(["mailbox", "add", "domain", record], ["domain_exists", name]);
-        if (!/^[a-z0-9.-]+\.[a-z]{2,}$/.test(name))
-          return danger(["mailbox", "add", "domain", record], ["domain_invalid", name]);
+        if (this.domains.has(name)) return reply(entry("danger", log, ["domain_exists", name]));
+        if (!/^[a-z0-9.-]+\.[a-z]{2,}$/.test(name)) return reply(entry("danger", log, ["domain_invalid", name]));
         this.domains.set(name, {
           domain: name,
           description: text(record.description, ""),
@@ -149,14 +256,30 @@ export class FakeMailcow {
           quota: int(record.quota, 10240),
           active: int(record.active, 1),
         });
-        // mailcow makes a DKIM key for a new domain unless one exists.
-        if (!this.dkim.has(name)) this.dkim.set(name, { selector: "dkim", pubkey: "MAILCOW-GENERATED" });
-        return ok(["mailbox", "add", "domain", record, null], ["domain_added", name]);
+        const entries: object[] = [];
+        // :660-673: a DKIM key unless key_size or dkim_selector is empty, or one exists in Redis.
+        const keySize = int(record.key_size, 2048);
+        const selector = record.dkim_selector === undefined ? "dkim" : text(record.dkim_selector);
+        if (keySize !== 0 && selector !== "") {
+          if (this.dkim.has(name)) entries.push(entry("success", log, "domain_add_dkim_available"));
+          else {
+            this.dkim.set(name, { selector, pubkey: "MAILCOW-GENERATED" });
+            worker.push(STALE_OPENSSL_ERROR);
+            entries.push(entry("success", ["dkim", "add", { domains: name }], ["dkim_added", name]));
+          }
+        }
+        // :674-692: restart_sogo restarts SOGo through dockerapi; a failure answers a warning, the domain stays.
+        if (int(record.restart_sogo, 0) !== 0) {
+          if (this.sogoRestartFails) return reply(...entries, entry("warning", log, "domain_added_sogo_failed"));
+          this.sogoRestarts++;
+        }
+        return reply(...entries, entry("success", log, ["domain_added", name]));
       }
       case "edit/domain": {
+        const log = ["mailbox", "edit", "domain", body, null];
         for (const item of items) {
           const domain = this.domains.get(item);
-          if (!domain) return danger(["mailbox", "edit", "domain", body], ["domain_not_found", item]);
+          if (!domain) return reply(entry("danger", log, "access_denied"));
           Object.assign(domain, {
             description: attr.description ?? domain.description,
             aliases: int(attr.aliases, domain.aliases),
@@ -167,27 +290,29 @@ export class FakeMailcow {
             active: int(attr.active, domain.active),
           });
         }
-        return ok(["mailbox", "edit", "domain", body, null], ["domain_modified", items.join(", ")]);
+        return reply(entry("success", log, ["domain_modified", items.join(", ")]));
       }
-      case "delete/domain":
-        for (const id of body as string[]) {
+      case "delete/domain": {
+        // :5691-5808: refused while mailboxes exist; the DKIM key in Redis is left alone.
+        const ids = body as string[];
+        for (const id of ids) {
           if ([...this.mailboxes.values()].some((m) => m.domain === id))
-            return danger(["mailbox", "delete", "domain"], ["domain_not_empty", id]);
+            return reply(entry("danger", ["mailbox", "delete", "domain"], ["domain_not_empty", id]));
           this.domains.delete(id);
-          this.dkim.delete(id);
         }
-        return ok(
-          ["mailbox", "delete", "domain", { domain: body }, null],
-          ["domain_removed", (body as string[]).join(", ")],
+        return reply(
+          entry("success", ["mailbox", "delete", "domain", { domain: body }, null], ["domain_removed", ids.join(", ")]),
         );
+      }
       case "add/mailbox": {
+        const log = ["mailbox", "add", "mailbox", { ...record, password: "*", password2: "*" }, null];
         const username = `${text(record.local_part)}@${text(record.domain)}`;
         const domain = this.domains.get(text(record.domain));
-        if (!domain) return danger(["mailbox", "add", "mailbox"], ["domain_not_found", text(record.domain)]);
-        if (this.mailboxes.has(username)) return danger(["mailbox", "add", "mailbox"], ["object_exists", username]);
-        if (record.password !== record.password2) return danger(["mailbox", "add", "mailbox"], ["password_mismatch"]);
+        if (!domain) return reply(entry("danger", log, ["domain_not_found", text(record.domain)]));
+        if (this.mailboxes.has(username)) return reply(entry("danger", log, ["object_exists", username]));
+        if (record.password !== record.password2) return reply(entry("danger", log, "password_mismatch"));
         if (int(record.quota) > domain.maxquota)
-          return danger(["mailbox", "add", "mailbox"], ["mailbox_quota_exceeded", domain.maxquota]);
+          return reply(entry("danger", log, ["mailbox_quota_exceeded", domain.maxquota]));
         this.mailboxes.set(username, {
           localPart: text(record.local_part),
           domain: text(record.domain),
@@ -198,65 +323,109 @@ export class FakeMailcow {
           forceTfa: int(record.force_tfa),
           forcePwUpdate: int(record.force_pw_update),
         });
-        return ok(
-          ["mailbox", "add", "mailbox", { ...record, password: "*", password2: "*" }, null],
-          ["mailbox_added", username],
-        );
+        return reply(entry("success", log, ["mailbox_added", username]));
       }
-      case "edit/mailbox":
+      case "edit/mailbox": {
+        // :3106-3510: every omitted attribute keeps its value, force_tfa included (:3136).
+        const log = ["mailbox", "edit", "mailbox", { ...attr, password: "*", password2: "*" }, null];
         for (const item of items) {
           const box = this.mailboxes.get(item);
-          if (!box) return danger(["mailbox", "edit", "mailbox"], ["access_denied"]);
+          if (!box) return reply(entry("danger", log, "access_denied"));
           Object.assign(box, {
             name: attr.name ?? box.name,
             quota: int(attr.quota, box.quota),
             active: int(attr.active, box.active),
-            // mailcow: an edit that omits force_tfa resets it to 0.
-            forceTfa: int(attr.force_tfa, 0),
+            forceTfa: int(attr.force_tfa, box.forceTfa),
             forcePwUpdate: int(attr.force_pw_update, box.forcePwUpdate),
-            password: text(attr.password, box.password) || box.password,
+            password: text(attr.password) || box.password,
           });
         }
-        return ok(
-          ["mailbox", "edit", "mailbox", { ...attr, password: "*", password2: "*" }, null],
-          ["mailbox_modified", items.join(", ")],
+        return reply(entry("success", log, ["mailbox_modified", items.join(", ")]));
+      }
+      case "delete/mailbox": {
+        const ids = body as string[];
+        for (const id of ids) {
+          if (!this.mailboxes.delete(id))
+            return reply(entry("danger", ["mailbox", "delete", "mailbox"], "access_denied"));
+        }
+        return reply(
+          entry(
+            "success",
+            ["mailbox", "delete", "mailbox", { username: body }, null],
+            ["mailbox_removed", ids.join(", ")],
+          ),
         );
-      case "delete/mailbox":
-        for (const id of body as string[]) this.mailboxes.delete(id);
-        return ok(
-          ["mailbox", "delete", "mailbox", { username: body }, null],
-          ["mailbox_removed", (body as string[]).join(", ")],
-        );
+      }
       case "add/dkim_import": {
+        // functions.dkim.inc.php:143-232. The domain need not exist in mailcow.
+        const log = ["dkim", "import", { domain: record.domain, dkim_selector: record.dkim_selector }];
         const domain = text(record.domain);
-        if (!this.domains.has(domain)) return danger(["dkim", "import"], ["dkim_domain_or_sel_invalid", domain]);
-        if (this.dkim.has(domain) && int(record.overwrite_existing) !== 1)
-          return danger(["dkim", "import"], ["dkim_domain_or_sel_exists", domain]);
-        let pubkey: string;
+        let pubkey = "";
         try {
-          pubkey = createPublicKey(text(record.private_key_file))
+          pubkey = createPublicKey(text(record.private_key_file).trim())
             .export({ type: "spki", format: "der" })
             .toString("base64");
         } catch {
-          return danger(["dkim", "import"], ["dkim_private_key_invalid"]);
+          worker.push("error:1E08010C:DECODER routines::unsupported");
         }
-        this.dkim.set(domain, { selector: text(record.dkim_selector, "dkim"), pubkey });
-        return ok(["dkim", "import", { domain, dkim_selector: record.dkim_selector }], ["dkim_added", domain]);
+        // :156-163: the oldest queued OpenSSL error, whoever queued it.
+        const stale = worker.shift();
+        if (stale !== undefined) return reply(entry("danger", log, ["private_key_error", stale]));
+        if (!/^[a-z0-9.-]+\.[a-z]{2,}$/.test(domain))
+          return reply(entry("danger", log, ["dkim_domain_or_sel_invalid", domain]));
+        if (this.dkim.has(domain) && int(record.overwrite_existing) === 0)
+          return reply(entry("danger", log, ["dkim_domain_or_sel_exists", domain]));
+        const selector = text(record.dkim_selector, "dkim");
+        if (!/^[A-Za-z0-9._-]+$/.test(selector))
+          return reply(entry("danger", log, ["dkim_domain_or_sel_invalid", domain]));
+        this.dkim.set(domain, { selector, pubkey });
+        return reply(
+          entry("success", ["dkim", "delete", { domains: domain }], ["dkim_removed", domain]),
+          entry("success", log, ["dkim_added", domain]),
+        );
       }
       case "delete/dkim":
         for (const id of body as string[]) this.dkim.delete(id);
-        return ok(["dkim", "delete", { domains: body }], ["dkim_removed", (body as string[]).join(", ")]);
-      case "edit/admin":
+        return reply(
+          entry("success", ["dkim", "delete", { domains: body }], ["dkim_removed", (body as string[]).join(", ")]),
+        );
+      case "edit/admin": {
+        // functions.admin.inc.php:68-190 (the API session is user "API", so the normal branch runs).
+        const log = ["admin", "edit", { ...attr, password: "*", password2: "*" }];
+        const entries: object[] = [];
         for (const item of items) {
           const admin = this.admins.get(item);
-          if (!admin) return danger(["admin", "edit"], ["username_invalid", item]);
-          // As mailcow: a missing active deactivates, a missing force_tfa resets 2FA.
-          admin.active = int(attr.active, 0);
-          admin.forceTfa = int(attr.force_tfa, 0);
+          if (!admin) {
+            entries.push(entry("danger", log, "access_denied"));
+            continue;
+          }
+          // :79-80: omitted active and username_new keep the current values.
+          const active = attr.active === undefined ? admin.active : int(attr.active);
+          const usernameNew = text(attr.username_new) || item;
+          if (active === 0 && [...this.admins.values()].filter((a) => a.active === 1).length === 1) {
+            entries.push(entry("warning", log, "no_active_admin"));
+            continue;
+          }
+          const password = text(attr.password);
+          if (password !== "") {
+            // password_check (functions.inc.php:277-322) with the default policy: length 6.
+            if (password !== text(attr.password2)) return reply(...entries, entry("danger", log, "password_mismatch"));
+            if (password.length < 6) return reply(...entries, entry("danger", log, "password_complexity"));
+          }
+          this.admins.delete(item);
+          this.admins.set(usernameNew, {
+            active,
+            password: password || admin.password,
+            // :143-144: omitted force_tfa and force_pw_update become 0.
+            forceTfa: int(attr.force_tfa, 0) ? 1 : 0,
+            forcePwUpdate: int(attr.force_pw_update, 0) ? 1 : 0,
+          });
+          entries.push(entry("success", log, ["admin_modified", item]));
         }
-        return ok(["admin", "edit", { ...attr }], ["admin_modified", items.join(", ")]);
+        return reply(...entries);
+      }
       default:
-        return { status: 404, body: { type: "error", msg: "route not found" } };
+        return { status: 200, body: [{ type: "danger", msg: "route not found" }] };
     }
   }
 }
