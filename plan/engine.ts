@@ -21,6 +21,8 @@ export interface RecordedResource {
   readonly parent?: string;
   readonly provider?: string;
   readonly dependencies: readonly string[];
+  /** Per input property, the resources whose outputs flow into it (the engine's property dependencies). */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
   /** Inputs in wire form (see plain() and redact()). */
   readonly inputs: Readonly<Record<string, WireValue>>;
   readonly options: Readonly<Record<string, unknown>>;
@@ -82,6 +84,7 @@ interface RegisterRequest {
   getImportid(): string;
   getObject(): Struct | undefined;
   getDependenciesList(): string[];
+  getPropertydependenciesMap(): { forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void };
   getAdditionalsecretoutputsList(): string[];
   getProtect(): boolean | undefined;
   getIgnorechangesList(): string[];
@@ -160,6 +163,11 @@ class RecordingMonitor extends MockMonitor {
       if (req.getRetainondelete()) options.retainOnDelete = true;
       if (req.getAdditionalsecretoutputsList().length)
         options.additionalSecretOutputs = req.getAdditionalsecretoutputsList();
+      const propertyDependencies: Record<string, string[]> = {};
+      req.getPropertydependenciesMap().forEach((value, key) => {
+        const urns = [...new Set(value.getUrnsList())].sort();
+        if (urns.length > 0) propertyDependencies[key] = urns;
+      });
       this.recorded.set(urn, {
         urn,
         type,
@@ -168,6 +176,7 @@ class RecordingMonitor extends MockMonitor {
         parent: req.getParent() || undefined,
         provider: provider ? provider.split("::").slice(0, -1).join("::") : undefined,
         dependencies: [...new Set(req.getDependenciesList())].sort(),
+        propertyDependencies,
         inputs: wireInputs,
         options,
         generated,

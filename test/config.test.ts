@@ -85,6 +85,11 @@ describe("a valid configuration", () => {
     ["an admin network given as IPv6 prefix", set("admin.sshCidrs", ["fd03::/64"])],
     ["a key rollover to slot b", set("tlsKey", { active: "a", next: "b" })],
     ["the zone's name servers", (c) => (domain(0)(c).nameServers = ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"])],
+    ["a mailcow release the project knows", set("mailcow", { version: "2026-05c" })],
+    [
+      "a newer mailcow release with its commit",
+      set("mailcow", { version: "2026-09", commit: "0123456789abcdef0123456789abcdef01234567" }),
+    ],
   ])("accepts %s", (_title, mutate) => {
     const config = baseConfig();
     mutate(config);
@@ -101,6 +106,59 @@ interface Invalid {
 }
 
 const invalid: Invalid[] = [
+  {
+    title: "a mail host without a subdomain (mailcow's update.sh would stop to ask)",
+    mutate: (c) => (
+      set("hostname", "xd-mail.de")(c),
+      set("hostZone", { name: "xd-mail.de", zoneId: "9eee3d33d906a9ff88e49080a057dc02" })(c)
+    ),
+    key: "mailstack:hostname",
+    message: /needs a host name below the domain .*update\.sh refuses to run unattended/,
+  },
+  {
+    title: "a mailcow release older than the first that enforces admin 2FA",
+    mutate: set("mailcow", { version: "2025-12" }),
+    key: "mailstack:mailcow.version",
+    message: /older than 2026-03, the first release that enforces 2FA/,
+  },
+  {
+    title: "a mailcow release the project does not know, without its commit",
+    mutate: set("mailcow", { version: "2026-09" }),
+    key: "mailstack:mailcow.commit",
+    message: /does not know mailcow 2026-09 yet; set mailstack:mailcow\.commit .*git ls-remote/,
+  },
+  {
+    title: "a commit that is not the known release's",
+    mutate: set("mailcow", { version: "2026-07a", commit: "0".repeat(40) }),
+    key: "mailstack:mailcow.commit",
+    message: /mailcow 2026-07a is commit 489db905/,
+  },
+  {
+    title: "the DNS-01 ACME challenge",
+    mutate: set("mailcow", { acmeChallenge: "dns-01" }),
+    key: "mailstack:mailcow.acmeChallenge",
+    message: /DNS-01 .* issue with a key of its own, so the TLSA record \(DANE\) would stop matching/,
+  },
+  {
+    title: "a snippet storage that is a path",
+    mutate: set("proxmox.snippetDatastore", "../../../../etc"),
+    key: "mailstack:proxmox.snippetDatastore",
+    message: /a Proxmox storage id/,
+  },
+  {
+    title: "a PBS namespace that climbs out",
+    mutate: set("backup", {
+      pbs: {
+        server: "pbs.example.org",
+        datastore: "mail",
+        username: "mailstack@pbs",
+        namespace: "../../etc",
+        fingerprint: Array.from({ length: 32 }, () => "AB").join(":"),
+      },
+    }),
+    key: "mailstack:backup.pbs.namespace",
+    message: /expected a PBS namespace/,
+  },
   {
     title: "a ULA public IPv6",
     mutate: set("publicIpv6", "fd03::4"),

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CROWDSEC_BOUNCER_SETTINGS, CROWDSEC_NFT, CROWDSEC_SETS } from "../render/host-scripts";
 import { runOk } from "./support/exec";
-import { inNs, inNsWithInput, NetnsLab, probe as probeIn } from "./support/netns";
+import { inNs, inNsWithInput, NetnsLab, probe as probeIn, settle } from "./support/netns";
 import { requireTool } from "./tools";
 
 const BOUNCER = "/usr/bin/crowdsec-firewall-bouncer";
@@ -115,6 +115,9 @@ beforeAll(async () => {
     if (Date.now() > deadline) throw new Error(`the bouncer did not fill the sets:\n${await setElements("ipv4")}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  // Both families reach the host before any verdict is taken from a probe.
+  await settle(NS.wan, HOST.v4, 22, CLEAN.v4);
+  await settle(NS.wan, HOST.v6, 22, CLEAN.v6);
 });
 
 afterAll(async () => {

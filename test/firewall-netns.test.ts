@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
 import { runOk } from "./support/exec";
-import { inNs, inNsWithInput, NetnsLab, probe } from "./support/netns";
+import { inNs, inNsWithInput, NetnsLab, probe, settle } from "./support/netns";
 import { nftRuleset } from "./support/nft";
 import { planWithKeys } from "./plans";
 import { requireTool } from "./tools";
@@ -73,6 +73,10 @@ beforeAll(async () => {
   const planned = plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];
   await lab.listen(NS.vm, [...planned, ...PROBE_EXTRA]);
   await lab.listen(NS.wan, [25, 465, 587, 80, 443, 53, 22, 3389, 8080]);
+  // The links answer (IPv6 neighbour discovery done) before any verdict is taken from a probe.
+  await settle(NS.wan, WAN_IPV4, 25);
+  await settle(NS.wan, VM_PUBLIC_IPV6, 25);
+  await settle(NS.vm, CLIENT_IPV6, 25);
 });
 
 afterAll(() => lab.destroy());

@@ -67,6 +67,20 @@ export class NetnsLab {
   }
 }
 
+/**
+ * Waits until `port` of `host` answers "open" from `ns` (optionally from a source address): a fresh
+ * veth link needs a moment (IPv6 duplicate detection, neighbour discovery) before its first
+ * connection succeeds, and a probe before that says EHOSTUNREACH instead of what the rules do.
+ */
+export async function settle(ns: string, host: string, port: number, from?: string): Promise<void> {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    const result = (await probe(ns, host, [port], from ? { from } : {}))[port];
+    if (result === "open") return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${host}:${port} never answered from ${ns}${from ? ` (${from})` : ""}`);
+}
+
 /** Connects from `ns` to every port of `host` at once: port → "open", "refused" or "filtered". */
 export async function probe(
   ns: string,

@@ -1,0 +1,181 @@
+// Day-2 changes on top of the prod plan: for each change an operator makes, which resources the
+// engine creates, updates, replaces or deletes (test/support/lifecycle.ts applies the providers'
+// own replace rules), and that nothing is replaced or deleted that must live on: the VM, its disk
+// image, its snippets, the keys the DNS publishes, the generated passwords, mailcow's objects.
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PlanResult } from "../plan/run";
+import { plain } from "../plan/engine";
+import { planWithKeys } from "./plans";
+import { planChanges, summary, type Step } from "./support/lifecycle";
+
+const plainInputs = (inputs: unknown) => plain(inputs) as Record<string, unknown>;
+
+let prod: PlanResult;
+beforeAll(async () => {
+  prod = (await planWithKeys()).result;
+});
+
+/** Resources no day-2 change may replace or delete (their loss is data loss or an outage). */
+const KEEP = [
+  /^mailcow-vm$/,
+  /^mailcow-image$/,
+  /^mailcow-(user-data|network-config)$/,
+  /^mailcow-(deploy-key|db-password|db-root-password|redis-password|api-key|api-key-read-only|sogo-url-key)$/,
+  /^dkim-key-/,
+  /^mailcow-tenants-(?!https-public$)(?!sogo-restart$)/,
+  /-dnssec$/,
+  /^backup-/,
+];
+
+async function change(overrides: Record<string, string>, secrets?: Record<string, string>): Promise<Step[]> {
+  const after = (await planWithKeys(overrides, secrets ? { secrets } : {})).result;
+  const before = secrets
+    ? (await planWithKeys({}, { secrets: Object.fromEntries(Object.keys(secrets).map((k) => [k, "before"])) })).result
+    : prod;
+  return planChanges(before.run, after.run);
+}
+
+function expectKept(steps: readonly Step[], allowed: readonly string[] = []): void {
+  for (const step of steps) {
+    if (step.action !== "replace" && step.action !== "delete") continue;
+    if (allowed.includes(step.name)) continue;
+    for (const keep of KEEP)
+      expect(keep.test(step.name), `${step.name} is ${step.action}d (${step.because.join(", ")})`).toBe(false);
+  }
+}
+
+describe("day-2 changes on the prod stack", () => {
+  it("an admin SSH key added: the host script runs again, the snippet is rewritten in place, the VM stays", async () => {
+    const extraKey =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops2@xd-cloud.de";
+    const admin = JSON.stringify({
+      username: "mailops",
+      email: "admin@xd-cloud.de",
+      sshKeys: [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops@xd-cloud.de",
+        extraKey,
+      ],
+      sshCidrs: ["10.3.0.0/24", "fd03::/64"],
+    });
+    const steps = await change({ "mailstack:admin": admin });
+    const actions = summary(steps);
+    expect(actions).toMatchObject({
+      "mailcow-user-data": "update",
+      "mailcow-admin-access": "replace",
+    });
+    expect(actions["mailcow-vm"]).toBeUndefined();
+    expectKept(steps);
+  });
+
+  it("a network edit (another resolver): the network config is rewritten in place and applied over SSH, the VM stays", async () => {
+    const lan = JSON.stringify({
+      bridge: "vmbr0",
+      ipv4: "10.3.0.4/24",
+      gateway4: "10.3.0.1",
+      ipv6: "fd03::4/64",
+      gateway6: "fd03::1",
+      resolvers: ["10.3.0.1", "10.3.0.2"],
+    });
+    const steps = await change({ "mailstack:lan": lan });
+    const actions = summary(steps);
+    expect(actions).toMatchObject({ "mailcow-network-config": "update", "mailcow-network": "replace" });
+    expect(actions["mailcow-vm"]).toBeUndefined();
+    expectKept(steps);
+  });
+
+  it("a mailcow version bump: the release step upgrades, mailcow.conf is written again, mailcow restarts; nothing else", async () => {
+    const before = (
+      await planWithKeys({ "mailstack:mailcow": JSON.stringify({ version: "2026-07", clamav: true, sogo: true }) })
+    ).result;
+    const after = (
+      await planWithKeys({ "mailstack:mailcow": JSON.stringify({ version: "2026-07a", clamav: true, sogo: true }) })
+    ).result;
+    const steps = await planChanges(before.run, after.run);
+    const actions = summary(steps);
+    expect(actions).toMatchObject({
+      "mailcow-mailcow-release": "replace",
+      "mailcow-mailcow-conf": "replace",
+      "mailcow-mailcow-up": "replace",
+    });
+    // The first-boot snippet carries the release script too: rewritten in place, never the VM.
+    expect(actions["mailcow-user-data"]).toBe("update");
+    expect(actions["mailcow-vm"]).toBeUndefined();
+    expect(actions["mailcow-tls-key"]).toBeUndefined();
+    expectKept(steps);
+  });
+
+  it("a DANE key rollover, step by step: publish next, switch, drop the old one", async () => {
+    const slots = (tlsKey: object) => ({ "mailstack:tlsKey": JSON.stringify(tlsKey) });
+    const publish = await change(slots({ active: "a", next: "b" }));
+    expect(summary(publish)).toMatchObject({ "mail-tls-key-b": "create" });
+    expect(summary(publish)["mailcow-tls-key"]).toBeUndefined(); // mailcow keeps serving key a
+    expectKept(publish);
+
+    const switched = await planChanges(
+      (await planWithKeys(slots({ active: "a", next: "b" }))).result.run,
+      (await planWithKeys(slots({ active: "b", next: "a" }))).result.run,
+    );
+    expect(summary(switched)).toMatchObject({ "mailcow-tls-key": "replace" });
+    expect(summary(switched)["mail-tls-key-a"]).toBeUndefined();
+    expect(summary(switched)["mail-tls-key-b"]).toBeUndefined();
+    expectKept(switched);
+
+    const dropped = await planChanges(
+      (await planWithKeys(slots({ active: "b", next: "a" }))).result.run,
+      (await planWithKeys(slots({ active: "b" }))).result.run,
+    );
+    expect(summary(dropped)["mail-tls-key-a"]).toBe("delete");
+    expect(summary(dropped)["mail-tls-key-b"]).toBeUndefined();
+    expect(summary(dropped)["mailcow-tls-key"]).toBeUndefined();
+    expectKept(dropped);
+  });
+
+  it("a hosted domain added in the middle: only that domain's resources appear", async () => {
+    const domains = JSON.parse(prod.stackConfig.values["mailstack:domains"] ?? "[]") as object[];
+    const extra = { name: "xd-extra.de", zoneId: "0123456789abcdef0123456789abcdef", mailboxes: [] };
+    const steps = await change({ "mailstack:domains": JSON.stringify([domains[0], extra, ...domains.slice(1)]) });
+    for (const step of steps.filter((s) => s.action === "create")) expect(step.urn).toMatch(/xd-extra/);
+    expectKept(steps);
+  });
+
+  it("shows what does replace the VM: moving its snippets to another storage (a ForceNew file id)", async () => {
+    const proxmox = JSON.parse(prod.stackConfig.values["mailstack:proxmox"] ?? "{}") as object;
+    const steps = await change({ "mailstack:proxmox": JSON.stringify({ ...proxmox, snippetDatastore: "cephfs" }) });
+    const vm = steps.find((s) => s.name === "mailcow-vm");
+    expect(vm).toMatchObject({
+      action: "replace",
+      because: ["initialization.networkDataFileId", "initialization.userDataFileId"],
+    });
+  });
+});
+
+describe("two stacks on one Proxmox cluster", () => {
+  it("share no cluster-wide name: storage ids, files on the node, backup jobs, HA rules, VM ids and names", async () => {
+    const staging = (await planWithKeys({}, { stack: "staging" })).result;
+    const names = (result: PlanResult) => {
+      const found = new Set<string>();
+      for (const resource of result.run.resources) {
+        const inputs = plainInputs(resource.inputs);
+        const add = (what: string, value: unknown) => {
+          if (typeof value === "string" || typeof value === "number") found.add(`${what}=${String(value)}`);
+        };
+        if (resource.type === "proxmoxve:download/file:File")
+          add("file", `${String(inputs.datastoreId)}:${String(inputs.fileName)}`);
+        if (resource.type === "proxmoxve:index/vmLegacy:VmLegacy") {
+          add("vmid", inputs.vmId);
+          add("vmname", inputs.name);
+          const init = inputs.initialization as Record<string, unknown>;
+          add("file", init.userDataFileId);
+          add("file", init.networkDataFileId);
+        }
+        if (resource.type === "proxmoxve:index/harule:Harule") add("harule", inputs.rule);
+        for (const field of ["resourceId", "storageId", "jobId"]) add(`${resource.type}:${field}`, inputs[field]);
+      }
+      return found;
+    };
+    const prodNames = names(prod);
+    const stagingNames = names(staging);
+    expect(prodNames.size).toBeGreaterThanOrEqual(5);
+    expect([...prodNames].filter((name) => stagingNames.has(name))).toEqual([]);
+  });
+});
