@@ -182,9 +182,28 @@ export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[
 
 /** The script a remote command runs: its stdin (for `bash -s`) and its create command. */
 export function commandScripts(props: Record<string, unknown>): string[] {
-  return [str(() => props.stdin), str(() => props.create), str(() => props.update)].filter(
-    (s): s is string => s !== undefined,
-  );
+  return [str(() => props.stdin), str(() => props.create), str(() => props.update)]
+    .filter((s): s is string => s !== undefined)
+    .flatMap((script) => withEncodedPayloads(script));
+}
+
+/**
+ * A script and what it carries base64-encoded, decoded (recursively): here-documents fed to
+ * `base64 -d` (render/host-scripts.ts installAndRun and installFilesScript) and `*_B64` settings
+ * (render/shell.ts headers, such as a snippet's content). Rules judge what is installed, not only
+ * the wrapper that installs it.
+ */
+export function withEncodedPayloads(script: string, depth = 0): string[] {
+  const found = [script];
+  if (depth >= 4) return found;
+  const decode = (encoded: string) => {
+    const text = Buffer.from(encoded.replace(/\s+/g, ""), "base64").toString("utf8");
+    found.push(...withEncodedPayloads(text, depth + 1));
+  };
+  for (const match of script.matchAll(/base64 -d[^\n]*<<'([A-Za-z_]+)'[^\n]*\n([A-Za-z0-9+/=\n]*?)\n\1(?=\n|$)/g))
+    decode(match[2] ?? "");
+  for (const match of script.matchAll(/^readonly [A-Z0-9_]*_B64='([A-Za-z0-9+/=]*)'$/gm)) decode(match[1] ?? "");
+  return found;
 }
 
 /** What a host runs: a remote command's scripts, or a cloud-init snippet's content. */

@@ -14,7 +14,8 @@ import { isDaily, vmBackup } from "../policies/resilience/vm-backup";
 import { backupInstallScript } from "../render/backup";
 import { userData } from "../render/cloud-init";
 import { firewallPlan, type FirewallPlan } from "../render/firewall-plan";
-import { adminAccessScript, fileStep, firewallScript, script, sshdConfig } from "../render/host-scripts";
+import { adminAccessScript, fileStep, firewallScript, installAndRun, script, sshdConfig } from "../render/host-scripts";
+import { snippetWriteScript } from "../render/proxmox";
 import { offsiteBackupInput } from "./fixtures";
 import { resource, stackMessages, stackViolations, UNKNOWN_VALUE, violations } from "./support/policy";
 
@@ -543,6 +544,25 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
     const stdin = script("firewall", "ssh", ["ufw default deny incoming", line]).content;
     expect(await violations(sshSources, command("mailcow-firewall", stdin))).toEqual([
       `mailcow-firewall: "${line}" opens SSH to everyone`,
+    ]);
+  });
+
+  it("sees what the bring-up and the node snippet really install (base64 inside the wrappers)", async () => {
+    const open = script("firewall", "ssh", ["ufw default deny incoming", "ufw allow 22"]);
+    expect(await violations(sshSources, command("mailcow-firewall", installAndRun(open)))).toEqual([
+      `mailcow-firewall: "ufw allow 22" opens SSH to everyone`,
+    ]);
+    const snippetWrite = snippetWriteScript("local:snippets/user-data.yaml", cloudConfig(["0.0.0.0/0"]));
+    expect(await violations(sshSources, command("mailcow-user-data", snippetWrite))).toEqual([
+      expect.stringMatching(
+        /^mailcow-user-data: "ufw allow log proto tcp from 0\.0\.0\.0\/0 to any port 22.*" opens SSH to everyone$/,
+      ),
+    ]);
+    const config = sshdConfig(ADMIN).replace("PasswordAuthentication no", "PasswordAuthentication yes");
+    const adminStep = { name: "admin-access", content: sshdScript(config) };
+    expect(await violations(sshPasswords, command("mailcow-admin-access", installAndRun(adminStep)))).toEqual([
+      "mailcow-admin-access: sshd allows password login",
+      "mailcow-admin-access: it configures sshd without PasswordAuthentication no",
     ]);
   });
 

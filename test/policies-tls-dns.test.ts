@@ -10,6 +10,7 @@ import { mailTls12 } from "../policies/tls/mail-tls12";
 import { mtaSts, policyFromWorker } from "../policies/tls/mta-sts";
 import { verifiedConnections } from "../policies/tls/verified-connections";
 import { zoneTls12 } from "../policies/tls/zone-tls12";
+import { installAndRun, installFilesScript } from "../render/host-scripts";
 import { dovecotExtraConf, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
 import { mtaStsWorkerScript } from "../render/mta-sts-worker";
 import {
@@ -73,6 +74,38 @@ describe("mailstack-tls-require-mail-tls12", () => {
         `this command configures mailcow with ${named}: render the files from mailstack:tlsMinVersion "1.2" or "1.3"`,
       ]);
     }
+  });
+
+  it("judges the files inside the real install scripts (base64-encoded), not only the wrapper", async () => {
+    const weak = installFilesScript(
+      "postfix-tls",
+      [
+        {
+          path: "/opt/mailcow-dockerized/data/conf/postfix/extra.cf",
+          mode: "0644",
+          content: "smtpd_tls_protocols = >=TLSv1\n",
+        },
+      ],
+      { root: "/opt/mailcow-dockerized", onChange: { restart: ["postfix-mailcow"] } },
+    );
+    expect(weak.content).not.toContain("TLSv1\n"); // the file travels base64-encoded
+    for (const stdin of [weak.content, installAndRun(weak)]) {
+      expect(await violations(mailTls12, install(stdin))).toEqual([
+        'this command configures mailcow with smtpd_tls_protocols = TLSv1.0: render the files from mailstack:tlsMinVersion "1.2" or "1.3"',
+      ]);
+    }
+    const rendered = installFilesScript(
+      "postfix-tls",
+      [
+        {
+          path: "/opt/mailcow-dockerized/data/conf/postfix/extra.cf",
+          mode: "0644",
+          content: postfixExtraCf({ hostname: "mail.example.org", minVersion: "1.2" }),
+        },
+      ],
+      { root: "/opt/mailcow-dockerized", onChange: { restart: ["postfix-mailcow"] } },
+    );
+    expect(await violations(mailTls12, install(installAndRun(rendered)))).toEqual([]);
   });
 
   it("skips a minimum a preview cannot know, and other resource types", async () => {

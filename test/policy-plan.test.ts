@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { RELAXABLE_RULES, RULE_NAMES } from "../policies/levels";
+import { commandScripts } from "../policies/lib";
 import { policies } from "../policies/rules";
+import { plain } from "../plan/engine";
 import type { PolicyFinding } from "../plan/policy";
 import { run } from "./support/exec";
 import { planWithKeys, root } from "./plans";
@@ -62,6 +64,21 @@ describe("the policy pack", () => {
     expect(Object.keys(config).sort()).toEqual([...RULE_NAMES].sort());
     expect(config["mailstack-mail-require-dmarc-enforcement"]).toBe("advisory");
     expect(config["mailstack-dns-require-dnssec"]).toBe("mandatory");
+  });
+});
+
+describe("what the rules read in the real plan", () => {
+  it("is what the VM and the node get: the scripts inside the bring-up's and the snippets' wrappers", async () => {
+    const { result } = await planWithKeys();
+    const texts = (name: string) => {
+      const resource = result.run.resources.find((r) => r.name === name);
+      return commandScripts(plain(resource?.inputs) as Record<string, unknown>).join("\n");
+    };
+    expect(texts("mailcow-firewall")).toContain("ufw allow log proto tcp from 10.3.0.0/24 to any port 22");
+    expect(texts("mailcow-admin-access")).toContain("PasswordAuthentication no");
+    expect(texts("mailcow-postfix-tls")).toMatch(/^smtpd_tls_mandatory_protocols = >=TLSv1\.2$/m);
+    expect(texts("mailcow-user-data")).toMatch(/^#cloud-config/m);
+    expect(texts("mailcow-user-data")).toContain("ufw allow log proto tcp from 10.3.0.0/24 to any port 22");
   });
 });
 
