@@ -1,0 +1,128 @@
+// `npm run bench [-- --domains 1,10,100 --runs 3]`: the offline planner measured, never asserted.
+// Plans generated stacks (the prod example with N hosted domains of 2 mailboxes each, the policy
+// pack included) in fresh processes, side by side with the floor (loading the planner), and prints
+// wall time, peak RSS, resources and time per domain as medians of the runs. The machine is shared:
+// compare ratios of one run, not numbers of different runs.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parse, stringify } from "yaml";
+
+const root = resolve(__dirname, "..");
+
+interface Sample {
+  readonly seconds: number;
+  readonly rssMiB: number;
+  readonly stdout: string;
+}
+
+/** Runs a command under /usr/bin/time and returns wall time and peak RSS of the whole command. */
+function measure(args: readonly string[], cwd: string): Promise<Sample> {
+  return new Promise((done, fail) => {
+    const child = spawn("/usr/bin/time", ["-f", "%e %M", ...args], {
+      cwd,
+      env: { ...process.env, NODE_PATH: join(root, "node_modules") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", fail);
+    child.on("close", (code) => {
+      const last = stderr.trim().split("\n").pop() ?? "";
+      const [seconds, kib] = last.split(" ").map(Number);
+      if (code !== 0 || seconds === undefined || kib === undefined || Number.isNaN(seconds)) {
+        fail(new Error(`${args.join(" ")} failed (${String(code)}):\n${stderr}`));
+        return;
+      }
+      done({ seconds, rssMiB: kib / 1024, stdout });
+    });
+  });
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+};
+
+/** A project directory whose stack `bench` is the prod example with `count` hosted domains. */
+function benchProject(count: number): string {
+  const dir = mkdtempSync(join(tmpdir(), `mailstack-bench-${count}-`));
+  copyFileSync(join(root, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+  const prod = parse(readFileSync(join(root, "Pulumi.prod.yaml"), "utf8")) as { config: Record<string, unknown> };
+  const [first] = prod.config["mailstack:domains"] as Record<string, unknown>[];
+  const domains = [
+    first,
+    ...Array.from({ length: count - 1 }, (_, i) => ({
+      name: `d${String(i + 1).padStart(4, "0")}.mailstack-bench.de`,
+      zoneId: createHash("md5").update(`zone-${i}`).digest("hex"),
+      quotaMiB: 10240,
+      mailboxes: [
+        { localPart: "info", quotaMiB: 2048 },
+        { localPart: "office", quotaMiB: 2048 },
+      ],
+    })),
+  ];
+  writeFileSync(
+    join(dir, "Pulumi.bench.yaml"),
+    stringify({ config: { ...prod.config, "mailstack:domains": domains } }, { lineWidth: 0 }),
+  );
+  return dir;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { domains: { type: "string", default: "1,10,100,300,1000" }, runs: { type: "string", default: "3" } },
+  });
+  const counts = (values.domains ?? "").split(",").map(Number);
+  const runs = Number(values.runs);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1) {
+    process.stderr.write("usage: npm run bench -- [--domains 1,10,100] [--runs 3]\n");
+    process.exit(2);
+  }
+  const node = [process.execPath, "--require", "tsx/cjs"];
+  const floor: Sample[] = [];
+  const rows: { count: number; samples: Sample[] }[] = counts.map((count) => ({ count, samples: [] }));
+  const projects = new Map(counts.map((count) => [count, benchProject(count)]));
+  try {
+    // Side by side: every round measures the floor and each size once.
+    for (let round = 0; round < runs; round++) {
+      floor.push(await measure([...node, "-e", `require(${JSON.stringify(join(root, "plan", "run"))})`], root));
+      for (const row of rows) {
+        const dir = projects.get(row.count) ?? "";
+        mkdirSync(join(dir, "out"), { recursive: true });
+        row.samples.push(
+          await measure(
+            [...node, join(root, "plan", "cli.ts"), "--stack", "bench", "--out", join(dir, "out", "bench")],
+            dir,
+          ),
+        );
+      }
+    }
+  } finally {
+    for (const dir of projects.values()) rmSync(dir, { recursive: true, force: true });
+  }
+  const floorSeconds = median(floor.map((s) => s.seconds));
+  const lines = [
+    `Offline plan, median of ${runs} run(s), measured side by side (${new Date().toISOString().slice(0, 10)}).`,
+    "",
+    "| hosted domains | resources | wall time (s) | × floor | peak RSS (MiB) | ms per domain above the floor |",
+    "|---:|---:|---:|---:|---:|---:|",
+    `| floor (loading the planner) | – | ${floorSeconds.toFixed(2)} | 1.0 | ${median(floor.map((s) => s.rssMiB)).toFixed(0)} | – |`,
+    ...rows.map(({ count, samples }) => {
+      const seconds = median(samples.map((s) => s.seconds));
+      const resources = /^Resources: (\d+)/m.exec(samples[0]?.stdout ?? "")?.[1] ?? "?";
+      return `| ${count} | ${resources} | ${seconds.toFixed(2)} | ${(seconds / floorSeconds).toFixed(1)} | ${median(samples.map((s) => s.rssMiB)).toFixed(0)} | ${(((seconds - floorSeconds) * 1000) / count).toFixed(0)} |`;
+    }),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
