@@ -18,6 +18,7 @@ import {
   type OffsiteBackupInput,
   type Retention,
 } from "../render/backup";
+import { showInPlan } from "./plan-files";
 
 export interface BackupJobArgs {
   /** The VM to back up: its Proxmox id and name. */
@@ -146,7 +147,6 @@ export class BackupJob extends pulumi.ComponentResource {
       this.pbsEncryptionKey = pulumi.secret(storage.generatedEncryptionKey);
     }
 
-    let planFiles: pulumi.Output<{ path: string; content: string }[]> = pulumi.output([]);
     if (args.offsite) {
       const offsite = args.offsite;
       const input: OffsiteBackupInput = {
@@ -202,7 +202,7 @@ export class BackupJob extends pulumi.ComponentResource {
         accessKeyId: "[secret]",
         secretAccessKey: "[secret]",
       });
-      planFiles = pulumi.output(
+      showInPlan(
         [...backupFiles(input), ...redacted].map((file) => ({
           path: `files/${offsite.planHost}/${file.path.replace(/^\/+/, "")}`,
           content: file.content,
@@ -215,7 +215,6 @@ export class BackupJob extends pulumi.ComponentResource {
       pbsEncryptionKey: this.pbsEncryptionKey,
       resticPassword: this.resticPassword,
       restoreCommand: args.offsite ? `sudo ${BIN_DIR}/mailstack-restore --list` : undefined,
-      planFiles,
     });
   }
 }

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { macAddressFor, HOST_READY_MARKER } from "../render/cloud-init";
+import { showInPlan } from "./plan-files";
 import type { NetworkInput } from "../render/cloud-init";
 import { installAndRun } from "../render/host-scripts";
 import {
@@ -357,9 +358,11 @@ export class MailcowVm extends pulumi.ComponentResource {
         },
       }),
     );
-    const planFiles = planned.apply((files) =>
-      files.map((file) => ({ path: `files/${file.host}/${file.path.replace(/^\/+/, "")}`, content: file.content })),
+    showInPlan(
+      planned.apply((files) =>
+        files.map((file) => ({ path: `files/${file.host}/${file.path.replace(/^\/+/, "")}`, content: file.content })),
+      ),
     );
-    this.registerOutputs({ vmId: this.vmId, sshHostKey: this.sshHostKey, apiEndpoint: this.apiEndpoint, planFiles });
+    this.registerOutputs({ vmId: this.vmId, sshHostKey: this.sshHostKey, apiEndpoint: this.apiEndpoint });
   }
 }

@@ -3,6 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, type FirewallPlan } from "../render/firewall-plan";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
+import { showInPlan } from "./plan-files";
 
 export interface PfSenseRulesArgs {
   readonly plan: FirewallPlan;
@@ -55,11 +56,10 @@ export class PfSenseRules extends pulumi.ComponentResource {
     new PfSenseApply(`${name}-apply`, { connection, revision }, { parent: this, dependsOn: objects });
 
     this.ruleTable = firewallTable(args.plan);
-    this.registerOutputs({
-      planFiles: [
-        { path: "firewall.json", content: `${JSON.stringify(args.plan, null, 2)}\n` },
-        { path: "firewall.md", content: this.ruleTable },
-      ],
-    });
+    showInPlan([
+      { path: "firewall.json", content: `${JSON.stringify(args.plan, null, 2)}\n` },
+      { path: "firewall.md", content: this.ruleTable },
+    ]);
+    this.registerOutputs({});
   }
 }

@@ -1,12 +1,13 @@
-// Files components ask the plan to write: any component output `planFiles: [{path, content}]`
-// (paths relative to out/<stack>/, e.g. files/<host>/<path> or firewall.md). Redacted again in
-// case a real secret slipped through.
-import { redact, type ProgramRun } from "./engine";
+// Files components show in the plan (components/plan-files.ts; paths relative to out/<stack>/,
+// e.g. files/<host>/<path> or firewall.md), serialized the way the engine would see them and
+// redacted again in case a real secret slipped through.
+import * as rpc from "@pulumi/pulumi/runtime/rpc";
+import { takeShownFiles } from "../components/plan-files";
+import { redact } from "./engine";
 import type { PlanFile } from "./write";
 
-export function componentFiles(run: ProgramRun): PlanFile[] {
-  return run.resources.flatMap((resource) => {
-    const files = resource.outputs?.planFiles;
-    return files === undefined ? [] : (redact(files) as PlanFile[]);
-  });
+export async function componentFiles(): Promise<PlanFile[]> {
+  const shown = takeShownFiles();
+  const wire = (await rpc.serializeProperty("planFiles", shown, new Set())) as unknown;
+  return (redact(wire) as PlanFile[][]).flat();
 }

@@ -9,6 +9,7 @@ import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun 
 import { generateLocally, type KeyPool } from "./local-values";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
 import { componentFiles } from "./component-files";
+import { takeShownFiles } from "../components/plan-files";
 import { evaluatePolicies, type PolicyReport } from "./policy";
 import { zoneFiles } from "./zone-files";
 import type { PlanFile } from "./write";
@@ -67,6 +68,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     secret.add(fullKey);
     missingSecrets.push(fullKey);
   }
+  takeShownFiles(); // files of an earlier run in this process are not this plan's
   const run = await runProgram(mailstack, {
     project: stackConfig.project,
     stack: options.stack,
@@ -101,6 +103,6 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     run,
     document,
     policy,
-    files: [...planFiles(document, run), ...policyFiles, ...zoneFiles(run, options.stack), ...componentFiles(run)],
+    files: [...planFiles(document, run), ...policyFiles, ...zoneFiles(run, options.stack), ...(await componentFiles())],
   };
 }

@@ -129,6 +129,17 @@ describe("planStack", () => {
     expect(second.files).toEqual(first.files);
   });
 
+  it("hands rendered files to the plan without registering them as outputs (nothing of them reaches the state)", async () => {
+    const result = await planStack({ dir: root, stack: "prod" });
+    expect(result.files.some((f) => f.path.startsWith("files/mailcow-vm/"))).toBe(true);
+    expect(result.files.some((f) => f.path === "firewall.md")).toBe(true);
+    for (const resource of result.run.resources) {
+      const outputs = JSON.stringify(resource.outputs ?? {});
+      expect(outputs, resource.name).not.toContain("planFiles");
+      expect(outputs.length, resource.name).toBeLessThan(4096);
+    }
+  });
+
   it("never writes a secret value into a plan file", async () => {
     const secrets = Object.fromEntries(
       Object.keys(secretKeys).map((key) => [`mailstack:${key}`, `${key}-0123456789-do-not-leak`]),
