@@ -52,10 +52,17 @@ export interface RestRequest {
   readonly body?: unknown;
   /** Safe to send twice (default: every method but POST). */
   readonly idempotent?: boolean;
+  /**
+   * Whether an error answer is the API's own, final word (e.g. PVE answers a missing object with
+   * HTTP 500 and a message): then it is neither retried nor taken as a maybe-applied request.
+   */
+  readonly final?: (response: RestResponse) => boolean;
 }
 
 export interface RestResponse {
   readonly status: number;
+  /** The reason phrase of the status line (some APIs, e.g. PVE, put their error message there). */
+  readonly statusText?: string;
   readonly json: unknown;
 }
 
@@ -68,6 +75,9 @@ export class RestError extends Error {
     readonly unsure = false,
   ) {
     super(message);
+    // Set explicitly: under Pulumi's closure serialization `super(message)` becomes
+    // `Error.call(this, message)`, which does not set the message on `this`.
+    this.message = message;
     this.name = "RestError";
   }
 }
@@ -136,7 +146,7 @@ function once(
             );
             return;
           }
-          resolve({ status, json });
+          resolve({ status, statusText: res.statusMessage ?? "", json });
         });
       },
     );
@@ -172,7 +182,7 @@ export async function rest(
   endpoint: Endpoint,
   request: RestRequest,
   headers: Readonly<Record<string, string>>,
-  describeError: (json: unknown) => string | undefined,
+  describeError: (json: unknown, statusText: string) => string | undefined,
 ): Promise<RestResponse> {
   const retries = endpoint.retries ?? DEFAULTS.retries;
   const backoff = endpoint.backoffMs ?? DEFAULTS.backoffMs;
@@ -183,13 +193,14 @@ export async function rest(
     try {
       const response = await once(endpoint, request, headers);
       if (response.status >= 200 && response.status < 300) return response;
-      const message = describeError(response.json) ?? "no message";
-      const retryable = response.status >= 500 || response.status === 429;
+      const message = describeError(response.json, response.statusText ?? "") ?? "no message";
+      const final = request.final?.(response) ?? false;
+      const retryable = !final && (response.status >= 500 || response.status === 429);
       last = new RestError(
         `${request.method} ${request.path}: HTTP ${response.status}: ${message}`,
         response.status,
         retryable,
-        unsureStatus(response.status),
+        !final && unsureStatus(response.status),
       );
     } catch (error) {
       last = error instanceof RestError ? error : new RestError(String(error), undefined, false);

@@ -16,8 +16,10 @@
 # <cache>/go/ (override: MAILSTACK_TOOLCHAIN_GOMODCACHE, MAILSTACK_TOOLCHAIN_GOCACHE). A component
 # that is already built is reused; one that failed is tried again on the next run.
 #
-# When a module cannot be had, it says which module and version was refused, builds the rest and
-# exits 1 at the end. Exit 2: bad usage or pins.
+# Go settings (GOPROXY, GONOSUMDB, GOFLAGS, GOTOOLCHAIN, default local) come from the environment;
+# builds are -trimpath, CGO_ENABLED=0, -ldflags "-s -w -X <version variable>=<version>", one at a
+# time. When a module cannot be had, it says which module and version was refused, builds the rest
+# and exits 1 at the end. Exit 2: bad usage or pins.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +27,7 @@ root="$(cd "${here}/.." && pwd)"
 toolchain_src="${here}/toolchain"
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
 
 mode=summary
@@ -201,8 +203,17 @@ replace_flags() { # go.mod file, repository prefix, release version
     });' "$2" "$3"
 }
 
-# The module proxy's words for a refusal, from a build log.
-refusals() { grep -E '403 Forbidden|404 Not Found|410 Gone|not available|unknown revision|invalid version|no matching versions|reading https?://' "$1" | head -n 8 || true; }
+# What went wrong, from a build log: the module versions that the proxy refused, else its last lines.
+refusals() {
+  local mods
+  mods="$(grep -oE 'https?://[^ ]+/@v/[^ ]+\.(info|mod|zip)' "$1" |
+    sed -E 's#^https?://[^/]+/##; s#/@v/#@#; s#\.(info|mod|zip)$##' | sort -u | paste -sd, - | sed 's/,/, /g')" || true
+  if [[ -n "${mods}" ]]; then
+    printf 'the Go module proxy refused %s ' "${mods}"
+  else
+    tail -n 5 "$1" | tr '\n\t' '  '
+  fi
+}
 
 declare -A status=() elapsed=()
 failed=0
@@ -229,7 +240,10 @@ build_component() { # entry
   local info mod_version mod_dir mod_gomod err
   if ! info="$(cd "${work}" && go mod download -json "${module}@${query}" 2>>"${logf}")"; then
     err="$(printf '%s' "${info}" | json_field Error)"
-    fail "${name}" "the Go module proxy refused ${module}@${query}: ${err:-$(tail -n 3 "${logf}")}"
+    err="${err:-$(tail -n 3 "${logf}")}"
+    err="${err#"${module}@${query}: "}" # the go command repeats the module
+    err="${err//$'\t'/}"
+    fail "${name}" "the Go module proxy refused ${module}@${query}: ${err//$'\n'/ }"
     return 1
   fi
   mod_version="$(printf '%s' "${info}" | json_field Version)"
@@ -288,7 +302,7 @@ build_component() { # entry
       log "${name}: no schema.json in the module; generating it with pulumi-tfgen-${plugin}"
       if ! (cd "${work}" && go get "${module}/cmd/pulumi-tfgen-${plugin}@${mod_version}" &&
         go run -ldflags "-X ${var}=${value}" "${module}/cmd/pulumi-tfgen-${plugin}" schema --out "${work}/gen") >>"${logf}" 2>&1; then
-        fail "${name}" "generating the schema with ${module}/cmd/pulumi-tfgen-${plugin} failed: $(refusals "${logf}" | tr '\n' ' ')(see ${logf})"
+        fail "${name}" "generating the schema with ${module}/cmd/pulumi-tfgen-${plugin} failed: $(refusals "${logf}")(see ${logf})"
         return 1
       fi
       cp "${work}/gen/schema.json" "${work}/schema-embed.json"
@@ -306,17 +320,17 @@ build_component() { # entry
   [[ "${prefix}" == "github.com/pulumi/pulumi/" ]] && tags="osusergo,grpcnotrace" # as upstream's release builds
   if [[ "${target}" == "." ]]; then
     (cd "${work}" && go mod tidy) >>"${logf}" 2>&1 || {
-      fail "${name}" "resolving the dependencies failed: $(refusals "${logf}" | tr '\n' ' ')(see ${logf})"
+      fail "${name}" "resolving the dependencies failed: $(refusals "${logf}")(see ${logf})"
       return 1
     }
   else
     (cd "${work}" && go get "${target}@${mod_version}") >>"${logf}" 2>&1 || {
-      fail "${name}" "resolving the dependencies failed: $(refusals "${logf}" | tr '\n' ' ')(see ${logf})"
+      fail "${name}" "resolving the dependencies failed: $(refusals "${logf}")(see ${logf})"
       return 1
     }
   fi
   (cd "${work}" && go build -trimpath -tags "${tags}" -ldflags "-s -w -X ${var}=${value}" -o "${dir}/out/${name}.new" "${target}") >>"${logf}" 2>&1 || {
-    fail "${name}" "go build of ${target} failed: $(refusals "${logf}" | tr '\n' ' ')(see ${logf})"
+    fail "${name}" "go build of ${target} failed: $(refusals "${logf}")(see ${logf})"
     return 1
   }
   mv -f "${dir}/out/${name}.new" "${dir}/out/${name}"
@@ -332,7 +346,20 @@ install_component() { # entry
   local name version plugin
   IFS='|' read -r name version _ _ _ _ _ _ plugin <<<"$1"
   if [[ -z "${plugin}" ]]; then
-    install -m 0755 "${dir}/out/${name}" "${dir}/bin/${name}"
+    install -m 0755 "${dir}/out/${name}" "${dir}/bin/${name}" || {
+      fail "${name}" "could not install ${dir}/bin/${name}"
+      return 1
+    }
+    if [[ "${name}" == pulumi ]]; then
+      local said
+      said="$("${pulumi_bin}" version 2>&1)" || said="(it failed: ${said})"
+      if [[ "${said}" != "v${pulumi_version}" ]]; then
+        rm -f "${pulumi_bin}"
+        fail "${name}" "the built CLI says its version is '${said}', not v${pulumi_version}"
+        return 1
+      fi
+    fi
+    rm -f "${dir}/out/${name}"
     return 0
   fi
   if [[ ! -x "${pulumi_bin}" ]]; then
@@ -343,6 +370,7 @@ install_component() { # entry
     fail "${name}" "pulumi plugin install resource ${plugin} ${version} failed: $(tail -n 3 "${dir}/logs/${name}.log" | tr '\n' ' ')"
     return 1
   fi
+  rm -f "${dir}/out/${name}"
 }
 
 installed_ok() { # entry
@@ -399,11 +427,6 @@ if [[ -x "${pulumi_bin}" ]]; then
       rm -f "${dir}/state/${name}.ok"
     fi
   done
-  got_version="$("${pulumi_bin}" version 2>&1)"
-  [[ "${got_version}" == "v${pulumi_version}" ]] || {
-    log "pulumi version says '${got_version}', expected v${pulumi_version}"
-    failed=1
-  }
 fi
 
 env_names=(PATH PULUMI_HOME PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION PULUMI_DISABLE_REGISTRY_RESOLVE)

@@ -57,6 +57,9 @@ export interface LoggedRequest {
 
 export interface JsonReply {
   readonly status: number;
+  /** The status line's reason phrase (default: the standard one). */
+  readonly statusText?: string;
+  /** undefined: an empty body. */
   readonly body: unknown;
 }
 
@@ -142,8 +145,10 @@ export class FakeHttpsApi {
       this.onRequest?.(request);
       const index = this.faults.findIndex((entry) => entry.when(request));
       const fault = index >= 0 ? this.faults.splice(index, 1)[0]?.fault : undefined;
-      const send = (status: number, payload: string) => {
-        res.writeHead(status, { "content-type": "application/json" });
+      const send = (status: number, payload: string | undefined, statusText?: string) => {
+        const headers = { "content-type": "application/json" };
+        if (statusText === undefined) res.writeHead(status, headers);
+        else res.writeHead(status, statusText, headers);
         res.end(payload);
       };
       switch (fault) {
@@ -180,7 +185,7 @@ export class FakeHttpsApi {
           return;
         default: {
           const reply = this.handle(request);
-          send(reply.status, JSON.stringify(reply.body));
+          send(reply.status, reply.body === undefined ? undefined : JSON.stringify(reply.body), reply.statusText);
         }
       }
     });
