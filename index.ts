@@ -122,6 +122,13 @@ function mailstack(): Deferred<StackOutputs> {
               ? {
                   pbs: {
                     ...pbs,
+                    api: {
+                      endpoint: config.proxmox.endpoint,
+                      token: secrets.proxmoxApiToken ?? "",
+                      ...(config.proxmox.caCertificate ? { caCertificate: config.proxmox.caCertificate } : {}),
+                    },
+                    jobId: names.backupJob,
+                    comment: `mailstack ${config.stack}: the mail VM ${config.vm.name}`,
                     nodes: [config.proxmox.node, ...Object.keys(config.vm.ha?.nodes ?? {})].filter(
                       (node, index, all) => all.indexOf(node) === index,
                     ),

@@ -258,6 +258,11 @@ export const keySchemas = {
       .string()
       .regex(/^[A-Za-z][A-Za-z0-9._-]*$/, { error: "expected a Proxmox realm id such as pve or pam" })
       .default("pve"),
+    /**
+     * PEM CA the stack's own Proxmox API calls (PBS storage, backup job) trust instead of the system
+     * store, e.g. the cluster's /etc/pve/pve-root-ca.pem when the node keeps its self-signed certificate.
+     */
+    caCertificate: pemCertificate.optional(),
     /** The realm's required second factor: TOTP ("oath") or YubiKey OTP ("yubico"). */
     realmTfa: z.enum(["oath", "yubico"], { error: 'expected "oath" (TOTP) or "yubico"' }).default("oath"),
   }),

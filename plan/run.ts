@@ -68,7 +68,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     secret.add(fullKey);
     missingSecrets.push(fullKey);
   }
-  takeShownFiles(); // files of an earlier run in this process are not this plan's
+  void takeShownFiles(); // files of an earlier run in this process are not this plan's
   const run = await runProgram(mailstack, {
     project: stackConfig.project,
     stack: options.stack,

@@ -17,8 +17,10 @@ export const TYPES = {
   proxmoxProvider: "pulumi:providers:proxmoxve",
   vm: "proxmoxve:index/vmLegacy:VmLegacy",
   snippet: "proxmoxve:index/fileLegacy:FileLegacy",
-  backupJobResource: "proxmoxve:backup/job:Job",
-  pbs: "proxmoxve:storage/pbs:Pbs",
+  /** The stack's PVE API resources (providers/proxmox.ts). */
+  proxmoxApiPrefix: "pulumi-nodejs:dynamic/proxmox:",
+  backupJobResource: "pulumi-nodejs:dynamic/proxmox:BackupJob",
+  pbs: "pulumi-nodejs:dynamic/proxmox:PbsStorage",
   command: "command:remote:Command",
   copyToRemote: "command:remote:CopyToRemote",
   privateKey: "tls:index/privateKey:PrivateKey",

@@ -24,6 +24,8 @@ export interface BackupPaths {
   readonly cacheDir: string;
   readonly passwordFile: string;
   readonly credentialsFile: string;
+  /** The PBS encryption key file (with a PBS backup), kept in every off-site snapshot. */
+  readonly pbsKeyFile: string;
   /** mailcow's backup_and_restore.sh (tests substitute a stand-in that needs no Docker). */
   readonly mailcowBackupScript: string;
 }
@@ -36,6 +38,7 @@ export const BACKUP_PATHS: BackupPaths = {
   cacheDir: "/var/cache/mailstack/restic",
   passwordFile: "/etc/mailstack/restic-password",
   credentialsFile: "/etc/mailstack/backup-credentials.env",
+  pbsKeyFile: "/etc/mailstack/pbs-encryption-key.json",
   mailcowBackupScript: `${MAILCOW_DIR}/helper-scripts/backup_and_restore.sh`,
 };
 
@@ -70,6 +73,8 @@ export interface BackupSecrets {
   readonly resticPassword: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /** The PBS key file (when the VM is also backed up to PBS): a lost node's backups need it. */
+  readonly pbsEncryptionKey?: string;
 }
 
 /** A single-quoted shell word. */
@@ -96,6 +101,7 @@ ${assignments([
   ["RESTIC_PASSWORD_FILE", p.passwordFile],
   ["RESTIC_CACHE_DIR", p.cacheDir],
   ["CREDENTIALS_FILE", p.credentialsFile],
+  ["PBS_KEY_FILE", p.pbsKeyFile],
   ["BACKUP_HOST", input.host],
   ["KEEP_DAILY", String(input.retention.daily)],
   ["KEEP_WEEKLY", String(input.retention.weekly)],
@@ -127,6 +133,9 @@ export function backupSecretFiles(
         ["AWS_SECRET_ACCESS_KEY", secrets.secretAccessKey],
       ])}\n`,
     },
+    ...(secrets.pbsEncryptionKey
+      ? [{ path: input.paths.pbsKeyFile, mode: "0600", content: `${secrets.pbsEncryptionKey.trim()}\n` }]
+      : []),
   ];
 }
 
@@ -317,6 +326,8 @@ run_backup() {
   STEP="uploading to $RESTIC_REPOSITORY"
   paths=("$RUN_DIR" "$MAILCOW_DIR/mailcow.conf" "$MAILCOW_DIR/data/conf" "$MAILCOW_DIR/data/assets/ssl")
   if [ -f "$MAILCOW_DIR/docker-compose.override.yml" ]; then paths+=("$MAILCOW_DIR/docker-compose.override.yml"); fi
+  # The PBS key: with it the VM backups on PBS can be restored on any node.
+  if [ -n "\${PBS_KEY_FILE:-}" ] && [ -f "$PBS_KEY_FILE" ]; then paths+=("$PBS_KEY_FILE"); fi
   if [ -n "\${MAILSTACK_BACKUP_TIME:-}" ]; then time_args=(--time "$MAILSTACK_BACKUP_TIME"); fi
   restic backup --json --quiet --host "$BACKUP_HOST" --tag mailstack "\${time_args[@]}" "\${paths[@]}" >"$JSON_FILE"
   summary=$(grep '"message_type":"summary"' "$JSON_FILE" || true)

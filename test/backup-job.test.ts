@@ -6,6 +6,7 @@ import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import type { BackupOutputs } from "../outputs";
 import { pruneBackups } from "../components/backup-job";
+import { pbsKeyFileFingerprint } from "../render/pbs-key";
 import { dependencyClosure, planWithKeys } from "./plans";
 
 const find = (result: PlanResult, name: string): RecordedResource | undefined =>
@@ -24,25 +25,27 @@ const SECRETS = {
 };
 
 describe("BackupJob", () => {
-  it("backs up the mailcow VM to PBS nightly: snapshot mode, zstd, schedule and retention from config, mail on failure", async () => {
+  it("backs up the mailcow VM to PBS nightly through the PVE API: snapshot mode, zstd, schedule and retention from config, mail on failure", async () => {
     const { result } = await planWithKeys();
     const job = byName(result, "backup-vm");
-    expect(job.type).toBe("proxmoxve:backup/job:Job");
+    expect(job.type).toBe("pulumi-nodejs:dynamic/proxmox:BackupJob");
     expect(plain(job.inputs)).toMatchObject({
-      resourceId: "mailstack-mailcow",
-      vmids: ["104"],
+      jobId: "mailstack-prod-mailcow",
+      vmids: [104],
       mode: "snapshot",
       compress: "zstd",
       schedule: "*-*-* 02:00",
-      pruneBackups: { "keep-daily": "7", "keep-weekly": "4", "keep-monthly": "6" },
-      mailnotification: "failure",
-      mailtos: ["admin@xd-cloud.de"],
+      pruneBackups: { "keep-daily": 7, "keep-weekly": 4, "keep-monthly": 6 },
+      mailNotification: "failure",
+      mailTo: ["admin@xd-cloud.de"],
       enabled: true,
+      comment: "mailstack prod: the mail VM mailcow",
     });
     expect(plain(job.inputs.pruneBackups)).not.toHaveProperty("keep-yearly");
     const storage = byName(result, "backup-pbs");
-    expect(job.inputs.storage).toBe("pbs-mailcow");
     expect(job.dependencies).toEqual(expect.arrayContaining([storage.urn, byName(result, "mailcow-vm").urn]));
+    expect(plain(job.inputs.connection)).toMatchObject({ endpoint: "https://pve.xd-cloud.de:8006/" });
+    expect(isSecret(job.inputs.connection)).toBe(true);
   });
 
   it("takes schedule and retention from the stack config", async () => {
@@ -60,27 +63,37 @@ describe("BackupJob", () => {
     });
     expect(plain(byName(result, "backup-vm").inputs)).toMatchObject({
       schedule: "Mon..Fri *-*-* 01:15",
-      pruneBackups: { "keep-daily": "3", "keep-monthly": "2", "keep-yearly": "1" },
+      pruneBackups: { "keep-daily": 3, "keep-monthly": 2, "keep-yearly": 1 },
+      storage: "mailstack-prod",
     });
     expect(find(result, "backup-offsite-install")).toBeUndefined();
   });
 
-  it("encrypts on the Proxmox side and exports the generated key as a secret", async () => {
-    const { result } = await planWithKeys({}, { preview: false, secrets: SECRETS });
+  it("encrypts with a key the stack generates and keeps: a secret output, and a file in every off-site snapshot", async () => {
+    const { result, keys } = await planWithKeys({}, { preview: false, secrets: SECRETS });
     const storage = byName(result, "backup-pbs");
+    expect(storage.type).toBe("pulumi-nodejs:dynamic/proxmox:PbsStorage");
     expect(plain(storage.inputs)).toMatchObject({
-      resourceId: "pbs-mailcow",
+      storage: "pbs-mailcow",
       server: "pbs.xd-cloud.de",
       datastore: "mailcow",
       username: "mailstack@pbs",
-      generateEncryptionKey: true,
-      contents: ["backup"],
       nodes: ["pve"],
       fingerprint: expect.stringMatching(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/) as string,
     });
     expect(isSecret(storage.inputs.password)).toBe(true);
+    expect(isSecret(storage.inputs.encryptionKey)).toBe(true);
+    const key = String(plain(storage.inputs.encryptionKey));
+    const bytes = String(keys.get("backup-pbs-key")?.base64);
+    expect(JSON.parse(key)).toMatchObject({ kdf: null, data: bytes });
+    expect(pbsKeyFileFingerprint(key)).toMatch(/^([0-9a-f]{2}:){31}[0-9a-f]{2}$/);
     const outputs = result.run.outputs as unknown as { backup: Record<string, Record<string, unknown>> };
     expect(isSecret(outputs.backup.pbs?.encryptionKey)).toBe(true);
+    expect(plain(outputs.backup.pbs?.encryptionKey)).toBe(key);
+    // The off-site backup keeps it too (render/backup.ts PBS_KEY_FILE), written over SSH stdin only.
+    const secretsScript = String(plain(byName(result, "backup-offsite-secrets").inputs.stdin));
+    expect(secretsScript).toContain("write_file /etc/mailstack/pbs-encryption-key.json 0600");
+    expect(secretsScript).toContain(key);
   });
 
   it("keeps the restic password and S3 credentials secret: SSH stdin only, never logged, never in the plan files", async () => {
@@ -157,8 +170,8 @@ describe("BackupJob", () => {
 
   it("maps retention to Proxmox prune keys, leaving out what is not kept", () => {
     expect(pruneBackups({ daily: 7, weekly: 0, monthly: 6, yearly: 0 })).toEqual({
-      "keep-daily": "7",
-      "keep-monthly": "6",
+      "keep-daily": 7,
+      "keep-monthly": 6,
     });
   });
 });

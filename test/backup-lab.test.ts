@@ -25,6 +25,7 @@ import { mailcowConf, type MailcowSecrets } from "../render/mailcow";
 import { offsiteBackupInput } from "./fixtures";
 import { freePort, startPostfix, waitFor } from "./lab";
 import { run as runCommand } from "./support/exec";
+import { pbsKeyFile } from "../render/pbs-key";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-backup-lab-"));
@@ -55,6 +56,7 @@ function input(overrides: { mailcowDir?: string; smtpPort?: number; repository?:
       cacheDir: join(dir, "cache"),
       passwordFile: join(dir, "etc", `restic-password-${name}`),
       credentialsFile: join(dir, "etc", "credentials.env"),
+      pbsKeyFile: join(dir, "etc", "pbs-encryption-key.json"),
       mailcowBackupScript: join(overrides.mailcowDir ?? mailcowDir, "helper-scripts", "backup_and_restore.sh"),
     },
   });
@@ -67,6 +69,7 @@ function configure(variant: OffsiteBackupInput, name: string, password = PASSWOR
     resticPassword: password,
     accessKeyId: "AKIA",
     secretAccessKey: "s",
+    pbsEncryptionKey: PBS_KEY,
   })) {
     writeFileSync(file.path, file.content, { mode: 0o600 });
   }
@@ -76,6 +79,7 @@ function configure(variant: OffsiteBackupInput, name: string, password = PASSWOR
 }
 
 let config = "";
+const PBS_KEY = pbsKeyFile(Buffer.alloc(32, 7).toString("base64"));
 
 interface Run {
   status: number | null;
@@ -324,6 +328,9 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     expect(ls.stdout).toContain(`${mailcowDir}/mailcow.conf`);
     expect(ls.stdout).toContain(`${mailcowDir}/docker-compose.override.yml`);
     expect(ls.stdout).toMatch(/\/staging\/mailcow\/mailcow-[0-9-]+\/backup_vmail\.tar\.gz/);
+    // The PBS key travels with every snapshot: the VM backups on PBS stay restorable without the node.
+    const key = await restic(["dump", "latest", join(dir, "etc", "pbs-encryption-key.json"), "--host", HOST]);
+    expect(key.stdout).toBe(`${PBS_KEY}\n`);
   });
 
   it("restores into an empty directory byte for byte: mail, database, redis, TLS key, data/conf, mailcow.conf", async () => {

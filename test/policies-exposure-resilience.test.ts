@@ -191,13 +191,14 @@ function vm(props: Record<string, unknown> = {}, extra: Partial<ResourceView> = 
 
 function pbs(props: Record<string, unknown> = {}): ResourceView {
   return resource(TYPES.pbs, "backup-pbs", {
-    contents: ["backup"],
+    kind: "pbsStorage",
+    connection: { endpoint: "https://pve.xd-cloud.de:8006/", apiKey: "token" },
     datastore: "mailcow",
     fingerprint: "32:B2:3E:7F:05:0D:0D:13:13:37:7E:61:96:93:AA:C5:1B:2E:13:AF:04:C4:0A:CB:60:04:80:B9:17:65:18:5F",
-    generateEncryptionKey: true,
+    encryptionKey: '{"kdf":null,"created":"2026-01-01T00:00:00+00:00","data":"…"}',
     nodes: ["pve"],
     password: "pbs-password",
-    resourceId: "pbs-mailcow",
+    storage: "pbs-mailcow",
     server: "pbs.xd-cloud.de",
     username: "mailstack@pbs",
     ...props,
@@ -212,17 +213,19 @@ function backupJob(props: Record<string, unknown> = {}, extra: Partial<ResourceV
     TYPES.backupJobResource,
     "backup-vm",
     {
+      kind: "backupJob",
+      connection: { endpoint: "https://pve.xd-cloud.de:8006/", apiKey: "token" },
       compress: "zstd",
       enabled: true,
-      mailnotification: "failure",
-      mailtos: ["admin@xd-cloud.de"],
+      mailNotification: "failure",
+      mailTo: ["admin@xd-cloud.de"],
       mode: "snapshot",
-      pruneBackups: { "keep-daily": "7", "keep-monthly": "6", "keep-weekly": "4" },
+      pruneBackups: { "keep-daily": 7, "keep-monthly": 6, "keep-weekly": 4 },
       repeatMissed: true,
-      resourceId: "mailstack-mailcow",
+      jobId: "mailstack-prod-mailcow",
       schedule: "*-*-* 02:00",
       storage: "pbs-mailcow",
-      vmids: ["104"],
+      vmids: [104],
       ...props,
     },
     { dependencies: [PBS_URN, VM_URN], ...extra },
@@ -610,11 +613,6 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
     expect(await stackMessages(vmBackup, [vm(), pbs(), backupJob({}, { dependencies: [] })])).toEqual([]);
   });
 
-  it("accepts a PBS storage with an encryption key of its own", async () => {
-    const storage = pbs({ generateEncryptionKey: false, encryptionKey: '{"kdf":null,"data":"…"}' });
-    expect(await stackMessages(vmBackup, [vm(), storage, backupJob()])).toEqual([]);
-  });
-
   it("reports a VM without a backup job, at the VM", async () => {
     expect(await stackViolations(vmBackup, [vm(), pbs()])).toEqual([
       { message: "VM mailcow-vm has no backup job: configure mailstack:backup.pbs", urn: VM_URN },
@@ -622,7 +620,7 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
   });
 
   it("reports a VM whose only job backs up another VM", async () => {
-    const other = backupJob({ vmids: ["105"] }, { dependencies: [PBS_URN] });
+    const other = backupJob({ vmids: [105] }, { dependencies: [PBS_URN] });
     expect(await stackMessages(vmBackup, [vm(), pbs(), other])).toEqual([
       "VM mailcow-vm has no backup job: configure mailstack:backup.pbs",
     ]);
@@ -642,7 +640,7 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
   });
 
   it("reports a job that keeps no daily backups", async () => {
-    const job = backupJob({ pruneBackups: { "keep-monthly": "6", "keep-weekly": "4" } });
+    const job = backupJob({ pruneBackups: { "keep-monthly": 6, "keep-weekly": 4 } });
     expect(await stackMessages(vmBackup, [vm(), pbs(), job])).toEqual([
       expect.stringMatching(/backup job backup-vm keeps no daily backups: set mailstack:backup\.retention\.daily/),
     ]);
@@ -655,11 +653,11 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
   });
 
   it("reports an unencrypted PBS storage, at the storage", async () => {
-    const storage = pbs({ generateEncryptionKey: false });
+    const storage = pbs({ encryptionKey: "" });
     expect(await stackViolations(vmBackup, [vm(), storage, backupJob()])).toEqual([
       {
         message: expect.stringMatching(
-          /PBS storage pbs-mailcow stores backups unencrypted: set generateEncryptionKey/,
+          /PBS storage pbs-mailcow stores backups unencrypted: give it the stack's encryption key/,
         ) as string,
         urn: PBS_URN,
       },
@@ -669,7 +667,7 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
   it("skips a VM id, schedule, retention, storage and encryption unknown during preview", async () => {
     const resources = [
       vm({ vmId: UNKNOWN_VALUE }),
-      pbs({ generateEncryptionKey: UNKNOWN_VALUE }),
+      pbs({ encryptionKey: UNKNOWN_VALUE }),
       backupJob({
         enabled: UNKNOWN_VALUE,
         schedule: UNKNOWN_VALUE,
@@ -682,7 +680,7 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
   });
 
   it("skips a daily retention count unknown during preview", async () => {
-    const job = backupJob({ pruneBackups: { "keep-daily": UNKNOWN_VALUE, "keep-weekly": "4" } });
+    const job = backupJob({ pruneBackups: { "keep-daily": UNKNOWN_VALUE, "keep-weekly": 4 } });
     expect(await stackMessages(vmBackup, [vm(), pbs(), job])).toEqual([]);
   });
 });

@@ -171,7 +171,10 @@ describe("mailstack-tls-require-verified-connections", () => {
       provider({ endpoint: "https://pve.example.org:8006/", insecure: false }),
       dynamic("pfsense", { endpoint: "https://fw.example.org/", apiKey: "k" }),
       dynamic("mailcow", { endpoint: "https://mail.example.org", apiKey: "k", caCertificate: "PEM" }),
-      resource(TYPES.pbs, "pbs", { fingerprint: Array.from({ length: 32 }, () => "AB").join(":") }),
+      resource(TYPES.pbs, "pbs", {
+        connection: { endpoint: "https://pve.example.org:8006", apiKey: "k" },
+        fingerprint: Array.from({ length: 32 }, () => "AB").join(":"),
+      }),
       command(TYPES.command, { host: "10.3.0.4", hostKey: HOST_KEY }),
       command(TYPES.copyToRemote, { host: "10.3.0.4", hostKey: HOST_KEY }),
     ];
@@ -199,9 +202,16 @@ describe("mailstack-tls-require-verified-connections", () => {
   });
 
   it("reports a PBS storage without a pinned fingerprint", async () => {
-    expect(await violations(verifiedConnections, resource(TYPES.pbs, "pbs", {}))).toEqual([
+    const pve = { endpoint: "https://pve.example.org:8006", apiKey: "k" };
+    expect(await violations(verifiedConnections, resource(TYPES.pbs, "pbs", { connection: pve }))).toEqual([
       expect.stringMatching(/pins no certificate fingerprint/),
     ]);
+    expect(
+      await violations(
+        verifiedConnections,
+        resource(TYPES.pbs, "pbs", { connection: { ...pve, endpoint: "http://pve:8006" }, fingerprint: "AB" }),
+      ),
+    ).toEqual([expect.stringMatching(/the Proxmox API is reached over http:\/\/pve:8006: use an https:\/\/ endpoint/)]);
   });
 
   it("reports remote commands and copies that do not pin the host key", async () => {

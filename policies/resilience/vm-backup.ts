@@ -17,7 +17,7 @@ function targets(job: PolicyResource, vm: PolicyResource): boolean {
   if (peek(() => propsOf(job).all) === true) return true;
   if (job.dependencies.some((d) => d.urn === vm.urn)) return true;
   const vmId = peek(() => propsOf(vm).vmId);
-  const ids = peek(() => asArray(propsOf(job).vmids).map(String));
+  const ids = peek(() => asArray(propsOf(job).vmids).map((id) => text(id)));
   return isKnown(vmId) && isKnown(ids) && vmId !== undefined && ids.includes(text(vmId));
 }
 
@@ -27,7 +27,7 @@ export const vmBackup = stackRule(RULES.vmBackup, {
   validateStack: (args, report) => {
     const jobs = args.resources.filter((r) => r.type === TYPES.backupJobResource);
     const storages = new Map(
-      args.resources.filter((r) => r.type === TYPES.pbs).map((r) => [str(() => propsOf(r).resourceId) ?? r.name, r]),
+      args.resources.filter((r) => r.type === TYPES.pbs).map((r) => [str(() => propsOf(r).storage) ?? r.name, r]),
     );
     for (const vm of args.resources.filter((r) => r.type === TYPES.vm)) {
       const mine = jobs.filter((job) => targets(job, vm));
@@ -59,10 +59,12 @@ export const vmBackup = stackRule(RULES.vmBackup, {
           );
           continue;
         }
-        const generated = peek(() => propsOf(storage).generateEncryptionKey);
         const key = peek(() => propsOf(storage).encryptionKey);
-        if (isKnown(generated) && isKnown(key) && generated !== true && !key)
-          report(`PBS storage ${storageId} stores backups unencrypted: set generateEncryptionKey`, storage.urn);
+        if (isKnown(key) && !key)
+          report(
+            `PBS storage ${storageId} stores backups unencrypted: give it the stack's encryption key`,
+            storage.urn,
+          );
       }
     }
   },

@@ -21,23 +21,30 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
         report(`the Proxmox endpoint ${endpoint} is not HTTPS: set mailstack:proxmox.endpoint to https://…:8006/`);
       return;
     }
-    if (type.startsWith(TYPES.pfsensePrefix) || type.startsWith(TYPES.mailcowPrefix)) {
+    if (
+      type.startsWith(TYPES.pfsensePrefix) ||
+      type.startsWith(TYPES.mailcowPrefix) ||
+      type.startsWith(TYPES.proxmoxApiPrefix)
+    ) {
       const connection = peek(() => asRecord(props.connection));
       if (!isKnown(connection)) return;
-      const what = type.startsWith(TYPES.pfsensePrefix) ? "pfSense" : "mailcow";
+      const what = type.startsWith(TYPES.pfsensePrefix)
+        ? "pfSense"
+        : type.startsWith(TYPES.mailcowPrefix)
+          ? "mailcow"
+          : "Proxmox";
       const endpoint = typeof connection.endpoint === "string" ? connection.endpoint : undefined;
       // The client always verifies certificates (providers/rest.ts); the scheme is what config can get wrong.
       if (endpoint === undefined)
         report(`the ${what} API client has no endpoint: set mailstack:${what.toLowerCase()}.endpoint`);
       else if (!endpoint.startsWith("https://"))
         report(`the ${what} API is reached over ${endpoint}: use an https:// endpoint`);
-      return;
+      if (type !== TYPES.pbs) return;
     }
     if (type === TYPES.pbs) {
       const fingerprint = peek(() => props.fingerprint);
       if (isKnown(fingerprint) && (typeof fingerprint !== "string" || fingerprint.trim() === ""))
         report("the PBS storage pins no certificate fingerprint: set mailstack:backup.pbs.fingerprint");
-      return;
     }
     if (type === TYPES.command || type === TYPES.copyToRemote) {
       const connection = peek(() => asRecord(props.connection));

@@ -6,6 +6,8 @@
 import { plain, type ProgramRun, type RecordedResource } from "../../plan/engine";
 import { mailcowProvider } from "../../providers/mailcow";
 import { pfSenseProvider } from "../../providers/pfsense";
+import { proxmoxProvider } from "../../providers/proxmox";
+import { pbsKeyFileFingerprint } from "../../render/pbs-key";
 
 export type Action = "create" | "update" | "replace" | "delete" | "same";
 
@@ -102,6 +104,15 @@ function createdOutputs(resource: RecordedResource, inputs: Record<string, unkno
     return { publicKey: "[as imported]" };
   }
   if (kind === "admin") return { forceTfa: true };
+  if (kind === "pbsStorage") {
+    // providers/proxmox.ts create: the key fingerprint PVE stores, content backup, enabled.
+    const key = inputs.encryptionKey;
+    return {
+      keyFingerprint: typeof key === "string" && key.startsWith("{") ? pbsKeyFileFingerprint(key) : null,
+      content: "backup",
+      disabled: false,
+    };
+  }
   if (kind === "domain" || kind === "mailbox") return { adopted: false };
   void resource;
   return {};
@@ -188,7 +199,11 @@ export async function planChanges(before: ProgramRun, after: ProgramRun): Promis
     ];
     for (const path of changed) if (forceNew.some((pattern) => matches(pattern, path))) because.push(path);
     if (resource.type.startsWith("pulumi-nodejs:dynamic/") && changed.size > 0) {
-      const provider = resource.type.includes("/mailcow:") ? mailcowProvider : pfSenseProvider;
+      const provider = resource.type.includes("/mailcow:")
+        ? mailcowProvider
+        : resource.type.includes("/proxmox:")
+          ? proxmoxProvider
+          : pfSenseProvider;
       const diff = await provider.diff?.(resource.name, { ...oldInputs, ...createdOutputs(old, oldInputs) }, newInputs);
       because.push(...(diff?.replaces ?? []));
     }
