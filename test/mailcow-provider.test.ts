@@ -1,8 +1,5 @@
 // The mailcow dynamic providers against a fake mailcow API on loopback (one server for the file).
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   mailcowAdminProvider,
@@ -17,37 +14,7 @@ import {
 } from "../providers/mailcow";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakeMailcow, STALE_OPENSSL_ERROR } from "./fakes/mailcow";
-import { runOk } from "./support/exec";
 import { rejection, serializeProviders } from "./tools";
-
-/** A self-signed certificate for one host name (no IP address in it). */
-async function namedCertificate(host: string): Promise<TestCertificate> {
-  const dir = mkdtempSync(join(tmpdir(), "mailstack-cert-"));
-  try {
-    await runOk("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${host}`,
-      "-addext",
-      `subjectAltName=DNS:${host}`,
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ]);
-    return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const API_KEY = "mailcow-api-key-0123456789-secret";
 const PASSWORD = "Initial-Password-4711-secret";
@@ -440,7 +407,7 @@ describe("mailcow's answers, as its PHP gives them", () => {
 
   it("connects to the configured address and verifies TLS for the host name", async () => {
     // A mailcow whose certificate is for its host name only, reached at a loopback address.
-    const named = new FakeMailcow(await namedCertificate("mail.example.org"), API_KEY);
+    const named = new FakeMailcow(await loopbackCertificate("mail.example.org"), API_KEY);
     await named.api.start();
     try {
       const viaAddress = {

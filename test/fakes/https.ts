@@ -14,8 +14,11 @@ export interface TestCertificate {
   readonly key: string;
 }
 
-/** A self-signed certificate for 127.0.0.1 (the client pins it as its CA). */
-export async function loopbackCertificate(): Promise<TestCertificate> {
+/**
+ * A self-signed certificate (the client pins it as its CA): for 127.0.0.1 by default, or for a host
+ * name only (a server reached at an address but verified for its name).
+ */
+export async function loopbackCertificate(hostName?: string): Promise<TestCertificate> {
   requireTool("openssl");
   const dir = mkdtempSync(join(tmpdir(), "mailstack-cert-"));
   try {
@@ -30,9 +33,9 @@ export async function loopbackCertificate(): Promise<TestCertificate> {
       "-days",
       "2",
       "-subj",
-      "/CN=127.0.0.1",
+      `/CN=${hostName ?? "127.0.0.1"}`,
       "-addext",
-      "subjectAltName=IP:127.0.0.1",
+      hostName ? `subjectAltName=DNS:${hostName}` : "subjectAltName=IP:127.0.0.1",
       "-keyout",
       join(dir, "key.pem"),
       "-out",
