@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
-import { createOnce, endpointFrom, rest, RestError, type ApiConnection } from "./rest";
+import { createOnce, endpointFrom, keepErrorFields, rest, RestError, type ApiConnection } from "./rest";
 
 export type MailcowConnection = ApiConnection;
 
@@ -33,7 +33,8 @@ export class MailcowError extends Error {
     readonly key?: string,
   ) {
     super(message);
-    this.name = "MailcowError";
+    // Serialized by Pulumi, the class sets no message itself (see keepErrorFields).
+    keepErrorFields(this, "MailcowError", message);
   }
 }
 

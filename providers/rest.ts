@@ -1,9 +1,13 @@
 // A small JSON-over-HTTPS client for the dynamic providers (pfSense REST API, mailcow API).
 // TLS is always verified (against a pinned CA when one is given); timeouts and 5xx/429 answers are
 // retried with exponential backoff up to a bound; errors carry the server's own message and never
-// a header value (API keys travel in headers). A request that is not idempotent (a create) is not
-// sent again after a failure that leaves open whether the server acted on it: the caller looks
-// first (createOnce). Self-contained: dynamic providers are serialized.
+// a header value (API keys travel in headers). A request that is not idempotent (a create, or a
+// write addressed by a position that may shift) is not sent again after a failure that leaves
+// open whether the server acted on it: the caller looks first (createOnce, resendAfterLookup).
+// Self-contained: dynamic providers are serialized. Pulumi's closure serializer turns classes into
+// plain functions and module-level Sets and Maps into plain objects (their methods then throw), so
+// this file keeps no Set or Map at module level and its errors set their fields explicitly
+// (keepErrorFields).
 import * as https from "node:https";
 import { isIP } from "node:net";
 
@@ -57,6 +61,8 @@ export interface RestRequest {
    * HTTP 500 and a message): then it is neither retried nor taken as a maybe-applied request.
    */
   readonly final?: (response: RestResponse) => boolean;
+  /** This request's timeout, when it may take longer than the endpoint's (e.g. a synchronous reload). */
+  readonly timeoutMs?: number;
 }
 
 export interface RestResponse {
@@ -66,6 +72,32 @@ export interface RestResponse {
   readonly json: unknown;
 }
 
+/**
+ * Sets an error's name and message (and a stack when there is none) on the object itself.
+ * Under Pulumi's closure serialization `class X extends Error` becomes a function whose
+ * constructor runs `Error.call(this, message)`: that returns a new Error and leaves `this`
+ * without a message, so the engine, which reports `error.message`, would show none. Provider
+ * error classes call this at the end of their constructor. (A serialized class without methods
+ * is also no longer `instanceof Error`: read `message` through errorMessage().)
+ */
+export function keepErrorFields(
+  error: { name: string; message: string; stack?: string },
+  name: string,
+  message: string,
+): void {
+  error.name = name;
+  error.message = message;
+  if (typeof error.stack !== "string") error.stack = `${name}: ${message}`;
+}
+
+/** What an answer that was not a success said besides its message. */
+export interface RestErrorDetails {
+  /** The API's own error identifier (pfrest's `response_id`). */
+  readonly responseId?: string;
+  /** The body was not JSON (e.g. the web server's HTML error page instead of the API's answer). */
+  readonly notJson?: boolean;
+}
+
 export class RestError extends Error {
   constructor(
     message: string,
@@ -73,19 +105,29 @@ export class RestError extends Error {
     readonly retryable = false,
     /** The server may have acted on the request although no success came back. */
     readonly unsure = false,
+    readonly details: RestErrorDetails = {},
   ) {
     super(message);
-    // Set explicitly: under Pulumi's closure serialization `super(message)` becomes
-    // `Error.call(this, message)`, which does not set the message on `this`.
-    this.message = message;
-    this.name = "RestError";
+    keepErrorFields(this, "RestError", message);
   }
+
+  // A class with a method is serialized with a prototype made from Error.prototype (without one,
+  // the serialized RestError is not `instanceof Error` and prints as "[object Object]").
+  override toString(): string {
+    return `${this.name}: ${this.message}`;
+  }
+}
+
+/** An error's message, also for errors of serialized classes (which are not `instanceof Error`). */
+export function errorMessage(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === "string" && message ? message : String(error);
 }
 
 const DEFAULTS = { timeoutMs: 15_000, retries: 3, backoffMs: 500 };
 
 /** Socket errors raised before the request reached the server (safe to send again). */
-const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+const NOT_SENT: readonly string[] = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
 /** 429 and 503 say the server did not take the request on; other 5xx leave it open. */
 const unsureStatus = (status: number) => status >= 500 && status !== 503;
@@ -102,6 +144,7 @@ function once(
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
   const what = `${request.method} ${url.pathname}`;
   const host = url.hostname.replace(/^\[|\]$/g, "");
+  const timeoutMs = request.timeoutMs ?? endpoint.timeoutMs ?? DEFAULTS.timeoutMs;
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -123,7 +166,7 @@ function once(
         },
         rejectUnauthorized: true,
         ...(endpoint.caCertificate ? { ca: endpoint.caCertificate } : {}),
-        timeout: endpoint.timeoutMs ?? DEFAULTS.timeoutMs,
+        timeout: timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -142,6 +185,7 @@ function once(
                 status,
                 status >= 500,
                 unsureStatus(status) || (status >= 200 && status < 300),
+                { notJson: true },
               ),
             );
             return;
@@ -151,20 +195,13 @@ function once(
       },
     );
     req.on("timeout", () =>
-      req.destroy(
-        new RestError(
-          `${what}: no answer within ${endpoint.timeoutMs ?? DEFAULTS.timeoutMs} ms`,
-          undefined,
-          true,
-          true,
-        ),
-      ),
+      req.destroy(new RestError(`${what}: no answer within ${timeoutMs} ms`, undefined, true, true)),
     );
     req.on("error", (error: NodeJS.ErrnoException) =>
       reject(
         error instanceof RestError
           ? error
-          : new RestError(`${what}: ${error.message}`, undefined, true, !NOT_SENT.has(error.code ?? "")),
+          : new RestError(`${what}: ${error.message}`, undefined, true, !NOT_SENT.includes(error.code ?? "")),
       ),
     );
     if (body !== undefined) req.write(body);
@@ -196,14 +233,16 @@ export async function rest(
       const message = describeError(response.json, response.statusText ?? "") ?? "no message";
       const final = request.final?.(response) ?? false;
       const retryable = !final && (response.status >= 500 || response.status === 429);
+      const responseId = (response.json as { response_id?: unknown } | null | undefined)?.response_id;
       last = new RestError(
         `${request.method} ${request.path}: HTTP ${response.status}: ${message}`,
         response.status,
         retryable,
         !final && unsureStatus(response.status),
+        typeof responseId === "string" ? { responseId } : {},
       );
     } catch (error) {
-      last = error instanceof RestError ? error : new RestError(String(error), undefined, false);
+      last = error instanceof RestError ? error : new RestError(errorMessage(error), undefined, false);
     }
     if (!last.retryable || (!idempotent && last.unsure)) throw last;
   }
@@ -211,6 +250,8 @@ export async function rest(
     `${last?.message ?? "request failed"} (gave up after ${retries + 1} attempts)`,
     last?.status,
     false,
+    false,
+    last?.details ?? {},
   );
 }
 
@@ -231,6 +272,22 @@ export async function createOnce<T>(
       if (!(error instanceof RestError && error.unsure) || attempt >= retries) throw error;
       const found = await find();
       if (found !== undefined) return found;
+    }
+  }
+}
+
+/**
+ * Runs a write addressed by something that may have changed meanwhile (pfrest's ids are list
+ * positions): `attempt` looks the object up and sends the write. When the write fails in a way
+ * that leaves open whether the server acted on it, the next attempt looks again before sending, so
+ * a lost answer never turns into a write to whatever object took the old position.
+ */
+export async function resendAfterLookup<T>(attempt: () => Promise<T>, retries: number = DEFAULTS.retries): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof RestError && error.unsure) || tries >= retries) throw error;
     }
   }
 }
