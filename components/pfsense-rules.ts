@@ -1,7 +1,8 @@
 // PfSenseRules: the mail host's firewall and NAT on pfSense. The rule plan comes from the pure
-// firewallPlan(); this class turns it into marker-owned pfSense objects and applies them once.
+// firewallPlan(); this class turns it into marker-owned pfSense objects and applies them once,
+// after all of them (the provider confirms pfSense loaded the rules).
 import * as pulumi from "@pulumi/pulumi";
-import { firewallTable, type FirewallPlan } from "../render/firewall-plan";
+import { firewallTable, markerOf, rulePlacement, type FirewallPlan } from "../render/firewall-plan";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
 import { showInPlan } from "./plan-files";
 
@@ -21,7 +22,6 @@ export class PfSenseRules extends pulumi.ComponentResource {
   constructor(name: string, args: PfSenseRulesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mailstack:firewall:PfSenseRules", name, { plan: args.plan, endpoint: args.connection.endpoint }, opts);
     const connection = pulumi.secret(pulumi.output(args.connection));
-    const markerOf = (descr: string) => /\[mailstack:[^\]]+\]/.exec(descr)?.[0] ?? descr;
 
     const aliases = args.plan.aliases.map(
       ({ key, ...spec }) =>
@@ -39,12 +39,15 @@ export class PfSenseRules extends pulumi.ComponentResource {
           { parent: this, dependsOn: aliases },
         ),
     );
-    // Filter rules in plan order, placed above the interface's defaults (first match wins).
+    // Filter rules in plan order, one after the other: each is placed next to the stack's rule
+    // before it on its interface, the first at the interface's anchor (render/firewall-plan.ts).
     let previous: pulumi.Resource[] = aliases;
-    const rules = args.plan.rules.map(({ key, ...spec }, index) => {
+    const rules = args.plan.rules.map((planned) => {
+      const { key, ...spec } = planned;
+      const placement = rulePlacement(args.plan, planned);
       const rule = new PfSenseObject(
         `${name}-${key}`,
-        { connection, kind: "rule", marker: markerOf(spec.descr), spec: { ...spec }, placement: index },
+        { connection, kind: "rule", marker: markerOf(spec.descr), spec: { ...spec }, placement },
         { parent: this, dependsOn: previous },
       );
       previous = [rule];

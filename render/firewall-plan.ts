@@ -1,6 +1,9 @@
 // The mail host's pfSense rules as a plan (pure): aliases, IPv4 port forwards, IPv4/IPv6 pass
 // rules from the WAN and the host's egress rules, every rule logged and marked with a stable
-// marker the provider uses to find its own objects. Nothing else is opened.
+// marker the provider uses to find its own objects. Nothing else is opened. The marker comes
+// first in each description: pfSense puts the description into the pf label, and the firewall
+// log shows only its first 52 characters (pfSense filter.inc: PFLABEL_MAXLEN 63 minus
+// "USER_RULE: ", fix_rule_label cuts the end).
 import { createHash } from "node:crypto";
 
 export interface FirewallPlanInput {
@@ -36,7 +39,13 @@ export interface PortForwardSpec {
   readonly destination_port: string;
   readonly target: string;
   readonly local_port: string;
-  readonly natreflection: "enable";
+  /**
+   * Pure NAT reflection: hosts on the internal networks that use the public IPv4 are redirected
+   * to the mail host by pf itself ("enable" would be pfSense's NAT + proxy: TCP only, every
+   * reflected connection coming from the firewall's address; filter.inc
+   * filter_nat_rules_generate, reflection_type "purenat" vs "proxy").
+   */
+  readonly natreflection: "purenat";
   readonly associated_rule_id: "";
   readonly descr: string;
 }
@@ -54,16 +63,42 @@ export interface FilterRuleSpec {
   readonly descr: string;
 }
 
+/**
+ * Where the stack's rules of an interface go among that interface's other rules:
+ * - "last": after all of them, so the admin's block rules (blocklists, GeoIP) still apply to the
+ *   traffic the stack's pass rules let in;
+ * - "before-first-pass": directly above the first pass rule that is not the stack's (on the LAN,
+ *   "Default allow LAN to any rule"), so the stack's block rule stops the mail host before a
+ *   broader allow, and the admin's block rules above still apply.
+ */
+export type RuleAnchor = "last" | "before-first-pass";
+
 export interface FirewallPlan {
   readonly aliases: readonly AliasSpec[];
   readonly portForwards: readonly PortForwardSpec[];
   /** Filter rules in evaluation order per interface (first match wins). */
   readonly rules: readonly FilterRuleSpec[];
+  /** Per interface: where its rules go (see RuleAnchor). */
+  readonly anchors: Readonly<Record<string, RuleAnchor>>;
 }
 
 /** "[mailstack:<namespace>:<key>]": how the provider recognises its own objects. */
 export function marker(namespace: string, key: string): string {
   return `[mailstack:${namespace}:${key}]`;
+}
+
+/** The marker a description starts with. */
+export function markerOf(descr: string): string {
+  return /^\[mailstack:[^\]]+\]/.exec(descr)?.[0] ?? descr;
+}
+
+/** Where a rule goes: the markers of the stack's rules on its interface, in order, and their anchor. */
+export function rulePlacement(plan: FirewallPlan, rule: FilterRuleSpec): { group: string[]; anchor: RuleAnchor } {
+  const name = rule.interface[0] ?? "";
+  return {
+    group: plan.rules.filter((other) => other.interface[0] === name).map((other) => markerOf(other.descr)),
+    anchor: plan.anchors[name] ?? "last",
+  };
 }
 
 const ALIAS_NAME_MAX = 31;
@@ -90,7 +125,7 @@ export const EGRESS = {
 
 export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
   const ns = input.namespace;
-  const describe = (key: string, text: string) => `${text} ${marker(ns, key)}`;
+  const describe = (key: string, text: string) => `${marker(ns, key)} ${text}`;
   const alias = (
     key: string,
     type: AliasSpec["type"],
@@ -132,6 +167,9 @@ export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
       text,
     );
   return {
+    // The WAN group only passes: last on the WAN. The LAN group ends in a block for the host: above
+    // the LAN's first other pass rule.
+    anchors: { [wan]: "last", [lan]: "before-first-pass" },
     aliases: [mailPorts, host, smtpOut, webOut],
     portForwards: [
       {
@@ -144,7 +182,7 @@ export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
         destination_port: mailPorts.name,
         target: input.hostIpv4,
         local_port: mailPorts.name,
-        natreflection: "enable",
+        natreflection: "purenat",
         associated_rule_id: "",
         descr: describe("nat-mail-ipv4", "mail ports to the mail host (IPv4 NAT)"),
       },
@@ -229,6 +267,11 @@ export function firewallTable(plan: FirewallPlan): string {
     ),
     "",
     "## Filter rules (in order; every rule logs)",
+    "",
+    ...Object.entries(plan.anchors).map(
+      ([name, anchor]) =>
+        `- ${name}: ${anchor === "last" ? "after the interface's other rules (its block rules still apply)" : "directly above the interface's first other pass rule"}`,
+    ),
     "",
     "| Action | Interface | IP | Protocol | Source | Destination | Ports | Description |",
     "|---|---|---|---|---|---|---|---|",

@@ -1,5 +1,9 @@
-// The pfSense dynamic provider against a fake pfrest on loopback (one server for the file):
-// marker ownership across renumbering, drift, apply, faults, TLS, secrets, serialization.
+// The pfSense dynamic provider against the fake pfrest on loopback (one server for the file; the
+// fake follows pfrest v2.10.0's code, test/pfsense-fake.test.ts): every change applied and
+// confirmed, one writer at a time, placement among the interface's own rules, aliases that
+// outlive their users, lookups before resending by position, prerequisites, faults, TLS,
+// secrets, errors under serialization.
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   applyRevision,
@@ -10,9 +14,11 @@ import {
   type PfSenseObjectInputs,
   type PfSenseObjectOutputs,
 } from "../providers/pfsense";
-import { firewallPlan, marker } from "../render/firewall-plan";
-import { loopbackCertificate, type TestCertificate } from "./fakes/https";
-import { FakePfRest } from "./fakes/pfrest";
+import { marker, rulePlacement } from "../render/firewall-plan";
+import { FakeHttpsApi, loopbackCertificate, type TestCertificate } from "./fakes/https";
+import { FakePfRest, NGINX_404, type PfObject } from "./fakes/pfrest";
+import { runOk } from "./support/exec";
+import { testPlan } from "./support/test-plan";
 import { rejection, serializeProviders } from "./tools";
 
 const API_KEY = "pfrest-key-0123456789abcdef-secret";
@@ -25,33 +31,26 @@ beforeAll(async () => {
   fake = new FakePfRest(certificate, API_KEY);
   await fake.api.start();
   connection = fake.api.connection(API_KEY);
+  // The provider checks pfrest's settings once per pfSense and key: done here, for every test.
+  await findOwn(connection, "rule", "[warm-up]");
 });
 afterAll(() => fake.api.stop());
-beforeEach(() => {
-  fake.objects.alias.length = 0;
-  fake.objects.rule.length = 0;
-  fake.objects.port_forward.length = 0;
-  fake.pending = false;
-  fake.applies = 0;
-  fake.api.requests.length = 0;
-  fake.api.clearFaults();
-});
+beforeEach(() => fake.reset());
 
-const plan = firewallPlan({
-  namespace: "test",
-  wanInterface: "wan",
-  lanInterface: "lan",
-  hostIpv4: "10.3.0.4",
-  hostPublicIpv6: "2a05:bec0:27:fd03::4",
-  hostAddresses: ["10.3.0.4", "2a05:bec0:27:fd03::4"],
-  publicPorts: [25, 80, 443],
-});
+const plan = testPlan();
 
-function ruleInputs(key: string): PfSenseObjectInputs {
+function aliasInputs(key: string): PfSenseObjectInputs {
+  const alias = plan.aliases.find((a) => a.key === key);
+  if (!alias) throw new Error(key);
+  const { key: _key, ...spec } = alias;
+  return { connection, kind: "alias", marker: marker("test", key), spec };
+}
+
+function ruleInputs(key: string, at: PfSenseConnection = connection): PfSenseObjectInputs {
   const rule = plan.rules.find((r) => r.key === key);
   if (!rule) throw new Error(key);
   const { key: _key, ...spec } = rule;
-  return { connection, kind: "rule", marker: marker("test", key), spec };
+  return { connection: at, kind: "rule", marker: marker("test", key), spec, placement: rulePlacement(plan, rule) };
 }
 
 async function create(inputs: PfSenseObjectInputs): Promise<PfSenseObjectOutputs> {
@@ -62,175 +61,476 @@ async function create(inputs: PfSenseObjectInputs): Promise<PfSenseObjectOutputs
   return outs;
 }
 
-describe("the pfSense provider", () => {
-  it("creates a rule pending, and PfSenseApply applies it once", async () => {
-    const outs = await create(ruleInputs("wan-mail-ipv4"));
-    expect(fake.find("rule", marker("test", "wan-mail-ipv4"))?.object).toMatchObject({
-      type: "pass",
-      interface: ["wan"],
-      log: true,
-      destination: "10.3.0.4",
-    });
-    expect(outs.position).toBe(0);
-    expect(fake.pending).toBe(true);
-    const apply = await pfSenseApplyProvider.create({ connection, revision: "r1" });
-    if (!apply.outs) throw new Error("no outputs");
-    expect(apply.outs.applied).toBe(true);
-    expect(fake.pending).toBe(false);
+/** The stack's aliases and the rules in plan order, as a first `pulumi up` creates them. */
+async function createAll(keys = plan.rules.map((r) => r.key)): Promise<Map<string, PfSenseObjectOutputs>> {
+  const outs = new Map<string, PfSenseObjectOutputs>();
+  for (const alias of plan.aliases) outs.set(alias.key, await create(aliasInputs(alias.key)));
+  for (const key of keys) outs.set(key, await create(ruleInputs(key)));
+  return outs;
+}
+
+async function apply(revision: string): Promise<void> {
+  await pfSenseApplyProvider.create({ connection, revision });
+}
+
+/** A LAN pass rule from any to any, as someone adds it in the GUI. */
+const anyLanRule = (descr: string): PfObject => ({
+  type: "pass",
+  interface: ["lan"],
+  ipprotocol: "inet",
+  source: "any",
+  destination: "any",
+  descr,
+});
+const descrs = (rules: readonly PfObject[]) => rules.map((r) => String(r.descr));
+const runs = (key: string) => descrs(fake.applied.rules).some((d) => d.startsWith(marker("test", key)));
+
+describe("applying", () => {
+  it("applies a change that touches only a rule, although pfrest reports nothing pending", async () => {
+    const outs = await createAll(["lan-dns-out"]);
+    await apply("r1");
+    await fake.settle(); // no reload left over that could pick up the change below
+    const dns = outs.get("lan-dns-out") as PfSenseObjectOutputs;
+    const news = { ...ruleInputs("lan-dns-out"), spec: { ...ruleInputs("lan-dns-out").spec, destination_port: "853" } };
+    const updated = (await pfSenseObjectProvider.update?.(dns.marker, dns, news))?.outs as PfSenseObjectOutputs;
+    expect(fake.dirty.size).toBe(0); // what pfrest says: nothing to apply
+    const revisions = { olds: { connection, revision: "r1" }, news: { connection, revision: updated.writeId } };
     expect(
-      (await pfSenseApplyProvider.update?.("apply", apply.outs, { connection, revision: "r1" }))?.outs?.applied,
-    ).toBe(false);
-    expect(fake.applies).toBe(1);
+      (await pfSenseApplyProvider.diff?.("apply", { ...revisions.olds, applied: true }, revisions.news))?.changes,
+    ).toBe(true);
+    await pfSenseApplyProvider.update?.("apply", { ...revisions.olds, applied: true }, revisions.news);
+    const running = fake.applied.rules.find((r) => String(r.descr).startsWith(dns.marker));
+    expect(running?.destination_port).toBe("853");
   });
 
+  it("applies a removal at once: pf stops running the deleted rule", async () => {
+    const outs = await createAll(["wan-mail-ipv4"]);
+    await apply("r1");
+    expect(runs("wan-mail-ipv4")).toBe(true);
+    const rule = outs.get("wan-mail-ipv4") as PfSenseObjectOutputs;
+    await pfSenseObjectProvider.delete?.(rule.marker, rule);
+    expect(fake.find("rule", rule.marker)).toBeUndefined();
+    expect(runs("wan-mail-ipv4")).toBe(false);
+  });
+
+  it("waits for the reload: pf runs the new rules when the apply returns", async () => {
+    fake.backgroundReloadMs = 60_000; // a background reload would not have run yet
+    await createAll(["lan-smtp-out"]);
+    await apply("r1");
+    fake.backgroundReloadMs = 10;
+    expect(runs("lan-smtp-out")).toBe(true);
+    const post = fake.api.requests.find((r) => r.method === "POST" && r.path === "/api/v2/firewall/apply");
+    expect(post?.body).toEqual({ async: false });
+  });
+
+  it("fails when pf refuses the ruleset, with pfSense's words, and pf keeps the rules it had", async () => {
+    await createAll(["lan-smtp-out"]);
+    fake.failingReloads.push("syntax error");
+    const error = await rejection(apply("r1"));
+    expect(error.message).toMatch(
+      /pfSense did not load the new firewall rules: There were error\(s\) loading the rules: \/tmp\/rules\.debug:42: syntax error/,
+    );
+    expect(error.message).toMatch(/Status > System Logs > System/);
+    expect(runs("lan-smtp-out")).toBe(false);
+    // The next apply loads it.
+    await apply("r2");
+    expect(runs("lan-smtp-out")).toBe(true);
+  });
+
+  it("is not misled by errors of earlier reloads in the system log", async () => {
+    fake.logLine(
+      "php-fpm[1]: /firewall_rules.php: New alert found: There were error(s) loading the rules: /tmp/rules.debug:7: old",
+    );
+    fake.logLine("check_reload_status[2]: Syncing firewall");
+    await createAll(["lan-smtp-out"]);
+    await apply("r1");
+    expect(runs("lan-smtp-out")).toBe(true);
+  });
+
+  it("fails when pfSense leaves one of the stack's rules out of the ruleset", async () => {
+    await createAll(["lan-smtp-out"]);
+    // Someone deletes the host alias the rule names (pfrest allows it).
+    fake.config.alias = fake.config.alias.filter((a) => a.name !== "ms_test_mail_host");
+    const error = await rejection(apply("r1"));
+    expect(error.message).toMatch(
+      /Unresolvable source alias 'ms_test_mail_host' for rule '\[mailstack:test:lan-smtp-out\] mail host: SMTP out'/,
+    );
+  });
+
+  it("reloads once for a burst of removals", async () => {
+    const outs = await createAll(["lan-smtp-out", "lan-dns-out", "lan-web-out"]);
+    await apply("r1");
+    const reloads = fake.reloads;
+    await Promise.all(
+      ["lan-smtp-out", "lan-dns-out", "lan-web-out"].map((key) => {
+        const rule = outs.get(key) as PfSenseObjectOutputs;
+        return pfSenseObjectProvider.delete?.(rule.marker, rule) ?? Promise.resolve();
+      }),
+    );
+    expect(fake.reloads - reloads).toBe(1);
+    expect(descrs(fake.applied.rules)).toEqual(["Default allow LAN to any rule", "Default allow LAN IPv6 to any rule"]);
+  });
+});
+
+describe("one writer per pfSense", () => {
+  it("sends the writes of resources created at once one after the other, so none is lost", async () => {
+    // Each write waits until a second one has read the config (or 150 ms): overlapping writes lose one.
+    fake.holdWrites(2, 150);
+    await Promise.all(plan.aliases.map((alias) => create(aliasInputs(alias.key))));
+    expect(fake.config.alias.map((a) => a.name).sort()).toEqual(plan.aliases.map((a) => a.name).sort());
+  });
+});
+
+describe("placement", () => {
+  const admin = {
+    geoBlock: {
+      type: "block",
+      interface: ["wan"],
+      ipprotocol: "inet46",
+      source: "192.0.2.0/24",
+      destination: "any",
+      descr: "GeoIP block",
+    },
+    c2Block: {
+      type: "block",
+      interface: ["lan"],
+      ipprotocol: "inet46",
+      source: "any",
+      destination: "198.51.100.0/24",
+      descr: "block C2",
+    },
+    wanSsh: {
+      type: "pass",
+      interface: ["wan"],
+      ipprotocol: "inet",
+      protocol: "tcp",
+      source: "203.0.113.7",
+      destination: "wan:ip",
+      destination_port: "22",
+      descr: "admin ssh",
+    },
+  };
+
+  it("puts the WAN pass rules after the admin's WAN rules, and the host's LAN rules right above the LAN's allow", async () => {
+    // An admin's config: a WAN block at the top of the one list, a LAN block above the defaults.
+    fake.seed("rule", admin.geoBlock, 0);
+    fake.seed("rule", admin.c2Block, 1);
+    await createAll();
+    expect(descrs(fake.rulesOf("wan"))).toEqual([
+      "GeoIP block",
+      `${marker("test", "wan-mail-ipv4")} mail ports to the mail host (IPv4, after NAT)`,
+      `${marker("test", "wan-mail-ipv6")} mail ports to the mail host (IPv6)`,
+    ]);
+    expect(descrs(fake.rulesOf("lan")).map((d) => d.replace(/ .*/, ""))).toEqual([
+      "block",
+      ...["lan-smtp-out", "lan-dns-out", "lan-web-out", "lan-ntp-out", "lan-block-rest"].map((k) => marker("test", k)),
+      "Default",
+      "Default",
+    ]);
+  });
+
+  it("keeps a rule where it is on an update, and puts back a rule that was moved", async () => {
+    fake.seed("rule", admin.wanSsh);
+    const outs = await createAll();
+    const order = descrs(fake.config.rule);
+    const smtp = outs.get("lan-smtp-out") as PfSenseObjectOutputs;
+    const news = {
+      ...ruleInputs("lan-smtp-out"),
+      spec: { ...ruleInputs("lan-smtp-out").spec, destination_port: "2525" },
+    };
+    fake.api.requests.length = 0;
+    await pfSenseObjectProvider.update?.(smtp.marker, smtp, news);
+    const patch = fake.api.writes().find((r) => r.method === "PATCH");
+    expect(patch?.body).not.toHaveProperty("placement");
+    expect(descrs(fake.config.rule)).toEqual(order);
+
+    // Someone drags the default allow above the host's block rule: the host could get out.
+    const block = outs.get("lan-block-rest") as PfSenseObjectOutputs;
+    const allow = fake.config.rule.findIndex((r) => r.descr === "Default allow LAN to any rule");
+    const [moved] = fake.config.rule.splice(allow, 1);
+    fake.config.rule.splice(fake.find("rule", block.marker)?.position ?? 0, 0, moved as PfObject);
+    const read = (await pfSenseObjectProvider.read?.(block.marker, block))?.props as PfSenseObjectOutputs;
+    expect(read.inPlace).toBe(false);
+    expect((await pfSenseObjectProvider.diff?.(block.marker, read, ruleInputs("lan-block-rest")))?.changes).toBe(true);
+    await pfSenseObjectProvider.update?.(block.marker, read, ruleInputs("lan-block-rest"));
+    expect(descrs(fake.config.rule)).toEqual(order);
+  });
+
+  it("adopts a rule it finds without moving it, and places a new one next to the stack's rule before it", async () => {
+    const outs = await createAll(["lan-smtp-out", "lan-web-out"]);
+    fake.seed("rule", admin.c2Block, 0);
+    const order = descrs(fake.config.rule);
+    fake.api.requests.length = 0;
+    await create(ruleInputs("lan-web-out")); // found by its marker (an interrupted run)
+    expect(fake.api.writes()).toEqual([]);
+    expect(descrs(fake.config.rule)).toEqual(order);
+    // A rule added to the plan between two existing ones goes between them.
+    await create(ruleInputs("lan-dns-out"));
+    const lan = descrs(fake.rulesOf("lan"));
+    const at = (key: string) => lan.findIndex((d) => d.startsWith(marker("test", key)));
+    expect([at("lan-smtp-out") + 1, at("lan-web-out") - 1]).toEqual([at("lan-dns-out"), at("lan-dns-out")]);
+    expect(outs.size).toBe(6);
+  });
+});
+
+describe("aliases", () => {
+  it("changes an alias's type in place and replaces it only for a new name, creating the new one first", async () => {
+    const outs = await create(aliasInputs("alias-mail-host"));
+    const asNetwork = {
+      ...aliasInputs("alias-mail-host"),
+      spec: { ...outs.spec, type: "network", address: ["10.3.0.0/24"] },
+    };
+    expect(await pfSenseObjectProvider.diff?.(outs.marker, outs, asNetwork)).toMatchObject({
+      changes: true,
+      replaces: [],
+    });
+    await pfSenseObjectProvider.update?.(outs.marker, outs, asNetwork);
+    expect(fake.config.alias[0]).toMatchObject({
+      name: "ms_test_mail_host",
+      type: "network",
+      address: ["10.3.0.0/24"],
+    });
+    const renamed = { ...aliasInputs("alias-mail-host"), spec: { ...outs.spec, name: "ms_test_host2" } };
+    expect(await pfSenseObjectProvider.diff?.(outs.marker, outs, renamed)).toMatchObject({
+      replaces: ["spec.name"],
+      deleteBeforeReplace: false,
+    });
+    // Both exist until the old one is deleted: the new one is found by its name.
+    await create(renamed);
+    expect(fake.config.alias.map((a) => a.name)).toEqual(["ms_test_mail_host", "ms_test_host2"]);
+    await pfSenseObjectProvider.delete?.(outs.marker, outs);
+    expect(fake.config.alias.map((a) => a.name)).toEqual(["ms_test_host2"]);
+  });
+
+  it("does not delete an alias a rule still names, and says which", async () => {
+    const outs = await create(aliasInputs("alias-mail-host"));
+    fake.seed("rule", {
+      type: "pass",
+      interface: ["lan"],
+      ipprotocol: "inet",
+      source: "ms_test_mail_host",
+      destination: "any",
+      descr: "admin: host to backup",
+    });
+    const error = await rejection(pfSenseObjectProvider.delete?.(outs.marker, outs));
+    expect(error.message).toMatch(/alias ms_test_mail_host is still used by firewall rule 2 "admin: host to backup"/);
+    expect(fake.config.alias).toHaveLength(1);
+  });
+
+  it("shrinks an alias that has details added in the GUI", async () => {
+    const outs = await create(aliasInputs("alias-mail-host"));
+    fake.guiEdit("alias", 0, { detail: ["vm", "vm v6"] });
+    const news = { ...aliasInputs("alias-mail-host"), spec: { ...outs.spec, address: ["10.3.0.4"] } };
+    await pfSenseObjectProvider.update?.(outs.marker, outs, news);
+    expect(fake.config.alias[0]?.address).toEqual(["10.3.0.4"]);
+  });
+
+  it("refuses an alias of that name that is not the stack's", async () => {
+    fake.seed("alias", { name: "ms_test_mail_host", type: "host", address: ["10.9.9.9"], descr: "by hand" });
+    const error = await rejection(pfSenseObjectProvider.create(aliasInputs("alias-mail-host")));
+    expect(error.message).toMatch(/already has an alias named ms_test_mail_host that is not the stack's/);
+  });
+});
+
+describe("positional ids and lost answers", () => {
+  it("looks its rule up again before resending a DELETE whose answer was lost, and deletes nothing else", async () => {
+    const outs = await createAll(["lan-smtp-out"]);
+    fake.api.inject("lost", 1, (r) => r.method === "DELETE");
+    const rule = outs.get("lan-smtp-out") as PfSenseObjectOutputs;
+    await pfSenseObjectProvider.delete?.(rule.marker, rule);
+    expect(descrs(fake.config.rule)).toEqual(["Default allow LAN to any rule", "Default allow LAN IPv6 to any rule"]);
+  });
+
+  it("looks its rule up again before resending a PATCH whose answer was lost, after ids shifted", async () => {
+    fake.seed(
+      "rule",
+      { type: "pass", interface: ["wan"], ipprotocol: "inet", source: "any", destination: "any", descr: "foreign" },
+      0,
+    );
+    const outs = await createAll(["lan-smtp-out"]);
+    const smtp = outs.get("lan-smtp-out") as PfSenseObjectOutputs;
+    fake.api.inject("lost", 1, (r) => r.method === "PATCH");
+    let lost = false;
+    fake.api.onRequest = (request) => {
+      // After the lost PATCH, someone deletes the rule at the top: every id moves up by one.
+      if (lost) {
+        fake.api.onRequest = undefined;
+        fake.config.rule.splice(0, 1);
+      }
+      if (request.method === "PATCH") lost = true;
+    };
+    const news = {
+      ...ruleInputs("lan-smtp-out"),
+      spec: { ...ruleInputs("lan-smtp-out").spec, destination_port: "2525" },
+    };
+    await pfSenseObjectProvider.update?.(smtp.marker, smtp, news);
+    expect(fake.find("rule", smtp.marker)?.object.destination_port).toBe("2525");
+    // The rule that took the old id is untouched.
+    expect(fake.config.rule.filter((r) => r.destination_port === "2525")).toHaveLength(1);
+  });
+
+  it.each([
+    ["never sends a create twice: after a lost answer it finds the rule that landed", "lost", 1],
+    ["sends a create again when the lookup shows it did not land", "500", 2],
+  ] as const)("%s", async (_title, fault, posts) => {
+    await createAll([]);
+    fake.api.inject(fault, 1, (request) => request.method === "POST");
+    await create(ruleInputs("lan-dns-out"));
+    expect(fake.config.rule.filter((r) => String(r.descr).includes("lan-dns-out"))).toHaveLength(1);
+    const sent = fake.api.requests.filter((r) => r.method === "POST" && r.path === "/api/v2/firewall/rule");
+    expect(sent).toHaveLength(posts);
+  });
+});
+
+describe("prerequisites, checked on the first call", () => {
+  /** A pfSense of its own: the provider remembers each pfSense's check. */
+  async function freshFake(setup: (pfrest: FakePfRest) => void): Promise<FakePfRest> {
+    const pfrest = new FakePfRest(certificate, API_KEY);
+    pfrest.reset();
+    setup(pfrest);
+    await pfrest.api.start();
+    return pfrest;
+  }
+
+  it("says to enable key authentication when pfrest answers 401 (its default is BasicAuth only), once", async () => {
+    const pfrest = await freshFake((p) => (p.settings.auth_methods = ["BasicAuth"]));
+    try {
+      const at = pfrest.api.connection(API_KEY);
+      const [first, second] = await Promise.all([
+        rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out", at))),
+        rejection(pfSenseObjectProvider.create(ruleInputs("lan-ntp-out", at))),
+      ]);
+      for (const error of [first, second]) {
+        expect(error.message).toMatch(/HTTP 401: Authentication failed\. \(AUTH_AUTHENTICATION_FAILED\)/);
+        expect(error.message).toMatch(
+          /System > REST API > Settings, Authentication Methods must include "Key" \(auth_methods: KeyAuth\)/,
+        );
+        expect(error.message).toMatch(/mailstack:pfsenseApiKey/);
+        expect(error.message).not.toContain(API_KEY);
+      }
+      // One failed login for the deployment, not one per resource (pfSense's Login Protection counts them).
+      expect(pfrest.api.requests).toHaveLength(1);
+    } finally {
+      await pfrest.api.stop();
+    }
+  });
+
+  it("says to represent interfaces by id, and writes nothing", async () => {
+    const pfrest = await freshFake((p) => (p.settings.represent_interfaces_as = "descr"));
+    try {
+      const error = await rejection(
+        pfSenseObjectProvider.create(ruleInputs("lan-dns-out", pfrest.api.connection(API_KEY))),
+      );
+      expect(error.message).toMatch(/pfrest represents interfaces as "descr"/);
+      expect(error.message).toMatch(/set "Represent Interfaces As" to "Internal ID" \(represent_interfaces_as: id\)/);
+      expect(pfrest.api.writes()).toEqual([]);
+    } finally {
+      await pfrest.api.stop();
+    }
+  });
+
+  it("names the privilege a key's user lacks", async () => {
+    const pfrest = await freshFake(
+      (p) => (p.privileges = ["api-v2-system-restapi-settings-get", "api-v2-firewall-rules-get"]),
+    );
+    try {
+      const error = await rejection(
+        pfSenseObjectProvider.create(ruleInputs("lan-dns-out", pfrest.api.connection(API_KEY))),
+      );
+      expect(error.message).toMatch(/AUTH_AUTHORIZATION_FAILED.*lacks the privilege "api-v2-firewall-rule-post"/);
+    } finally {
+      await pfrest.api.stop();
+    }
+  });
+
+  it('says "pfrest not installed or wrong version" when the web server answers HTML 404', async () => {
+    const bare = new FakeHttpsApi(certificate, () => ({ status: 404, body: undefined, text: NGINX_404 }));
+    await bare.start();
+    try {
+      const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out", bare.connection(API_KEY))));
+      expect(error.message).toMatch(
+        /pfrest not installed or wrong version: https:\/\/127\.0\.0\.1:\d+\/api\/v2\/system\/restapi\/settings is not a pfrest v2 endpoint/,
+      );
+      expect(bare.requests).toHaveLength(1);
+    } finally {
+      await bare.stop();
+    }
+  });
+});
+
+describe("the object provider", () => {
   it("keeps finding and updating its own rule when someone else deletes a rule before it", async () => {
-    fake.addForeign("rule", { type: "pass", interface: ["lan"], descr: "Default allow LAN to any" });
-    fake.addForeign("rule", { type: "block", interface: ["wan"], descr: "someone's rule" });
-    const outs = await create(ruleInputs("wan-mail-ipv6"));
-    expect(outs.position).toBe(2);
-    fake.removeAt("rule", 0); // positions shift: ours is now id 1
+    fake.seed(
+      "rule",
+      {
+        type: "block",
+        interface: ["wan"],
+        ipprotocol: "inet",
+        source: "any",
+        destination: "any",
+        descr: "someone's rule",
+      },
+      0,
+    );
+    const outs = (await createAll(["wan-mail-ipv6"])).get("wan-mail-ipv6") as PfSenseObjectOutputs;
+    // Right after the interface's last rule, in the one list: [block, ours, LAN defaults].
+    expect(outs.position).toBe(1);
+    fake.config.rule.splice(0, 1); // positions shift: ours is now id 0
     const news = {
       ...ruleInputs("wan-mail-ipv6"),
       spec: { ...ruleInputs("wan-mail-ipv6").spec, destination_port: "443" },
     };
-    const diff = await pfSenseObjectProvider.diff?.(outs.marker, outs, news);
-    expect(diff).toMatchObject({ changes: true, replaces: [] });
+    expect(await pfSenseObjectProvider.diff?.(outs.marker, outs, news)).toMatchObject({ changes: true, replaces: [] });
     const updated = await pfSenseObjectProvider.update?.(outs.marker, outs, news);
-    expect(updated?.outs?.position).toBe(1);
-    expect(fake.objects.rule[1]).toMatchObject({
-      destination_port: "443",
-      descr: expect.stringContaining(marker("test", "wan-mail-ipv6")) as string,
-    });
-    expect(fake.objects.rule[0]).toEqual({ type: "block", interface: ["wan"], descr: "someone's rule" });
+    expect(updated?.outs?.position).toBe(0);
     const patch = fake.api.writes().find((r) => r.method === "PATCH");
-    expect(patch?.body).toEqual({ destination_port: "443", id: 1, apply: false });
+    expect(patch?.body).toEqual({ destination_port: "443", id: 0, apply: false });
   });
 
-  it("sends control parameters in the body of a POST, so a placed rule lands above the defaults", async () => {
-    fake.addForeign("rule", { type: "pass", interface: ["lan"], descr: "Default allow LAN to any" });
-    const outs = await create({ ...ruleInputs("lan-block-rest"), placement: 0 });
-    expect(outs.position).toBe(0);
-    expect(fake.objects.rule[1]).toMatchObject({ descr: "Default allow LAN to any" });
-    const post = fake.api.writes().find((r) => r.method === "POST");
-    expect(post?.query).toEqual({});
-    expect(post?.body).toMatchObject({ apply: false, placement: 0 });
-    expect(fake.objects.rule[0]).not.toHaveProperty("placement");
-    expect(fake.pending).toBe(true);
-  });
-
-  it("applies a drift fix: the update leaves a new write id, so PfSenseApply runs again", async () => {
-    const outs = await create(ruleInputs("lan-smtp-out"));
-    const revision = applyRevision([outs.writeId]);
-    const apply = (await pfSenseApplyProvider.create({ connection, revision })).outs;
-    if (!apply) throw new Error("no outputs");
-    expect(fake.pending).toBe(false);
+  it("detects drift on refresh, and a drift fix leaves a new write id for the apply", async () => {
+    const outs = (await createAll(["lan-smtp-out"])).get("lan-smtp-out") as PfSenseObjectOutputs;
     const own = fake.find("rule", outs.marker);
     if (own) own.object.log = false; // someone switched logging off in the UI
-    const drifted = (await pfSenseObjectProvider.read?.(outs.marker, outs))?.props as PfSenseObjectOutputs;
-    const fixed = (await pfSenseObjectProvider.update?.(outs.marker, drifted, ruleInputs("lan-smtp-out")))?.outs;
+    const read = (await pfSenseObjectProvider.read?.(outs.marker, outs))?.props as PfSenseObjectOutputs;
+    expect(read.spec).toMatchObject({ log: false });
+    expect((await pfSenseObjectProvider.diff?.(outs.marker, read, ruleInputs("lan-smtp-out")))?.changes).toBe(true);
+    const fixed = (await pfSenseObjectProvider.update?.(outs.marker, read, ruleInputs("lan-smtp-out")))?.outs;
     expect(fake.find("rule", outs.marker)?.object.log).toBe(true);
-    expect(fake.pending).toBe(true); // written, not yet applied
-    expect(fixed?.writeId).not.toBe(outs.writeId);
-    const next = { connection, revision: applyRevision([fixed?.writeId]) };
-    expect((await pfSenseApplyProvider.diff?.("apply", apply, next))?.changes).toBe(true);
-    expect((await pfSenseApplyProvider.update?.("apply", apply, next))?.outs?.applied).toBe(true);
-    expect(fake.pending).toBe(false);
-    // Nothing written: the revision stays, and no apply is due.
+    expect(applyRevision([fixed?.writeId])).not.toBe(applyRevision([outs.writeId]));
+    // Nothing to write: no request but the lookup, and the write id stays.
+    fake.api.requests.length = 0;
     const same = (
       await pfSenseObjectProvider.update?.(outs.marker, fixed as PfSenseObjectOutputs, ruleInputs("lan-smtp-out"))
     )?.outs;
     expect(same?.writeId).toBe(fixed?.writeId);
-  });
-
-  it("detects drift on refresh", async () => {
-    const outs = await create(ruleInputs("lan-smtp-out"));
-    const own = fake.find("rule", outs.marker);
-    if (own) own.object.log = false;
-    const read = await pfSenseObjectProvider.read?.(outs.marker, outs);
-    expect(read?.props?.spec).toMatchObject({ log: false });
-    const diff = await pfSenseObjectProvider.diff?.(
-      outs.marker,
-      read?.props as PfSenseObjectOutputs,
-      ruleInputs("lan-smtp-out"),
-    );
-    expect(diff?.changes).toBe(true);
+    expect(fake.api.writes()).toEqual([]);
   });
 
   it("reports a deleted object as gone, and deletes only its own objects", async () => {
-    fake.addForeign("rule", {
-      type: "pass",
-      interface: ["lan"],
-      descr: "mail host rule by hand [mailstack:other:lan-smtp-out]",
-    });
-    const outs = await create(ruleInputs("lan-smtp-out"));
+    fake.seed("rule", anyLanRule("[mailstack:other:lan-smtp-out] by hand"));
+    const outs = (await createAll(["lan-smtp-out"])).get("lan-smtp-out") as PfSenseObjectOutputs;
     await pfSenseObjectProvider.delete?.(outs.marker, outs);
-    expect(fake.objects.rule).toEqual([
-      { type: "pass", interface: ["lan"], descr: "mail host rule by hand [mailstack:other:lan-smtp-out]" },
-    ]);
-    expect(fake.pending).toBe(false); // the removal was applied
+    expect(descrs(fake.config.rule)).toContain("[mailstack:other:lan-smtp-out] by hand");
     expect(await pfSenseObjectProvider.read?.(outs.marker, outs)).toEqual({});
     await pfSenseObjectProvider.delete?.(outs.marker, outs); // already gone: nothing to do
-    expect(fake.objects.rule).toHaveLength(1);
-  });
-
-  it("re-applies without writing when nothing changed, and adopts an object that carries its marker", async () => {
-    const outs = await create(ruleInputs("lan-web-out"));
-    fake.api.requests.length = 0;
-    const diff = await pfSenseObjectProvider.diff?.(outs.marker, outs, ruleInputs("lan-web-out"));
-    expect(diff?.changes).toBe(false);
-    await pfSenseObjectProvider.update?.(outs.marker, outs, ruleInputs("lan-web-out"));
-    expect(fake.api.writes()).toEqual([]);
-    await create(ruleInputs("lan-web-out")); // e.g. after an interrupted run
-    expect(fake.objects.rule).toHaveLength(1);
-  });
-
-  it("replaces an alias whose name changes (pfSense cannot rename)", async () => {
-    const { key: _key, ...spec } = plan.aliases[0] ?? { key: "" };
-    const inputs: PfSenseObjectInputs = { connection, kind: "alias", marker: marker("test", "alias-mail-ports"), spec };
-    const outs = await create(inputs);
-    const diff = await pfSenseObjectProvider.diff?.(outs.marker, outs, {
-      ...inputs,
-      spec: { ...spec, name: "ms_test_other" },
-    });
-    expect(diff).toMatchObject({ changes: true, replaces: ["spec.name"], deleteBeforeReplace: true });
   });
 
   it("refuses to guess when two objects carry its marker", async () => {
-    fake.addForeign("rule", { type: "pass", descr: `copy ${marker("test", "lan-ntp-out")}` });
-    fake.addForeign("rule", { type: "pass", descr: `copy ${marker("test", "lan-ntp-out")}` });
+    for (const copy of ["a", "b"]) fake.seed("rule", anyLanRule(`${marker("test", "lan-ntp-out")} ${copy}`));
     const error = await rejection(findOwn(connection, "rule", marker("test", "lan-ntp-out")));
     expect(error.message).toMatch(/2 rule objects marked/);
+  });
+
+  it("wants the marker first in the description (pf logs show its first 52 characters)", async () => {
+    const inputs = ruleInputs("lan-ntp-out");
+    const late = { ...inputs, spec: { ...inputs.spec, descr: `mail host: NTP ${inputs.marker}` } };
+    expect((await pfSenseObjectProvider.check?.(late, late))?.failures).toEqual([
+      { property: "spec", reason: "spec.descr must start with the marker (pf logs show its first 52 characters)" },
+    ]);
   });
 });
 
 describe("faults", () => {
-  it("surfaces pfSense's own message for 401, without the API key", async () => {
-    const error = await rejection(
-      pfSenseObjectProvider.create({
-        ...ruleInputs("lan-dns-out"),
-        connection: { ...connection, apiKey: "wrong-key-4711" },
-      }),
-    );
-    expect(error.message).toMatch(/HTTP 401: Authentication failed\. \(AUTH_AUTHENTICATION_FAILED\)/);
-    expect(error.message).not.toContain("wrong-key-4711");
-    expect(fake.objects.rule).toEqual([]);
-  });
-
-  it("never sends a create twice: after a lost answer it finds the rule that landed", async () => {
-    fake.api.inject("lost", 1, (request) => request.method === "POST");
-    const outs = await create(ruleInputs("lan-dns-out"));
-    expect(fake.objects.rule).toHaveLength(1);
-    expect(fake.api.requests.filter((r) => r.method === "POST")).toHaveLength(1);
-    expect(outs.position).toBe(0);
-  });
-
-  it("sends a create again when the lookup shows it did not land", async () => {
-    fake.api.inject("500", 1, (request) => request.method === "POST");
-    await create(ruleInputs("lan-dns-out"));
-    expect(fake.objects.rule).toHaveLength(1);
-    expect(fake.api.requests.map((r) => r.method)).toEqual(["GET", "POST", "GET", "POST"]);
-  });
-
   it("does not retry a 403 from the proxy in front of the API, and says what came back", async () => {
     fake.api.inject("403", 5);
     const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
@@ -239,26 +539,27 @@ describe("faults", () => {
   });
 
   it("retries a 500 and succeeds", async () => {
+    await createAll([]);
     fake.api.inject("500", 2);
     await create(ruleInputs("lan-dns-out"));
-    expect(fake.objects.rule).toHaveLength(1);
+    expect(fake.find("rule", marker("test", "lan-dns-out"))).toBeDefined();
   });
 
-  it("stops retrying at its bound", async () => {
+  it("stops retrying at its bound, with pfrest's message", async () => {
     fake.api.inject("500", 10);
     const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
-    expect(error.message).toMatch(/HTTP 500: Internal Server Error .*gave up after 3 attempts/);
+    expect(error.message).toMatch(
+      /HTTP 500: Call to a member function .*\(ENDPOINT_RECEIVED_UNEXPECTED_ERROR\) .*gave up after 3 attempts/s,
+    );
     expect(fake.api.requests).toHaveLength(3);
   });
 
   it("gives up on an API that does not answer in time", async () => {
     fake.api.slowMs = 3_000;
     fake.api.inject("slow", 10);
-    const before = fake.api.requests.length;
     const error = await rejection(pfSenseObjectProvider.create(ruleInputs("lan-dns-out")));
     expect(error.message).toMatch(/no answer within 1000 ms .*gave up after 3 attempts/);
-    // The bound is in attempts, each cut off by the client's timeout: exactly 3 went out.
-    expect(fake.api.requests.length - before).toBe(3);
+    expect(fake.api.requests).toHaveLength(3);
   });
 
   it("reports an answer that is not JSON", async () => {
@@ -285,16 +586,57 @@ describe("faults", () => {
   });
 });
 
-describe("serialization", () => {
-  it("the providers survive Pulumi's dynamic-provider serialization, capture no secret and work when loaded back", async () => {
+describe("serialization: the provider as the engine runs it", () => {
+  /** Operations on the serialized provider, loaded back in a CommonJS process (inputs on stdin). */
+  async function revived(operations: readonly { op: "create"; news: PfSenseObjectInputs }[]) {
+    const root = join(__dirname, "..");
+    const output = await runOk(
+      process.execPath,
+      ["--require", "tsx/cjs", join(root, "test", "support", "run-revived.ts"), "pfSenseProvider"],
+      { cwd: root, input: JSON.stringify(operations) },
+    );
+    return output
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { ok?: unknown; error?: string });
+  }
+
+  it("survives Pulumi's serialization, captures no secret, and still validates", async () => {
     const inputs = ruleInputs("lan-dns-out");
     const probe = { pfSenseProvider: { ...inputs, connection: { ...inputs.connection, endpoint: "http://plain" } } };
     const [result] = (await serializeProviders(probe)).filter((r) => r.name === "pfSenseProvider");
     expect(result?.text).toContain("/api/v2/firewall/apply");
     expect(result?.text).not.toContain(API_KEY);
-    // The revived provider still validates: the plain-http endpoint is refused.
     expect(result?.check).toMatchObject({
       failures: [{ property: "connection", reason: "the endpoint must be https://" }],
     });
+  });
+
+  it("reports a 401 with pfrest's message, response id and the fix, and a refused connection with its cause", async () => {
+    const inputs = ruleInputs("lan-dns-out");
+    const [wrongKey, closed] = await revived([
+      { op: "create", news: { ...inputs, connection: { ...inputs.connection, apiKey: "wrong-key-4711" } } },
+      // (A module-level Set is serialized as a plain object: its `has` used to throw here.)
+      {
+        op: "create",
+        news: { ...inputs, connection: { ...inputs.connection, endpoint: "https://127.0.0.1:1", retries: 0 } },
+      },
+    ]);
+    // What `pulumi up` shows is the error's message.
+    expect(wrongKey?.error).toMatch(/HTTP 401: Authentication failed\. \(AUTH_AUTHENTICATION_FAILED\)/);
+    expect(wrongKey?.error).toMatch(/Authentication Methods must include "Key"/);
+    expect(wrongKey?.error).not.toContain("wrong-key-4711");
+    expect(closed?.error).toMatch(/ECONNREFUSED/);
+  });
+
+  it("keeps the messages of RestError and MailcowError built in serialized code", async () => {
+    const results = (await serializeProviders({})) as unknown as {
+      name: string;
+      error?: { message?: unknown; text?: string };
+    }[];
+    const restError = results.find((r) => r.name === "RestError")?.error;
+    expect(restError?.message).toMatch(/AUTH_AUTHENTICATION_FAILED/);
+    expect(restError?.text).toMatch(/^RestError: probe/);
+    expect(results.find((r) => r.name === "MailcowError")?.error?.message).toBe("mailcow add/domain: probe");
   });
 });

@@ -20,7 +20,8 @@ describe("the prod firewall plan", () => {
         interface: "wan",
         destination: "wan:ip",
         target: "10.3.0.4",
-        natreflection: "enable",
+        // Pure NAT reflection: no proxy, internal clients keep their own source address.
+        natreflection: "purenat",
         destination_port: ports?.name,
       }),
     ]);
@@ -38,7 +39,8 @@ describe("the prod firewall plan", () => {
     const plan = firewallOf((await planWithKeys()).result.files);
     for (const rule of plan.rules) {
       expect(rule.log).toBe(true);
-      expect(rule.descr).toMatch(/\[mailstack:prod:[a-z0-9-]+\]$/);
+      // The marker first: pf logs show only the first 52 characters of a description.
+      expect(rule.descr).toMatch(/^\[mailstack:prod:[a-z0-9-]+\] /);
     }
     for (const alias of plan.aliases) expect(alias.name).toMatch(/^[A-Za-z0-9_]{1,31}$/);
     const exposed = plan.rules
@@ -111,8 +113,24 @@ describe("PfSenseRules", () => {
     }
     const apply = result.run.resources.find((r) => r.type === `${PREFIX}Apply`) as RecordedResource;
     expect(new Set(apply.dependencies)).toEqual(new Set(objects.map((o) => o.urn)));
+    // Each rule is placed among its own interface's rules: after the WAN's other rules, the LAN's
+    // group directly above the LAN's first other pass rule; one after the other, in plan order.
     const rules = objects.filter((r) => r.type.endsWith("FirewallRule"));
-    expect(rules.map((r) => r.inputs.placement).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    const placements = rules.map((r) => plain(r.inputs.placement) as { group: string[]; anchor: string });
+    const wan = ["wan-mail-ipv4", "wan-mail-ipv6"].map((key) => `[mailstack:prod:${key}]`);
+    const lan = ["lan-smtp-out", "lan-dns-out", "lan-web-out", "lan-ntp-out", "lan-block-rest"].map(
+      (key) => `[mailstack:prod:${key}]`,
+    );
+    for (const [index, rule] of rules.entries())
+      expect(placements[index]).toEqual(
+        rule.name.startsWith("pfsense-wan-")
+          ? { group: wan, anchor: "last" }
+          : { group: lan, anchor: "before-first-pass" },
+      );
+    const byName = new Map(rules.map((r) => [r.name, r]));
+    const chain = ["wan-mail-ipv4", "wan-mail-ipv6", ...lan.map((m) => m.slice(16, -1))];
+    for (const [before, after] of chain.slice(0, -1).map((key, i) => [key, chain[i + 1]] as const))
+      expect(byName.get(`pfsense-${after}`)?.dependencies).toContain(byName.get(`pfsense-${before}`)?.urn);
   });
 
   it("writes firewall.json and a readable firewall.md with the plan", async () => {
@@ -122,6 +140,8 @@ describe("PfSenseRules", () => {
       /\| pass \| wan \| inet6 \| tcp \| any \| 2a05:bec0:27:fd03::4 \| ms_prod_mail_ports \(25, 80, 443, 465, 587, 993, 995\) \|/,
     );
     expect(table).toMatch(/\| block \| lan \| inet46 \| any \| ms_prod_mail_host/);
+    expect(table).toContain("- wan: after the interface's other rules (its block rules still apply)");
+    expect(table).toContain("- lan: directly above the interface's first other pass rule");
     expect(firewallOf(files).rules).toHaveLength(7);
   });
 });

@@ -58,9 +58,9 @@ function wanRule(name: string, spec: Record<string, unknown> = {}): ResourceView
   return resource(FIREWALL_RULE, name, {
     connection: UNKNOWN_VALUE,
     kind: "rule",
-    placement: 0,
+    placement: { group: [`[mailstack:prod:${name}]`], anchor: "last" },
     spec: {
-      descr: `${name} [mailstack:prod:${name}]`,
+      descr: `[mailstack:prod:${name}] ${name}`,
       destination: "10.3.0.4",
       destination_port: "ms_prod_mail_ports",
       interface: ["wan"],
@@ -78,7 +78,7 @@ function portAlias(name: string, address: readonly string[]): ResourceView {
   return resource(FIREWALL_ALIAS, `pfsense-alias-${name}`, {
     connection: UNKNOWN_VALUE,
     kind: "alias",
-    spec: { address: [...address], descr: `${name} [mailstack:prod:alias-${name}]`, name, type: "port" },
+    spec: { address: [...address], descr: `[mailstack:prod:alias-${name}] ${name}`, name, type: "port" },
   });
 }
 
@@ -89,13 +89,13 @@ function portForward(name: string, spec: Record<string, unknown> = {}): Resource
     kind: "port_forward",
     spec: {
       associated_rule_id: "",
-      descr: `${name} [mailstack:prod:${name}]`,
+      descr: `[mailstack:prod:${name}] ${name}`,
       destination: "wan:ip",
       destination_port: "ms_prod_mail_ports",
       interface: "wan",
       ipprotocol: "inet",
       local_port: "ms_prod_mail_ports",
-      natreflection: "enable",
+      natreflection: "purenat",
       protocol: "tcp",
       source: "any",
       target: "10.3.0.4",

@@ -62,8 +62,18 @@ export interface JsonReply {
   readonly status: number;
   /** The status line's reason phrase (default: the standard one). */
   readonly statusText?: string;
-  /** undefined: an empty body. */
+  /** Sent as JSON, unless `text` is given (undefined: an empty body). */
   readonly body: unknown;
+  /** A body that is not JSON (e.g. the web server's own HTML error page), sent as it is. */
+  readonly text?: string;
+  /** Content type of `text` (default text/html). */
+  readonly contentType?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface FakeHttpsOptions {
+  /** What the API answers for an injected "500" or "503" (its own error shape). */
+  readonly serverError?: (status: 500 | 503) => JsonReply;
 }
 
 /** A JSON API on https://127.0.0.1:<port>; `handle` answers every request that is not a fault. */
@@ -79,7 +89,8 @@ export class FakeHttpsApi {
 
   constructor(
     readonly certificate: TestCertificate,
-    private readonly handle: (request: LoggedRequest) => JsonReply,
+    private readonly handle: (request: LoggedRequest) => JsonReply | Promise<JsonReply>,
+    private readonly options: FakeHttpsOptions = {},
   ) {}
 
   get baseUrl(): string {
@@ -148,49 +159,64 @@ export class FakeHttpsApi {
       this.onRequest?.(request);
       const index = this.faults.findIndex((entry) => entry.when(request));
       const fault = index >= 0 ? this.faults.splice(index, 1)[0]?.fault : undefined;
-      const send = (status: number, payload: string | undefined, statusText?: string) => {
-        const headers = { "content-type": "application/json" };
-        if (statusText === undefined) res.writeHead(status, headers);
-        else res.writeHead(status, statusText, headers);
-        res.end(payload);
+      const send = (reply: JsonReply) => {
+        const text = reply.text ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body));
+        const headers = {
+          "content-type": reply.text !== undefined ? (reply.contentType ?? "text/html") : "application/json",
+          ...reply.headers,
+        };
+        if (reply.statusText === undefined) res.writeHead(reply.status, headers);
+        else res.writeHead(reply.status, reply.statusText, headers);
+        res.end(text);
       };
-      switch (fault) {
-        case "500":
-        case "503":
-          send(
-            Number(fault),
-            JSON.stringify({
-              code: Number(fault),
-              status: "server error",
-              response_id: "SERVER_ERROR",
-              message: "Internal Server Error",
-              data: [],
-            }),
-          );
-          return;
-        case "slow":
-          setTimeout(() => send(200, JSON.stringify({ code: 200, data: [] })), this.slowMs).unref();
-          return;
-        case "malformed":
-          send(200, "{ this is not json");
-          return;
-        case "reset":
-          req.socket.destroy();
-          return;
-        case "403":
-          // What the web server in front of the API says (nginx), not the API itself.
-          res.writeHead(403, { "content-type": "text/html" });
-          res.end("<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1></body></html>");
-          return;
-        case "lost":
-          this.handle(request);
-          req.socket.destroy();
-          return;
-        default: {
-          const reply = this.handle(request);
-          send(reply.status, reply.body === undefined ? undefined : JSON.stringify(reply.body), reply.statusText);
+      const answer = async (): Promise<void> => {
+        switch (fault) {
+          case "500":
+          case "503": {
+            const status = fault === "500" ? 500 : 503;
+            send(
+              this.options.serverError?.(status) ?? {
+                status,
+                body: {
+                  code: status,
+                  status: "server error",
+                  response_id: "SERVER_ERROR",
+                  message: "Internal Server Error",
+                  data: [],
+                },
+              },
+            );
+            return;
+          }
+          case "slow":
+            setTimeout(() => send({ status: 200, body: { code: 200, data: [] } }), this.slowMs).unref();
+            return;
+          case "malformed":
+            send({ status: 200, body: undefined, text: "{ this is not json", contentType: "application/json" });
+            return;
+          case "reset":
+            req.socket.destroy();
+            return;
+          case "403":
+            // What the web server in front of the API says (nginx), not the API itself.
+            send({
+              status: 403,
+              body: undefined,
+              text: "<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1></body></html>",
+            });
+            return;
+          case "lost":
+            await this.handle(request);
+            req.socket.destroy();
+            return;
+          default:
+            send(await this.handle(request));
         }
-      }
+      };
+      answer().catch((error: unknown) => {
+        res.writeHead(599, { "content-type": "text/plain" });
+        res.end(`fake failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      });
     });
   }
 }

@@ -1,6 +1,10 @@
 // Serializes the dynamic providers the way `pulumi up` does (CommonJS, as under the Pulumi CLI;
 // vitest's module transform cannot be serialized), loads the serialized code back like the
-// dynamic provider host, and runs its `check`. Prints one JSON line per provider.
+// dynamic provider host, and runs its `check`. Prints one JSON line per provider, then one per
+// provider error class, built in serialized code: its `message` is all `pulumi up` shows
+// (sdk/nodejs/cmd/dynamic-provider/index.ts grpcResponseFromError).
+import { MailcowError } from "../../providers/mailcow";
+import { RestError } from "../../providers/rest";
 import * as providers from "./providers";
 import { revive } from "./revive";
 
@@ -15,6 +19,14 @@ async function main(): Promise<void> {
     const input = probe[name];
     const check = input && revived.check ? await revived.check(input, input) : undefined;
     process.stdout.write(`${JSON.stringify({ name, text, check })}\n`);
+  }
+  for (const [name, make] of Object.entries({
+    RestError: () => new RestError("probe: HTTP 401: Authentication failed. (AUTH_AUTHENTICATION_FAILED)", 401),
+    MailcowError: () => new MailcowError("mailcow add/domain: probe", "probe_key"),
+  })) {
+    const built = ((await revive(make)).revived as unknown as () => Error)();
+    const error = { message: (built as { message?: unknown }).message, text: String(built) };
+    process.stdout.write(`${JSON.stringify({ name, text: "", error })}\n`);
   }
 }
 
