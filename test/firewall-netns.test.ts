@@ -1,41 +1,105 @@
-// What the firewall plan lets through, for real: the prod plan translated to nftables on a router
-// namespace between a "wan" and a "lan" namespace (IPv4 DNAT, routed IPv6), listeners on many
-// ports in the VM namespace, connections from the WAN (and from the VM outwards). pfSense itself
-// cannot run here; this proves the plan's semantics with a real packet filter.
+// What pfSense lets through after `pulumi up`, for real. The prod plan is deployed the way
+// `pulumi up` deploys it (test/support/pfsense-deploy.ts: the serialized provider, the SDK's
+// concurrency) against the fake pfrest, which keeps config.xml and, apart from it, the ruleset its
+// last successful filter reload built (test/fakes/pfrest.ts). Only that applied ruleset is
+// translated to nftables (test/support/nft.ts) on a router namespace between a "wan" and a "lan"
+// namespace (IPv4 DNAT, routed IPv6), with listeners on many ports in the VM namespace: a change
+// that was written but never applied does not reach the packet filter here either. The fake
+// starts as pfSense does (its two LAN default allow rules) plus an admin's WAN block rule.
+// pfSense itself cannot run here; this proves the rules' semantics with a real packet filter.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { require as tsxRequire } from "tsx/cjs/api";
+import { marker, NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { loopbackCertificate } from "./fakes/https";
+import { FakePfRest } from "./fakes/pfrest";
 import { runOk } from "./support/exec";
 import { inNs, inNsWithInput, NetnsLab, probe, settle } from "./support/netns";
-import { nftRuleset } from "./support/nft";
+import { nftRuleset, type Router } from "./support/nft";
+import type * as Deploy from "./support/pfsense-deploy";
 import { planWithKeys } from "./plans";
 import { requireTool } from "./tools";
+
+const { deploy } = tsxRequire("./support/pfsense-deploy", __filename) as typeof Deploy;
 
 const suffix = String(process.pid);
 const NS = { wan: `msw-${suffix}`, fw: `msf-${suffix}`, vm: `msv-${suffix}` };
 const WAN_IPV4 = "134.255.229.52";
 const CLIENT_IPV4 = "134.255.229.10";
+/** A source the admin blocks on the WAN (a blocklist entry): it must not reach the mail ports either. */
+const BLOCKED_IPV4 = "134.255.229.66";
 const CLIENT_IPV6 = "2001:db8:ffff::10";
 const VM_PUBLIC_IPV6 = "2a05:bec0:27:fd03::4";
 const PROBE_EXTRA = [22, 110, 143, 4190, 8080, ...NEVER_PUBLIC];
+const API_KEY = "pfrest-lab-key";
+
+const ROUTER: Router = {
+  wan: { device: "ms-fwwan", networks: ["134.255.229.0/24", "2001:db8:ffff::/64"], addresses: [WAN_IPV4], wan: true },
+  lan: {
+    device: "ms-fwlan",
+    networks: ["10.3.0.0/24", "fd03::/64", "2a05:bec0:27:fd03::/64"],
+    addresses: ["10.3.0.1", "fd03::1", "2a05:bec0:27:fd03::1"],
+  },
+};
 
 let plan: FirewallPlan;
+let fake: FakePfRest;
+let state: Deploy.StackState = new Map();
 const lab = new NetnsLab(Object.values(NS));
 
 async function ip(...args: string[]): Promise<void> {
   await runOk("ip", args);
 }
 
+async function planOf(overrides: Record<string, string> = {}): Promise<FirewallPlan> {
+  const files = (await planWithKeys(overrides)).result.files;
+  return JSON.parse(files.find((f) => f.path === "firewall.json")?.content ?? "null") as FirewallPlan;
+}
+
+/** `pulumi up` (with --refresh), then the router enforces what pfSense runs afterwards. */
+async function up(planned: FirewallPlan, refresh = false): Promise<void> {
+  const result = await deploy(planned, fake.api.connection(API_KEY), state, { refresh });
+  expect(result.errors).toEqual([]);
+  state = result.state;
+  await enforce();
+}
+
+/** The router loads the ruleset pfSense runs now. */
+async function enforce(): Promise<void> {
+  await inNsWithInput(NS.fw, nftRuleset(fake.applied, ROUTER), "nft", "-f", "-");
+}
+
+const open = (results: Record<number, string>) =>
+  Object.entries(results)
+    .filter(([, result]) => result === "open")
+    .map(([port]) => Number(port))
+    .sort((a, b) => a - b);
+
 beforeAll(async () => {
   for (const tool of ["ip", "nft"]) requireTool(tool);
-  plan = JSON.parse(
-    (await planWithKeys()).result.files.find((f) => f.path === "firewall.json")?.content ?? "null",
-  ) as FirewallPlan;
+  plan = await planOf();
+  fake = new FakePfRest(await loopbackCertificate(), API_KEY);
+  fake.reset();
+  fake.seed(
+    "rule",
+    {
+      type: "block",
+      interface: ["wan"],
+      ipprotocol: "inet46",
+      source: BLOCKED_IPV4,
+      destination: "any",
+      log: true,
+      descr: "admin: blocklist",
+    },
+    0,
+  );
+  await fake.api.start();
 
   await lab.create();
   await ip("link", "add", "ms-wan0", "netns", NS.wan, "type", "veth", "peer", "name", "ms-fwwan", "netns", NS.fw);
   await ip("link", "add", "ms-lan0", "netns", NS.vm, "type", "veth", "peer", "name", "ms-fwlan", "netns", NS.fw);
   const setup: [string, string[]][] = [
     [NS.wan, ["ip", "addr", "add", `${CLIENT_IPV4}/24`, "dev", "ms-wan0"]],
+    [NS.wan, ["ip", "addr", "add", `${BLOCKED_IPV4}/24`, "dev", "ms-wan0"]],
     [NS.wan, ["ip", "-6", "addr", "add", `${CLIENT_IPV6}/64`, "dev", "ms-wan0", "nodad"]],
     [NS.fw, ["ip", "addr", "add", `${WAN_IPV4}/24`, "dev", "ms-fwwan"]],
     [NS.fw, ["ip", "-6", "addr", "add", "2001:db8:ffff::1/64", "dev", "ms-fwwan", "nodad"]],
@@ -62,45 +126,41 @@ beforeAll(async () => {
   await inNs(NS.vm, "ip", "route", "add", "default", "via", "10.3.0.1");
   await inNs(NS.vm, "ip", "-6", "route", "add", "default", "via", "fd03::1");
   await inNs(NS.fw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
-  await inNsWithInput(
-    NS.fw,
-    nftRuleset(plan, { devices: { wan: "ms-fwwan", lan: "ms-fwlan" }, wanIpv4: WAN_IPV4 }),
-    "nft",
-    "-f",
-    "-",
-  );
 
   const planned = plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];
   await lab.listen(NS.vm, [...planned, ...PROBE_EXTRA]);
   await lab.listen(NS.wan, [25, 465, 587, 80, 443, 53, 22, 3389, 8080]);
+  await up(plan);
   // The links answer (IPv6 neighbour discovery done) before any verdict is taken from a probe.
   await settle(NS.wan, WAN_IPV4, 25);
   await settle(NS.wan, VM_PUBLIC_IPV6, 25);
   await settle(NS.vm, CLIENT_IPV6, 25);
 });
 
-afterAll(() => lab.destroy());
+afterAll(async () => {
+  await lab.destroy();
+  await fake.api.stop();
+});
 
-describe("the prod firewall plan on a real packet filter", () => {
+describe("the prod firewall after `pulumi up`, on a real packet filter", () => {
   const publicPorts = () => plan.aliases.find((a) => a.key === "alias-mail-ports")?.address.map(Number) ?? [];
 
   it("opens exactly the mail ports (and 80) over IPv4 through NAT", async () => {
     expect(publicPorts()).toEqual([25, 80, 443, 465, 587, 993, 995]);
     const results = await probe(NS.wan, WAN_IPV4, [...publicPorts(), ...PROBE_EXTRA]);
-    const open = Object.entries(results)
-      .filter(([, result]) => result === "open")
-      .map(([port]) => Number(port));
-    expect(open.sort((a, b) => a - b)).toEqual(publicPorts());
+    expect(open(results)).toEqual(publicPorts());
     for (const port of PROBE_EXTRA) expect(results[port], `port ${port}`).toBe("filtered");
   });
 
   it("opens exactly the mail ports over IPv6, routed to the public address", async () => {
     const results = await probe(NS.wan, VM_PUBLIC_IPV6, [...publicPorts(), ...PROBE_EXTRA]);
-    const open = Object.entries(results)
-      .filter(([, result]) => result === "open")
-      .map(([port]) => Number(port));
-    expect(open.sort((a, b) => a - b)).toEqual(publicPorts());
+    expect(open(results)).toEqual(publicPorts());
     expect(results[22]).toBe("filtered");
+  });
+
+  it("keeps the admin's WAN block rules in force for the mail ports (ours come after them)", async () => {
+    const results = await probe(NS.wan, WAN_IPV4, publicPorts(), { from: BLOCKED_IPV4 });
+    expect(open(results)).toEqual([]);
   });
 
   it("lets the mail host out only for SMTP, DNS and HTTP(S)", async () => {
@@ -117,6 +177,30 @@ describe("the prod firewall plan on a real packet filter", () => {
         3389: "filtered",
         8080: "filtered",
       });
+    }
+  });
+
+  it("closes a WAN rule someone opened to every port in the GUI: a rule-only change reaches pf after `up`", async () => {
+    // In the GUI, the IPv6 pass rule loses its port alias and is applied: the host is wide open.
+    const rule = fake.find("rule", marker("prod", "wan-mail-ipv6"));
+    fake.guiEdit("rule", rule?.position ?? -1, { destination_port: null });
+    fake.guiApply();
+    await enforce();
+    expect((await probe(NS.wan, VM_PUBLIC_IPV6, [22]))[22]).toBe("open");
+    // `pulumi up --refresh` writes the rule back: pfrest marks nothing pending for a rule.
+    await up(plan, true);
+    const results = await probe(NS.wan, VM_PUBLIC_IPV6, [...publicPorts(), ...PROBE_EXTRA]);
+    expect(open(results)).toEqual(publicPorts());
+  });
+
+  it("closes POP3S after `up` with services.pop3s off, over IPv4 and IPv6", async () => {
+    const closed = await planOf({
+      "mailstack:services": JSON.stringify({ submission: true, pop3s: false, imap: false, pop3: false }),
+    });
+    await up(closed);
+    for (const host of [WAN_IPV4, VM_PUBLIC_IPV6]) {
+      const results = await probe(NS.wan, host, [993, 995]);
+      expect(results, host).toEqual({ 993: "open", 995: "filtered" });
     }
   });
 });
