@@ -66,7 +66,7 @@ export interface FilterRuleSpec {
 /**
  * Where the stack's rules of an interface go among that interface's other rules:
  * - "last": after all of them, so the admin's block rules (blocklists, GeoIP) still apply to the
- *   traffic the stack's pass rules let in;
+ *   traffic the stack's pass rules let in, but above a final block-everything rule;
  * - "before-first-pass": directly above the first pass rule that is not the stack's (on the LAN,
  *   "Default allow LAN to any rule"), so the stack's block rule stops the mail host before a
  *   broader allow, and the admin's block rules above still apply.
@@ -270,7 +270,7 @@ export function firewallTable(plan: FirewallPlan): string {
     "",
     ...Object.entries(plan.anchors).map(
       ([name, anchor]) =>
-        `- ${name}: ${anchor === "last" ? "after the interface's other rules (its block rules still apply)" : "directly above the interface's first other pass rule"}`,
+        `- ${name}: ${anchor === "last" ? "after the interface's other rules (its block rules still apply), above a final block-everything rule" : "directly above the interface's first other pass rule"}`,
     ),
     "",
     "| Action | Interface | IP | Protocol | Source | Destination | Ports | Description |",

@@ -229,6 +229,27 @@ describe("placement", () => {
     ]);
   });
 
+  it("puts the WAN pass rules above a block-everything rule the WAN ends with", async () => {
+    const blockAll = { ...admin.geoBlock, source: "any", descr: "admin: block the rest, logged", log: true };
+    fake.seed("rule", admin.geoBlock);
+    fake.seed("rule", blockAll);
+    await createAll(["wan-mail-ipv4", "wan-mail-ipv6"]);
+    expect(descrs(fake.rulesOf("wan")).map((d) => d.replace(/ .*/, ""))).toEqual([
+      "GeoIP",
+      marker("test", "wan-mail-ipv4"),
+      marker("test", "wan-mail-ipv6"),
+      "admin:",
+    ]);
+    const ipv6 = fake.find("rule", marker("test", "wan-mail-ipv6"));
+    const read = await pfSenseObjectProvider.read?.(marker("test", "wan-mail-ipv6"), {
+      ...ruleInputs("wan-mail-ipv6"),
+      position: ipv6?.position ?? -1,
+      inPlace: true,
+      writeId: "w",
+    });
+    expect((read?.props as PfSenseObjectOutputs).inPlace).toBe(true);
+  });
+
   it("keeps a rule where it is on an update, and puts back a rule that was moved", async () => {
     fake.seed("rule", admin.wanSsh);
     const outs = await createAll();

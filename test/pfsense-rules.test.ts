@@ -140,7 +140,9 @@ describe("PfSenseRules", () => {
       /\| pass \| wan \| inet6 \| tcp \| any \| 2a05:bec0:27:fd03::4 \| ms_prod_mail_ports \(25, 80, 443, 465, 587, 993, 995\) \|/,
     );
     expect(table).toMatch(/\| block \| lan \| inet46 \| any \| ms_prod_mail_host/);
-    expect(table).toContain("- wan: after the interface's other rules (its block rules still apply)");
+    expect(table).toContain(
+      "- wan: after the interface's other rules (its block rules still apply), above a final block-everything rule",
+    );
     expect(table).toContain("- lan: directly above the interface's first other pass rule");
     expect(firewallOf(files).rules).toHaveLength(7);
   });
