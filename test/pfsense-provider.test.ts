@@ -487,7 +487,7 @@ describe("the object provider", () => {
         type: "block",
         interface: ["wan"],
         ipprotocol: "inet",
-        source: "any",
+        source: "198.51.100.0/24",
         destination: "any",
         descr: "someone's rule",
       },
