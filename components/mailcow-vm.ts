@@ -281,7 +281,8 @@ export class MailcowVm extends pulumi.ComponentResource {
       `${name}-host-key`,
       {
         connection: nodeConnection,
-        create: vm.vmId.apply((id) => `bash -s <<'MAILSTACK_EOF'\n${guestHostKeyScript(id)}MAILSTACK_EOF`),
+        create: "bash -s",
+        stdin: vm.vmId.apply(guestHostKeyScript),
         triggers: [vm.id],
       },
       { parent: this, dependsOn: [vm] },
@@ -318,7 +319,9 @@ export class MailcowVm extends pulumi.ComponentResource {
     BRING_UP.forEach((step, index) => {
       const stdin = step.secret
         ? pulumi.secret(withSecrets.apply((all) => all[index]?.script.content ?? ""))
-        : withoutSecrets.apply((all) => installAndRun(all[index]?.script ?? { name: step.name, content: "" }));
+        : withoutSecrets.apply((all) =>
+            installAndRun(all[index]?.script ?? { name: step.name, content: "", files: [] }),
+          );
       last = new command.remote.Command(
         `${name}-${step.name}`,
         {

@@ -1,5 +1,6 @@
 // Helpers shared by the rules: resource types, reading values that may be unknown during a
 // preview, and the DNS and shell details several rules look at.
+import { parse as parseYaml } from "yaml";
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { RuleInfo } from "./levels";
 
@@ -192,20 +193,40 @@ export function commandScripts(props: Record<string, unknown>): string[] {
 /**
  * A script and what it carries base64-encoded, decoded (recursively): here-documents fed to
  * `base64 -d` (render/host-scripts.ts installAndRun and installFilesScript) and `*_B64` settings
- * (render/shell.ts headers, such as a snippet's content). Rules judge what is installed, not only
- * the wrapper that installs it.
+ * (render/shell.ts headers, such as a snippet's content), and a cloud-config's write_files. Rules
+ * judge what is installed, not only the wrapper that installs it.
  */
 export function withEncodedPayloads(script: string, depth = 0): string[] {
   const found = [script];
   if (depth >= 4) return found;
+  // A cloud-config (a snippet, or a snippet's content a script writes): the files it installs.
+  for (const file of cloudConfigFiles(script)) found.push(...withEncodedPayloads(file, depth + 1));
   const decode = (encoded: string) => {
     const text = Buffer.from(encoded.replace(/\s+/g, ""), "base64").toString("utf8");
     found.push(...withEncodedPayloads(text, depth + 1));
   };
   for (const match of script.matchAll(/base64 -d[^\n]*<<'([A-Za-z_]+)'[^\n]*\n([A-Za-z0-9+/=\n]*?)\n\1(?=\n|$)/g))
     decode(match[2] ?? "");
-  for (const match of script.matchAll(/^readonly [A-Z0-9_]*_B64='([A-Za-z0-9+/=]*)'$/gm)) decode(match[1] ?? "");
+  // Single values and lists (`readonly NAME_B64=('…' '…')`, render/shell.ts settingsHeader).
+  for (const match of script.matchAll(/^readonly [A-Z0-9_]*_B64=\(?((?:'[A-Za-z0-9+/=]*' ?)+)\)?$/gm))
+    for (const value of (match[1] ?? "").matchAll(/'([A-Za-z0-9+/=]*)'/g)) decode(value[1] ?? "");
   return found;
+}
+
+/**
+ * The single-value settings of a rendered script (`readonly NAME='value'` lines of the header
+ * render/shell.ts settingsHeader writes), unquoted. Lists are left out.
+ */
+export function scriptSettings(script: string): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const match of script.matchAll(/^readonly ([A-Z][A-Z0-9_]*)='((?:[^']|'\\'')*)'$/gm))
+    settings[match[1] ?? ""] = (match[2] ?? "").replace(/'\\''/g, "'");
+  return settings;
+}
+
+/** True when `script` is the render/scripts program `name` (its first comment line names it). */
+export function isScript(script: string, name: string): boolean {
+  return script.startsWith(`#!/bin/bash\n# mailstack ${name}:`);
 }
 
 /** What a host runs: a remote command's scripts, or a cloud-init snippet's content. */
@@ -216,7 +237,24 @@ export function hostConfigTexts(resource: {
   if (resource.type === TYPES.command) return commandScripts(resource.props);
   if (resource.type !== TYPES.snippet) return [];
   const data = peek(() => asRecord(resource.props.sourceRaw).data);
-  return isKnown(data) && typeof data === "string" ? [data] : [];
+  return isKnown(data) && typeof data === "string" ? withEncodedPayloads(data) : [];
+}
+
+/** The contents of a cloud-config's write_files (the host scripts cloud-init installs at first boot). */
+export function cloudConfigFiles(userData: string): string[] {
+  if (!userData.startsWith("#cloud-config")) return [];
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(userData);
+  } catch {
+    return [];
+  }
+  return asArray(asRecord(parsed).write_files).flatMap((entry) => {
+    const file = asRecord(entry);
+    if (typeof file.content !== "string") return [];
+    const encoding = typeof file.encoding === "string" ? file.encoding : "";
+    return [/^(b64|base64)$/.test(encoding) ? Buffer.from(file.content, "base64").toString("utf8") : file.content];
+  });
 }
 
 /** True for the whole address space or a large part of it (IPv4 shorter than /8, IPv6 than /32). */

@@ -15,7 +15,6 @@ import {
   mailcowUpScript,
   networkScript,
   SCRIPT_PATH,
-  scriptFiles,
   type HostScript,
   type InstalledFile,
 } from "./host-scripts";
@@ -92,6 +91,7 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
 export function mailcowReleaseScript(input: MailcowHostInput): HostScript {
   return {
     name: "mailcow-release",
+    files: [],
     content: renderScript("mailcow-release", {
       MAILCOW_DIR,
       REPOSITORY: input.mailcow.repository,
@@ -158,7 +158,7 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
     name: script.name,
     script,
     secret: SECRET_STEPS.has(script.name),
-    files: scriptFiles(script),
+    files: script.files,
   });
   const install = (name: string, files: InstalledFile[], onChange: { restart: string[] } | "up"): BringUpStep => ({
     name,
@@ -182,6 +182,7 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
       ],
       script: {
         name: "tls-key",
+        files: [],
         content: renderScript("mailcow-tls-key", {
           MAILCOW_DIR: root,
           MAILCOW_HOSTNAME: input.hostname,

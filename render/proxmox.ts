@@ -54,25 +54,10 @@ export function snippetDeleteCommand(volume: string): string {
   return `f=$(pvesm path ${shellQuote(volume)}) && rm -f -- "$f"`;
 }
 
+/** Prints VM `vmId`'s SSH host key on the node (render/scripts/guest-host-key.sh). */
 export function guestHostKeyScript(vmId: number): string {
-  return [
-    "#!/bin/bash",
-    `# mailstack: print VM ${vmId}'s SSH host key, read through the guest agent.`,
-    "set -euo pipefail",
-    "for attempt in $(seq 1 120); do",
-    `  if out=$(qm guest exec ${vmId} --timeout 15 -- cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null); then`,
-    "    key=$(printf '%s' \"$out\" | perl -MJSON::PP -0777 -ne 'my $r = decode_json($_); print $r->{\"out-data\"} if ($r->{exitcode} // 1) == 0')",
-    '    if [ -n "$key" ]; then',
-    "      printf '%s\\n' \"$key\"",
-    "      exit 0",
-    "    fi",
-    "  fi",
-    "  sleep 5",
-    "done",
-    `echo "mailstack: no SSH host key from VM ${vmId} after $attempt attempts (guest agent not running?)" >&2`,
-    "exit 1",
-    "",
-  ].join("\n");
+  if (!Number.isInteger(vmId) || vmId < 100) throw new Error(`invalid VM id ${vmId}`);
+  return renderScript("guest-host-key", { VM_ID: vmId });
 }
 
 /** The "type base64" of an OpenSSH public key line, as @pulumi/command's hostKey wants it. */
@@ -92,16 +77,5 @@ export const DOMAINS_CFG = "/etc/pve/domains.cfg";
  */
 export function realmTfaScript(realm: string, type: "oath" | "yubico", domainsCfg = DOMAINS_CFG): string {
   if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(realm)) throw new Error(`invalid realm ${realm}`);
-  return [
-    "#!/bin/bash",
-    `# mailstack: the Proxmox realm ${realm} requires a second factor (${type}).`,
-    "set -euo pipefail",
-    `pveum realm modify ${realm} --tfa type=${type}`,
-    `if ! awk -v realm=${realm} '$1 ~ /:$/ { current = $2 } current == realm && $1 == "tfa" && $2 ~ /^type=${type}/ { found = 1 } END { exit !found }' ${domainsCfg}; then`,
-    `  echo "mailstack: realm ${realm} does not require ${type} after pveum realm modify (see ${domainsCfg})" >&2`,
-    "  exit 1",
-    "fi",
-    `echo "mailstack: realm ${realm} requires ${type}"`,
-    "",
-  ].join("\n");
+  return renderScript("realm-tfa", { REALM: realm, TFA_TYPE: type, DOMAINS_CFG: domainsCfg });
 }

@@ -8,7 +8,7 @@ const SCRIPT_DIR = join(__dirname, "scripts");
 
 /** A shell program of render/scripts by name (without .sh). */
 export function scriptSource(name: string): string {
-  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`invalid script name ${name}`);
+  if (!/^(lib\/)?[a-z0-9-]+$/.test(name)) throw new Error(`invalid script name ${name}`);
   return readFileSync(join(SCRIPT_DIR, `${name}.sh`), "utf8");
 }
 
@@ -41,20 +41,28 @@ export function settingsHeader(settings: ShellSettings): string {
     .join("\n");
 }
 
+/** The base64 of a file's content, as scripts take it in `*_B64` settings. */
+export function b64(content: string): string {
+  return Buffer.from(content).toString("base64");
+}
+
 /**
  * The script `name` with `settings` inserted after its leading comment block (the part a reader
- * sees first stays the script's own description).
+ * sees first stays the script's own description), followed by the library `library` of
+ * render/scripts/lib/ when one is named (helpers the script calls).
  */
-export function renderScript(name: string, settings: ShellSettings): string {
-  const source = scriptSource(name);
-  const lines = source.split("\n");
+export function renderScript(name: string, settings: ShellSettings, library?: "host" | "backup"): string {
+  const lines = scriptSource(name).split("\n");
   let end = 0;
   while (end < lines.length && (lines[end]?.startsWith("#") ?? false)) end++;
   const header = settingsHeader(settings);
+  const lib = library ? scriptSource(`lib/${library}`).split("\n") : [];
   return [
     ...lines.slice(0, end),
     "# ---- settings rendered by mailstack ----",
     ...(header ? [header] : []),
+    ...(lib.length > 0 ? [`# ---- render/scripts/lib/${library ?? ""}.sh ----`, ...lib] : []),
+    "# ---- the script ----",
     ...lines.slice(end),
   ].join("\n");
 }

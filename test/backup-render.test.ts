@@ -12,8 +12,8 @@ import {
   backupTool,
   backupUnits,
   restoreTool,
-  shellQuote,
 } from "../render/backup";
+import { shellQuote } from "../render/shell";
 import { offsiteBackupInput } from "./fixtures";
 import { run } from "./support/exec";
 import { requireTool } from "./tools";
@@ -46,7 +46,10 @@ describe("backup scripts", () => {
     for (const text of [backupConf(input), backupInstallScript(input).content]) {
       for (const secret of Object.values(SECRETS)) expect(text).not.toContain(secret);
     }
-    expect(backupSecretsScript(input, SECRETS).content).toContain("AWS_SECRET_ACCESS_KEY='it'\\''s/secret+key'");
+    const secrets = backupSecretsScript(input, SECRETS);
+    const credentials = secrets.files.find((file) => file.path === input.paths.credentialsFile);
+    expect(credentials?.mode).toBe("0600");
+    expect(credentials?.content).toContain("AWS_SECRET_ACCESS_KEY='it'\\''s/secret+key'");
   });
 
   it("are valid systemd units: nightly backup and periodic check timers, persistent across downtime", async () => {
@@ -86,7 +89,7 @@ describe("backup scripts", () => {
     requireTool("bash");
     await fc.assert(
       fc.asyncProperty(
-        fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !/[\n\0]/.test(s)),
+        fc.string({ unit: "grapheme", maxLength: 40 }).filter((s) => !/[\n\r\0]/.test(s)),
         async (value) => {
           const result = await run("bash", ["-c", `x=${shellQuote(value)}; printf '%s' "$x"`]);
           expect(result.stdout).toBe(value);

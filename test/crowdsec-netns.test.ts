@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CROWDSEC_BOUNCER_SETTINGS, CROWDSEC_NFT, CROWDSEC_SETS } from "../render/host-scripts";
+import { CROWDSEC_BOUNCER_SETTINGS, CROWDSEC_NFT, CROWDSEC_SETS } from "../render/host-files";
 import { runOk } from "./support/exec";
 import { inNs, inNsWithInput, NetnsLab, probe as probeIn, settle } from "./support/netns";
 import { requireTool } from "./tools";

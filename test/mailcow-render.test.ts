@@ -8,18 +8,13 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import { macAddressFor } from "../render/cloud-init";
-import {
-  dockerUserRules,
-  HTTPS_PUBLIC_MARKER,
-  httpsPublicScript,
-  installAndRun,
-  installFilesScript,
-  type HostScript,
-} from "../render/host-scripts";
+import { dockerUserRules, HTTPS_PUBLIC_MARKER } from "../render/host-files";
+import { httpsPublicScript, installAndRun, installFilesScript, type HostScript } from "../render/host-scripts";
 import { mailcowConfVariables, REDACTED_SECRETS, type MailcowSecrets } from "../render/mailcow";
 import { BRING_UP, bringUp, cloudInit, hostScripts, type MailcowHostInput } from "../render/mailcow-host";
 import { guestHostKeyScript, hostKeyFromOutput } from "../render/proxmox";
 import { run, runOk } from "./support/exec";
+import { decoded, setting } from "./support/scripts";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-render-"));
@@ -143,9 +138,11 @@ describe("cloud-init user-data", () => {
 describe("host scripts", () => {
   const scripts: HostScript[] = [
     ...steps.map((s) => s.script),
-    ...steps.filter((s) => !s.secret).map((s) => ({ name: `install-${s.name}`, content: installAndRun(s.script) })),
+    ...steps
+      .filter((s) => !s.secret)
+      .map((s) => ({ name: `install-${s.name}`, content: installAndRun(s.script), files: [] })),
     httpsPublicScript(),
-    { name: "guest-host-key", content: guestHostKeyScript(104) },
+    { name: "guest-host-key", content: guestHostKeyScript(104), files: [] },
   ];
 
   it("are the bring-up's steps in order, the first boot's host scripts among them", () => {
@@ -161,34 +158,46 @@ describe("host scripts", () => {
     expect((await Promise.all(scripts.map(shellcheck))).filter(Boolean)).toEqual([]);
   });
 
-  it("install themselves where the host can run them again, carrying any content safely", () => {
-    const wrapped = installAndRun({ name: "firewall", content: "echo MAILSTACK_EOF\nMAILSTACK_EOF\n" });
-    const encoded = /<<'MAILSTACK_EOF'\n([\s\S]*?)\nMAILSTACK_EOF\n/.exec(wrapped)?.[1] ?? "";
-    expect(Buffer.from(encoded.replace(/\n/g, ""), "base64").toString()).toBe("echo MAILSTACK_EOF\nMAILSTACK_EOF\n");
-    expect(wrapped).toContain("exec /usr/local/sbin/mailstack-firewall");
+  it("install themselves where the host can run them again, carrying any content safely", async () => {
+    const content = "#!/bin/bash\necho 'it'\\''s' EOF\nexit 0\nEOF\n";
+    const wrapped = installAndRun({ name: "firewall", content, files: [] });
+    expect(setting(wrapped, "SCRIPT_PATH")).toBe("/usr/local/sbin/mailstack-firewall");
+    expect(decoded(wrapped, "SCRIPT_B64")).toBe(content);
+    // Run for real with the path moved into a temp directory: installed 0700, then run.
+    const target = join(dir, "sbin", "mailstack-firewall");
+    const moved = wrapped.replace(/^readonly SCRIPT_PATH=.*$/m, `readonly SCRIPT_PATH='${target}'`);
+    expect(await runOk("bash", ["-s"], { input: moved })).toBe("it's EOF\n");
+    expect(readFileSync(target, "utf8")).toBe(content);
+    expect(statSync(target).mode & 0o777).toBe(0o700);
   });
 
   it("harden sshd: keys only, no root, no keyboard-interactive", () => {
-    const admin = scripts.find((s) => s.name === "admin-access")?.content ?? "";
+    const admin = step("admin-access")?.script;
+    const file = (path: string) => admin?.files.find((f) => f.path === path)?.content ?? "";
+    const sshd = file("/etc/ssh/sshd_config.d/10-mailstack.conf");
     for (const line of [
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin no",
       "AllowUsers mailops",
     ]) {
-      expect(admin).toContain(line);
+      expect(sshd).toContain(line);
     }
-    expect(admin).toContain(
+    expect(decoded(admin?.content ?? "", "SSHD_CONFIG_B64")).toBe(sshd);
+    expect(file("/home/mailops/.ssh/authorized_keys")).toContain(
       `from="10.3.0.0/24",no-agent-forwarding,no-X11-forwarding ${input.deployKey} mailstack-deploy`,
     );
-    expect(admin).toMatch(/gpasswd -d mailops docker/);
+    expect(setting(admin?.content ?? "", "ADMIN_USER")).toBe("mailops");
+    expect(admin?.content).toContain('gpasswd -d "$ADMIN_USER" docker');
   });
 
   it("open only the public ports, SSH only from the admin networks", () => {
     const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
-    const allowed = [...firewall.matchAll(/ufw allow log proto tcp (?:from (\S+) )?to any port (\d+)/g)].map(
-      (m) => `${m[1] ?? "any"}:${m[2]}`,
-    );
+    const allowed = [
+      ...decoded(firewall, "UFW_RULES_B64").matchAll(
+        /^ufw allow log (?:(\d+)\/tcp|from (\S+) to any port (\d+) proto tcp) /gm,
+      ),
+    ].map((m) => (m[1] ? `any:${m[1]}` : `${m[2]}:${m[3]}`));
     expect(allowed).toEqual([
       "any:25",
       "any:80",
@@ -200,24 +209,36 @@ describe("host scripts", () => {
       "10.3.0.0/24:22",
     ]);
     expect(firewall).toContain("ufw default deny incoming");
+    expect(firewall).not.toMatch(/ufw (--force )?reset|ufw reload|ufw disable/);
   });
 
   it("give ufw only rules it accepts (ufw --dry-run changes nothing)", async () => {
     requireTool("ufw");
     const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
-    const rules = firewall.split("\n").filter((line) => /^ufw (allow|limit|deny|default|logging) /.test(line));
-    expect(rules.length).toBeGreaterThan(8);
-    for (const rule of rules) {
+    // The defaults run only when they differ ("if …; then ufw default …; fi"); the rules come from the payload.
+    const defaults = [...firewall.matchAll(/then (ufw (?:default|logging) [a-z ]+);/g)].map((m) => m[1] ?? "");
+    const rules = decoded(firewall, "UFW_RULES_B64")
+      .split("\n")
+      .filter((line) => /^ufw (allow|limit|deny) /.test(line));
+    expect(defaults).toEqual([
+      "ufw default deny incoming",
+      "ufw default allow outgoing",
+      "ufw default deny routed",
+      "ufw logging low",
+    ]);
+    expect(rules).toHaveLength(8);
+    for (const rule of [...defaults, ...rules]) {
       const dry = await run("bash", ["-c", rule.replace(/^ufw /, "ufw --dry-run ")]);
       expect(dry.status, `${rule}\n${dry.stderr}`).toBe(0);
     }
   });
 
   it("install Docker only with the pinned signing key and keep its API off TCP", () => {
-    const docker = scripts.find((s) => s.name === "docker")?.content ?? "";
-    expect(docker).toContain("readonly FINGERPRINT=9DC858229FC7DD38854AE2D88D81803C0EBFCD88");
-    expect(docker).toContain("docker-compose-plugin");
-    expect(docker).toContain('"max-size": "50m"');
+    const docker = step("docker")?.script;
+    expect(setting(docker?.content ?? "", "DOCKER_KEY_FINGERPRINT")).toBe("9DC858229FC7DD38854AE2D88D81803C0EBFCD88");
+    expect(docker?.content).toContain('if [ "$actual" != "$DOCKER_KEY_FINGERPRINT" ]; then');
+    expect(docker?.content).toContain("docker-compose-plugin");
+    expect(docker?.files.find((f) => f.path === "/etc/docker/daemon.json")?.content).toContain('"max-size": "50m"');
   });
 });
 
@@ -261,9 +282,12 @@ describe("DOCKER-USER rules", () => {
 
   it("choose the 443 rules by the marker the stack writes once the admin account is secured", () => {
     const firewall = step("firewall")?.script.content ?? "";
-    expect(firewall).toContain(`if [ -f ${HTTPS_PUBLIC_MARKER} ]; then`);
-    expect(httpsPublicScript().content).toContain(`install -D -m 0644 /dev/null ${HTTPS_PUBLIC_MARKER}`);
-    expect(httpsPublicScript().content).toContain("/usr/local/sbin/mailstack-firewall");
+    expect(setting(firewall, "HTTPS_PUBLIC_MARKER")).toBe(HTTPS_PUBLIC_MARKER);
+    expect(firewall).toContain('if [ -f "$HTTPS_PUBLIC_MARKER" ]; then');
+    const https = httpsPublicScript().content;
+    expect(setting(https, "HTTPS_PUBLIC_MARKER")).toBe(HTTPS_PUBLIC_MARKER);
+    expect(https).toContain('install -D -m 0644 /dev/null "$HTTPS_PUBLIC_MARKER"');
+    expect(setting(https, "FIREWALL_SCRIPT")).toBe("/usr/local/sbin/mailstack-firewall");
   });
 });
 

@@ -3,9 +3,11 @@ import { describe, expect, it } from "vitest";
 import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import { dependencyClosure, planWithKeys, VM_HOST_KEY } from "./plans";
-import { CROWDSEC_NFT, scriptFiles } from "../render/host-scripts";
+import { scriptSettings, withEncodedPayloads } from "../policies/lib";
+import { CROWDSEC_NFT } from "../render/host-files";
 import { BRING_UP } from "../render/mailcow-host";
 import { rejection } from "./tools";
+import { decoded, setting } from "./support/scripts";
 
 /** The prod stack's Proxmox settings (the overrides replace the whole key). */
 const PROD_PROXMOX = {
@@ -26,9 +28,9 @@ function snippetContent(result: PlanResult, role: string): string {
 }
 
 /** The script a bring-up step installs and runs (installAndRun carries it base64). */
+/** The script a bring-up step installs and runs (render/scripts/install-and-run.sh). */
 function installedScript(stdin: string): string {
-  const encoded = /<<'MAILSTACK_EOF'\n([\s\S]*?)\nMAILSTACK_EOF\n/.exec(stdin)?.[1] ?? "";
-  return Buffer.from(encoded.replace(/\n/g, ""), "base64").toString();
+  return decoded(stdin, "SCRIPT_B64");
 }
 
 function byName(result: PlanResult, name: string): RecordedResource {
@@ -116,7 +118,8 @@ describe("MailcowVm", () => {
       user: "root",
       hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFxQ4sH7xsA0mCpNaqurdzKrxwnIPXhUrPRzN/599wh root@pve",
     });
-    expect(String(plain(hostKey.inputs.create))).toContain("qm guest exec 104");
+    expect(plain(hostKey.inputs.create)).toBe("bash -s");
+    expect(setting(String(plain(hostKey.inputs.stdin)), "VM_ID")).toBe("104");
     // The VM's key is only known after apply; outside a preview the connection shows its parts.
     expect(redact(byName(result, "mailcow-mailcow-conf").inputs.connection)).toBe("[unknown]");
     // Outside a preview the node answers with the VM's host key (played by the test helper).
@@ -156,7 +159,9 @@ describe("MailcowVm", () => {
     }
     const postfix = byName(result, "mailcow-postfix-tls");
     expect(isSecret(postfix.inputs.stdin)).toBe(false);
-    expect(installedScript(String(plain(postfix.inputs.stdin)))).toContain("restart postfix-mailcow");
+    const installed = installedScript(String(plain(postfix.inputs.stdin)));
+    expect(scriptSettings(installed)).toMatchObject({ ON_CHANGE: "restart" });
+    expect(installed).toContain("readonly RESTART=('postfix-mailcow')");
   });
 
   it("re-runs a file install exactly when its content changes (content hash as trigger)", async () => {
@@ -236,18 +241,20 @@ describe("MailcowVm", () => {
     expect(files.get("files/mailcow-vm/opt/mailcow-dockerized/data/conf/postfix/extra.cf")).toMatch(
       /smtpd_tls_protocols = >=TLSv1\.2/,
     );
-    // Every file a host script installs is listed too, exactly as the script writes it.
+    // Every file a host script installs is listed too, exactly as the script carries it.
     const scripts = [...files].filter(([path]) => path.startsWith("files/mailcow-vm/usr/local/sbin/mailstack-"));
-    const installed = scripts.flatMap(([path, content]) => scriptFiles({ name: path, content }));
-    expect(installed.map((file) => file.path)).toEqual(
-      expect.arrayContaining([
-        "/etc/ssh/sshd_config.d/10-mailstack.conf",
-        "/etc/sysctl.d/90-mailstack.conf",
-        "/etc/docker/daemon.json",
-        "/etc/mailstack/crowdsec.nft",
-      ]),
-    );
-    for (const file of installed) expect(files.get(`files/mailcow-vm${file.path}`), file.path).toBe(file.content);
+    const carried = new Set(scripts.flatMap(([, content]) => withEncodedPayloads(content)));
+    for (const path of [
+      "/etc/ssh/sshd_config.d/10-mailstack.conf",
+      "/etc/sysctl.d/90-mailstack.conf",
+      "/etc/docker/daemon.json",
+      "/etc/mailstack/crowdsec.nft",
+      "/etc/netplan/50-cloud-init.yaml",
+    ]) {
+      const shown = files.get(`files/mailcow-vm${path}`);
+      expect(shown, path).toBeDefined();
+      expect(carried.has(shown ?? ""), path).toBe(true);
+    }
     expect(files.get("files/mailcow-vm/etc/mailstack/crowdsec.nft")).toBe(CROWDSEC_NFT);
     expect(files.get("files/mailcow-vm/etc/ssh/sshd_config.d/10-mailstack.conf")).toMatch(
       /^PasswordAuthentication no$/m,

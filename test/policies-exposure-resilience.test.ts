@@ -7,14 +7,16 @@ import { adminPorts } from "../policies/exposure/admin-ports";
 import { ruleLogging } from "../policies/exposure/rule-logging";
 import { sshPasswords } from "../policies/exposure/ssh-passwords";
 import { sshSources } from "../policies/exposure/ssh-sources";
-import { TYPES } from "../policies/lib";
+import { TYPES, withEncodedPayloads } from "../policies/lib";
 import { deletionProtection } from "../policies/resilience/deletion-protection";
 import { offsiteBackup } from "../policies/resilience/offsite-backup";
 import { isDaily, vmBackup } from "../policies/resilience/vm-backup";
 import { backupInstallScript } from "../render/backup";
 import { userData } from "../render/cloud-init";
 import { firewallPlan, type FirewallPlan } from "../render/firewall-plan";
-import { adminAccessScript, fileStep, firewallScript, installAndRun, script, sshdConfig } from "../render/host-scripts";
+import { sshdConfig, sudoers } from "../render/host-files";
+import { adminAccessScript, firewallScript, installAndRun, type HostScript } from "../render/host-scripts";
+import { b64, renderScript } from "../render/shell";
 import { snippetWriteScript } from "../render/proxmox";
 import { offsiteBackupInput } from "./fixtures";
 import { resource, stackMessages, stackViolations, UNKNOWN_VALUE, violations } from "./support/policy";
@@ -162,11 +164,25 @@ const cloudConfig = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>
     scripts: [adminAccess(), hostFirewall(adminNetworks)],
   });
 
-/** An admin-access script that writes `config` as the sshd drop-in. */
+/** The admin-access script (render/scripts/admin-access.sh) installing `config` as the sshd drop-in. */
 const sshdScript = (config: string) =>
-  script("admin-access", "sshd", [
-    fileStep("/etc/ssh/sshd_config.d/10-mailstack.conf", "0644", config, "sshd -t && systemctl reload ssh"),
-  ]).content;
+  renderScript(
+    "admin-access",
+    {
+      ADMIN_USER: ADMIN,
+      AUTHORIZED_KEYS_B64: b64(`${ADMIN_KEY}\n`),
+      SUDOERS_B64: b64(sudoers(ADMIN)),
+      SSHD_CONFIG_B64: b64(config),
+    },
+    "host",
+  );
+
+/** A host script of `lines` (the policies read its commands). */
+const shell = (name: string, lines: readonly string[]): HostScript => ({
+  name,
+  content: ["#!/bin/bash", `# mailstack ${name}: test`, ...lines, ""].join("\n"),
+  files: [],
+});
 
 const VM_URN = "urn:pulumi:test::mailstack::proxmoxve:index/vmLegacy:VmLegacy::mailcow-vm";
 
@@ -395,7 +411,7 @@ describe("rule logging (mailstack-exposure-require-rule-logging)", () => {
     ["ufw insert 1 allow proto tcp to any port 443", "an inserted allow without log"],
     ["ufw logging off", "logging switched off"],
   ])("reports the host firewall command %j (%s)", async (line) => {
-    const firewall = command("mailcow-firewall", script("firewall", "test", ["ufw allow log 25/tcp", line]).content);
+    const firewall = command("mailcow-firewall", shell("firewall", ["ufw allow log 25/tcp", line]).content);
     expect(await violations(ruleLogging, firewall)).toEqual([
       `mailcow-firewall: "${line}" does not log: add "log" after allow/limit, and keep "ufw logging low" or higher`,
     ]);
@@ -498,9 +514,7 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
 
   it("accepts ufw allowing SSH from an admin network", async () => {
     const line = "ufw allow proto tcp from 10.3.0.0/24 to any port 22";
-    expect(
-      await violations(sshSources, command("mailcow-firewall", script("firewall", "ssh", [line]).content)),
-    ).toEqual([]);
+    expect(await violations(sshSources, command("mailcow-firewall", shell("firewall", [line]).content))).toEqual([]);
   });
 
   it("accepts pfSense rules for SSH from an admin network, and rules for other ports", async () => {
@@ -544,25 +558,25 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
     "ufw allow proto tcp to any port 22",
     "ufw allow proto tcp from 0.0.0.0/0 to any port 22",
   ])("reports the host firewall command %j, which opens SSH to everyone", async (line) => {
-    const stdin = script("firewall", "ssh", ["ufw default deny incoming", line]).content;
+    const stdin = shell("firewall", ["ufw default deny incoming", line]).content;
     expect(await violations(sshSources, command("mailcow-firewall", stdin))).toEqual([
       `mailcow-firewall: "${line}" opens SSH to everyone`,
     ]);
   });
 
   it("sees what the bring-up and the node snippet really install (base64 inside the wrappers)", async () => {
-    const open = script("firewall", "ssh", ["ufw default deny incoming", "ufw allow 22"]);
+    const open = shell("firewall", ["ufw default deny incoming", "ufw allow 22"]);
     expect(await violations(sshSources, command("mailcow-firewall", installAndRun(open)))).toEqual([
       `mailcow-firewall: "ufw allow 22" opens SSH to everyone`,
     ]);
     const snippetWrite = snippetWriteScript("local:snippets/user-data.yaml", cloudConfig(["0.0.0.0/0"]));
     expect(await violations(sshSources, command("mailcow-user-data", snippetWrite))).toEqual([
       expect.stringMatching(
-        /^mailcow-user-data: "ufw allow log proto tcp from 0\.0\.0\.0\/0 to any port 22.*" opens SSH to everyone$/,
+        /^mailcow-user-data: "ufw allow log from 0\.0\.0\.0\/0 to any port 22 proto tcp.*" opens SSH to everyone$/,
       ),
     ]);
     const config = sshdConfig(ADMIN).replace("PasswordAuthentication no", "PasswordAuthentication yes");
-    const adminStep = { name: "admin-access", content: sshdScript(config) };
+    const adminStep = { name: "admin-access", content: sshdScript(config), files: [] };
     expect(await violations(sshPasswords, command("mailcow-admin-access", installAndRun(adminStep)))).toEqual([
       "mailcow-admin-access: sshd allows password login",
       "mailcow-admin-access: it configures sshd without PasswordAuthentication no",
@@ -573,7 +587,7 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
     const data = cloudConfig(["0.0.0.0/0"]);
     expect(await violations(sshSources, snippet("mailcow-user-data", { data }))).toEqual([
       expect.stringMatching(
-        /^mailcow-user-data: "ufw allow log proto tcp from 0\.0\.0\.0\/0 to any port 22.*" opens SSH to everyone$/,
+        /^mailcow-user-data: "ufw allow log from 0\.0\.0\.0\/0 to any port 22 proto tcp.*" opens SSH to everyone$/,
       ),
     ]);
   });
@@ -688,8 +702,10 @@ describe("VM backup (mailstack-resilience-require-vm-backup)", () => {
 describe("off-site backup (mailstack-resilience-require-offsite-backup)", () => {
   it("accepts the rendered backup install script with an S3 repository", async () => {
     const install = offsiteInstall();
-    expect(install.props.stdin).toContain("mailstack-backup init");
-    expect(install.props.stdin).toContain(`RESTIC_REPOSITORY='${OFFSITE.repository}'`);
+    expect(String(install.props.stdin)).toMatch(/^# mailstack backup-install:/m);
+    expect(withEncodedPayloads(String(install.props.stdin)).join("\n")).toContain(
+      `RESTIC_REPOSITORY='${OFFSITE.repository}'`,
+    );
     expect(await stackMessages(offsiteBackup, [vm(), install])).toEqual([]);
   });
 

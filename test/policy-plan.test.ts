@@ -74,11 +74,11 @@ describe("what the rules read in the real plan", () => {
       const resource = result.run.resources.find((r) => r.name === name);
       return commandScripts(plain(resource?.inputs) as Record<string, unknown>).join("\n");
     };
-    expect(texts("mailcow-firewall")).toContain("ufw allow log proto tcp from 10.3.0.0/24 to any port 22");
+    expect(texts("mailcow-firewall")).toContain("ufw allow log from 10.3.0.0/24 to any port 22 proto tcp");
     expect(texts("mailcow-admin-access")).toContain("PasswordAuthentication no");
     expect(texts("mailcow-postfix-tls")).toMatch(/^smtpd_tls_mandatory_protocols = >=TLSv1\.2$/m);
     expect(texts("mailcow-user-data")).toMatch(/^#cloud-config/m);
-    expect(texts("mailcow-user-data")).toContain("ufw allow log proto tcp from 10.3.0.0/24 to any port 22");
+    expect(texts("mailcow-user-data")).toContain("ufw allow log from 10.3.0.0/24 to any port 22 proto tcp");
   });
 });
 

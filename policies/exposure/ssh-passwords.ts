@@ -2,7 +2,12 @@
 import { RULES } from "../levels";
 import { hostConfigTexts, resourceRule } from "../lib";
 
-export function sshPasswordProblems(text: string): string[] {
+/**
+ * What a resource's texts (a script and the payloads it carries, or a snippet) do to sshd. They
+ * are judged together: a script names sshd_config, the drop-in it installs says PasswordAuthentication no.
+ */
+export function sshPasswordProblems(texts: readonly string[]): string[] {
+  const text = texts.join("\n");
   const problems: string[] = [];
   if (/^\s*ssh_pwauth:\s*(true|yes|1)\s*$/im.test(text))
     problems.push("cloud-init turns SSH password login on (ssh_pwauth)");
@@ -16,9 +21,8 @@ export function sshPasswordProblems(text: string): string[] {
 export const sshPasswords = resourceRule(RULES.sshPasswords, {
   description: "SSH password login is off wherever the stack configures sshd (cloud-init, host scripts).",
   remediationSteps:
-    "Keep PasswordAuthentication no and KbdInteractiveAuthentication no (render/host-scripts.ts sshdConfig).",
+    "Keep PasswordAuthentication no and KbdInteractiveAuthentication no (render/host-files.ts sshdConfig).",
   validateResource: (args, report) => {
-    const texts = hostConfigTexts(args);
-    for (const problem of new Set(texts.flatMap(sshPasswordProblems))) report(`${args.name}: ${problem}`);
+    for (const problem of sshPasswordProblems(hostConfigTexts(args))) report(`${args.name}: ${problem}`);
   },
 });

@@ -1,8 +1,9 @@
 // Besides the VM backups next door, an encrypted copy of mailcow leaves the site (restic).
 import { RULES } from "../levels";
-import { commandScripts, stackRule, TYPES, isKnown, peek, propsOf } from "../lib";
+import { commandScripts, isKnown, isScript, peek, propsOf, stackRule, TYPES } from "../lib";
 
-const REMOTE_REPOSITORY = /RESTIC_REPOSITORY='(s3|b2|azure|gs|swift|rest|sftp|rclone):/;
+/** backup.conf's repository (render/backup.ts backupConf), on a remote backend. */
+const REMOTE_REPOSITORY = /^RESTIC_REPOSITORY='(s3|b2|azure|gs|swift|rest|sftp|rclone):/m;
 
 export const offsiteBackup = stackRule(RULES.offsiteBackup, {
   description: "The mail host backs mailcow up to an encrypted off-site restic repository.",
@@ -11,9 +12,14 @@ export const offsiteBackup = stackRule(RULES.offsiteBackup, {
     const vms = args.resources.filter((r) => r.type === TYPES.vm);
     if (vms.length === 0) return;
     const commands = args.resources.filter((r) => r.type === TYPES.command);
+    // The install (render/scripts/backup-install.sh, which ends with `mailstack-backup init`) and
+    // the settings file it carries, with a remote repository.
     const installed = commands
-      .flatMap((r) => commandScripts(propsOf(r)))
-      .some((script) => script.includes("mailstack-backup init") && REMOTE_REPOSITORY.test(script));
+      .map((r) => commandScripts(propsOf(r)))
+      .some(
+        (texts) =>
+          texts.some((text) => isScript(text, "backup-install")) && texts.some((text) => REMOTE_REPOSITORY.test(text)),
+      );
     // A script only the apply knows may be the install: report it then, not in the preview.
     const unknownScript = commands.some((r) => !isKnown(peek(() => propsOf(r).stdin)));
     if (!installed && unknownScript) return;

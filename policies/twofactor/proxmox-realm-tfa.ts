@@ -1,9 +1,11 @@
 // The Proxmox realm the admins log in with requires TFA; the provider has no setting for it,
-// so the stack sets it with `pveum realm modify <realm> --tfa type=oath` on the node.
+// so the stack sets it with `pveum realm modify <realm> --tfa type=oath` on the node
+// (render/scripts/realm-tfa.sh, its REALM and TFA_TYPE settings).
 import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../levels";
-import { commandScripts, propsOf, stackRule, str, TYPES } from "../lib";
+import { commandScripts, isScript, propsOf, scriptSettings, stackRule, str, TYPES } from "../lib";
 
+/** A literal command an operator writes. */
 const REALM_TFA = /pveum realm modify (\S+) --tfa type=(oath|yubico)\b/;
 
 /** The realms a stack's commands put under TFA. */
@@ -12,6 +14,10 @@ export function realmsWithTfa(resources: readonly PolicyResource[]): string[] {
     .filter((r) => r.type === TYPES.command)
     .flatMap((r) => commandScripts(r.props))
     .flatMap((script) => {
+      if (isScript(script, "realm-tfa")) {
+        const { REALM: realm, TFA_TYPE: type } = scriptSettings(script);
+        return realm && (type === "oath" || type === "yubico") ? [realm] : [];
+      }
       const match = REALM_TFA.exec(script);
       return match?.[1] ? [match[1]] : [];
     });
