@@ -264,6 +264,16 @@ const rules = [
     admin.sshCidrs.flatMap((text, index): Problem[] => {
       const cidr = parseCidr(text, 4) ?? parseCidr(text, 6);
       if (!cidr) return [];
+      // The host firewall compares its rules by their text with what ufw lists, and ufw rewrites
+      // an IPv4 network with host bits (render/scripts/firewall.sh): only the canonical form is taken.
+      const canonical = `${networkOf(cidr)}/${cidr.prefix}`;
+      if (text !== canonical)
+        return [
+          {
+            path: ["admin", "sshCidrs", index],
+            message: `${text} is not a network in canonical form; write ${canonical}`,
+          },
+        ];
       const tooWide = cidr.family === 4 ? cidr.prefix < 8 : cidr.prefix < 32;
       return tooWide
         ? [
