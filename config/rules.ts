@@ -1,6 +1,6 @@
 // Cross-field configuration rules. Each rule names the keys it needs and runs only when
 // all of them parsed, so one bad key does not hide the problems of the others.
-import { RELAXABLE_RULES, RULES } from "../policies/levels";
+import { RELAXABLE_RULES, RULES } from "../common/policy-catalog";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
 import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";

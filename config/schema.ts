@@ -1,7 +1,7 @@
 // The mailstack stack configuration: one zod schema per top-level config key, plus the
 // secret keys. Pure (no Pulumi import) so that the program, the offline plan, the policy
 // pack and the tests share one definition. Cross-field rules live in rules.ts.
-import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../policies/levels";
+import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../common/policy-catalog";
 import { z } from "zod";
 import { calendarProblem, proxmoxCalendarProblem } from "./calendar";
 import { domainNameProblem, emailProblem, httpsUrlProblem, localPartProblem, mailtoProblem } from "./names";

@@ -3,7 +3,7 @@
 import mailstack from "../index";
 import { NAMESPACE } from "../config/load";
 import { keySchemas, OPTIONAL_SECRETS, secretKeys, type SecretKey } from "../config/schema";
-import { enforcementLevels } from "../policies/levels";
+import { enforcementLevels } from "../common/policy-catalog";
 import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
 import { generateLocally, type KeyPool } from "./local-values";

@@ -2,7 +2,7 @@
 // preview, and the DNS and shell details several rules look at.
 import { parse as parseYaml } from "yaml";
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import type { RuleInfo } from "./levels";
+import type { RuleInfo } from "../common/policy-catalog";
 
 export const TYPES = {
   mailcowVm: "mailstack:proxmox:MailcowVm",

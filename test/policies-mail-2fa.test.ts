@@ -4,7 +4,7 @@
 import { generateKeyPairSync, type KeyPairKeyObjectResult } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { loadConfig, NAMESPACE, type MailstackConfig } from "../config/load";
-import { RULES } from "../policies/levels";
+import { RULES } from "../common/policy-catalog";
 import { TYPES } from "../policies/lib";
 import { dkimKeySize, dkimRecordBits } from "../policies/mail/dkim-key-size";
 import { dmarc } from "../policies/mail/dmarc";

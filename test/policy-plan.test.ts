@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { RELAXABLE_RULES, RULE_NAMES } from "../policies/levels";
+import { RELAXABLE_RULES, RULE_NAMES } from "../common/policy-catalog";
 import { commandScripts } from "../policies/lib";
 import { policies } from "../policies/rules";
 import { plain } from "../plan/engine";

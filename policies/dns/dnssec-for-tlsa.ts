@@ -1,5 +1,5 @@
 // A TLSA record means nothing without DNSSEC (RFC 6698 §1): publish it only in signed zones.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { dnsRecords, stackRule } from "../lib";
 import { dnssecZones } from "./dnssec";
 

@@ -1,5 +1,5 @@
 // Every zone the stack writes records to is DNSSEC-signed (DANE and MTA-STS rely on it).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, dnsRecords, propsOf, stackRule, str } from "../lib";
 
 /**

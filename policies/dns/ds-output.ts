@@ -1,5 +1,5 @@
 // The DS record of every signed zone is a stack output, so the registrar team can publish it.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, isKnown, peek, propsOf, stackRule, str } from "../lib";
 
 export const dsOutput = stackRule(RULES.dsOutput, {

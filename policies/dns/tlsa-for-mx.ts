@@ -1,5 +1,5 @@
 // DANE for inbound mail: every MX host has a TLSA record on port 25 (RFC 7672).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { dnsName, dnsRecords, stackRule } from "../lib";
 
 export const tlsaForMx = stackRule(RULES.tlsaForMx, {

@@ -1,7 +1,7 @@
 // Nothing the admins use is reachable from the internet: SSH, the Proxmox and PBS UIs, the
 // pfSense UI, and mailcow's API (which shares 443 with webmail, so its allow-list decides).
 import type { PolicyResource } from "@pulumi/policy";
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asArray, asRecord, isKnown, isWorldCidr, peek, propsOf, snapshot, stackRule, text } from "../lib";
 
 /** Port → what an admin reaches there. */

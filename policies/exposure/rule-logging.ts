@@ -1,6 +1,6 @@
 // Every firewall rule the stack owns logs, so blocked probes and passed sessions are visible:
 // pfSense rules, port forwards (no unlogged linked rule) and the host firewall (UFW).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, hostConfigTexts, isKnown, peek, propsOf, resourceRule } from "../lib";
 
 /** UFW commands in a host script that pass traffic without logging it, or turn logging off. */

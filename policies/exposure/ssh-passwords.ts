@@ -1,5 +1,5 @@
 // SSH accepts keys only: no password or keyboard-interactive login anywhere the stack configures sshd.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { hostConfigTexts, resourceRule } from "../lib";
 
 /**

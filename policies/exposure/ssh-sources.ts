@@ -1,6 +1,6 @@
 // SSH only from the admin networks: the host firewall, pfSense pass rules and the config that
 // feeds them.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,
   asArray,

@@ -1,6 +1,6 @@
 // DKIM keys have at least 2048 bits (RFC 8301 §3.2: 1024 is the floor, 2048 the recommendation).
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, txtText } from "../lib";
 
 export const MIN_BITS = 2048;

@@ -1,5 +1,5 @@
 // DMARC asks receivers to quarantine or reject failing mail (p=, sp=, for all of it).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, text, txtText } from "../lib";
 
 const ENFORCING = ["quarantine", "reject"];

@@ -1,5 +1,5 @@
 // SPF ends in -all (hard fail) and stays within the 10 DNS lookups of RFC 7208 §4.6.4.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, propsOf, resourceRule, str, txtText } from "../lib";
 
 const LOOKUP_TERMS = /^[+\-~?]?(include:|a\b|a:|a\/|mx\b|mx:|mx\/|ptr\b|ptr:|exists:)|^redirect=/i;

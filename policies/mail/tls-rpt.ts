@@ -1,5 +1,5 @@
 // Every mail domain asks for TLS reports (RFC 8460), so MTA-STS and DANE failures are seen.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { dnsRecords, stackRule, txtText } from "../lib";
 
 export const tlsRpt = stackRule(RULES.tlsRpt, {

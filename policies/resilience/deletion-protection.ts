@@ -1,5 +1,5 @@
 // A production VM cannot be deleted by accident: Proxmox protection and Pulumi's protect.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, isKnown, peek, propsOf, resourceRule } from "../lib";
 
 export const deletionProtection = resourceRule(RULES.deletionProtection, {

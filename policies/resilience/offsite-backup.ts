@@ -1,5 +1,5 @@
 // Besides the VM backups next door, an encrypted copy of mailcow leaves the site (restic).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { commandScripts, isKnown, isScript, peek, propsOf, stackRule, TYPES } from "../lib";
 
 /** backup.conf's repository (render/backup.ts backupConf), on a remote backend. */

@@ -1,6 +1,6 @@
 // The mail VM has a daily backup job to an encrypted Proxmox Backup Server storage.
 import type { PolicyResource } from "@pulumi/policy";
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asArray, asRecord, isKnown, peek, propsOf, snapshot, stackRule, str, text } from "../lib";
 
 /** True for a systemd calendar / Proxmox schedule that fires every day. */

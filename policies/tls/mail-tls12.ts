@@ -1,6 +1,6 @@
 // Postfix and Dovecot in mailcow accept TLS 1.2 or 1.3 only: the mail host's argument, and what
 // the commands that install Postfix's extra.cf/openssl.cnf and Dovecot's extra.conf actually write.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, commandScripts, isKnown, peek, propsOf, resourceRule, text } from "../lib";
 
 const ALLOWED = ["1.2", "1.3"];

@@ -1,5 +1,5 @@
 // MTA-STS in enforce mode with a max_age of at least a week (RFC 8461 §3.2; internet.nl).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str } from "../lib";
 
 export const MIN_MAX_AGE = 604800;

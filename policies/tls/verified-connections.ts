@@ -1,6 +1,6 @@
 // Every API client the stack uses verifies its peer: TLS certificates for the Proxmox, pfSense,
 // mailcow and PBS APIs, pinned SSH host keys for remote commands.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, text } from "../lib";
 
 const truthy = (value: unknown) => value === true || value === "true";

@@ -1,6 +1,6 @@
 // Every Cloudflare zone the stack writes records to serves HTTPS with TLS 1.2+ and TLS 1.3 on
 // (the MTA-STS policy, autoconfig and the Worker are served by Cloudflare's edge).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, dnsRecords, propsOf, stackRule, str } from "../lib";
 
 const MIN_TLS = ["1.2", "1.3"];

@@ -1,6 +1,6 @@
 // The mailcow admin must use a second factor. The stack declares no domain admins (mailcow's
 // domain admins are created in the UI); unenforced-logins reports them as a surface to cover.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, isKnown, peek, propsOf, stackRule, str } from "../lib";
 
 export const adminTfa = stackRule(RULES.adminTfa, {

@@ -1,5 +1,5 @@
 // When the stack manages the Cloudflare account, the account enforces two-factor login.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule } from "../lib";
 
 export const cloudflareAccountTfa = resourceRule(RULES.cloudflareTfa, {

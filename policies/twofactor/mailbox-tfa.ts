@@ -1,5 +1,5 @@
 // Every mailbox the stack declares must enrol a second factor (mailcow force_tfa).
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { TYPES, asArray, asRecord, isKnown, peek, propsOf, resourceRule, text } from "../lib";
 
 export const mailboxTfa = resourceRule(RULES.mailboxTfa, {

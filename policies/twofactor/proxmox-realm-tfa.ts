@@ -2,7 +2,7 @@
 // so the stack sets it with `pveum realm modify <realm> --tfa type=oath` on the node
 // (render/scripts/realm-tfa.sh, its REALM and TFA_TYPE settings).
 import type { PolicyResource } from "@pulumi/policy";
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { commandScripts, isScript, propsOf, scriptSettings, stackRule, str, TYPES } from "../lib";
 
 /** A literal command an operator writes. */

@@ -1,6 +1,6 @@
 // What the stack cannot enforce: reported on every run (advisory), so a reviewer sees the
 // login surfaces that need 2FA by other means.
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import { stackRule, TYPES } from "../lib";
 import { realmsWithTfa } from "./proxmox-realm-tfa";
 

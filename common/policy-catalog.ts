@@ -1,4 +1,6 @@
 // The rules of the mailstack-security pack: names, severity and whether a stack may lower them.
+// A neutral module: the stack config (config/) and the pack (policies/) both read it, neither
+// imports the other.
 // Pure data (no @pulumi/policy import), so the stack config can validate `mailstack:policy`
 // against it. A rule is relaxable only where a monitoring mode is a legitimate stage (staging):
 // DMARC and MTA-STS rollouts, off-site backups and deletion protection of a throwaway VM.
