@@ -1,6 +1,7 @@
 // Loads and validates the stack configuration from the flat key/value map the Pulumi CLI
 // passes to the program (structured values arrive as JSON strings). Pure: the program,
 // the offline plan and the tests all call loadConfig with such a map.
+import { distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { isAtOrBelow } from "./names";
 import { crossFieldProblems, type Problem } from "./rules";
@@ -329,26 +330,13 @@ function suggestion(word: string, candidates: readonly string[], prefix: string)
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
+    const edits = distance(word.toLowerCase(), candidate.toLowerCase());
+    if (edits < bestDistance) {
       best = candidate;
-      bestDistance = distance;
+      bestDistance = edits;
     }
   }
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3))
     ? ` (did you mean ${prefix}${best}?)`
     : "";
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

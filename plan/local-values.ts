@@ -2,18 +2,9 @@
 // private keys and @pulumi/random values are generated here with node:crypto, so that
 // everything derived from them (TLSA hashes, DKIM records, policy ids) is real and can be
 // checked. They are preview values: a real `pulumi up` generates its own.
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPair,
-  generatePrime,
-  randomBytes,
-  randomInt,
-  randomUUID,
-  type KeyObject,
-} from "node:crypto";
+import { generateKeyPair, randomBytes, randomInt, randomUUID, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
+import sshpk from "sshpk";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -29,45 +20,30 @@ function bool(value: unknown, fallback: boolean): boolean {
 
 // ---- @pulumi/tls PrivateKey -------------------------------------------------------------
 
-function sshString(data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  return Buffer.concat([length, data]);
-}
-function sshMpint(unsigned: Buffer): Buffer {
-  let start = 0;
-  while (start < unsigned.length - 1 && unsigned[start] === 0) start++;
-  const trimmed = unsigned.subarray(start);
-  return sshString((trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.alloc(1), trimmed]) : trimmed);
-}
-
-const CURVES: Readonly<Record<string, { node: string; ssh?: string }>> = {
-  P224: { node: "secp224r1" },
-  P256: { node: "prime256v1", ssh: "nistp256" },
-  P384: { node: "secp384r1", ssh: "nistp384" },
-  P521: { node: "secp521r1", ssh: "nistp521" },
+const CURVES: Readonly<Record<string, string>> = {
+  P224: "secp224r1",
+  P256: "prime256v1",
+  P384: "secp384r1",
+  P521: "secp521r1",
 };
 
-/** OpenSSH public key blob (RFC 4253 / RFC 5656 / RFC 8709), or undefined for P224. */
-function opensshBlob(publicKey: KeyObject): { type: string; blob: Buffer } | undefined {
-  const jwk = publicKey.export({ format: "jwk" });
-  const b64 = (value: string | undefined) => Buffer.from(value ?? "", "base64url");
-  if (jwk.kty === "RSA") {
-    return {
-      type: "ssh-rsa",
-      blob: Buffer.concat([sshString(Buffer.from("ssh-rsa")), sshMpint(b64(jwk.e)), sshMpint(b64(jwk.n))]),
-    };
+/**
+ * The OpenSSH form of a public key and its fingerprints, by sshpk 1.18.0 (lib/formats/ssh.js,
+ * lib/fingerprint.js), in the shapes @pulumi/tls reports them; undefined for a curve OpenSSH has
+ * no key type for (P224), where the provider leaves them empty too.
+ */
+function opensshValues(publicKey: KeyObject): Generated | undefined {
+  let key: sshpk.Key;
+  try {
+    key = sshpk.parseKey(publicKey.export({ format: "pem", type: "spki" }).toString(), "pem");
+  } catch {
+    return undefined;
   }
-  if (jwk.kty === "OKP") {
-    return { type: "ssh-ed25519", blob: Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(b64(jwk.x))]) };
-  }
-  const curve = Object.values(CURVES).find((c) => c.ssh && jwk.crv === `P-${c.ssh.slice(5)}`);
-  if (!curve?.ssh) return undefined;
-  const type = `ecdsa-sha2-${curve.ssh}`;
-  const point = Buffer.concat([Buffer.from([4]), b64(jwk.x), b64(jwk.y)]);
+  const [type, blob] = key.toString("ssh").split(" ");
   return {
-    type,
-    blob: Buffer.concat([sshString(Buffer.from(type)), sshString(Buffer.from(curve.ssh)), sshString(point)]),
+    publicKeyOpenssh: `${type ?? ""} ${blob ?? ""}\n`,
+    publicKeyFingerprintSha256: key.fingerprint("sha256").toString(),
+    publicKeyFingerprintMd5: key.fingerprint("md5").toString("hex"),
   };
 }
 
@@ -100,79 +76,12 @@ function specId(spec: KeySpec): string {
       : "ED25519";
 }
 
-// ---- RSA from two primes searched in parallel ----------------------------------------------
-// OpenSSL's RSA key generation finds p and q one after the other and has a long tail (RSA 4096:
-// median 1.4 s, seen 5.6 s on this machine). Preview keys only need to be valid RSA keys, so the
-// plan searches both primes at once (median 0.5 s, tail about 1 s) and assembles the key.
-
-const E = 65537n;
-
-function primeOf(bits: number): Promise<bigint> {
-  return new Promise((resolve, reject) =>
-    generatePrime(bits, { bigint: true }, (error, prime) => (error ? reject(error) : resolve(prime))),
-  );
-}
-
-function modInverse(a: bigint, m: bigint): bigint {
-  let [oldR, r] = [((a % m) + m) % m, m];
-  let [oldS, s] = [1n, 0n];
-  while (r !== 0n) {
-    const quotient = oldR / r;
-    [oldR, r] = [r, oldR - quotient * r];
-    [oldS, s] = [s, oldS - quotient * s];
-  }
-  if (oldR !== 1n) throw new Error("not invertible");
-  return ((oldS % m) + m) % m;
-}
-
-function gcd(a: bigint, b: bigint): bigint {
-  while (b !== 0n) [a, b] = [b, a % b];
-  return a;
-}
-
-function base64url(value: bigint): string {
-  let hex = value.toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  return Buffer.from(hex, "hex").toString("base64url");
-}
-
-async function rsaKeyPair(bits: number): Promise<KeyPair> {
-  const usable = async (): Promise<bigint> => {
-    for (;;) {
-      const prime = await primeOf(bits / 2);
-      if (gcd(E, prime - 1n) === 1n) return prime;
-    }
-  };
-  for (;;) {
-    const [p, q] = await Promise.all([usable(), usable()]);
-    const n = p * q;
-    if (p === q || n.toString(2).length !== bits) continue;
-    const lambda = ((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n);
-    const d = modInverse(E, lambda);
-    const privateKey = createPrivateKey({
-      format: "jwk",
-      key: {
-        kty: "RSA",
-        n: base64url(n),
-        e: base64url(E),
-        d: base64url(d),
-        p: base64url(p),
-        q: base64url(q),
-        dp: base64url(d % (p - 1n)),
-        dq: base64url(d % (q - 1n)),
-        qi: base64url(modInverse(q, p)),
-      },
-    });
-    return { privateKey, publicKey: createPublicKey(privateKey) };
-  }
-}
-
 function generateKeyPairFor(spec: KeySpec): Promise<KeyPair> {
-  if (spec.algorithm === "RSA") return rsaKeyPair(spec.rsaBits);
+  if (spec.algorithm === "RSA") return generateKeyPairAsync("rsa", { modulusLength: spec.rsaBits });
   if (spec.algorithm === "ED25519") return generateKeyPairAsync("ed25519", {});
-  const curve = CURVES[spec.ecdsaCurve];
-  if (!curve) return Promise.reject(new Error(`tls.PrivateKey: unsupported ecdsaCurve ${spec.ecdsaCurve}`));
-  return generateKeyPairAsync("ec", { namedCurve: curve.node });
+  const namedCurve = CURVES[spec.ecdsaCurve];
+  if (!namedCurve) return Promise.reject(new Error(`tls.PrivateKey: unsupported ecdsaCurve ${spec.ecdsaCurve}`));
+  return generateKeyPairAsync("ec", { namedCurve });
 }
 
 /**
@@ -209,13 +118,7 @@ async function privateKey(inputs: Inputs, pool: KeyPool | undefined): Promise<Ge
     privateKeyPemPkcs8: pem(pair.privateKey, "pkcs8"),
     publicKeyPem: pem(pair.publicKey, "spki"),
   };
-  const ssh = opensshBlob(pair.publicKey);
-  if (ssh) {
-    result.publicKeyOpenssh = `${ssh.type} ${ssh.blob.toString("base64")}\n`;
-    result.publicKeyFingerprintSha256 = `SHA256:${createHash("sha256").update(ssh.blob).digest("base64").replace(/=+$/, "")}`;
-    result.publicKeyFingerprintMd5 = (createHash("md5").update(ssh.blob).digest("hex").match(/../g) ?? []).join(":");
-  }
-  return result;
+  return { ...result, ...opensshValues(pair.publicKey) };
 }
 
 // ---- @pulumi/random ---------------------------------------------------------------------

@@ -64,3 +64,25 @@ describe("SSH public keys", () => {
     );
   });
 });
+
+describe("FIDO security keys (OpenSSH PROTOCOL.u2f)", () => {
+  const blob = (...fields: string[]) =>
+    Buffer.concat(
+      fields.map((field) => {
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(field.length);
+        return Buffer.concat([length, Buffer.from(field, "latin1")]);
+      }),
+    ).toString("base64");
+
+  it("accepts an sk-ssh-ed25519 key whose data names its type", () => {
+    const type = "sk-ssh-ed25519@openssh.com";
+    expect(parseSshPublicKey(`${type} ${blob(type, "k".repeat(32), "ssh:")} me@laptop`)).toEqual({ type });
+  });
+
+  it("rejects an sk key whose data names another type or stops after the type", () => {
+    const type = "sk-ecdsa-sha2-nistp256@openssh.com";
+    expect(parseSshPublicKey(`${type} ${blob("ssh-ed25519", "k".repeat(32))}`)).toMatch(/does not match its type/);
+    expect(parseSshPublicKey(`${type} ${blob(type)}`)).toMatch(/truncated/);
+  });
+});
