@@ -19,7 +19,7 @@ import {
   type ServiceLimit,
   type TlsVersion,
 } from "../render/mailcow";
-import { BRING_UP, bringUp, cloudInit, renderedFiles, type MailcowHostInput } from "../render/mailcow-host";
+import { bringUp, cloudInit, renderedFiles, type BringUpStep, type MailcowHostInput } from "../render/mailcow-host";
 import {
   guestHostKeyScript,
   hostKeyFromOutput,
@@ -142,7 +142,7 @@ export class MailcowVm extends pulumi.ComponentResource {
         sogoUrlEncryptionKey: sogo,
       }));
 
-    const hostInput = deployKey.publicKeyOpenssh.apply((deploy): MailcowHostInput => ({
+    const hostInputWith = (deploy: string): MailcowHostInput => ({
       hostname: args.hostname,
       timezone: args.timezone,
       tlsMinVersion: args.tlsMinVersion,
@@ -153,7 +153,8 @@ export class MailcowVm extends pulumi.ComponentResource {
       network,
       mailcow: args.mailcow,
       offsiteBackupTool: args.offsiteBackupTool,
-    }));
+    });
+    const hostInput = deployKey.publicKeyOpenssh.apply(hostInputWith);
 
     // ---- the node: image and cloud-init snippets -----------------------------------------------
     const nodeConnection = {
@@ -316,12 +317,18 @@ export class MailcowVm extends pulumi.ComponentResource {
     const withoutSecrets = hostInput.apply((input) => bringUp(input, REDACTED_SECRETS, ""));
     let previous: pulumi.Resource = cloudInitDone;
     let last: command.remote.Command | undefined;
-    BRING_UP.forEach((step, index) => {
+    // Which steps there are, in which order and which hold secrets depends on the configuration
+    // only (not on generated keys or passwords): the renderer's own list, rendered without them.
+    const steps = bringUp(hostInputWith(""), REDACTED_SECRETS, "");
+    steps.forEach((step, index) => {
+      const rendered = (all: readonly BringUpStep[]): BringUpStep => {
+        const found = all[index];
+        if (found?.name !== step.name) throw new Error(`internal: bring-up step ${index} is not ${step.name}`);
+        return found;
+      };
       const stdin = step.secret
-        ? pulumi.secret(withSecrets.apply((all) => all[index]?.script.content ?? ""))
-        : withoutSecrets.apply((all) =>
-            installAndRun(all[index]?.script ?? { name: step.name, content: "", files: [] }),
-          );
+        ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
+        : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
       last = new command.remote.Command(
         `${name}-${step.name}`,
         {

@@ -126,27 +126,6 @@ export interface BringUpStep {
   readonly files: readonly InstalledFile[];
 }
 
-/** The bring-up's steps in order, as bringUp() returns them (MailcowVm makes one command each). */
-export const BRING_UP = [
-  { name: "admin-access", secret: false },
-  { name: "base-hardening", secret: false },
-  { name: "network", secret: false },
-  { name: "firewall", secret: false },
-  { name: "docker", secret: false },
-  { name: "crowdsec", secret: false },
-  { name: "mailcow-release", secret: false },
-  { name: "tls-key", secret: true },
-  { name: "mailcow-conf", secret: true },
-  { name: "postfix-tls", secret: false },
-  { name: "dovecot-tls", secret: false },
-  { name: "autoconfig", secret: false },
-  { name: "compose-override", secret: false },
-  { name: "mailcow-up", secret: false },
-] as const;
-
-/** The steps that carry secrets (their rendering with real values is a secret). */
-const SECRET_STEPS: ReadonlySet<string> = new Set(BRING_UP.filter((step) => step.secret).map((step) => step.name));
-
 /**
  * The bring-up, in order. One install per concern, so that a change re-applies only its files and
  * restarts only the containers that read them. The TLS key is in place before mailcow first
@@ -157,15 +136,15 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
   const hostStep = (script: HostScript): BringUpStep => ({
     name: script.name,
     script,
-    secret: SECRET_STEPS.has(script.name),
+    secret: false,
     files: script.files,
   });
-  const install = (name: string, files: InstalledFile[], onChange: { restart: string[] } | "up"): BringUpStep => ({
-    name,
-    files,
-    secret: SECRET_STEPS.has(name),
-    script: installFilesScript(name, files, { root, onChange }),
-  });
+  const install = (
+    name: string,
+    files: InstalledFile[],
+    onChange: { restart: string[] } | "up",
+    secret = false,
+  ): BringUpStep => ({ name, files, secret, script: installFilesScript(name, files, { root, onChange }) });
   const [adminAccess, baseHardening, ...rest] = hostScripts(input);
   if (!adminAccess || !baseHardening) throw new Error("internal: host scripts missing");
   const steps: BringUpStep[] = [
@@ -194,6 +173,7 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
       "mailcow-conf",
       [{ path: `${root}/mailcow.conf`, mode: "0600", content: mailcowConf(input.mailcow.conf, secrets) }],
       "up",
+      true,
     ),
     install(
       "postfix-tls",
@@ -240,8 +220,6 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
     ),
     hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
   ];
-  const names = steps.map((step) => step.name).join(",");
-  if (names !== BRING_UP.map((step) => step.name).join(",")) throw new Error(`internal: bring-up steps ${names}`);
   return steps;
 }
 
