@@ -40,8 +40,7 @@
 // Control parameters (apply, async, placement) go in the body of a POST or PATCH and in the query
 // of a GET or DELETE (R/ContentHandlers/URLContentHandler.inc infers the types of query values).
 // Self-contained: dynamic providers are serialized (no module-level Set or Map, see rest.ts).
-import { randomUUID } from "node:crypto";
-import { sha256Hex } from "../render/hash";
+import { createHash, randomUUID } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { dispatchingProvider, handlers } from "./dispatch";
 import { createOnce, endpointFrom, errorMessage, resendAfterLookup, rest, RestError, type ApiConnection } from "./rest";
@@ -94,7 +93,9 @@ export interface PfSenseObjectOutputs extends PfSenseObjectInputs {
 
 /** The apply's revision: changes whenever any of the objects was written. */
 export function applyRevision(writeIds: readonly (string | undefined)[]): string {
-  return sha256Hex(writeIds.map((id) => id ?? "").join("\n"));
+  return createHash("sha256")
+    .update(writeIds.map((id) => id ?? "").join("\n"))
+    .digest("hex");
 }
 
 interface PfObject {
@@ -280,7 +281,7 @@ async function send(
  */
 function prerequisites(connection: PfSenseConnection): Promise<void> {
   const checks = processState().checks;
-  const key = `${connection.endpoint} ${sha256Hex(connection.apiKey)}`;
+  const key = `${connection.endpoint} ${createHash("sha256").update(connection.apiKey).digest("hex")}`;
   const known = checks[key];
   if (known) return known;
   const check = (async () => {
