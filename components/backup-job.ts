@@ -5,7 +5,8 @@
 // Application level: mailcow's own backup plus the DANE key, data/conf and mailcow.conf, pushed
 // with restic to an off-site S3 repository by a systemd timer on the VM (render/backup.ts).
 // Secrets reach the VM only over SSH stdin.
-import { createHash } from "node:crypto";
+import { TYPES } from "../resource-types";
+import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -88,8 +89,6 @@ export function pruneBackups(retention: Retention): Record<string, number> {
 /** Where the off-site backup keeps the PBS key, so a lost node's VM backups stay restorable. */
 export const PBS_KEY_FILE = "/etc/mailstack/pbs-encryption-key.json";
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
 export class BackupJob extends pulumi.ComponentResource {
   /** The PBS client-side encryption key file (secret): without it the VM backups cannot be restored. */
   readonly pbsEncryptionKey?: pulumi.Output<string>;
@@ -101,7 +100,7 @@ export class BackupJob extends pulumi.ComponentResource {
 
   constructor(name: string, args: BackupJobArgs, opts?: pulumi.ComponentResourceOptions) {
     super(
-      "mailstack:backup:BackupJob",
+      TYPES.backupJob,
       name,
       {
         vm: { name: args.vm.name },
@@ -213,7 +212,7 @@ export class BackupJob extends pulumi.ComponentResource {
           connection: offsite.connection,
           create: "sudo bash -s",
           stdin: pulumi.secret(secretsScript),
-          triggers: [pulumi.secret(secretsScript.apply(sha256))],
+          triggers: [pulumi.secret(secretsScript.apply(sha256Hex))],
           logging: "none",
         },
         { parent: this, dependsOn: [offsite.after], additionalSecretOutputs: ["stdout", "stderr"] },
@@ -225,7 +224,7 @@ export class BackupJob extends pulumi.ComponentResource {
           connection: offsite.connection,
           create: "sudo bash -s",
           stdin: install,
-          triggers: [sha256(install)],
+          triggers: [sha256Hex(install)],
           logging: "stdoutAndStderr",
         },
         { parent: this, dependsOn: [secrets] },

@@ -1,7 +1,8 @@
 // MailDnsZone: everything one Cloudflare zone needs for mail. The record set comes from the
 // pure mailZoneRecords(); this class only turns it into resources. DNS never waits for the VM:
 // DKIM and TLSA values come from keys the stack generates itself.
-import { createHash } from "node:crypto";
+import { TYPES } from "../resource-types";
+import { sha256Hex } from "../render/hash";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { cloudflareRecordArgs } from "../render/cloudflare";
@@ -51,9 +52,7 @@ export interface MailDnsZoneArgs {
 /** A Worker script name for the zone: lower case, ≤ 63 characters, stable. */
 export function mtaStsScriptName(zone: string): string {
   const name = `mta-sts-${zone.replace(/\./g, "-")}`;
-  return name.length <= 63
-    ? name
-    : `${name.slice(0, 54)}-${createHash("sha256").update(zone).digest("hex").slice(0, 8)}`;
+  return name.length <= 63 ? name : `${name.slice(0, 54)}-${sha256Hex(zone).slice(0, 8)}`;
 }
 
 /** Cloudflare zone settings mailstack enforces (the MTA-STS policy host is served by Cloudflare). */
@@ -79,7 +78,7 @@ export class MailDnsZone extends pulumi.ComponentResource {
   readonly mtaSts?: { readonly policyId: string; readonly policyUrl: string; readonly policy: string };
 
   constructor(name: string, args: MailDnsZoneArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("mailstack:dns:MailDnsZone", name, args, opts);
+    super(TYPES.mailDnsZone, name, args, opts);
     const zoneId = args.zone.zoneId;
     const zone = args.zone.name;
 

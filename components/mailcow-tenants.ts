@@ -2,7 +2,8 @@
 // the admin account (the stack's password, forced 2FA), through mailcow's API once the VM's
 // bring-up is done; then, on the VM, one SOGo restart for new domains and 443 opened to everyone.
 // DNS is not waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
-import { createHash } from "node:crypto";
+import { TYPES } from "../resource-types";
+import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -50,8 +51,6 @@ export interface MailcowTenantsArgs {
   readonly after: pulumi.Resource;
 }
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
 /** mailcow's default quota for a new mailbox in the UI, capped by the domain quota. */
 const DEFAULT_MAILBOX_QUOTA_MIB = 3072;
 
@@ -63,7 +62,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
 
   constructor(name: string, args: MailcowTenantsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(
-      "mailstack:mailcow:MailcowTenants",
+      TYPES.tenants,
       name,
       {
         endpoint: args.connection.endpoint,
@@ -161,7 +160,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
         {
           connection: args.host.connection,
           create: `cd ${MAILCOW_DIR} && sudo docker compose restart sogo-mailcow`,
-          triggers: [sha256(domains.join(","))],
+          triggers: [sha256Hex(domains.join(","))],
         },
         { parent: this, dependsOn: domainResources },
       );
@@ -169,7 +168,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
     const publish = installAndRun(httpsPublicScript());
     new command.remote.Command(
       `${name}-https-public`,
-      { connection: args.host.connection, create: "sudo bash -s", stdin: publish, triggers: [sha256(publish)] },
+      { connection: args.host.connection, create: "sudo bash -s", stdin: publish, triggers: [sha256Hex(publish)] },
       { parent: this, dependsOn: [admin] },
     );
 

@@ -2,7 +2,8 @@
 // Everything it installs is rendered by pure functions (render/mailcow-host.ts); this class
 // wires them to resources. Secrets (database and API keys, the TLS key) travel only over SSH
 // stdin; the cloud-init snippet on the Proxmox storage holds none.
-import { createHash } from "node:crypto";
+import { TYPES } from "../resource-types";
+import { sha256Hex } from "../render/hash";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
@@ -92,8 +93,6 @@ export interface MailcowVmArgs {
 export const LAN_INTERFACE = "lan0";
 const CPU_TYPE = "x86-64-v2-AES";
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
 export class MailcowVm extends pulumi.ComponentResource {
   readonly vmId: pulumi.Output<number>;
   readonly sshHostKey: pulumi.Output<string>;
@@ -116,7 +115,7 @@ export class MailcowVm extends pulumi.ComponentResource {
       macAddress,
       interface: LAN_INTERFACE,
     };
-    super("mailstack:proxmox:MailcowVm", name, { ...args, tlsKeyPem: undefined, nodeSshPrivateKey: undefined }, opts);
+    super(TYPES.mailcowVm, name, { ...args, tlsKeyPem: undefined, nodeSshPrivateKey: undefined }, opts);
 
     const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
     const password = (role: string, length: number) =>
@@ -336,7 +335,7 @@ export class MailcowVm extends pulumi.ComponentResource {
           create: "sudo bash -s",
           stdin,
           // A new script (new content) runs again; unchanged ones never re-run.
-          triggers: [stdin.apply(sha256)],
+          triggers: [stdin.apply(sha256Hex)],
           logging: step.secret ? "none" : "stdoutAndStderr",
         },
         {

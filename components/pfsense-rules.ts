@@ -1,6 +1,7 @@
 // PfSenseRules: the mail host's firewall and NAT on pfSense. The rule plan comes from the pure
 // firewallPlan(); this class turns it into marker-owned pfSense objects and applies them once,
 // after all of them (the provider confirms pfSense loaded the rules).
+import { TYPES } from "../resource-types";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, markerOf, rulePlacement, type FirewallPlan } from "../render/firewall-plan";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
@@ -20,7 +21,7 @@ export class PfSenseRules extends pulumi.ComponentResource {
   readonly ruleTable: string;
 
   constructor(name: string, args: PfSenseRulesArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("mailstack:firewall:PfSenseRules", name, { plan: args.plan, endpoint: args.connection.endpoint }, opts);
+    super(TYPES.pfSenseRules, name, { plan: args.plan, endpoint: args.connection.endpoint }, opts);
     const connection = pulumi.secret(pulumi.output(args.connection));
 
     const aliases = args.plan.aliases.map(

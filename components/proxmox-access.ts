@@ -1,6 +1,7 @@
 // ProxmoxAccess: what the stack enforces on the Proxmox node itself. The provider has no TFA
 // settings, so the admin realm's required second factor is set with pveum over SSH (host key
 // pinned). Removing the resource leaves TFA on: weakening login security stays a manual step.
+import { TYPES } from "../resource-types";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { realmTfaScript } from "../render/proxmox";
@@ -15,12 +16,7 @@ export interface ProxmoxAccessArgs {
 
 export class ProxmoxAccess extends pulumi.ComponentResource {
   constructor(name: string, args: ProxmoxAccessArgs, opts?: pulumi.ComponentResourceOptions) {
-    super(
-      "mailstack:proxmox:ProxmoxAccess",
-      name,
-      { node: args.node, adminRealm: args.adminRealm, realmTfa: args.realmTfa },
-      opts,
-    );
+    super(TYPES.proxmoxAccess, name, { node: args.node, adminRealm: args.adminRealm, realmTfa: args.realmTfa }, opts);
     const script = realmTfaScript(args.adminRealm, args.realmTfa);
     new command.remote.Command(
       `${name}-realm-tfa`,

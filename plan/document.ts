@@ -1,5 +1,5 @@
 // Turns a recorded program run into the plan's documents (pure).
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../render/hash";
 import { redact, STACK_TYPE, UNKNOWN, type ProgramRun, type RecordedResource } from "./engine";
 import type { PlanFile } from "./write";
 
@@ -34,7 +34,7 @@ function shownInputs(resource: RecordedResource): unknown {
   const inputs = redact(resource.inputs) as Record<string, unknown>;
   const code = inputs.__provider;
   if (typeof code !== "string") return inputs;
-  const digest = createHash("sha256").update(code).digest("hex").slice(0, 16);
+  const digest = sha256Hex(code).slice(0, 16);
   return { ...inputs, __provider: `[dynamic provider: ${code.length} bytes, sha256 ${digest}…]` };
 }
 

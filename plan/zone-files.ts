@@ -2,13 +2,9 @@
 // read back from what the program declared (so the file shows exactly what `pulumi up` does).
 import type { CloudflareRecordArgs } from "../render/cloudflare";
 import { zoneFile } from "../render/zonefile";
+import { TYPES } from "../resource-types";
 import { redact, type ProgramRun, type RecordedResource } from "./engine";
 import type { PlanFile } from "./write";
-
-const ZONE_TYPE = "mailstack:dns:MailDnsZone";
-const RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord";
-const CUSTOM_DOMAIN_TYPE = "cloudflare:index/workersCustomDomain:WorkersCustomDomain";
-const DNSSEC_TYPE = "cloudflare:index/zoneDnssec:ZoneDnssec";
 
 interface ZoneInputs {
   zone: { name: string; nameServers?: string[] };
@@ -19,14 +15,14 @@ export function zoneFiles(run: ProgramRun, stack: string): PlanFile[] {
   const childrenOf = (parent: RecordedResource, type: string) =>
     run.resources.filter((r) => r.parent === parent.urn && r.type === type);
   return run.resources
-    .filter((resource) => resource.type === ZONE_TYPE)
+    .filter((resource) => resource.type === TYPES.mailDnsZone)
     .map((component) => {
       const inputs = redact(component.inputs) as ZoneInputs;
-      const records = childrenOf(component, RECORD_TYPE).map((r) => redact(r.inputs) as CloudflareRecordArgs);
-      const workers = childrenOf(component, CUSTOM_DOMAIN_TYPE).map(
+      const records = childrenOf(component, TYPES.dnsRecord).map((r) => redact(r.inputs) as CloudflareRecordArgs);
+      const workers = childrenOf(component, TYPES.workersCustomDomain).map(
         (r) => (redact(r.inputs) as { hostname: string }).hostname,
       );
-      const signed = childrenOf(component, DNSSEC_TYPE).length > 0;
+      const signed = childrenOf(component, TYPES.zoneDnssec).length > 0;
       const header = [
         `Zone ${inputs.zone.name}: the records mailstack manages (stack "${stack}", offline plan).`,
         signed

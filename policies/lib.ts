@@ -4,36 +4,9 @@ import { parse as parseYaml } from "yaml";
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { RuleInfo } from "../common/policy-catalog";
 
-export const TYPES = {
-  mailcowVm: "mailstack:proxmox:MailcowVm",
-  proxmoxAccess: "mailstack:proxmox:ProxmoxAccess",
-  mailDnsZone: "mailstack:dns:MailDnsZone",
-  tenants: "mailstack:mailcow:MailcowTenants",
-  backupJob: "mailstack:backup:BackupJob",
-  dnsRecord: "cloudflare:index/dnsRecord:DnsRecord",
-  zoneSetting: "cloudflare:index/zoneSetting:ZoneSetting",
-  zoneDnssec: "cloudflare:index/zoneDnssec:ZoneDnssec",
-  workersScript: "cloudflare:index/workersScript:WorkersScript",
-  cloudflareAccount: "cloudflare:index/account:Account",
-  proxmoxProvider: "pulumi:providers:proxmoxve",
-  vm: "proxmoxve:index/vmLegacy:VmLegacy",
-  snippet: "proxmoxve:index/fileLegacy:FileLegacy",
-  /** The stack's PVE API resources (providers/proxmox.ts). */
-  proxmoxApiPrefix: "pulumi-nodejs:dynamic/proxmox:",
-  backupJobResource: "pulumi-nodejs:dynamic/proxmox:BackupJob",
-  pbs: "pulumi-nodejs:dynamic/proxmox:PbsStorage",
-  command: "command:remote:Command",
-  copyToRemote: "command:remote:CopyToRemote",
-  privateKey: "tls:index/privateKey:PrivateKey",
-  pfsensePrefix: "pulumi-nodejs:dynamic/pfsense:",
-  pfsenseRule: "pulumi-nodejs:dynamic/pfsense:FirewallRule",
-  pfsenseForward: "pulumi-nodejs:dynamic/pfsense:PortForward",
-  mailcowPrefix: "pulumi-nodejs:dynamic/mailcow:",
-  mailbox: "pulumi-nodejs:dynamic/mailcow:Mailbox",
-  mailcowAdmin: "pulumi-nodejs:dynamic/mailcow:Admin",
-  dkimKey: "pulumi-nodejs:dynamic/mailcow:DkimKey",
-  stack: "pulumi:pulumi:Stack",
-} as const;
+import { TYPES } from "../resource-types";
+
+export { TYPES };
 
 type Described = Pick<RuleInfo, "name" | "severity" | "enforcementLevel">;
 

@@ -1,35 +1,25 @@
 // Maps a DnsRecordSpec to the arguments of a cloudflare.DnsRecord (pure). `lift` applies a
 // text transformation to a value that may not be known yet (a pulumi.Output in the component,
 // a plain string everywhere else).
-import { txtStrings, type DnsRecordSpec } from "./dns";
+import {
+  assertNever,
+  txtStrings,
+  type CaaData,
+  type DnsRecordSpec,
+  type RecordType,
+  type SrvData,
+  type TlsaData,
+} from "./dns";
 
 export interface CloudflareRecordArgs<W = string> {
   readonly name: string;
-  readonly type: string;
+  readonly type: RecordType;
   readonly ttl: number;
   readonly comment: string;
   readonly content?: string | W;
   readonly priority?: number;
   readonly proxied?: boolean;
-  readonly data?: SrvRecordData | TlsaRecordData<W> | CaaRecordData;
-}
-
-export interface SrvRecordData {
-  readonly priority: number;
-  readonly weight: number;
-  readonly port: number;
-  readonly target: string;
-}
-export interface TlsaRecordData<W = string> {
-  readonly usage: number;
-  readonly selector: number;
-  readonly matchingType: number;
-  readonly certificate: string | W;
-}
-export interface CaaRecordData {
-  readonly flags: number;
-  readonly tag: string;
-  readonly value: string;
+  readonly data?: SrvData | TlsaData<string | W> | CaaData;
 }
 
 export type Lift<V, W> = (value: string | V, transform: (text: string) => string) => string | W;
@@ -43,14 +33,13 @@ export function cloudflareRecordArgs<V, W>(spec: DnsRecordSpec<V>, lift: Lift<V,
     case "AAAA":
     case "CNAME":
       // Never proxied: mail protocols must reach the host itself.
-      return { ...base, content: lift(spec.content ?? "", identity), proxied: false };
+      return { ...base, content: lift(spec.content, identity), proxied: false };
     case "MX":
-      return { ...base, content: lift(spec.content ?? "", identity), priority: spec.priority ?? 10 };
+      return { ...base, content: lift(spec.content, identity), priority: spec.priority };
     case "TXT":
-      return { ...base, content: lift(spec.content ?? "", txtStrings) };
+      return { ...base, content: lift(spec.content, txtStrings) };
     case "SRV": {
-      const srv = spec.srv;
-      if (!srv) throw new Error(`SRV record ${spec.name} has no data`);
+      const { srv } = spec;
       return {
         ...base,
         priority: srv.priority,
@@ -58,8 +47,7 @@ export function cloudflareRecordArgs<V, W>(spec: DnsRecordSpec<V>, lift: Lift<V,
       };
     }
     case "TLSA": {
-      const tlsa = spec.tlsa;
-      if (!tlsa) throw new Error(`TLSA record ${spec.name} has no data`);
+      const { tlsa } = spec;
       return {
         ...base,
         data: {
@@ -71,10 +59,11 @@ export function cloudflareRecordArgs<V, W>(spec: DnsRecordSpec<V>, lift: Lift<V,
       };
     }
     case "CAA": {
-      const caa = spec.caa;
-      if (!caa) throw new Error(`CAA record ${spec.name} has no data`);
+      const { caa } = spec;
       return { ...base, data: { flags: caa.flags, tag: caa.tag, value: caa.value } };
     }
+    default:
+      return assertNever(spec);
   }
 }
 

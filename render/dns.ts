@@ -4,9 +4,8 @@
 //
 // Record values derived from keys (DKIM, TLSA) are of type V: plain strings here and in the
 // tests, pulumi.Output<string> in the component, so the record *set* is known before any key.
-import { createHash, createPublicKey } from "node:crypto";
-
-export type RecordType = "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "SRV" | "TLSA" | "CAA";
+import { createPublicKey } from "node:crypto";
+import { sha256Hex } from "./hash";
 
 export interface SrvData {
   readonly priority: number;
@@ -28,22 +27,33 @@ export interface CaaData {
   readonly value: string;
 }
 
-/** One DNS record. TXT content is the logical text (quoting and splitting happen on output). */
-export interface DnsRecordSpec<V = string> {
+interface RecordBase {
   /** Stable identifier within the zone; part of the Pulumi resource name. */
   readonly key: string;
   /** Owner name, fully qualified, without the trailing dot. */
   readonly name: string;
-  readonly type: RecordType;
   readonly ttl: number;
-  readonly content?: string | V;
-  /** MX preference. */
-  readonly priority?: number;
-  readonly srv?: SrvData;
-  readonly tlsa?: TlsaData<V>;
-  readonly caa?: CaaData;
   /** Why the record exists (Cloudflare record comment, zone file comment). */
   readonly comment: string;
+}
+
+/**
+ * One DNS record, discriminated on its type: a switch over `type` that misses a case does not
+ * compile (see `assertNever`). TXT content is the logical text (quoting and splitting happen on output).
+ */
+export type DnsRecordSpec<V = string> =
+  | (RecordBase & { readonly type: "A" | "AAAA" | "CNAME"; readonly content: string })
+  | (RecordBase & { readonly type: "MX"; readonly content: string; /** MX preference. */ readonly priority: number })
+  | (RecordBase & { readonly type: "TXT"; readonly content: string | V })
+  | (RecordBase & { readonly type: "SRV"; readonly srv: SrvData })
+  | (RecordBase & { readonly type: "TLSA"; readonly tlsa: TlsaData<V> })
+  | (RecordBase & { readonly type: "CAA"; readonly caa: CaaData });
+
+export type RecordType = DnsRecordSpec["type"];
+
+/** The compile-time end of an exhaustive switch over a union's discriminant. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(value)}`);
 }
 
 export interface MailServices {
@@ -143,7 +153,7 @@ export function mtaStsPolicyText(policy: MtaStsPolicy): string {
 
 /** Policy id for `_mta-sts`: derived from the policy text, so it changes exactly when the policy does. */
 export function mtaStsId(policyText: string): string {
-  return createHash("sha256").update(policyText).digest("hex").slice(0, 32);
+  return sha256Hex(policyText).slice(0, 32);
 }
 
 export function mtaStsRecord(policyText: string): string {
@@ -161,7 +171,7 @@ export function dkimRecord(publicKeyPem: string): string {
 
 /** TLSA 3 1 1 association data: SHA-256 over the DER SubjectPublicKeyInfo (RFC 6698 §2.1). */
 export function tlsaSpkiSha256(publicKeyPem: string): string {
-  return createHash("sha256").update(spkiDer(publicKeyPem)).digest("hex");
+  return sha256Hex(spkiDer(publicKeyPem));
 }
 
 /** A TXT value as DNS character-strings: quoted, escaped, at most 255 bytes each. */

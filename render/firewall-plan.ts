@@ -4,7 +4,7 @@
 // first in each description: pfSense puts the description into the pf label, and the firewall
 // log shows only its first 52 characters (pfSense filter.inc: PFLABEL_MAXLEN 63 minus
 // "USER_RULE: ", fix_rule_label cuts the end).
-import { createHash } from "node:crypto";
+import { sha256Hex } from "./hash";
 
 export interface FirewallPlanInput {
   /** Marker namespace, e.g. the stack name: objects are tagged "[mailstack:<namespace>:<key>]". */
@@ -110,7 +110,7 @@ function aliasName(namespace: string, role: string): string {
   const clean = (text: string) => text.replace(/[^A-Za-z0-9_]/g, "_");
   const name = clean(`ms_${namespace}_${role}`);
   if (name.length <= ALIAS_NAME_MAX) return name;
-  const tag = createHash("sha256").update(namespace).digest("hex").slice(0, 6);
+  const tag = sha256Hex(namespace).slice(0, 6);
   const room = ALIAS_NAME_MAX - `ms__${tag}_${role}`.length;
   return clean(`ms_${namespace.slice(0, Math.max(room, 0))}_${tag}_${role}`);
 }

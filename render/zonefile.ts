@@ -2,6 +2,7 @@
 // hand-off and migrations. SOA and NS belong to Cloudflare; they are included so that the file
 // loads in any DNS server, with the zone's assigned name servers when the config names them.
 import type { CloudflareRecordArgs } from "./cloudflare";
+import { assertNever } from "./dns";
 
 export interface ZoneFileInput {
   readonly zone: string;
@@ -22,6 +23,11 @@ function rdata(record: CloudflareRecordArgs): string {
   const data = (record.data ?? {}) as Readonly<Record<string, string | number | undefined>>;
   const field = (key: string) => String(data[key] ?? "");
   switch (record.type) {
+    case "A":
+    case "AAAA":
+    case "TXT":
+      // TXT content is already DNS character-strings (render/cloudflare.ts quotes it).
+      return String(record.content);
     case "CNAME":
       return absolute(String(record.content));
     case "MX":
@@ -33,7 +39,7 @@ function rdata(record: CloudflareRecordArgs): string {
     case "CAA":
       return `${field("flags")} ${field("tag")} "${field("value").replace(/["\\]/g, (c) => `\\${c}`)}"`;
     default:
-      return String(record.content);
+      return assertNever(record.type);
   }
 }
 

@@ -1,3 +1,4 @@
+import { TYPES } from "../resource-types";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -63,7 +64,7 @@ const widgetProgram = () => {
 describe("the mock engine", () => {
   it("records resources with engine URNs, parents and dependencies", async () => {
     const run = await runProgram(widgetProgram, options);
-    const txt = find(run, "cloudflare:index/dnsRecord:DnsRecord", "w-txt");
+    const txt = find(run, TYPES.dnsRecord, "w-txt");
     expect(txt.urn).toBe(
       "urn:pulumi:test::mailstack::mailstack:test:Widget$cloudflare:index/dnsRecord:DnsRecord::w-txt",
     );
@@ -80,7 +81,7 @@ describe("the mock engine", () => {
 
   it("keeps secrets marked and shows provider-computed values as unknown in a preview", async () => {
     const run = await runProgram(widgetProgram, options);
-    const txt = find(run, "cloudflare:index/dnsRecord:DnsRecord", "w-txt");
+    const txt = find(run, TYPES.dnsRecord, "w-txt");
     expect(isSecret(txt.inputs.content)).toBe(true);
     expect(isUnknown(txt.inputs.comment)).toBe(true);
     expect(redact(txt.inputs)).toMatchObject({ content: SECRET, comment: UNKNOWN, name: "example.org" });
@@ -91,12 +92,12 @@ describe("the mock engine", () => {
   it("resolves provider-computed values (as absent) outside a preview", async () => {
     const run = await runProgram(widgetProgram, { ...options, preview: false });
     expect(redact(run.outputs)).toMatchObject({ plainText: "hello", pem: SECRET });
-    expect(isUnknown(find(run, "cloudflare:index/dnsRecord:DnsRecord", "w-txt").inputs.comment)).toBe(false);
+    expect(isUnknown(find(run, TYPES.dnsRecord, "w-txt").inputs.comment)).toBe(false);
   });
 
   it("generates random values that honour the requested character classes", async () => {
     const run = await runProgram(widgetProgram, options);
-    const password = String(plain(find(run, "cloudflare:index/dnsRecord:DnsRecord", "w-txt").inputs.content));
+    const password = String(plain(find(run, TYPES.dnsRecord, "w-txt").inputs.content));
     expect(password).toHaveLength(24);
     expect(password.replace(/[^A-Z]/g, "").length).toBeGreaterThanOrEqual(3);
     expect(find(run, "random:index/randomPassword:RandomPassword", "w-password").generated).toBe(true);

@@ -1,4 +1,5 @@
 // MailDnsZone under the mock engine: resources, parents, dependencies, outputs, secrets.
+import { TYPES } from "../resource-types";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { txtStrings } from "../render/dns";
@@ -7,8 +8,8 @@ import type { PlanResult } from "../plan/run";
 import type { StackOutputs } from "../outputs";
 import { planWithKeys } from "./plans";
 
-const RECORD = "cloudflare:index/dnsRecord:DnsRecord";
-const ZONE = "mailstack:dns:MailDnsZone";
+const RECORD = TYPES.dnsRecord;
+const ZONE = TYPES.mailDnsZone;
 
 function resourcesOf(result: PlanResult, type: string): RecordedResource[] {
   return result.run.resources.filter((r) => r.type === type);
@@ -24,12 +25,7 @@ describe("MailDnsZone", () => {
     const [zone] = resourcesOf(result, ZONE);
     expect(zone?.parent).toMatch(/pulumi:pulumi:Stack::mailstack-prod$/);
     const provider = result.run.resources.find((r) => r.type === "pulumi:providers:cloudflare");
-    for (const type of [
-      RECORD,
-      "cloudflare:index/zoneDnssec:ZoneDnssec",
-      "cloudflare:index/zoneSetting:ZoneSetting",
-      "cloudflare:index/workersScript:WorkersScript",
-    ]) {
+    for (const type of [RECORD, TYPES.zoneDnssec, TYPES.zoneSetting, TYPES.workersScript]) {
       const children = resourcesOf(result, type);
       expect(children.length).toBeGreaterThan(0);
       for (const child of children) {
@@ -42,7 +38,7 @@ describe("MailDnsZone", () => {
 
   it("does not wait for anything but the stack's own keys", async () => {
     const { result } = await planWithKeys();
-    const keys = new Set(resourcesOf(result, "tls:index/privateKey:PrivateKey").map((r) => r.urn));
+    const keys = new Set(resourcesOf(result, TYPES.privateKey).map((r) => r.urn));
     for (const record of resourcesOf(result, RECORD)) {
       for (const dependency of record.dependencies)
         expect(keys.has(dependency), `${record.name} waits on ${dependency}`).toBe(true);
@@ -69,7 +65,7 @@ describe("MailDnsZone", () => {
     const dkim = records.find((r) => r.name === "dkim._domainkey.xd-cloud.de");
     expect(dkim?.content).toBe(txtStrings(`v=DKIM1; k=rsa; t=s; s=email; p=${der}`));
     expect(
-      resourcesOf(result, "tls:index/privateKey:PrivateKey")
+      resourcesOf(result, TYPES.privateKey)
         .filter((r) => r.inputs.algorithm === "RSA")
         .map((r) => [r.name, r.inputs.rsaBits])
         .sort(),
@@ -102,8 +98,8 @@ describe("MailDnsZone", () => {
 
   it("serves the MTA-STS policy from a Worker on mta-sts.<domain>", async () => {
     const { result } = await planWithKeys();
-    const [script] = resourcesOf(result, "cloudflare:index/workersScript:WorkersScript");
-    const [domain] = resourcesOf(result, "cloudflare:index/workersCustomDomain:WorkersCustomDomain");
+    const [script] = resourcesOf(result, TYPES.workersScript);
+    const [domain] = resourcesOf(result, TYPES.workersCustomDomain);
     expect(script?.inputs).toMatchObject({
       scriptName: "mta-sts-xd-cloud-de",
       mainModule: "worker.js",
@@ -120,14 +116,9 @@ describe("MailDnsZone", () => {
 
   it("hardens every zone: DNSSEC active, TLS 1.2+ with 1.3 on, HTTPS only, strict SSL", async () => {
     const { result } = await planWithKeys();
-    expect(resourcesOf(result, "cloudflare:index/zoneDnssec:ZoneDnssec").map((r) => r.inputs.status)).toEqual([
-      "active",
-    ]);
+    expect(resourcesOf(result, TYPES.zoneDnssec).map((r) => r.inputs.status)).toEqual(["active"]);
     const settings: Record<string, unknown> = Object.fromEntries(
-      resourcesOf(result, "cloudflare:index/zoneSetting:ZoneSetting").map((r) => [
-        String(r.inputs.settingId),
-        r.inputs.value,
-      ]),
+      resourcesOf(result, TYPES.zoneSetting).map((r) => [String(r.inputs.settingId), r.inputs.value]),
     );
     expect(settings).toEqual({ min_tls_version: "1.2", tls_1_3: "on", always_use_https: "on", ssl: "strict" });
   });
@@ -157,7 +148,7 @@ describe("MailDnsZone", () => {
     const urns = result.run.resources.map((r) => r.urn);
     expect(new Set(urns).size).toBe(urns.length);
     expect(resourcesOf(result, ZONE)).toHaveLength(13);
-    const scripts = resourcesOf(result, "cloudflare:index/workersScript:WorkersScript").map((r) => r.inputs.scriptName);
+    const scripts = resourcesOf(result, TYPES.workersScript).map((r) => r.inputs.scriptName);
     expect(new Set(scripts).size).toBe(12);
     const records = resourcesOf(result, RECORD).map((r) => [r.inputs.name, r.inputs.type]);
     expect(records).toContainEqual(["mx.mail-infra.net", "AAAA"]);
