@@ -5,7 +5,7 @@
 // Application level: mailcow's own backup plus the DANE key, data/conf and mailcow.conf, pushed
 // with restic to an off-site S3 repository by a systemd timer on the VM (render/backup.ts).
 // Secrets reach the VM only over SSH stdin.
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";

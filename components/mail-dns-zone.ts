@@ -1,7 +1,7 @@
 // MailDnsZone: everything one Cloudflare zone needs for mail. The record set comes from the
 // pure mailZoneRecords(); this class only turns it into resources. DNS never waits for the VM:
 // DKIM and TLSA values come from keys the stack generates itself.
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { sha256Hex } from "../render/hash";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";

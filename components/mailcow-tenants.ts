@@ -2,7 +2,7 @@
 // the admin account (the stack's password, forced 2FA), through mailcow's API once the VM's
 // bring-up is done; then, on the VM, one SOGo restart for new domains and 443 opened to everyone.
 // DNS is not waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";

@@ -2,7 +2,7 @@
 // Everything it installs is rendered by pure functions (render/mailcow-host.ts); this class
 // wires them to resources. Secrets (database and API keys, the TLS key) travel only over SSH
 // stdin; the cloud-init snippet on the Proxmox storage holds none.
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { sha256Hex } from "../render/hash";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";

@@ -1,7 +1,7 @@
 // PfSenseRules: the mail host's firewall and NAT on pfSense. The rule plan comes from the pure
 // firewallPlan(); this class turns it into marker-owned pfSense objects and applies them once,
 // after all of them (the provider confirms pfSense loaded the rules).
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, markerOf, rulePlacement, type FirewallPlan } from "../render/firewall-plan";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";

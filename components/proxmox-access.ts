@@ -1,7 +1,7 @@
 // ProxmoxAccess: what the stack enforces on the Proxmox node itself. The provider has no TFA
 // settings, so the admin realm's required second factor is set with pveum over SSH (host key
 // pinned). Removing the resource leaves TFA on: weakening login security stays a manual step.
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { realmTfaScript } from "../render/proxmox";

@@ -2,7 +2,7 @@
 // read back from what the program declared (so the file shows exactly what `pulumi up` does).
 import type { CloudflareRecordArgs } from "../render/cloudflare";
 import { zoneFile } from "../render/zonefile";
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { redact, type ProgramRun, type RecordedResource } from "./engine";
 import type { PlanFile } from "./write";
 

@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { RuleInfo } from "../common/policy-catalog";
 
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 
 export { TYPES };
 

@@ -1,4 +1,4 @@
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,5 +1,5 @@
 // MailDnsZone under the mock engine: resources, parents, dependencies, outputs, secrets.
-import { TYPES } from "../resource-types";
+import { TYPES } from "../common/resource-types";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { txtStrings } from "../render/dns";
