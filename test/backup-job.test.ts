@@ -8,6 +8,7 @@ import type { BackupOutputs } from "../outputs";
 import { pruneBackups } from "../components/backup-job";
 import { pbsKeyFileFingerprint } from "../render/pbs-key";
 import { dependencyClosure, planWithKeys } from "./plans";
+import { installedFiles } from "./support/scripts";
 
 const find = (result: PlanResult, name: string): RecordedResource | undefined =>
   result.run.resources.find((r) => r.name === name);
@@ -92,8 +93,10 @@ describe("BackupJob", () => {
     expect(plain(outputs.backup.pbs?.encryptionKey)).toBe(key);
     // The off-site backup keeps it too (render/backup.ts PBS_KEY_FILE), written over SSH stdin only.
     const secretsScript = String(plain(byName(result, "backup-offsite-secrets").inputs.stdin));
-    expect(secretsScript).toContain("write_file /etc/mailstack/pbs-encryption-key.json 0600");
-    expect(secretsScript).toContain(key);
+    expect(installedFiles(secretsScript).get("/etc/mailstack/pbs-encryption-key.json")).toEqual({
+      mode: "0600",
+      content: `${key}\n`,
+    });
   });
 
   it("keeps the restic password and S3 credentials secret: SSH stdin only, never logged, never in the plan files", async () => {
@@ -105,9 +108,11 @@ describe("BackupJob", () => {
     const script = String(plain(secrets.inputs.stdin));
     const resticPassword = String(keys.get("backup-restic-password")?.result);
     expect(resticPassword).toMatch(/^[A-Za-z0-9]{48}$/);
-    expect(script).toContain(`${resticPassword}\n`);
-    expect(script).toContain("AWS_SECRET_ACCESS_KEY='s3-secret-do-not-leak'");
-    expect(script).toContain("write_file /etc/mailstack/restic-password 0600");
+    const files = installedFiles(script);
+    expect(files.get("/etc/mailstack/restic-password")).toEqual({ mode: "0600", content: `${resticPassword}\n` });
+    expect([...files.values()].map((file) => file.content).join("")).toContain(
+      "AWS_SECRET_ACCESS_KEY='s3-secret-do-not-leak'",
+    );
 
     const install = byName(result, "backup-offsite-install");
     expect(isSecret(install.inputs.stdin)).toBe(false);
@@ -157,7 +162,7 @@ describe("BackupJob", () => {
     );
     expect(find(result, "backup-restic-password")).toBeUndefined();
     const script = String(plain(byName(result, "backup-offsite-secrets").inputs.stdin));
-    expect(script).toContain("existing-repo-password\n");
+    expect(installedFiles(script).get("/etc/mailstack/restic-password")?.content).toBe("existing-repo-password\n");
   });
 
   it("declares no backup resources when the stack configures no target, and only PBS in staging", async () => {

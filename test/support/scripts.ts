@@ -25,3 +25,21 @@ export function withSettings(script: string, values: Readonly<Record<string, str
   }
   return result;
 }
+
+/** The list setting `name` (`readonly NAME=('…' '…')`); throws when the script has none. */
+export function listSetting(script: string, name: string): string[] {
+  const line = new RegExp(`^readonly ${name}=\\(((?:'(?:[^']|'\\\\'')*' ?)*)\\)$`, "m").exec(script);
+  if (!line) throw new Error(`the script has no list setting ${name}`);
+  return [...(line[1] ?? "").matchAll(/'((?:[^']|'\\'')*)'/g)].map((m) => (m[1] ?? "").replace(/'\\''/g, "'"));
+}
+
+/** The files a script installs from its PATHS/MODES/CONTENTS_B64 lists, keyed by path. */
+export function installedFiles(script: string): Map<string, { mode: string; content: string }> {
+  const [paths, modes, contents] = ["PATHS", "MODES", "CONTENTS_B64"].map((name) => listSetting(script, name));
+  return new Map(
+    (paths ?? []).map((path, i) => [
+      path,
+      { mode: modes?.[i] ?? "", content: Buffer.from(contents?.[i] ?? "", "base64").toString("utf8") },
+    ]),
+  );
+}
