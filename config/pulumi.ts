@@ -1,14 +1,13 @@
 // The program's single entry to configuration: reads what the Pulumi CLI passed, validates it
 // with loadConfig, and turns secret values into Pulumi secrets before anything else sees them.
 import * as pulumi from "@pulumi/pulumi";
-import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
+import { isConfigSecret } from "../common/sdk-internals";
 import { ConfigError, loadConfig, type MailstackConfig } from "./load";
 import type { SecretKey } from "./schema";
 
 export type Secrets = Readonly<Partial<Record<SecretKey, pulumi.Output<string>>>>;
 
 // Internal SDK function (present since 3.x): whether the CLI passed a key as secret.
-const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret: (key: string) => boolean }).isConfigSecret;
 
 export function readConfig(): { config: MailstackConfig; secrets: Secrets } {
   try {

@@ -1,7 +1,7 @@
 // Files components show in the plan (components/plan-files.ts; paths relative to out/<stack>/,
 // e.g. files/<host>/<path> or firewall.md), serialized the way the engine would see them and
 // redacted again in case a real secret slipped through.
-import * as rpc from "@pulumi/pulumi/runtime/rpc";
+import { wire as rpc } from "../common/sdk-internals";
 import { takeShownFiles } from "../components/plan-files";
 import { redact } from "./engine";
 import type { PlanFile } from "./write";

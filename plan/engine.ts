@@ -2,12 +2,16 @@
 // under the SDK's mock runtime and records every resource registration the way the engine
 // sees it (type, name, parent, dependencies, inputs with secret and unknown markers), plus
 // the stack outputs.
-import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
-import { RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
-import * as rpc from "@pulumi/pulumi/runtime/rpc";
-import * as settings from "@pulumi/pulumi/runtime/settings";
+import {
+  MockMonitor,
+  RegisterResourceResponse,
+  runtimeOptions,
+  Struct as StructClass,
+  setMockOptions,
+  waitForRPCs,
+  wire as rpc,
+} from "../common/sdk-internals";
 import { generateLocally, generatesLocally, type Generated } from "./local-values";
 
 /** A value in the engine's wire form: secrets, unknowns, assets and resource references are tagged. */
@@ -68,13 +72,10 @@ export type LocalGenerator = (type: string, name: string, inputs: Record<string,
 
 export const STACK_TYPE = "pulumi:pulumi:Stack";
 
+/** A protobuf Struct as the SDK hands it over. */
 interface Struct {
   toJavaScript(): Record<string, unknown>;
 }
-// google-protobuf's Struct, resolved the way the Pulumi SDK resolves it (it is the SDK's dependency).
-const { Struct: StructClass } = createRequire(require.resolve("@pulumi/pulumi"))(
-  "google-protobuf/google/protobuf/struct_pb",
-) as { Struct: { fromJavaScript(value: Record<string, unknown>): Struct } };
 interface RegisterRequest {
   getType(): string;
   getName(): string;
@@ -204,17 +205,6 @@ class RecordingMonitor extends MockMonitor {
   }
 }
 
-// The SDK's internal state (its options have no public setter).
-function runtimeStore(): { settings: { options: Record<string, unknown> } } {
-  const state = createRequire(require.resolve("@pulumi/pulumi"))("./runtime/state") as {
-    getStore: () => { settings: { options: Record<string, unknown> } };
-  };
-  return state.getStore();
-}
-
-// Internal SDK function: resolves once every outstanding registration has completed.
-const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
-
 /**
  * Runs `program` as the Pulumi CLI would (inside a root Stack resource whose outputs are the
  * program's result) against the mock engine, and returns what was registered.
@@ -248,9 +238,9 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
     preview,
     options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs)),
   );
-  settings.setMockOptions(monitor, options.project, options.stack, preview);
+  setMockOptions(monitor, options.project, options.stack, preview);
   // As under the CLI (caching is its default since 3.0): serialize each dynamic provider once.
-  runtimeStore().settings.options.cacheDynamicProviders = true;
+  runtimeOptions().cacheDynamicProviders = true;
 
   const errorsBefore = errorCount();
   // Like the CLI's program runner, the run owns the promise rejections that happen during it:

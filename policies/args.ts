@@ -9,14 +9,7 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from "@pulumi/policy";
-
-interface SdkProxy {
-  unknownCheckingProxy<T extends object>(props: T): T;
-  UnknownValueError: new (...args: never[]) => Error;
-}
-// The SDK's own proxy (not in its type declarations): the same unknown handling as under the CLI.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const sdk = require("@pulumi/policy/proxy") as SdkProxy;
+import { policyProxy as sdk } from "../common/sdk-internals";
 
 /** A resource as a rule sees it: type, name, props (inputs; outputs for stack rules). */
 export interface ResourceView {

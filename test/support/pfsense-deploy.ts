@@ -11,9 +11,7 @@
 import { createRequire } from "node:module";
 import * as vm from "node:vm";
 import * as pulumi from "@pulumi/pulumi";
-import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
-import * as rpc from "@pulumi/pulumi/runtime/rpc";
-import * as settings from "@pulumi/pulumi/runtime/settings";
+import { MockMonitor, setMockOptions, waitForRPCs, wire as rpc } from "../../common/sdk-internals";
 import { PfSenseRules } from "../../components/pfsense-rules";
 import type { ApiConnection } from "../../providers/rest";
 import type { FirewallPlan } from "../../render/firewall-plan";
@@ -96,8 +94,6 @@ async function quiet(idle: () => boolean): Promise<void> {
     calm = idle() ? calm + 1 : 0;
   }
 }
-
-const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
 
 /**
  * One `pulumi up` of PfSenseRules("pfsense", plan) against `target`, from `state` (a plan of
@@ -206,7 +202,7 @@ export async function deploy(
 
   await pulumi.runtime.setMocks(mocks, "mailstack", "lab", false);
   const monitor = new DeployMonitor(mocks);
-  settings.setMockOptions(monitor, "mailstack", "lab", false);
+  setMockOptions(monitor, "mailstack", "lab", false);
   const rejections: unknown[] = [];
   const collect = (reason: unknown) => rejections.push(reason);
   const others = process.listeners("unhandledRejection");

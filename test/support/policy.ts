@@ -1,12 +1,12 @@
 // Calling policy rules with fabricated resources (never through PolicyPack, which starts a
 // server): the messages a rule reports, and builders for the resources rules look at.
 import type { Policy, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { wire } from "../../common/sdk-internals";
 import { checkResource, checkStack, type ResourceView } from "../../policies/args";
 import { TYPES } from "../../policies/lib";
 
 /** The SDK's marker for a value a preview cannot know. */
-export const UNKNOWN_VALUE = unknownValue;
+export const UNKNOWN_VALUE = wire.unknownValue;
 
 function asResourcePolicy(policy: Policy): ResourceValidationPolicy {
   if (!("validateResource" in policy)) throw new Error(`${policy.name} is not a resource rule`);
