@@ -40,8 +40,17 @@ export class MailcowError extends Error {
 
 const ADDS_OBJECT = /^add\/(domain|mailbox)$/;
 
-/** Warnings that report a side effect, not a failure: the object was made (add/domain :674-692). */
-const HARMLESS_WARNINGS = new Set(["domain_added_sogo_failed"]);
+/**
+ * Warnings that report a side effect, not a failure: the object was made (add/domain :674-692).
+ * The provider sends restart_sogo: 0, which every release since 2022-01 honours (:516, :674), so
+ * this is a safety net. An array, not a Set: Pulumi's closure serializer (@pulumi/pulumi 3.248.0,
+ * runtime/closure/createClosure.js getOrCreateEntryAsync) treats a Set like any plain object
+ * (serializeObjectAsync copies the properties the code reads, here `has` from Set.prototype; the
+ * entries live in an internal slot and are lost), so a module-level Set comes back as
+ * `{has: Set.prototype.has}`, whose call throws "Method Set.prototype.has called on incompatible
+ * receiver". test/provider-serialization.test.ts shows it and keeps such captures out.
+ */
+const HARMLESS_WARNINGS: readonly string[] = ["domain_added_sogo_failed"];
 
 /** What to do about an authentication refusal (sessions.inc.php:71-93 answers 401 for both). */
 function refusalHint(message: string): string {
@@ -94,7 +103,7 @@ async function api(
   if (method === "POST" && Array.isArray(response.json)) {
     for (const entry of response.json as { type?: unknown; msg?: unknown }[]) {
       const key = Array.isArray(entry.msg) && typeof entry.msg[0] === "string" ? entry.msg[0] : String(entry.msg);
-      if (entry.type === "success" || (entry.type === "warning" && HARMLESS_WARNINGS.has(key))) continue;
+      if (entry.type === "success" || (entry.type === "warning" && HARMLESS_WARNINGS.includes(key))) continue;
       throw new MailcowError(`mailcow ${path}: ${messageOf(entry) ?? "failed"}`, key);
     }
   }

@@ -1,5 +1,5 @@
 // The mailcow dynamic providers against a fake mailcow API on loopback (one server for the file).
-import { generateKeyPairSync } from "node:crypto";
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   mailcowAdminProvider,
@@ -14,7 +14,7 @@ import {
 } from "../providers/mailcow";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakeMailcow, STALE_OPENSSL_ERROR } from "./fakes/mailcow";
-import { rejection, serializeProviders } from "./tools";
+import { rejection, runRevived, serializeProviders } from "./tools";
 
 const API_KEY = "mailcow-api-key-0123456789-secret";
 const PASSWORD = "Initial-Password-4711-secret";
@@ -364,7 +364,7 @@ describe("the admin account", () => {
 });
 
 describe("mailcow's answers, as its PHP gives them", () => {
-  it("counts a domain whose only trouble was the SOGo restart as created", async () => {
+  it("asks for no SOGo restart per domain, and counts a domain whose only trouble was the SOGo restart as created", async () => {
     fake.sogoRestartFails = true;
     const { outs } = await mailcowDomainProvider.create(domainInputs());
     expect(outs?.adopted).toBe(false);
@@ -372,6 +372,11 @@ describe("mailcow's answers, as its PHP gives them", () => {
     // The provider asks for no restart per domain at all (MailcowTenants restarts SOGo once).
     expect(fake.api.requests.find((r) => r.path.endsWith("/add/domain"))?.body).toMatchObject({ restart_sogo: 0 });
     expect(fake.sogoRestarts).toBe(0);
+    // Should a mailcow restart it anyway and fail, the answer is a warning: the domain is there.
+    fake.restartsSogoUnasked = true;
+    const second = domainInputs({ domain: "example.net" });
+    await expect(mailcowDomainProvider.create(second)).resolves.toMatchObject({ id: "example.net" });
+    expect(fake.domains.has("example.net")).toBe(true);
   });
 
   it("leaves the DKIM key when the domain is deleted, as mailcow does (delete/domain keeps Redis' DKIM)", async () => {
@@ -531,5 +536,42 @@ describe("serialization", () => {
     expect(result?.text).not.toContain(PASSWORD);
     // The revived provider dispatches (check passes the inputs through).
     expect(result?.check).toMatchObject({ inputs: { kind: "admin", username: "admin" } });
+  });
+
+  it("the revived provider creates and updates against mailcow, takes a harmless warning as success and keeps its errors", async () => {
+    // add/domain answers `warning domain_added_sogo_failed` (the domain is made); the DKIM import
+    // meets a stale OpenSSL error first (private_key_error, retried by MailcowError key).
+    fake.restartsSogoUnasked = true;
+    fake.sogoRestartFails = true;
+    fake.queueOpenSslError();
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const domain = { ...domainInputs(), kind: "domain" };
+    const results = await runRevived("mailcowProvider", [
+      { op: "create", news: domain },
+      { op: "update", id: "example.org", oldsFrom: 0, news: { ...domain, spec: { ...domain.spec, quotaMiB: 30720 } } },
+      { op: "create", news: { connection, domain: "example.org", selector: "dkim", privateKeyPem: pem, kind: "dkim" } },
+      { op: "create", news: { ...mailboxInputs(), kind: "mailbox" } },
+      // Error paths: mailcow's refusal in a 200 answer, and the provider's own refusal.
+      { op: "create", news: { ...mailboxInputs({ domain: "example.net" }), kind: "mailbox" } },
+      { op: "create", news: domain },
+    ]);
+    // (Errors first: a failure prints the message, never outputs that hold the key.)
+    expect(results.slice(0, 4).map((result) => result.error)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(results[0]?.ok?.id).toBe("example.org");
+    expect(results[0]?.ok?.outs).toMatchObject({ adopted: false, kind: "domain", spec: domain.spec });
+    expect(results[1]?.ok?.outs).toMatchObject({ adopted: false, kind: "domain" });
+    expect(fake.domains.get("example.org")?.quota).toBe(30720);
+    expect(results[2]?.ok?.outs?.publicKey).toBe(
+      createPublicKey(pem).export({ type: "spki", format: "der" }).toString("base64"),
+    );
+    expect(fake.dkim.get("example.org")?.selector).toBe("dkim");
+    expect(results[3]?.ok?.id).toBe("alice@example.org");
+    expect(fake.mailboxes.has("alice@example.org")).toBe(true);
+    expect(results[4]).toEqual({ error: "mailcow add/mailbox: domain_not_found example.net", name: "MailcowError" });
+    expect(results[5]?.name).toBe("MailcowError");
+    expect(results[5]?.error).toMatch(
+      /^mailcow already has the domain example\.org; set mailstack:mailcow\.adoptExisting/,
+    );
   });
 });

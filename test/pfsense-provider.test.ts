@@ -3,7 +3,6 @@
 // confirmed, one writer at a time, placement among the interface's own rules, aliases that
 // outlive their users, lookups before resending by position, prerequisites, faults, TLS,
 // secrets, errors under serialization.
-import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   applyRevision,
@@ -17,9 +16,8 @@ import {
 import { marker, rulePlacement } from "../render/firewall-plan";
 import { FakeHttpsApi, loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakePfRest, NGINX_404, type PfObject } from "./fakes/pfrest";
-import { runOk } from "./support/exec";
 import { testPlan } from "./support/test-plan";
-import { rejection, serializeProviders } from "./tools";
+import { rejection, runRevived, serializeProviders } from "./tools";
 
 const API_KEY = "pfrest-key-0123456789abcdef-secret";
 let certificate: TestCertificate;
@@ -608,20 +606,6 @@ describe("faults", () => {
 });
 
 describe("serialization: the provider as the engine runs it", () => {
-  /** Operations on the serialized provider, loaded back in a CommonJS process (inputs on stdin). */
-  async function revived(operations: readonly { op: "create"; news: PfSenseObjectInputs }[]) {
-    const root = join(__dirname, "..");
-    const output = await runOk(
-      process.execPath,
-      ["--require", "tsx/cjs", join(root, "test", "support", "run-revived.ts"), "pfSenseProvider"],
-      { cwd: root, input: JSON.stringify(operations) },
-    );
-    return output
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line) as { ok?: unknown; error?: string });
-  }
-
   it("survives Pulumi's serialization, captures no secret, and still validates", async () => {
     const inputs = ruleInputs("lan-dns-out");
     const probe = { pfSenseProvider: { ...inputs, connection: { ...inputs.connection, endpoint: "http://plain" } } };
@@ -633,9 +617,44 @@ describe("serialization: the provider as the engine runs it", () => {
     });
   });
 
+  it("creates, updates, applies, refreshes and deletes against pfrest when loaded back", async () => {
+    const rule = ruleInputs("lan-dns-out");
+    const aliases = plan.aliases.map((alias) => ({ op: "create" as const, news: { ...aliasInputs(alias.key) } }));
+    const changed = { ...rule, spec: { ...rule.spec, destination_port: "853" } };
+    const n = aliases.length;
+    // What pf runs when the delete arrives (the apply's reload is synchronous).
+    let runningPort: unknown;
+    fake.api.onRequest = (request) => {
+      if (request.method === "DELETE" && runningPort === undefined)
+        runningPort = fake.applied.rules.find((r) => String(r.descr).startsWith(rule.marker))?.destination_port;
+    };
+    const running = runRevived("pfSenseProvider", [
+      ...aliases,
+      { op: "create", news: { ...rule } },
+      { op: "update", id: rule.marker, oldsFrom: n, news: changed },
+      { op: "create", news: { connection, revision: "revived-1", kind: "apply" } },
+      { op: "read", id: rule.marker, oldsFrom: n + 1 },
+      { op: "delete", id: rule.marker, oldsFrom: n + 1 },
+    ]);
+    const results = await running.finally(() => {
+      fake.api.onRequest = undefined;
+    });
+    // (Errors first: a failure prints the message, never outputs that hold the key.)
+    expect(results.map((result) => result.error)).toEqual(results.map(() => undefined));
+    expect(results[n]?.ok?.id).toBe(rule.marker);
+    expect(results[n + 1]?.ok?.outs).toMatchObject({ kind: "rule", inPlace: true, spec: { destination_port: "853" } });
+    // The apply reloaded the filter: pf ran the updated rule before the delete removed it.
+    expect(results[n + 2]?.ok?.outs).toMatchObject({ kind: "apply", revision: "revived-1" });
+    expect(runningPort).toBe("853");
+    expect(results[n + 3]?.ok?.props).toMatchObject({ kind: "rule", spec: { destination_port: "853" } });
+    expect(fake.find("rule", rule.marker)).toBeUndefined();
+    expect(runs("lan-dns-out")).toBe(false);
+    for (const alias of plan.aliases) expect(fake.find("alias", marker("test", alias.key))).toBeDefined();
+  });
+
   it("reports a 401 with pfrest's message, response id and the fix, and a refused connection with its cause", async () => {
     const inputs = ruleInputs("lan-dns-out");
-    const [wrongKey, closed] = await revived([
+    const [wrongKey, closed] = await runRevived("pfSenseProvider", [
       { op: "create", news: { ...inputs, connection: { ...inputs.connection, apiKey: "wrong-key-4711" } } },
       // (A module-level Set is serialized as a plain object: its `has` used to throw here.)
       {

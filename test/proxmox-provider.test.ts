@@ -1,7 +1,6 @@
 // The Proxmox VE dynamic provider (PBS storage with the stack's key, backup jobs) against a fake
 // PVE API on loopback that follows the upstream Perl code (test/fakes/pve.ts; one server per file).
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   backupJobProvider,
@@ -15,8 +14,7 @@ import {
 import { pbsKeyFile, pbsKeyFileFingerprint } from "../render/pbs-key";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakePve } from "./fakes/pve";
-import { runOk } from "./support/exec";
-import { rejection, serializeProviders } from "./tools";
+import { rejection, runRevived, serializeProviders } from "./tools";
 
 const TOKEN_ID = "mailstack@pve!deploy";
 const TOKEN_SECRET = "5f0c7d3e-9a41-4b8e-a2d6-1c9e8f7b6a54";
@@ -493,25 +491,15 @@ describe("serialization", () => {
     expect(result?.check).toMatchObject({ failures: [] });
 
     // The revived code against the fake: create, read, a password rotation, and errors that keep their message.
-    const root = join(__dirname, "..");
     const inputs = { ...storageInputs(), kind: "pbsStorage" };
-    const operations = [
+    const results = await runRevived("proxmoxProvider", [
       { op: "create", news: inputs },
       { op: "read", id: ID, oldsFrom: 0 },
       { op: "create", news: { ...inputs, connection: { ...connection, apiKey: `${TOKEN_ID}=wrong` } } },
       // A create over an existing storage with the same key adopts it.
       { op: "create", news: inputs },
       { op: "update", id: ID, oldsFrom: 1, news: { ...inputs, password: "revived-secret" } },
-    ];
-    const output = await runOk(
-      process.execPath,
-      ["--require", "tsx/cjs", join(root, "test", "support", "run-revived.ts"), "proxmoxProvider"],
-      { cwd: root, input: JSON.stringify(operations) },
-    );
-    const results = output
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line) as { ok?: { id?: string; props?: Record<string, unknown> }; error?: string });
+    ]);
     expect(results[0]?.ok?.id).toBe(ID);
     expect(results[1]?.ok?.props).toMatchObject({ keyFingerprint: pbsKeyFileFingerprint(KEY), kind: "pbsStorage" });
     expect(results[2]?.error).toMatch(/HTTP 401: Authentication failed!.*mailstack:proxmoxApiToken/);
@@ -521,5 +509,35 @@ describe("serialization", () => {
     expect(results[4]?.ok).toBeDefined();
     expect(passwordFile()).toBe("revived-secret\n");
     expect(keyFile()).toBe(`${KEY}\n`);
+    expect(results[2]?.name).toBe("RestError");
+  });
+
+  it("the revived provider runs a backup job's lifecycle, and knows PVE's answer for a job that is gone", async () => {
+    await createStorage();
+    const job = { ...jobInputs(), kind: "backupJob" };
+    const later = { ...job, schedule: "*-*-* 04:00" };
+    const results = await runRevived("proxmoxProvider", [
+      { op: "check", olds: job, news: job },
+      { op: "create", news: job },
+      { op: "update", id: "mailstack-mail", oldsFrom: 1, news: later },
+      { op: "read", id: "mailstack-mail", oldsFrom: 2 },
+      { op: "delete", id: "mailstack-mail", oldsFrom: 2 },
+      // PVE's error for the gone job is a RestError the revived code must still recognise.
+      { op: "update", id: "mailstack-mail", oldsFrom: 2, news: job },
+      { op: "delete", id: "mailstack-mail", oldsFrom: 2 },
+    ]);
+    expect(results.slice(0, 5).map((result) => result.error)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(results[0]?.ok).toMatchObject({ failures: [] });
+    expect(results[1]?.ok?.id).toBe("mailstack-mail");
+    expect(results[3]?.ok?.props).toMatchObject({ kind: "backupJob", schedule: "*-*-* 04:00", vmids: [100] });
+    expect(fake.jobs.has("mailstack-mail")).toBe(false);
+    expect(results[5]?.error).toMatch(/PVE backup job "mailstack-mail" is gone; run `pulumi refresh`/);
+    expect(results[6]).toEqual({ ok: null });
   });
 });

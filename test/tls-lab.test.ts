@@ -3,7 +3,7 @@
 // rendered extra.conf, openssl s_client as a client that can still speak old protocols (checked
 // against a permissive openssl s_server first, so a refusal means the server refused), and
 // testssl.sh for the internet.nl criteria. All servers are shared by this file.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +21,34 @@ const knownToThisPostfix = (setting: string) => {
   const name = setting.split("=")[0] ?? "";
   return postfixDefaults.has(name) || !NEWER_POSTFIX.includes(name);
 };
+
+/**
+ * testssl.sh (Debian's 3.0.8, /usr/bin/testssl) on a loaded machine. Its socket checks wait at most
+ * MAX_WAITSOCK (10 s) for a ServerHello and STARTTLS_SLEEP (10 s) per line of the SMTP dialog
+ * (sockread_serverhello, starttls_full_read), and take no answer in time as "not offered": both
+ * are raised, which costs nothing while the answers come fast (wait_kill returns when they do).
+ * Its openssl calls have no timeout at all while OPENSSL_TIMEOUT and CONNECT_TIMEOUT
+ * (--openssl-timeout, --connect-timeout) are unset, as here: setting them could only add failures.
+ */
+const TESTSSL_WAITS = { MAX_WAITSOCK: "60", STARTTLS_SLEEP: "60" };
+const TESTSSL_KILL_MS = 900_000;
+
+/**
+ * The one check of testssl 3.0.8 that fails by a race of its client, not by the server, under load.
+ * sub_session_resumption runs `openssl s_client -sess_out FILE </dev/null`, then connects again
+ * with `-sess_in FILE`. With TLS 1.3 the server sends its session ticket after the handshake, and
+ * s_client, at end of input, often shuts the connection down before the ticket arrives (12 of 30
+ * tries against a local `openssl s_server` here; the busier the machine, the likelier): FILE stays
+ * empty, the second s_client cannot read it and exits without a certificate, and testssl reports a
+ * "connect problem" (sessionresumption_ticket or _ID, WARN) and counts it in its exit code
+ * (run_server_defaults `((ret++))`, exit $RET). testssl itself noticed the empty file for
+ * resumption by ID (testssl.sh issue 948) but not for tickets. No assertion below is about
+ * resumption: exactly this finding is tolerated, and logged; any other failed check fails the test.
+ */
+const isResumptionRace = (entry: { id: string; severity: string; finding: string }) =>
+  /^sessionresumption_(ticket|ID)$/.test(entry.id) &&
+  entry.severity === "WARN" &&
+  entry.finding === "check failed because of connect problem";
 
 const HOST = "mail.xd-cloud.de";
 const dir = mkdtempSync(join(tmpdir(), "mailstack-tls-lab-"));
@@ -207,51 +235,65 @@ describe("Postfix with the rendered extra.cf and openssl.cnf", () => {
     expect(result.ok, result.output).toBe(false);
   });
 
-  it("passes testssl: no SSL/TLS < 1.2, no DHE, no CBC, no compression, server order, extended master secret", async () => {
-    requireTool("testssl");
-    const json = join(dir, "testssl.json");
-    await runOk(
-      "testssl",
-      [
-        "--quiet",
-        "--color",
-        "0",
-        "--warnings",
-        "batch",
-        "--starttls",
-        "smtp",
-        "--jsonfile",
-        json,
-        "-p",
-        "-P",
-        "-s",
-        "-f",
-        "-E",
-        "-S",
-        "-C",
-        `127.0.0.1:${smtpPort}`,
-      ],
-      { timeoutMs: 240_000 },
-    );
-    const findings = new Map(
-      (JSON.parse(readFileSync(json, "utf8")) as { id: string; finding: string }[]).map((f) => [f.id, f.finding]),
-    );
-    for (const id of ["SSLv2", "SSLv3", "TLS1", "TLS1_1"]) expect(findings.get(id), id).toBe("not offered");
-    expect(findings.get("TLS1_2")).toBe("offered");
-    expect(findings.get("TLS1_3")).toMatch(/^offered/);
-    const ciphers = [...findings]
-      .filter(([id]) => id.startsWith("cipher-tls1_2_"))
-      .map(([, finding]) => finding.split(/\s+/)[3] ?? "");
-    expect(ciphers.length).toBeGreaterThan(0);
-    for (const cipher of ciphers) {
-      expect(cipher).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
-    }
-    expect(findings.get("cipher_order")).toMatch(/server/);
-    expect(findings.get("CRIME_TLS")).toMatch(/not vulnerable/);
-    expect(findings.get("TLS_extensions")).toMatch(/extended master secret/);
-    // Exactly the groups internet.nl rates good, no finite-field DH.
-    expect(new Set(findings.get("PFS_ECDHE_curves")?.split(/\s+/))).toEqual(new Set(GROUPS.split(":")));
-  });
+  it(
+    "passes testssl: no SSL/TLS < 1.2, no DHE, no CBC, no compression, server order, extended master secret",
+    {
+      timeout: TESTSSL_KILL_MS + 60_000,
+    },
+    async () => {
+      requireTool("testssl");
+      const json = join(dir, "testssl.json");
+      const result = await run(
+        "testssl",
+        [
+          "--quiet",
+          "--color",
+          "0",
+          "--warnings",
+          "batch",
+          "--starttls",
+          "smtp",
+          "--jsonfile",
+          json,
+          "-p",
+          "-P",
+          "-s",
+          "-f",
+          "-E",
+          "-S",
+          "-C",
+          `127.0.0.1:${smtpPort}`,
+        ],
+        { timeoutMs: TESTSSL_KILL_MS, env: { ...process.env, ...TESTSSL_WAITS } },
+      );
+      const report = (): string =>
+        `testssl exited ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`;
+      if (!existsSync(json)) throw new Error(report());
+      const entries = JSON.parse(readFileSync(json, "utf8")) as { id: string; severity: string; finding: string }[];
+      // The exit code counts the checks that failed to run; only the resumption race may be among them.
+      const raced = entries.filter(isResumptionRace);
+      if (result.status !== raced.length) throw new Error(report());
+      for (const entry of raced) {
+        console.warn(`testssl: ${entry.id}: ${entry.finding} (openssl s_client closed before the TLS 1.3 ticket came)`);
+      }
+      const findings = new Map(entries.map((f) => [f.id, f.finding]));
+      for (const id of ["SSLv2", "SSLv3", "TLS1", "TLS1_1"]) expect(findings.get(id), id).toBe("not offered");
+      expect(findings.get("TLS1_2")).toBe("offered");
+      expect(findings.get("TLS1_3")).toMatch(/^offered/);
+      const ciphers = [...findings]
+        .filter(([id]) => id.startsWith("cipher-tls1_2_"))
+        .map(([, finding]) => finding.split(/\s+/)[3] ?? "");
+      expect(ciphers.length).toBeGreaterThan(0);
+      for (const cipher of ciphers) {
+        expect(cipher).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+      }
+      expect(findings.get("cipher_order")).toMatch(/server/);
+      expect(findings.get("CRIME_TLS")).toMatch(/not vulnerable/);
+      expect(findings.get("TLS_extensions")).toMatch(/extended master secret/);
+      // Exactly the groups internet.nl rates good, no finite-field DH.
+      expect(new Set(findings.get("PFS_ECDHE_curves")?.split(/\s+/))).toEqual(new Set(GROUPS.split(":")));
+    },
+  );
 });
 
 describe("Dovecot with the rendered extra.conf", () => {

@@ -3,6 +3,7 @@
 import { accessSync, constants } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
 import { runOk } from "./support/exec";
+import type { RevivedOperation } from "./support/run-revived";
 
 const checked = new Map<string, boolean>();
 
@@ -51,6 +52,35 @@ export async function serializeProviders(probe: Readonly<Record<string, unknown>
     .trim()
     .split("\n")
     .map((line) => JSON.parse(line) as SerializedProvider);
+}
+
+/** What one operation on a revived provider gave: its result, or the message of what it threw. */
+export interface RevivedResult {
+  readonly ok?: { id?: string; outs?: Record<string, unknown>; props?: Record<string, unknown> } | null;
+  readonly error?: string;
+  /** The thrown error's name (the provider error classes set it, see providers/rest.ts keepErrorFields). */
+  readonly name?: string;
+}
+
+/**
+ * Serializes one provider of test/support/providers.ts as `pulumi up` does, loads it back in a
+ * CommonJS process like the dynamic provider host and runs `operations` on it (inputs on stdin,
+ * never on a command line: they carry secrets). See test/support/run-revived.ts.
+ */
+export async function runRevived(
+  provider: "mailcowProvider" | "pfSenseProvider" | "proxmoxProvider",
+  operations: readonly RevivedOperation[],
+): Promise<RevivedResult[]> {
+  const root = join(__dirname, "..");
+  const output = await runOk(
+    process.execPath,
+    ["--require", "tsx/cjs", join(root, "test", "support", "run-revived.ts"), provider],
+    { cwd: root, input: JSON.stringify(operations) },
+  );
+  return output
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as RevivedResult);
 }
 
 /** The error a promise rejects with (fails the test when it resolves). */

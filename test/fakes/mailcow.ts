@@ -85,6 +85,12 @@ export class FakeMailcow {
   readOnlyKey: string | undefined;
   /** Whether the SOGo restart through dockerapi fails (functions.mailbox.inc.php:674-692). */
   sogoRestartFails = false;
+  /**
+   * Restart SOGo on every add/domain, whatever restart_sogo says. No release does (:516, :674 honour
+   * it since 2022-01): a test's way to make add/domain answer `domain_added_sogo_failed`, which the
+   * provider must take as "created" should a mailcow ever answer it.
+   */
+  restartsSogoUnasked = false;
   sogoRestarts = 0;
   /**
    * php-fpm workers, each with its OpenSSL error queue; requests go round-robin (on a quiet host one
@@ -124,6 +130,7 @@ export class FakeMailcow {
     this.allowFrom = undefined;
     this.readOnlyKey = undefined;
     this.sogoRestartFails = false;
+    this.restartsSogoUnasked = false;
     this.sogoRestarts = 0;
     this.useWorkers(1);
   }
@@ -269,7 +276,7 @@ export class FakeMailcow {
           }
         }
         // :674-692: restart_sogo restarts SOGo through dockerapi; a failure answers a warning, the domain stays.
-        if (int(record.restart_sogo, 0) !== 0) {
+        if (int(record.restart_sogo, 0) !== 0 || this.restartsSogoUnasked) {
           if (this.sogoRestartFails) return reply(...entries, entry("warning", log, "domain_added_sogo_failed"));
           this.sogoRestarts++;
         }

@@ -1,7 +1,7 @@
 // Serializes one dynamic provider of test/support/providers.ts the way `pulumi up` does, loads the
 // serialized code back like the dynamic provider host, and runs a list of operations on the revived
 // provider (read as JSON from stdin: secrets never go on a command line). Prints one JSON line per
-// operation: {ok: result} or {error: message}, so a test sees what the revived code really did,
+// operation: {ok: result} or {error: message, name}, so a test sees what the revived code really did,
 // error messages included.
 import type * as pulumi from "@pulumi/pulumi";
 import * as providers from "./providers";
@@ -61,8 +61,13 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify({ ok: result ?? null })}\n`);
     } catch (error) {
       results.push(undefined);
-      const message = (error as { message?: unknown } | null)?.message;
-      process.stdout.write(`${JSON.stringify({ error: typeof message === "string" ? message : String(error) })}\n`);
+      const { message, name } = (error ?? {}) as { message?: unknown; name?: unknown };
+      process.stdout.write(
+        `${JSON.stringify({
+          error: typeof message === "string" ? message : String(error),
+          ...(typeof name === "string" ? { name } : {}),
+        })}\n`,
+      );
     }
   }
 }
