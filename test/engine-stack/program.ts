@@ -1,0 +1,149 @@
+// The engine test stack's resources: the project's dynamic providers (providers/pfsense.ts and
+// providers/mailcow.ts, through their public resource classes) as the components use them — marker-
+// owned pfSense objects applied once, a mailcow domain with its DKIM key, a mailbox and the admin's
+// 2FA — against the endpoints in the stack config (the fakes the test runs on loopback).
+// Used by index.ts on the real engine and by the test on the mock engine (plan/engine.ts).
+import * as pulumi from "@pulumi/pulumi";
+import { MailcowAdminTfa, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../../providers/mailcow";
+import { applyRevision, PfSenseApply, PfSenseObject } from "../../providers/pfsense";
+
+/** Markers of the pfSense objects this stack owns (they are in each object's descr). */
+export const MARKERS = {
+  alias: "[mailstack:engine-test:alias:mail-host]",
+  rule: "[mailstack:engine-test:rule:smtp-in]",
+  forward: "[mailstack:engine-test:nat:smtp]",
+} as const;
+
+export const ALIAS_NAME = "mailstack_engine_mail";
+export const MAIL_HOST = "10.3.0.4";
+
+/** The config keys the stack reads (namespace: the project name). */
+export const CONFIG = {
+  pfsenseEndpoint: "pfsenseEndpoint",
+  pfsenseCa: "pfsenseCa",
+  pfsenseApiKey: "pfsenseApiKey",
+  mailcowEndpoint: "mailcowEndpoint",
+  mailcowCa: "mailcowCa",
+  mailcowApiKey: "mailcowApiKey",
+  domain: "domain",
+  mailboxPassword: "mailboxPassword",
+  dkimPrivateKey: "dkimPrivateKey",
+  /** false declares the mailbox without 2FA (the policy pack must refuse it). */
+  mailboxForceTfa: "mailboxForceTfa",
+} as const;
+
+export function engineStack() {
+  const config = new pulumi.Config();
+  const pfsense = {
+    endpoint: config.require(CONFIG.pfsenseEndpoint),
+    apiKey: config.requireSecret(CONFIG.pfsenseApiKey),
+    caCertificate: config.require(CONFIG.pfsenseCa),
+  };
+  const mailcow = {
+    endpoint: config.require(CONFIG.mailcowEndpoint),
+    apiKey: config.requireSecret(CONFIG.mailcowApiKey),
+    caCertificate: config.require(CONFIG.mailcowCa),
+  };
+  const domain = config.require(CONFIG.domain);
+
+  const alias = new PfSenseObject("mail-host", {
+    connection: pfsense,
+    kind: "alias",
+    marker: MARKERS.alias,
+    spec: { name: ALIAS_NAME, type: "host", address: [MAIL_HOST], descr: `mail host ${MARKERS.alias}` },
+  });
+  const rule = new PfSenseObject(
+    "smtp-in",
+    {
+      connection: pfsense,
+      kind: "rule",
+      marker: MARKERS.rule,
+      spec: {
+        type: "pass",
+        interface: ["wan"],
+        ipprotocol: "inet",
+        protocol: "tcp",
+        source: "any",
+        destination: ALIAS_NAME,
+        destination_port: "25",
+        log: true,
+        descr: `SMTP to the mail host ${MARKERS.rule}`,
+      },
+      placement: 0,
+    },
+    { dependsOn: [alias] },
+  );
+  const forward = new PfSenseObject(
+    "smtp-forward",
+    {
+      connection: pfsense,
+      kind: "port_forward",
+      marker: MARKERS.forward,
+      spec: {
+        interface: ["wan"],
+        protocol: "tcp",
+        source: "any",
+        destination: "wan:ip",
+        destination_port: "25",
+        target: MAIL_HOST,
+        local_port: "25",
+        associated_rule_id: "",
+        descr: `SMTP forward ${MARKERS.forward}`,
+      },
+    },
+    { dependsOn: [alias] },
+  );
+  const objects = [alias, rule, forward];
+  const apply = new PfSenseApply(
+    "pfsense-apply",
+    { connection: pfsense, revision: pulumi.all(objects.map((object) => object.writeId)).apply(applyRevision) },
+    { dependsOn: objects },
+  );
+
+  const mailDomain = new MailcowDomain(domain, {
+    connection: mailcow,
+    spec: {
+      domain,
+      description: "engine test domain",
+      maxAliases: 40,
+      maxMailboxes: 5,
+      defaultMailboxQuotaMiB: 1024,
+      maxMailboxQuotaMiB: 2048,
+      quotaMiB: 4096,
+      active: true,
+    },
+    adopt: false,
+  });
+  const dkim = new MailcowDkimKey(
+    `${domain}-dkim`,
+    { connection: mailcow, domain, selector: "dkim", privateKeyPem: config.requireSecret(CONFIG.dkimPrivateKey) },
+    { dependsOn: [mailDomain] },
+  );
+  const mailbox = new MailcowMailbox(
+    `postmaster@${domain}`,
+    {
+      connection: mailcow,
+      spec: {
+        localPart: "postmaster",
+        domain,
+        name: "Postmaster",
+        quotaMiB: 1024,
+        active: true,
+        forceTfa: config.getBoolean(CONFIG.mailboxForceTfa) ?? true,
+      },
+      password: config.requireSecret(CONFIG.mailboxPassword),
+      forcePasswordUpdate: true,
+      adopt: false,
+    },
+    { dependsOn: [mailDomain] },
+  );
+  const admin = new MailcowAdminTfa("admin-tfa", { connection: mailcow, username: "admin" });
+
+  return {
+    mailbox: mailbox.id,
+    dkimPublicKey: dkim.publicKey,
+    adminWithTfa: admin.id,
+    firewallApplied: apply.applied,
+    aliasPosition: alias.position,
+  };
+}
