@@ -32,6 +32,7 @@ const secrets = {
   pfsenseApiKey: `pfrest-${randomBytes(18).toString("hex")}`,
   mailcowApiKey: `mailcow-${randomBytes(18).toString("hex")}`,
   mailboxPassword: `pw-${randomBytes(18).toString("base64url")}`,
+  adminPassword: `admin-${randomBytes(18).toString("base64url")}`,
   dkimPrivateKey: "",
 };
 
@@ -76,6 +77,7 @@ beforeAll(async () => {
     [key(CONFIG.pfsenseApiKey)]: secrets.pfsenseApiKey,
     [key(CONFIG.mailcowApiKey)]: secrets.mailcowApiKey,
     [key(CONFIG.mailboxPassword)]: secrets.mailboxPassword,
+    [key(CONFIG.adminPassword)]: secrets.adminPassword,
     [key(CONFIG.dkimPrivateKey)]: secrets.dkimPrivateKey,
   });
 });
@@ -97,7 +99,7 @@ function expectDeclaredState(): void {
   expect(mailcow.domains.get(DOMAIN)).toMatchObject({ domain: DOMAIN, maxquota: 2048 });
   expect(mailcow.mailboxes.get(`postmaster@${DOMAIN}`)).toMatchObject({ forceTfa: 1, name: "Postmaster" });
   expect(mailcow.dkim.get(DOMAIN)?.pubkey).toBe(spki(secrets.dkimPrivateKey));
-  expect(mailcow.admins.get("admin")).toEqual({ active: 1, forceTfa: 1 });
+  expect(mailcow.admins.get("admin")).toMatchObject({ active: 1, forceTfa: 1, password: secrets.adminPassword });
 }
 
 describe("the engine test stack on the real engine", () => {
@@ -110,7 +112,7 @@ describe("the engine test stack on the real engine", () => {
     const outputs = await engine.outputs(dir, STACK);
     expect(outputs).toMatchObject({
       mailbox: `postmaster@${DOMAIN}`,
-      adminWithTfa: "admin",
+      adminForcesTfa: true,
       firewallApplied: true,
       dkimPublicKey: spki(secrets.dkimPrivateKey),
     });
@@ -146,7 +148,7 @@ describe("the engine test stack on the real engine", () => {
     );
   });
 
-  it("keeps every secret out of plain state: API keys, the mailbox password, the DKIM key", async () => {
+  it("keeps every secret out of plain state: API keys, the mailbox and admin passwords, the DKIM key", async () => {
     const { text, deployment } = await engine.exportState(dir, STACK);
     expect(deployment.secrets_providers?.type).toBe("passphrase");
     const pemBody = secrets.dkimPrivateKey.split("\n").filter((line) => line && !line.startsWith("-----"));
@@ -154,6 +156,7 @@ describe("the engine test stack on the real engine", () => {
       secrets.pfsenseApiKey,
       secrets.mailcowApiKey,
       secrets.mailboxPassword,
+      secrets.adminPassword,
       ...pemBody,
       engine.passphrase,
     ])
@@ -224,6 +227,7 @@ describe("the engine test stack on the real engine", () => {
       [key(CONFIG.pfsenseApiKey)]: "not-the-key",
       [key(CONFIG.mailcowApiKey)]: "not-the-key",
       [key(CONFIG.mailboxPassword)]: secrets.mailboxPassword,
+      [key(CONFIG.adminPassword)]: secrets.adminPassword,
       [key(CONFIG.dkimPrivateKey)]: secrets.dkimPrivateKey,
     });
     const before = JSON.stringify([pfrest.objects, [...mailcow.domains], [...mailcow.mailboxes], [...mailcow.admins]]);

@@ -1,10 +1,10 @@
 // The engine test stack's resources: the project's dynamic providers (providers/pfsense.ts and
 // providers/mailcow.ts, through their public resource classes) as the components use them — marker-
-// owned pfSense objects applied once, a mailcow domain with its DKIM key, a mailbox and the admin's
-// 2FA — against the endpoints in the stack config (the fakes the test runs on loopback).
+// owned pfSense objects applied once, a mailcow domain with its DKIM key, a mailbox and the admin
+// account (the stack's password, forced 2FA) — against the endpoints in the stack config (the fakes the test runs on loopback).
 // Used by index.ts on the real engine and by the test on the mock engine (plan/engine.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { MailcowAdminTfa, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../../providers/mailcow";
+import { MailcowAdmin, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../../providers/mailcow";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../../providers/pfsense";
 
 /** Markers of the pfSense objects this stack owns (they are in each object's descr). */
@@ -27,6 +27,8 @@ export const CONFIG = {
   mailcowApiKey: "mailcowApiKey",
   domain: "domain",
   mailboxPassword: "mailboxPassword",
+  /** The password the stack gives mailcow's admin (it takes over the default `admin`). */
+  adminPassword: "adminPassword",
   dkimPrivateKey: "dkimPrivateKey",
   /** false declares the mailbox without 2FA (the policy pack must refuse it). */
   mailboxForceTfa: "mailboxForceTfa",
@@ -137,12 +139,16 @@ export function engineStack() {
     },
     { dependsOn: [mailDomain] },
   );
-  const admin = new MailcowAdminTfa("admin-tfa", { connection: mailcow, username: "admin" });
+  const admin = new MailcowAdmin("admin", {
+    connection: mailcow,
+    username: "admin",
+    password: config.requireSecret(CONFIG.adminPassword),
+  });
 
   return {
     mailbox: mailbox.id,
     dkimPublicKey: dkim.publicKey,
-    adminWithTfa: admin.id,
+    adminForcesTfa: admin.forceTfa,
     firewallApplied: apply.applied,
     aliasPosition: alias.position,
   };
