@@ -1,6 +1,7 @@
 // The real Pulumi engine (scripts/pulumi-toolchain.sh) runs the project's dynamic providers
-// against the fake pfSense and mailcow APIs on loopback (test/engine-stack/): create, no-change,
-// drift on refresh and its repair, a provider's error message, the policy pack, secrets in the
+// against the fake pfSense, mailcow and PVE APIs on loopback (test/engine-stack/): create,
+// no-change, drift on refresh and its repair, day-2 changes (a network edit, a PBS password
+// rotation) as in-place updates, a provider's error message, the policy pack, secrets in the
 // state, the URNs the mock engine records, and a destroy that removes only our objects. The
 // providers run in the real pulumi-resource-pulumi-nodejs plugin, serialized by the real engine.
 // The steps share one stack and run in order; each `it` leaves the fakes as the next expects.
@@ -10,9 +11,11 @@ import { promisify } from "node:util";
 import { require as tsxRequire } from "tsx/cjs/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as EngineModule from "../plan/engine";
+import { pbsKeyFile, pbsKeyFileFingerprint } from "../render/pbs-key";
 import { loopbackCertificate } from "./fakes/https";
 import { FakeMailcow } from "./fakes/mailcow";
 import { FakePfRest } from "./fakes/pfrest";
+import { FakePve } from "./fakes/pve";
 import type * as Program from "./engine-stack/program";
 import { Engine, printed, root } from "./support/engine";
 
@@ -20,25 +23,34 @@ import { Engine, printed, root } from "./support/engine";
 // serialized into a dynamic provider).
 const program = tsxRequire("./engine-stack/program", __filename) as typeof Program;
 const mockEngine = tsxRequire("../plan/engine", __filename) as typeof EngineModule;
-const { MARKERS, ALIAS_NAME, MAIL_HOST, CONFIG } = program;
+const { MARKERS, ALIAS_NAME, MAIL_HOST, CONFIG, PBS_STORAGE, BACKUP_JOB } = program;
 
 let dir: string;
 const PROJECT = "mailstack-engine-test";
 const STACK = "engine";
 const DOMAIN = "engine.example";
 const key = (name: string) => `${PROJECT}:${name}`;
+const PVE_TOKEN_ID = "mailstack@pve!engine";
+const PBS_USER = "mailstack@pbs";
+const PBS_CERT = Array.from({ length: 32 }, () => randomBytes(1).toString("hex").toUpperCase()).join(":");
 
 const secrets = {
   pfsenseApiKey: `pfrest-${randomBytes(18).toString("hex")}`,
   mailcowApiKey: `mailcow-${randomBytes(18).toString("hex")}`,
   mailboxPassword: `pw-${randomBytes(18).toString("base64url")}`,
   adminPassword: `admin-${randomBytes(18).toString("base64url")}`,
+  pveToken: `${PVE_TOKEN_ID}=${randomBytes(16).toString("hex")}`,
+  pbsPassword: `pbs-${randomBytes(18).toString("base64url")}`,
+  pbsKey: pbsKeyFile(randomBytes(32).toString("base64")),
   dkimPrivateKey: "",
 };
+/** The PBS password the day-2 step rotates to. */
+const ROTATED_PBS_PASSWORD = `pbs-rotated-${randomBytes(18).toString("base64url")}`;
 
 let engine: Engine;
 let pfrest: FakePfRest;
 let mailcow: FakeMailcow;
+let pve: FakePve;
 let config: Record<string, string>;
 
 const pulumi = (args: string[], stack = STACK) => engine.pulumi(args, { cwd: dir, stack });
@@ -52,8 +64,20 @@ beforeAll(async () => {
   mailcow = new FakeMailcow(certificate, secrets.mailcowApiKey);
   await pfrest.api.start();
   await mailcow.api.start();
-  // What others made by hand: the stack must never touch it.
-  pfrest.addForeign("alias", { name: "someone_else", type: "host", address: ["192.0.2.7"], descr: "made in the UI" });
+  pve = new FakePve(certificate);
+  await pve.api.start();
+  // What providers/proxmox.ts needs of the token, and a PBS that knows the stack's user.
+  pve.addToken(PVE_TOKEN_ID, secrets.pveToken.slice(PVE_TOKEN_ID.length + 1), [
+    { path: "/storage", privs: ["Datastore.Allocate"] },
+    { path: "/", privs: ["Sys.Audit", "Sys.Modify"], propagate: false },
+  ]);
+  pve.pbs.certificateFingerprint = PBS_CERT;
+  pve.pbs.datastores = ["store1"];
+  pve.pbs.users.set(PBS_USER, secrets.pbsPassword);
+  // A pfSense set up as the README says (the default LAN rules, nothing pending), and what others
+  // made by hand, which the stack must never touch.
+  pfrest.reset();
+  pfrest.seed("alias", { name: "someone_else", type: "host", address: ["192.0.2.7"], descr: "made in the UI" });
   mailcow.domains.set("foreign.example", {
     domain: "foreign.example",
     description: "not the stack's",
@@ -72,12 +96,19 @@ beforeAll(async () => {
     [key(CONFIG.mailcowEndpoint)]: mailcow.api.baseUrl,
     [key(CONFIG.mailcowCa)]: certificate.cert,
     [key(CONFIG.domain)]: DOMAIN,
+    [key(CONFIG.pveEndpoint)]: pve.api.baseUrl,
+    [key(CONFIG.pveCa)]: certificate.cert,
+    [key(CONFIG.pbsUser)]: PBS_USER,
+    [key(CONFIG.pbsFingerprint)]: PBS_CERT.toLowerCase(),
   };
   await engine.initStack(dir, STACK, config, {
     [key(CONFIG.pfsenseApiKey)]: secrets.pfsenseApiKey,
     [key(CONFIG.mailcowApiKey)]: secrets.mailcowApiKey,
     [key(CONFIG.mailboxPassword)]: secrets.mailboxPassword,
     [key(CONFIG.adminPassword)]: secrets.adminPassword,
+    [key(CONFIG.pveToken)]: secrets.pveToken,
+    [key(CONFIG.pbsPassword)]: secrets.pbsPassword,
+    [key(CONFIG.pbsKey)]: secrets.pbsKey,
     [key(CONFIG.dkimPrivateKey)]: secrets.dkimPrivateKey,
   });
 });
@@ -85,29 +116,43 @@ beforeAll(async () => {
 afterAll(async () => {
   await pfrest?.api.stop();
   await mailcow?.api.stop();
+  await pve?.api.stop();
   engine?.dispose();
 });
 
 const spki = (pem: string) => createPublicKey(pem).export({ type: "spki", format: "der" }).toString("base64");
 
 /** The fakes hold every object the stack declares, as declared. */
-function expectDeclaredState(): void {
-  expect(pfrest.find("alias", MARKERS.alias)?.object).toMatchObject({ name: ALIAS_NAME, address: [MAIL_HOST] });
+function expectDeclaredState(mailHost = MAIL_HOST, pbsPassword = secrets.pbsPassword): void {
+  expect(pfrest.find("alias", MARKERS.alias)?.object).toMatchObject({ name: ALIAS_NAME, address: [mailHost] });
   expect(pfrest.find("rule", MARKERS.rule)?.object).toMatchObject({ destination: ALIAS_NAME, log: true });
-  expect(pfrest.find("port_forward", MARKERS.forward)?.object).toMatchObject({ target: MAIL_HOST });
-  expect(pfrest.pending).toBe(false);
+  expect(pfrest.find("port_forward", MARKERS.forward)?.object).toMatchObject({ target: mailHost });
+  // Applied: nothing pending, and pf runs our rule and forward.
+  expect(pfrest.dirty.size).toBe(0);
+  expect(pfrest.applied.rules.some((rule) => String(rule.descr).includes(MARKERS.rule))).toBe(true);
+  expect(pfrest.applied.portForwards.some((forward) => String(forward.descr).includes(MARKERS.forward))).toBe(true);
   expect(mailcow.domains.get(DOMAIN)).toMatchObject({ domain: DOMAIN, maxquota: 2048 });
   expect(mailcow.mailboxes.get(`postmaster@${DOMAIN}`)).toMatchObject({ forceTfa: 1, name: "Postmaster" });
   expect(mailcow.dkim.get(DOMAIN)?.pubkey).toBe(spki(secrets.dkimPrivateKey));
   expect(mailcow.admins.get("admin")).toMatchObject({ active: 1, forceTfa: 1, password: secrets.adminPassword });
+  // PVE holds the storage with the stack's key and password, and the job backing up to it.
+  expect(pve.storages.get(PBS_STORAGE)).toMatchObject({
+    type: "pbs",
+    username: PBS_USER,
+    "encryption-key": pbsKeyFileFingerprint(secrets.pbsKey),
+  });
+  expect(pve.files.get(FakePve.passwordFile(PBS_STORAGE))).toBe(`${pbsPassword}\n`);
+  expect(pve.files.get(FakePve.keyFile(PBS_STORAGE))).toBe(`${secrets.pbsKey}\n`);
+  expect(pve.jobs.get(BACKUP_JOB)).toMatchObject({ storage: PBS_STORAGE });
 }
 
 describe("the engine test stack on the real engine", () => {
   it("first up creates every object on the fakes and applies pfSense once", async () => {
     const out = await pulumiOk(["up", "--yes", "--skip-preview"]);
-    expect(out).toMatch(/\+ 9 created/);
+    expect(out).toMatch(/\+ 11 created/);
     expectDeclaredState();
-    expect(pfrest.applies).toBe(1);
+    // One filter reload: the PfSenseApply after all writes.
+    expect(pfrest.reloads).toBe(1);
     expect(mailcow.mailboxes.get(`postmaster@${DOMAIN}`)?.password).toBe(secrets.mailboxPassword);
     const outputs = await engine.outputs(dir, STACK);
     expect(outputs).toMatchObject({
@@ -115,14 +160,16 @@ describe("the engine test stack on the real engine", () => {
       adminForcesTfa: true,
       firewallApplied: true,
       dkimPublicKey: spki(secrets.dkimPrivateKey),
+      pbsKeyFingerprint: pbsKeyFileFingerprint(secrets.pbsKey),
     });
   });
 
   it("a second up reports no changes and writes nothing", async () => {
-    const writes = pfrest.api.writes().length + mailcow.api.writes().length;
+    const allWrites = () => pfrest.api.writes().length + mailcow.api.writes().length + pve.api.writes().length;
+    const writes = allWrites();
     const result = await pulumi(["up", "--yes", "--expect-no-changes"]);
     expect(result.status, printed(result)).toBe(0);
-    expect(pfrest.api.writes().length + mailcow.api.writes().length).toBe(writes);
+    expect(allWrites()).toBe(writes);
   });
 
   it("records the same resources (URNs, types) as the mock engine for the same program", async () => {
@@ -148,7 +195,7 @@ describe("the engine test stack on the real engine", () => {
     );
   });
 
-  it("keeps every secret out of plain state: API keys, the mailbox and admin passwords, the DKIM key", async () => {
+  it("keeps every secret out of plain state: API keys and token, the mailbox, admin and PBS passwords, the DKIM and PBS keys", async () => {
     const { text, deployment } = await engine.exportState(dir, STACK);
     expect(deployment.secrets_providers?.type).toBe("passphrase");
     const pemBody = secrets.dkimPrivateKey.split("\n").filter((line) => line && !line.startsWith("-----"));
@@ -157,6 +204,10 @@ describe("the engine test stack on the real engine", () => {
       secrets.mailcowApiKey,
       secrets.mailboxPassword,
       secrets.adminPassword,
+      secrets.pveToken.slice(PVE_TOKEN_ID.length + 1),
+      secrets.pbsPassword,
+      // The key file's key bytes (its other fields are constant).
+      (JSON.parse(secrets.pbsKey) as { data: string }).data,
       ...pemBody,
       engine.passphrase,
     ])
@@ -170,12 +221,13 @@ describe("the engine test stack on the real engine", () => {
   });
 
   it("shows drift made on the fakes on refresh, and the next up repairs it", async () => {
-    // Someone edits pfSense and mailcow by hand: a new alias above ours renumbers the list, our
-    // alias gets another address, and a mailbox edit without force_tfa turns 2FA off.
-    pfrest.addForeign("alias", { name: "inserted_by_hand", type: "host", address: ["192.0.2.8"], descr: "hand" }, 0);
+    // Someone edits pfSense in the GUI and mailcow by hand: a new alias above ours renumbers the
+    // list, our alias gets another address (both pending until an apply), and a mailbox edit
+    // without force_tfa turns 2FA off.
+    pfrest.guiAdd("alias", { name: "inserted_by_hand", type: "host", address: ["192.0.2.8"], descr: "hand" }, 0);
     const alias = pfrest.find("alias", MARKERS.alias);
     if (!alias) throw new Error("our alias is gone");
-    alias.object.address = ["10.9.9.9"];
+    pfrest.guiEdit("alias", alias.position, { address: ["10.9.9.9"] });
     const box = mailcow.mailboxes.get(`postmaster@${DOMAIN}`);
     if (!box) throw new Error("our mailbox is gone");
     box.forceTfa = 0;
@@ -196,11 +248,42 @@ describe("the engine test stack on the real engine", () => {
     expect(preview).toMatch(/~ 3 to update\s+6 unchanged/);
     expect(preview).not.toMatch(/to (replace|delete)|\+- |- pulumi/);
     // The repaired alias is written again, so the apply runs once more.
-    const applies = pfrest.applies;
+    const reloads = pfrest.reloads;
     await pulumiOk(["up", "--yes", "--skip-preview"]);
     expectDeclaredState();
-    expect(pfrest.applies).toBe(applies + 1);
-    expect(pfrest.objects.alias.map((object) => object.name)).toEqual(["inserted_by_hand", "someone_else", ALIAS_NAME]);
+    expect(pfrest.reloads).toBe(reloads + 1);
+    expect(pfrest.config.alias.map((object) => object.name)).toEqual(["inserted_by_hand", "someone_else", ALIAS_NAME]);
+    const again = await pulumi(["up", "--yes", "--expect-no-changes"]);
+    expect(again.status, printed(again)).toBe(0);
+  });
+
+  it("day-2 changes: a network edit and a PBS password rotation preview as in-place updates, and up applies them", async () => {
+    // The mail host moves to another address; the PBS password was rotated on the PBS and the
+    // stack gets the new one.
+    const mailHost = "10.3.0.5";
+    pve.pbs.users.set(PBS_USER, ROTATED_PBS_PASSWORD);
+    await engine.setConfig(
+      dir,
+      STACK,
+      { [key(CONFIG.mailHost)]: mailHost },
+      { [key(CONFIG.pbsPassword)]: ROTATED_PBS_PASSWORD },
+    );
+    const preview = await pulumiOk(["preview", "--diff"]);
+    expect(preview).toContain("~ pulumi-nodejs:dynamic/pfsense:FirewallAlias: (update)");
+    expect(preview).toContain("~ pulumi-nodejs:dynamic/pfsense:PortForward: (update)");
+    expect(preview).toContain("~ pulumi-nodejs:dynamic/pfsense:Apply: (update)");
+    expect(preview).toContain("~ pulumi-nodejs:dynamic/proxmox:PbsStorage: (update)");
+    expect(preview).toMatch(/~ 4 to update\s+7 unchanged/);
+    expect(preview).not.toMatch(/to (replace|delete)|\+- |- pulumi/);
+    expect(preview).not.toContain(ROTATED_PBS_PASSWORD);
+
+    const keyFile = pve.files.get(FakePve.keyFile(PBS_STORAGE));
+    const job = JSON.stringify(pve.jobs.get(BACKUP_JOB));
+    await pulumiOk(["up", "--yes", "--skip-preview"]);
+    expectDeclaredState(mailHost, ROTATED_PBS_PASSWORD);
+    // The rotation left the stack's key and the backup job alone.
+    expect(pve.files.get(FakePve.keyFile(PBS_STORAGE))).toBe(keyFile);
+    expect(JSON.stringify(pve.jobs.get(BACKUP_JOB))).toBe(job);
     const again = await pulumi(["up", "--yes", "--expect-no-changes"]);
     expect(again.status, printed(again)).toBe(0);
   });
@@ -228,9 +311,23 @@ describe("the engine test stack on the real engine", () => {
       [key(CONFIG.mailcowApiKey)]: "not-the-key",
       [key(CONFIG.mailboxPassword)]: secrets.mailboxPassword,
       [key(CONFIG.adminPassword)]: secrets.adminPassword,
+      [key(CONFIG.pveToken)]: `${PVE_TOKEN_ID}=not-the-secret`,
+      [key(CONFIG.pbsPassword)]: secrets.pbsPassword,
+      [key(CONFIG.pbsKey)]: secrets.pbsKey,
       [key(CONFIG.dkimPrivateKey)]: secrets.dkimPrivateKey,
     });
-    const before = JSON.stringify([pfrest.objects, [...mailcow.domains], [...mailcow.mailboxes], [...mailcow.admins]]);
+    const fakes = () =>
+      JSON.stringify([
+        pfrest.config,
+        pfrest.applied,
+        [...mailcow.domains],
+        [...mailcow.mailboxes],
+        [...mailcow.admins],
+        [...pve.storages],
+        [...pve.files],
+        [...pve.jobs],
+      ]);
+    const before = fakes();
     const result = await pulumi(["up", "--yes", "--skip-preview"], wrong);
     expect(result.status).not.toBe(0);
     const text = printed(result);
@@ -240,9 +337,7 @@ describe("the engine test stack on the real engine", () => {
     expect(text).not.toContain("<no message>");
     expect(text).not.toMatch(/error: undefined$/m);
     // Nothing was created or changed with the wrong key.
-    expect(JSON.stringify([pfrest.objects, [...mailcow.domains], [...mailcow.mailboxes], [...mailcow.admins]])).toBe(
-      before,
-    );
+    expect(fakes()).toBe(before);
   });
 
   it("destroy removes only the stack's objects: the foreign ones stay, 2FA stays enforced", async () => {
@@ -253,12 +348,18 @@ describe("the engine test stack on the real engine", () => {
       ["port_forward", MARKERS.forward],
     ] as const)
       expect(pfrest.find(kind, marker)).toBeUndefined();
-    expect(pfrest.objects.alias.map((object) => object.name)).toEqual(["inserted_by_hand", "someone_else"]);
-    expect(pfrest.pending).toBe(false);
+    expect(pfrest.config.alias.map((object) => object.name)).toEqual(["inserted_by_hand", "someone_else"]);
+    // Each removal was applied: pf no longer runs our rule or forward.
+    expect(pfrest.dirty.size).toBe(0);
+    expect(pfrest.applied.rules.some((rule) => String(rule.descr).includes(MARKERS.rule))).toBe(false);
+    expect(pfrest.applied.portForwards.some((forward) => String(forward.descr).includes(MARKERS.forward))).toBe(false);
     expect([...mailcow.domains.keys()]).toEqual(["foreign.example"]);
     expect(mailcow.mailboxes.size).toBe(0);
     expect(mailcow.dkim.has(DOMAIN)).toBe(false);
     expect(mailcow.admins.get("admin")?.forceTfa).toBe(1);
+    expect(pve.storages.has(PBS_STORAGE)).toBe(false);
+    expect(pve.jobs.has(BACKUP_JOB)).toBe(false);
+    expect([...pve.files.keys()].filter((file) => file.includes(PBS_STORAGE))).toEqual([]);
     const { deployment } = await engine.exportState(dir, STACK);
     expect(deployment.resources ?? []).toEqual([]);
   });

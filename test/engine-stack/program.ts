@@ -1,11 +1,14 @@
-// The engine test stack's resources: the project's dynamic providers (providers/pfsense.ts and
-// providers/mailcow.ts, through their public resource classes) as the components use them — marker-
-// owned pfSense objects applied once, a mailcow domain with its DKIM key, a mailbox and the admin
-// account (the stack's password, forced 2FA) — against the endpoints in the stack config (the fakes the test runs on loopback).
+// The engine test stack's resources: the project's dynamic providers (providers/pfsense.ts,
+// providers/mailcow.ts and providers/proxmox.ts, through their public resource classes) as the
+// components use them — marker-owned pfSense objects applied once, a mailcow domain with its DKIM
+// key, a mailbox and the admin account (the stack's password, forced 2FA), the PBS storage with
+// the stack's key and its backup job (components/backup-job.ts) — against the endpoints in the
+// stack config (the fakes the test runs on loopback).
 // Used by index.ts on the real engine and by the test on the mock engine (plan/engine.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { MailcowAdmin, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../../providers/mailcow";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../../providers/pfsense";
+import { PveBackupJob, PvePbsStorage } from "../../providers/proxmox";
 
 /** Markers of the pfSense objects this stack owns (they are in each object's descr). */
 export const MARKERS = {
@@ -15,7 +18,10 @@ export const MARKERS = {
 } as const;
 
 export const ALIAS_NAME = "mailstack_engine_mail";
+/** The mail host's address unless the stack sets CONFIG.mailHost (a network edit). */
 export const MAIL_HOST = "10.3.0.4";
+export const PBS_STORAGE = "pbs-mailstack-engine";
+export const BACKUP_JOB = "mailstack-engine-mail";
 
 /** The config keys the stack reads (namespace: the project name). */
 export const CONFIG = {
@@ -30,6 +36,19 @@ export const CONFIG = {
   /** The password the stack gives mailcow's admin (it takes over the default `admin`). */
   adminPassword: "adminPassword",
   dkimPrivateKey: "dkimPrivateKey",
+  /** The mail host's address (default MAIL_HOST). */
+  mailHost: "mailHost",
+  pveEndpoint: "pveEndpoint",
+  pveCa: "pveCa",
+  /** PVE API token `user@realm!name=secret` (secret). */
+  pveToken: "pveToken",
+  pbsUser: "pbsUser",
+  /** The PBS user's password (secret; rotating it is a day-2 change). */
+  pbsPassword: "pbsPassword",
+  /** SHA-256 fingerprint of the PBS certificate. */
+  pbsFingerprint: "pbsFingerprint",
+  /** The stack's PBS key file (secret; render/pbs-key.ts format). */
+  pbsKey: "pbsKey",
   /** false declares the mailbox without 2FA (the policy pack must refuse it). */
   mailboxForceTfa: "mailboxForceTfa",
 } as const;
@@ -46,13 +65,19 @@ export function engineStack() {
     apiKey: config.requireSecret(CONFIG.mailcowApiKey),
     caCertificate: config.require(CONFIG.mailcowCa),
   };
+  const pve = {
+    endpoint: config.require(CONFIG.pveEndpoint),
+    apiKey: config.requireSecret(CONFIG.pveToken),
+    caCertificate: config.require(CONFIG.pveCa),
+  };
   const domain = config.require(CONFIG.domain);
+  const mailHost = config.get(CONFIG.mailHost) ?? MAIL_HOST;
 
   const alias = new PfSenseObject("mail-host", {
     connection: pfsense,
     kind: "alias",
     marker: MARKERS.alias,
-    spec: { name: ALIAS_NAME, type: "host", address: [MAIL_HOST], descr: `mail host ${MARKERS.alias}` },
+    spec: { name: ALIAS_NAME, type: "host", address: [mailHost], descr: `${MARKERS.alias} mail host` },
   });
   const rule = new PfSenseObject(
     "smtp-in",
@@ -69,9 +94,11 @@ export function engineStack() {
         destination: ALIAS_NAME,
         destination_port: "25",
         log: true,
-        descr: `SMTP to the mail host ${MARKERS.rule}`,
+        descr: `${MARKERS.rule} SMTP to the mail host`,
       },
-      placement: 0,
+      // The stack's only WAN rule, after the admin's WAN rules (components/pfsense-rules.ts gets
+      // this from render/firewall-plan.ts rulePlacement).
+      placement: { group: [MARKERS.rule], anchor: "last" },
     },
     { dependsOn: [alias] },
   );
@@ -82,15 +109,17 @@ export function engineStack() {
       kind: "port_forward",
       marker: MARKERS.forward,
       spec: {
-        interface: ["wan"],
+        interface: "wan",
+        ipprotocol: "inet",
         protocol: "tcp",
         source: "any",
         destination: "wan:ip",
         destination_port: "25",
-        target: MAIL_HOST,
+        target: mailHost,
         local_port: "25",
+        natreflection: "purenat",
         associated_rule_id: "",
-        descr: `SMTP forward ${MARKERS.forward}`,
+        descr: `${MARKERS.forward} SMTP forward`,
       },
     },
     { dependsOn: [alias] },
@@ -145,11 +174,42 @@ export function engineStack() {
     password: config.requireSecret(CONFIG.adminPassword),
   });
 
+  // As components/backup-job.ts declares them (there the key comes from random.RandomBytes, whose
+  // provider the Go module proxy refuses; here from the stack config).
+  const storage = new PvePbsStorage("pbs", {
+    connection: pve,
+    storage: PBS_STORAGE,
+    server: "pbs.engine.example",
+    datastore: "store1",
+    username: config.require(CONFIG.pbsUser),
+    password: config.requireSecret(CONFIG.pbsPassword),
+    fingerprint: config.require(CONFIG.pbsFingerprint),
+    nodes: ["pve"],
+    encryptionKey: config.requireSecret(CONFIG.pbsKey),
+  });
+  new PveBackupJob("backup-vm", {
+    connection: pve,
+    jobId: BACKUP_JOB,
+    comment: "mailstack engine test: managed by Pulumi",
+    storage: storage.storage,
+    vmids: [100],
+    schedule: "*-*-* 02:00",
+    mode: "snapshot",
+    compress: "zstd",
+    pruneBackups: { "keep-daily": 7, "keep-weekly": 4 },
+    mailNotification: "failure",
+    mailTo: [`postmaster@${domain}`],
+    enabled: true,
+    repeatMissed: true,
+    notesTemplate: "{{guestname}} (mailstack)",
+  });
+
   return {
     mailbox: mailbox.id,
     dkimPublicKey: dkim.publicKey,
     adminForcesTfa: admin.forceTfa,
     firewallApplied: apply.applied,
     aliasPosition: alias.position,
+    pbsKeyFingerprint: storage.keyFingerprint,
   };
 }
