@@ -245,7 +245,7 @@ describe("the engine test stack on the real engine", () => {
     expect(preview).toMatch(
       /~ pulumi-nodejs:dynamic\/pfsense:Apply: \(update\)[\s\S]*~ revision\s*: "[0-9a-f]{64}" => \[unknown\]/,
     );
-    expect(preview).toMatch(/~ 3 to update\s+6 unchanged/);
+    expect(preview).toMatch(/~ 3 to update\s+8 unchanged/);
     expect(preview).not.toMatch(/to (replace|delete)|\+- |- pulumi/);
     // The repaired alias is written again, so the apply runs once more.
     const reloads = pfrest.reloads;
