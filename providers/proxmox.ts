@@ -260,6 +260,17 @@ function observed<T>(fields: readonly Field<T>[], raw: Record<string, unknown>):
   return Object.fromEntries(fields.map((f) => [f.key, f.observe(raw[f.pve])])) as Partial<T>;
 }
 
+/**
+ * The state a read returns, without the fields PVE does not have (undefined). The real engine's
+ * dynamic provider host turns a read's props into a protobuf Struct, which refuses undefined
+ * ("Unexpected struct type": @pulumi/pulumi v3.248.0 cmd/dynamic-provider/index.ts `read`,
+ * google-protobuf struct_pb.js Value.fromJavaScript). Removing the key, rather than keeping the old
+ * value, lets a field deleted on PVE show as drift.
+ */
+function withoutUndefined<T extends object>(state: T): T {
+  return Object.fromEntries(Object.entries(state).filter(([, value]) => value !== undefined)) as T;
+}
+
 /** The PUT body that brings `current` to `wanted` (changed fields set, dropped ones deleted). */
 function changes<T>(
   fields: readonly Field<T>[],
@@ -514,7 +525,7 @@ export const pbsStorageProvider: pulumi.dynamic.ResourceProvider<PbsStorageInput
         `PVE storage "${id}" is now a ${text(raw.type)} storage, not PBS: someone replaced it; remove it or pick another storage id`,
       );
     }
-    return { id, props: { ...props, ...observeStorage(raw) } };
+    return { id, props: withoutUndefined({ ...props, ...observeStorage(raw) }) };
   },
 
   diff(_id, olds, news) {
@@ -697,7 +708,7 @@ export const backupJobProvider: pulumi.dynamic.ResourceProvider<BackupJobInputs,
     if (!props) throw new Error(`PVE backup job ${id}: nothing to read without its connection`);
     const raw = await readJob(props.connection, id);
     if (!raw) return {};
-    return { id, props: { ...props, ...observed(JOB_FIELDS, raw) } };
+    return { id, props: withoutUndefined({ ...props, ...observed(JOB_FIELDS, raw) }) };
   },
 
   diff(_id, olds, news) {

@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Builds the Pulumi toolchain this project runs on from Go modules alone (the Go module proxy; no
-# GitHub, no get.pulumi.com): the pulumi CLI, the Node.js language host, the provider plugins of
-# the npm packages pinned in package.json, and the launcher scripts that the CLI distribution
-# carries. The versions come from package.json, so a bump of an npm pin changes the toolchain.
+# GitHub, no get.pulumi.com): the pulumi CLI and the provider plugins of the npm packages pinned
+# in package.json, plus the Node.js language host and the launcher scripts that the CLI
+# distribution carries. The language host is the project's own (scripts/toolchain/language-host/,
+# run with node and tsx from this checkout's node_modules), because the Go module proxy refuses
+# upstream's. The versions come from package.json, so a bump of an npm pin changes the toolchain.
 #
-#   scripts/pulumi-toolchain.sh              build what is missing, print a summary (on stderr)
-#   scripts/pulumi-toolchain.sh --print-env  the same, then `export` lines on stdout
-#   scripts/pulumi-toolchain.sh --env-file   the same, then the path of a file to source
+#   scripts/pulumi-toolchain.sh [--allow-missing-providers]              build what is missing, print a summary (on stderr)
+#   scripts/pulumi-toolchain.sh [--allow-missing-providers] --print-env  the same, then `export` lines on stdout
+#   scripts/pulumi-toolchain.sh [--allow-missing-providers] --env-file   the same, then the path of a file to source
 #   scripts/pulumi-toolchain.sh --dir        only print the toolchain directory for these pins
 #
 # Everything goes to ${MAILSTACK_TOOLCHAIN_CACHE:-~/.cache/mailstack/toolchain}/<key>/, where the
-# key covers the pinned versions, the Go version and this script with scripts/toolchain/: bin/
-# (pulumi, pulumi-language-nodejs, launchers), home/ (the PULUMI_HOME that holds the installed
-# provider plugins), env, logs/. The Go module and build caches are shared by all keys under
-# <cache>/go/ (override: MAILSTACK_TOOLCHAIN_GOMODCACHE, MAILSTACK_TOOLCHAIN_GOCACHE). A component
-# that is already built is reused; one that failed is tried again on the next run.
+# key covers the pinned versions, the Go version, this script, scripts/toolchain/wrappers/ and
+# revisions.tsv: bin/ (pulumi, the language host launcher, the other launchers), home/ (the
+# PULUMI_HOME that holds the installed provider plugins), env, logs/. The Go module and build
+# caches are shared by all keys under <cache>/go/ (override: MAILSTACK_TOOLCHAIN_GOMODCACHE,
+# MAILSTACK_TOOLCHAIN_GOCACHE). A component that is already built is reused; one that failed is
+# tried again on the next run. The launchers are installed on every run; the language host
+# launcher runs the host of the checkout that ran this script (or of $MAILSTACK_ROOT).
 #
 # Go settings (GOPROXY, GONOSUMDB, GOFLAGS, GOTOOLCHAIN, default local) come from the environment;
 # builds are -trimpath, CGO_ENABLED=0, -ldflags "-s -w -X <version variable>=<version>", one at a
-# time. When a module cannot be had, it says which module and version was refused, builds the rest
-# and exits 1 at the end. Exit 2: bad usage or pins.
+# time. When a module cannot be had, it says which module and version was refused and builds the
+# rest. Exit status: 0 complete; 3 only provider plugins are missing (the CLI, the language host
+# and the launchers work: programs without those providers run), or 0 for that with
+# --allow-missing-providers, which still prints the missing ones loudly; 1 the CLI or the
+# language host is missing; 2 bad usage or pins.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,23 +38,27 @@ usage() {
 }
 
 mode=summary
-case "${1:-}" in
-  "") ;;
-  --print-env) mode=print-env ;;
-  --env-file) mode=env-file ;;
-  --dir) mode=dir ;;
-  -h | --help)
-    usage
-    exit 0
-    ;;
-  *)
-    echo "pulumi-toolchain: unknown argument '$1'" >&2
-    usage >&2
-    exit 2
-    ;;
-esac
-if [[ $# -gt 1 ]]; then
-  echo "pulumi-toolchain: one argument at most" >&2
+allow_missing_providers=0
+modes=0
+for arg in "$@"; do
+  case "${arg}" in
+    --allow-missing-providers) allow_missing_providers=1 ;;
+    --print-env) mode=print-env modes=$((modes + 1)) ;;
+    --env-file) mode=env-file modes=$((modes + 1)) ;;
+    --dir) mode=dir modes=$((modes + 1)) ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      echo "pulumi-toolchain: unknown argument '${arg}'" >&2
+      usage >&2
+      exit 2
+      ;;
+  esac
+done
+if [[ ${modes} -gt 1 ]]; then
+  echo "pulumi-toolchain: one of --print-env, --env-file and --dir at most" >&2
   exit 2
 fi
 
@@ -103,13 +114,13 @@ done
 pulumi_version="${pin[@pulumi/pulumi]}"
 major() { printf '%s' "${1%%.*}"; }
 
-# Components, built in this order. Fields (|-separated):
+# Components built from Go modules, in this order (the language host is not one: see
+# install_language_host). Fields (|-separated):
 #   name | version | module path | package to build ("." = module root) | version variable for -X
 #   | version value | how: direct or a wrapper template | npm package | plugin name
 pv="${pulumi_version}"
 components=(
   "pulumi|${pv}|github.com/pulumi/pulumi/pkg/v3|cmd/pulumi|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version|v${pv}|direct|@pulumi/pulumi|"
-  "pulumi-language-nodejs|${pv}|github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3|.|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version|v${pv}|direct|@pulumi/pulumi|"
 )
 add_provider() { # plugin-name npm-package module-path how
   local version="${pin[$2]}"
@@ -138,7 +149,8 @@ key_input="$(
   printf 'go %s\n' "${go_version}"
   for name in "${npm_packages[@]}"; do printf '%s %s\n' "${name}" "${pin[${name}]}"; done
   sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1
-  (cd "${toolchain_src}" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  # What the Go builds depend on; the launchers and the language host are installed on every run.
+  (cd "${toolchain_src}" && find wrappers revisions.tsv -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
 )"
 key="pulumi-${pulumi_version}-$(printf '%s' "${key_input}" | sha256sum | cut -c1-16)"
 cache="${MAILSTACK_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/mailstack/toolchain}"
@@ -216,13 +228,11 @@ refusals() {
 }
 
 declare -A status=() elapsed=()
-failed=0
 
 fail() { # component message
   status["$1"]="FAILED: $2"
   printf '%s\n' "$2" >"${dir}/state/$1.failed"
   log "$1: FAILED: $2"
-  failed=1
 }
 
 # Builds one component into ${dir}/out/<name>. Returns non-zero (after fail) when it cannot.
@@ -408,16 +418,45 @@ for entry in "${components[@]}"; do
   printf '%s\t%s\t%s\n' "${name}" "${elapsed[${name}]}" "${status[${name}]}" >>"${dir}/logs/times.tsv"
 done
 
-# Launchers: the dynamic-provider plugin and the policy-pack analyzer (under both names).
+# --- The language host and the launchers ------------------------------------------------------
+# The language host is mailstack's own (scripts/toolchain/language-host/main.ts, see its header),
+# because the Go module proxy refuses upstream's module. Its launcher runs it from this checkout
+# with node and tsx, so it needs this checkout's npm dependencies; it must answer --version with
+# the SDK's version, as upstream's does.
+lang_name=pulumi-language-nodejs
+install_language_host() {
+  local target="${dir}/bin/${lang_name}" logf="${dir}/logs/${lang_name}.log" module escaped said
+  : >"${logf}"
+  for module in tsx @grpc/grpc-js google-protobuf @pulumi/pulumi; do
+    if [[ ! -f "${root}/node_modules/${module}/package.json" ]]; then
+      fail "${lang_name}" "${root}/node_modules/${module} is missing: run npm ci in ${root}"
+      return 1
+    fi
+  done
+  escaped="$(printf '%s' "${root}" | sed 's/[&|\\]/\\&/g')"
+  sed "s|@ROOT@|${escaped}|g" "${toolchain_src}/launchers/${lang_name}" >"${target}.new"
+  chmod 0755 "${target}.new"
+  mv -f "${target}.new" "${target}"
+  if ! said="$(MAILSTACK_ROOT="${root}" "${target}" --version 2>>"${logf}")" || [[ "${said}" != "v${pulumi_version}" ]]; then
+    fail "${lang_name}" "${target} --version said '${said}', not v${pulumi_version} (see ${logf})"
+    return 1
+  fi
+  status["${lang_name}"]="ok (mailstack's own: ${root}/scripts/toolchain/language-host/main.ts)"
+}
+install_language_host || true
+
+# The dynamic-provider plugin and the policy-pack analyzer (under both names; a fallback only,
+# for engines that find no language host).
 install -m 0755 "${toolchain_src}/launchers/pulumi-resource-pulumi-nodejs" "${dir}/bin/pulumi-resource-pulumi-nodejs"
 install -m 0755 "${toolchain_src}/launchers/pulumi-analyzer-policy" "${dir}/bin/pulumi-analyzer-policy"
 install -m 0755 "${toolchain_src}/launchers/pulumi-analyzer-policy" "${dir}/bin/pulumi-analyzer-policy-nodejs"
 
 # Every provider plugin we installed must be what `pulumi plugin ls` reports.
+plugin_ls_failed=""
 if [[ -x "${pulumi_bin}" ]]; then
   listed="$(run_pulumi plugin ls 2>&1)" || {
     log "pulumi plugin ls failed: ${listed}"
-    failed=1
+    plugin_ls_failed="pulumi plugin ls failed: ${listed}"
   }
   for entry in "${components[@]}"; do
     IFS='|' read -r name version _ _ _ _ _ _ plugin <<<"${entry}"
@@ -441,18 +480,45 @@ env_names=(PATH PULUMI_HOME PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_AUTOMATIC_PL
 } >"${dir}/env"
 
 log "summary (${key}, $((SECONDS - total_start)) s):"
+core_missing=()
+providers_missing=()
 for entry in "${components[@]}"; do
-  IFS='|' read -r name version _ <<<"${entry}"
+  IFS='|' read -r name version _ _ _ _ _ _ plugin <<<"${entry}"
   printf '  %-28s %-9s %s\n' "${name}" "${version}" "${status[${name}]}" >&2
+  if [[ "${status[${name}]}" != ok* ]]; then
+    if [[ -n "${plugin}" ]]; then providers_missing+=("${name} ${version}: ${status[${name}]#FAILED: }"); else core_missing+=("${name}"); fi
+  fi
 done
+printf '  %-28s %-9s %s\n' "${lang_name}" "${pulumi_version}" "${status[${lang_name}]:-FAILED}" >&2
+[[ "${status[${lang_name}]:-}" == ok* ]] || core_missing+=("${lang_name}")
 printf '  %-28s %-9s %s\n' "launchers" "" "pulumi-resource-pulumi-nodejs, pulumi-analyzer-policy(-nodejs)" >&2
+[[ -z "${plugin_ls_failed}" ]] || providers_missing+=("${plugin_ls_failed}")
 log "env: ${dir}/env (variables: ${env_names[*]})"
-if [[ "${failed}" -ne 0 ]]; then
-  log "INCOMPLETE: the components marked FAILED above are missing; see ${dir}/logs/"
-fi
 
 case "${mode}" in
   print-env) cat "${dir}/env" ;;
   env-file) printf '%s\n' "${dir}/env" ;;
 esac
-exit "${failed}"
+
+if [[ ${#core_missing[@]} -gt 0 ]]; then
+  log "INCOMPLETE: ${core_missing[*]} missing, so nothing can run on the real engine; see the FAILED lines above and ${dir}/logs/"
+  exit 1
+fi
+if [[ ${#providers_missing[@]} -gt 0 ]]; then
+  bar="================================================================================"
+  {
+    printf '%s\n' "${bar}"
+    printf 'pulumi-toolchain: WARNING: %d of %d provider plugins are MISSING; programs that use them cannot\n' "${#providers_missing[@]}" "$((${#components[@]} - 1))"
+    printf 'pulumi-toolchain: run here (pulumi preview/up of the mailstack program itself cannot):\n'
+    for line in "${providers_missing[@]}"; do printf 'pulumi-toolchain:   - %s\n' "${line}"; done
+    printf 'pulumi-toolchain: The CLI, the language host and the launchers work: the engine tests run.\n'
+    printf 'pulumi-toolchain: README.md, "The real engine: what cannot run here", says why.\n'
+    printf '%s\n' "${bar}"
+  } >&2
+  if [[ "${allow_missing_providers}" -eq 1 ]]; then
+    log "--allow-missing-providers: exit 0 although provider plugins are missing"
+    exit 0
+  fi
+  exit 3
+fi
+exit 0

@@ -1,6 +1,7 @@
 // The Proxmox VE dynamic provider (PBS storage with the stack's key, backup jobs) against a fake
 // PVE API on loopback that follows the upstream Perl code (test/fakes/pve.ts; one server per file).
 import { randomBytes } from "node:crypto";
+import { Struct } from "../common/sdk-internals";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   backupJobProvider,
@@ -357,6 +358,21 @@ describe("PvePbsStorage", () => {
     expect(
       (await pbsStorageProvider.check?.({} as PbsStorageInputs, storageInputs({ encryptionKey: unknown })))?.failures,
     ).toEqual([]);
+  });
+});
+
+describe("reads on the real engine", () => {
+  it("return state a protobuf Struct can carry: fields PVE does not have are absent, not undefined", async () => {
+    // The engine's dynamic provider host sends a read's props as a Struct, which refuses undefined
+    // (@pulumi/pulumi cmd/dynamic-provider read); the inputs leave out namespace, port and more.
+    const storage = await refreshStorage(await createStorage(storageInputs({ pruneBackups: undefined })));
+    const job = (
+      await backupJobProvider.read?.("mailstack-mail", await createJob(jobInputs({ notesTemplate: undefined })))
+    )?.props;
+    for (const props of [storage, job]) {
+      expect(Object.entries(props ?? {}).filter(([, value]) => value === undefined)).toEqual([]);
+      expect(() => Struct.fromJavaScript(props as never)).not.toThrow();
+    }
   });
 });
 
