@@ -31,6 +31,22 @@ export const MIN_ENFORCE_MAX_AGE_SECONDS = 604_800;
 const NODE_LOCAL_STORAGES = new Set(["local", "local-lvm", "local-zfs"]);
 
 const rules = [
+  rule(["domains", "limits"], ({ domains, limits }) => {
+    const problems: Problem[] = [];
+    const split = `the limit this stack is measured to plan within (README "Scale"); split the domains across stacks, one mail host each, or raise mailstack:limits`;
+    if (domains.length > limits.domains)
+      problems.push({
+        path: ["domains"],
+        message: `${domains.length} hosted domains are declared, at most ${limits.domains} per stack (mailstack:limits.domains): ${split}`,
+      });
+    const total = domains.reduce((sum, domain) => sum + domain.mailboxes.length, 0);
+    if (total > limits.mailboxes)
+      problems.push({
+        path: ["domains"],
+        message: `${total} mailboxes are declared, at most ${limits.mailboxes} per stack (mailstack:limits.mailboxes): ${split}`,
+      });
+    return problems;
+  }),
   rule(["hostname", "domains"], ({ hostname, domains }) =>
     domains.some((domain) => domain.name === hostname)
       ? [
@@ -88,7 +104,14 @@ const rules = [
         : [
             {
               path: ["hostZone"],
-              message: `${hostname} is not inside any hosted domain (${domains.map((d) => d.name).join(", ")}); set mailstack:hostZone to {name, zoneId} of the Cloudflare zone that holds it`,
+              message: `${hostname} is not inside any hosted domain (${
+                domains.length > 5
+                  ? `${domains
+                      .slice(0, 5)
+                      .map((d) => d.name)
+                      .join(", ")}, … ${domains.length - 5} more`
+                  : domains.map((d) => d.name).join(", ")
+              }); set mailstack:hostZone to {name, zoneId} of the Cloudflare zone that holds it`,
             },
           ];
     }

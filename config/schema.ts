@@ -166,6 +166,14 @@ const nameServers = z
   .array(domainName)
   .min(2, { error: "expected the two name servers Cloudflare assigned to the zone" });
 
+/**
+ * What one stack is measured to handle by default (`npm run bench`, README "Scale"): every hosted
+ * domain is about 40 resources (its zone's records, DKIM key, mailcow domain), every mailbox two.
+ * Beyond these the offline plan leaves its time and memory targets (`mailstack:limits` raises them).
+ */
+export const MAX_HOSTED_DOMAINS = 100;
+export const MAX_MAILBOXES = 2000;
+
 const hostedDomain = z.strictObject({
   name: domainName,
   zoneId: cloudflareId,
@@ -331,6 +339,16 @@ export const keySchemas = {
   }),
   cloudflare: z.strictObject({ accountId: cloudflareId }),
   domains: z.array(hostedDomain).min(1, { error: "expected at least one hosted mail domain" }),
+  /**
+   * How much one stack may hold (README "Scale"): raised deliberately, after measuring with
+   * `npm run bench`, never by accident.
+   */
+  limits: z
+    .strictObject({
+      domains: positiveInt("the most hosted domains this stack may declare").default(MAX_HOSTED_DOMAINS),
+      mailboxes: positiveInt("the most mailboxes this stack may declare").default(MAX_MAILBOXES),
+    })
+    .prefault({}),
   dmarc: z
     .strictObject({
       policy: z.enum(["none", "quarantine", "reject"]).default("reject"),

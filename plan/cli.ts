@@ -20,6 +20,12 @@ function stacksIn(dir: string): string[] {
     .sort();
 }
 
+/** The written paths, the first dozen by name (a stack with hundreds of zones writes hundreds of files). */
+function shownPaths(paths: readonly string[]): string {
+  const shown = paths.slice(0, 12).join(", ");
+  return paths.length > 12 ? `${shown}, … and ${paths.length - 12} more` : shown;
+}
+
 function fail(code: number, lines: readonly string[]): never {
   for (const line of lines) process.stderr.write(`${line}\n`);
   process.exit(code);
@@ -73,7 +79,7 @@ function main(): Promise<void> | void {
       const lines = [
         ...summaryLines(stack, result),
         "",
-        `Wrote ${result.files.length} files to ${relative(dir, outDir) || "."}/ (${result.files.map((f) => f.path).join(", ")})`,
+        `Wrote ${result.files.length} files to ${relative(dir, outDir) || "."}/ (${shownPaths(result.files.map((f) => f.path))})`,
         `Done in ${process.uptime().toFixed(1)} s.`,
       ];
       process.stdout.write(`${lines.join("\n")}\n`);

@@ -242,6 +242,18 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
   // As under the CLI (caching is its default since 3.0): serialize each dynamic provider once.
   runtimeOptions().cacheDynamicProviders = true;
 
+  // What costs most at scale is stack traces the SDK takes and never shows: one per tracked promise
+  // (runtime/debuggable.js, `new Error().stack` for its leak report) and one of unlimited depth per
+  // resource for a source position (Resource.callsites in resource.js) the engine here ignores.
+  // Both are turned off for the run (MAILSTACK_STACK_TRACES=1 keeps them, to debug the program).
+  const keepTraces = process.env.MAILSTACK_STACK_TRACES === "1";
+  const resourceClass = pulumi.Resource as unknown as { callsites: () => unknown[] };
+  const { callsites } = resourceClass;
+  const traceLimit = Error.stackTraceLimit;
+  if (!keepTraces) {
+    Error.stackTraceLimit = 0;
+    resourceClass.callsites = () => [];
+  }
   const errorsBefore = errorCount();
   // Like the CLI's program runner, the run owns the promise rejections that happen during it:
   // a failed output (an invoke without answer, an apply that throws) fails the run.
@@ -268,6 +280,8 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
     await new Promise((resolve) => setImmediate(resolve));
     process.off("unhandledRejection", collect);
     for (const listener of others) process.on("unhandledRejection", listener);
+    Error.stackTraceLimit = traceLimit;
+    resourceClass.callsites = callsites;
   }
   if (programError) throw programError.error;
   if (rejections.length > 0) throw rejections[0] instanceof Error ? rejections[0] : new Error(String(rejections[0]));

@@ -723,3 +723,47 @@ describe("an invalid configuration", () => {
     );
   });
 });
+
+describe('limits of one stack (README "Scale")', () => {
+  // The base config's own domain (the mail host's zone) first, then generated ones.
+  const hosted = (count: number, mailboxes: number) => [
+    ...(baseConfig().domains as unknown[]).slice(0, 1),
+    ...Array.from({ length: count - 1 }, (_, i) => ({
+      name: `d${i}.limits.example`,
+      zoneId: i.toString(16).padStart(32, "0"),
+      quotaMiB: 1_000_000,
+      maxMailboxes: 100_000,
+      mailboxes: Array.from({ length: mailboxes }, (_, j) => ({ localPart: `m${j}`, quotaMiB: 1 })),
+    })),
+  ];
+
+  it("refuses 300 hosted domains, naming the key and the limit", () => {
+    const config = baseConfig();
+    config.domains = hosted(300, 2);
+    const problems = problemsOf(config);
+    expect(problems).toHaveLength(1);
+    expect(formatProblem(problems[0] as ConfigProblem)).toMatch(
+      /^mailstack:domains = .*: 300 hosted domains are declared, at most 100 per stack \(mailstack:limits.domains\): .*split the domains across stacks/,
+    );
+  });
+
+  it("refuses 20,000 mailboxes, naming the key and the limit", () => {
+    const config = baseConfig();
+    config.domains = hosted(11, 2000);
+    const problems = problemsOf(config);
+    expect(problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
+      expect.stringMatching(
+        /^mailstack:domains: 2000\d mailboxes are declared, at most 2000 per stack \(mailstack:limits.mailboxes\)/,
+      ),
+    ]);
+  });
+
+  it("accepts a stack at the limits, and more when mailstack:limits raises them", () => {
+    const config = baseConfig();
+    config.domains = hosted(100, 19);
+    expect(load(config).config.domains).toHaveLength(100);
+    config.domains = hosted(300, 2);
+    config.limits = { domains: 300 };
+    expect(load(config).config.limits).toEqual({ domains: 300, mailboxes: 2000 });
+  });
+});
