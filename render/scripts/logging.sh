@@ -26,8 +26,9 @@ if [ "$FORWARD" = 1 ]; then
   apt-get install -y -q rsyslog rsyslog-gnutls >/dev/null
   changed=0
   if install_file "$CA_FILE" 0644 "$CA_PEM_B64"; then changed=1; fi
-  if install_file /etc/rsyslog.conf 0644 "$RSYSLOG_CONF_B64" rsyslog_check; then changed=1; fi
+  # rsyslogd -N1 wants the work directory to exist.
   install -d -m 0700 /var/spool/rsyslog
+  if install_file /etc/rsyslog.conf 0644 "$RSYSLOG_CONF_B64" rsyslog_check; then changed=1; fi
   systemctl enable rsyslog >/dev/null 2>&1
   if [ "$changed" -eq 1 ] || ! systemctl is-active --quiet rsyslog; then systemctl restart rsyslog; fi
   systemctl is-active --quiet rsyslog || fail "rsyslog does not run; see journalctl -u rsyslog"
