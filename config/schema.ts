@@ -155,9 +155,7 @@ export const RATE_LIMIT_FRAMES = ["s", "m", "h", "d"] as const;
 const rateLimit = z.strictObject({
   /** Messages per frame; mailcow removes a limit of 0 (functions.ratelimit.inc.php:43-45), so at least 1. */
   value: positiveInt("the number of messages per frame (at least 1; a limit is never off)"),
-  frame: z
-    .enum(RATE_LIMIT_FRAMES, { error: 'expected a rate limit frame: "s", "m", "h" or "d"' })
-    .default("h"),
+  frame: z.enum(RATE_LIMIT_FRAMES, { error: 'expected a rate limit frame: "s", "m", "h" or "d"' }).default("h"),
 });
 
 const mailbox = z.strictObject({

@@ -70,10 +70,7 @@ class Session {
 
 beforeAll(async () => {
   port = await freePort();
-  ({ stop } = await startPostfix(dir, port, [
-    ...limitSettings(),
-    "smtpd_client_event_limit_exceptions=",
-  ]));
+  ({ stop } = await startPostfix(dir, port, [...limitSettings(), "smtpd_client_event_limit_exceptions="]));
 });
 afterAll(async () => {
   await stop();

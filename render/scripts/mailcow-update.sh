@@ -84,7 +84,8 @@ if ! tags=$(git ls-remote --tags --refs "$REPOSITORY" 2>&1); then
   echo "$TOOL: cannot read the release tags of $REPOSITORY: $tags" >&2
   exit 1
 fi
-latest_line=$(printf '%s\n' "$tags" | awk '$2 ~ /^refs\/tags\/[0-9]{4}-[0-9]{2}[a-z]?$/ { sub("refs/tags/", "", $2); print $2, $1 }' | sort | tail -n 1)
+latest_line=$(printf '%s\n' "$tags" | grep -E $'^[0-9a-f]{40}\trefs/tags/[0-9]{4}-[0-9]{2}[a-z]?$' |
+  sed -E 's|^([0-9a-f]{40})\trefs/tags/(.*)$|\2 \1|' | sort | tail -n 1 || true)
 latest=${latest_line%% *}
 latest_commit=${latest_line##* }
 if [ -z "$latest" ]; then
