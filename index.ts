@@ -288,6 +288,8 @@ function mailstack(): Deferred<StackOutputs> {
     ),
     adminUsername: config.mailcow.adminUsername,
     adopt: config.mailcow.adoptExisting,
+    limits: config.limits.mailcow,
+    passwordPolicy: config.limits.passwordPolicy,
     after: mailcow.ready,
   });
 

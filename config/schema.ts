@@ -167,7 +167,7 @@ const mailbox = z.strictObject({
   forceTfa: z.boolean().default(true),
   /** mailcow `force_pw_update`: the user must replace the generated password at first login. */
   forcePasswordUpdate: z.boolean().default(true),
-  /** This mailbox's own sending limit; without it the domain's applies (mailcow's get/mailbox rl_scope). */
+  /** This mailbox's own sending limit; mailstack:limits.mailcow.mailbox when not set (rspamd applies a sender's own limit before its domain's). */
   rateLimit: rateLimit.optional(),
   /** mailcow `tls_enforce_in`: refuse mail to this mailbox over unencrypted SMTP (managed only when set). */
   tlsEnforceIn: z.boolean().optional(),
@@ -560,7 +560,9 @@ export const keySchemas = {
         .prefault({}),
       mailcow: z
         .strictObject({
+          /** Each hosted domain's limit: what applies to a sender without a limit of its own. */
           domain: rateLimit.prefault({ value: 1000 }),
+          /** Each mailbox's limit (every mailbox the stack declares gets one: one compromised account stays bounded). */
           mailbox: rateLimit.prefault({ value: 200 }),
         })
         .prefault({}),
