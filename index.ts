@@ -119,6 +119,10 @@ function mailstack(): Deferred<StackOutputs> {
         retention: { days: config.logging.retention.days, maxSizeMiB: config.logging.retention.maxSizeMiB },
         containerCache: config.logging.containerCache,
       },
+      logRetentionPolicy: {
+        minDays: config.logging.retention.legalMinDays,
+        maxDays: config.logging.retention.legalMaxDays,
+      },
       updates: {
         window: config.updates.window,
         automaticReboot: config.updates.automaticReboot,

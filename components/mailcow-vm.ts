@@ -88,6 +88,8 @@ export interface MailcowVmArgs {
   readonly offsiteBackupTool: string;
   /** Log shipping and the journal's bounds (policies read them from the component's inputs). */
   readonly logging: LoggingInput;
+  /** The retention policy's bounds in days (policies check the journal's retention against them). */
+  readonly logRetentionPolicy: { readonly minDays: number; readonly maxDays: number };
   /** Updates, the maintenance window, the mailcow release check. */
   readonly updates: MailcowHostInput["updates"];
   /** Postfix's per-client limits. */

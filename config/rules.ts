@@ -348,19 +348,9 @@ const rules = [
         ]
       : [],
   ),
-  rule(["pfsense", "backup"], ({ pfsense, backup }) =>
-    pfsense.configBackup && !backup.offsite
-      ? [
-          {
-            path: ["pfsense", "configBackup"],
-            message: "the pfSense configuration goes into the off-site repository: configure mailstack:backup.offsite",
-          },
-        ]
-      : [],
-  ),
   // A reboot never interrupts a backup (the host also checks the backup lock before it reboots):
   // a daily backup must not start inside the maintenance window.
-  rule(["updates", "backup", "pfsense"], ({ updates, backup, pfsense }) => {
+  rule(["updates", "backup"], ({ updates, backup }) => {
     const minutes = (time: string) => {
       const [h = "0", m = "0"] = time.split(":");
       return Number(h) * 60 + Number(m);
@@ -371,7 +361,6 @@ const rules = [
     const schedules: [readonly (string | number)[], string | undefined][] = [
       [["backup", "schedule"], backup.pbs ? backup.schedule : undefined],
       [["backup", "offsite", "schedule"], backup.offsite?.schedule],
-      [["pfsense", "configBackup", "schedule"], pfsense.configBackup?.schedule],
     ];
     return schedules.flatMap(([path, calendar]): Problem[] => {
       const match = calendar === undefined ? null : daily(calendar);

@@ -409,24 +409,6 @@ export const keySchemas = {
     wanInterface: z.string().min(1).default("wan"),
     lanInterface: z.string().min(1).default("lan"),
     caCertificate: pemCertificate.optional(),
-    /**
-     * The firewall's config.xml fetched over SCP by the mail host into the off-site repository. The
-     * user holds only pfSense's "User - System: Copy files (scp)" privilege (scponly shell).
-     */
-    configBackup: z
-      .strictObject({
-        /** Where the mail host reaches pfSense's sshd (its LAN address, lan.gateway4 by default). */
-        address: domainName.or(anyIp).optional(),
-        port: wholeNumber("a TCP port", 1, 65_535).default(22),
-        user: z
-          .string()
-          .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, { error: "expected the pfSense user name, such as mailstack-backup" })
-          .default("mailstack-backup"),
-        /** pfSense's SSH host key (Diagnostics → Command: cat /etc/ssh/ssh_host_ed25519_key.pub). */
-        hostKey: sshKey,
-        schedule: calendar.default("*-*-* 03:00"),
-      })
-      .optional(),
   }),
   backup: z
     .strictObject({
