@@ -641,6 +641,61 @@ const invalid: Invalid[] = [
     message: /did you mean memoryGiB/,
   },
   {
+    title: "logs both forwarded and declared local-only",
+    mutate: set("logging", {
+      forward: {
+        host: "logs.example.org",
+        caCertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+      },
+      localOnly: { reason: "the journal is the record here" },
+    }),
+    key: "mailstack:logging.localOnly",
+    message: /either forwarded or kept local only/,
+  },
+  {
+    title: "a local-only declaration without a real reason",
+    mutate: set("logging", { localOnly: { reason: "none" } }),
+    key: "mailstack:logging.localOnly.reason",
+    message: /at least 10 characters/,
+  },
+  {
+    title: "a journal kept longer than the retention policy allows",
+    mutate: set("logging", { retention: { days: 120 } }),
+    key: "mailstack:logging.retention.days",
+    message:
+      /120 days lies outside the retention policy's bounds \(7 to 90 days.*mailstack-ops-require-bounded-log-retention/,
+  },
+  {
+    title: "a retention policy whose minimum exceeds its maximum",
+    mutate: set("logging", { retention: { legalMinDays: 100, legalMaxDays: 30, days: 30 } }),
+    key: "mailstack:logging.retention.legalMinDays",
+    message: /minimum \(100 days\) exceeds its maximum \(30 days\)/,
+  },
+  {
+    title: "unattended mailcow upgrades without an off-site backup",
+    mutate: set("updates", { mailcow: "upgrade" }),
+    key: "mailstack:updates.mailcow",
+    message: /needs a fresh off-site backup first: configure mailstack:backup.offsite, or use "notify"/,
+  },
+  {
+    title: "a maintenance window that is not a time of day",
+    mutate: set("updates", { window: { start: "4am" } }),
+    key: "mailstack:updates.window.start",
+    message: /time of day such as "04:00"/,
+  },
+  {
+    title: "a sending limit of 0 (mailcow would remove it)",
+    mutate: set("limits", { mailcow: { mailbox: { value: 0 } } }),
+    key: "mailstack:limits.mailcow.mailbox.value",
+    message: /at least 1/,
+  },
+  {
+    title: "a sending limit per week",
+    mutate: set("limits", { mailcow: { domain: { value: 1000, frame: "w" } } }),
+    key: "mailstack:limits.mailcow.domain.frame",
+    message: /"s", "m", "h" or "d"/,
+  },
+  {
     title: "a missing required key",
     mutate: set("hostname", undefined),
     key: "mailstack:hostname",
