@@ -241,9 +241,10 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
       [{ path: `${root}/docker-compose.override.yml`, mode: "0644", content: composeOverride(input.mailcow.limits) }],
       "up",
     ),
-    hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
     hostStep(updatesScript(updates)),
     hostStep(hostFilesScript("incident-report", incidentReportFiles())),
+    // Last: mailcow answers (UI, API, the host's certificate) once the bring-up is done.
+    hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
   ];
   return steps;
 }
