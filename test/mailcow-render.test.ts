@@ -153,6 +153,7 @@ describe("host scripts", () => {
     "network",
     "firewall",
     "docker",
+    "logging",
     "crowdsec",
     "mailcow-release",
     "tls-key",
@@ -161,6 +162,8 @@ describe("host scripts", () => {
     "dovecot-tls",
     "autoconfig",
     "compose-override",
+    "updates",
+    "incident-report",
     "mailcow-up",
   ];
 
