@@ -104,6 +104,35 @@ function mailstack(): Deferred<StackOutputs> {
         },
       },
       offsiteBackupTool: `${BIN_DIR}/mailstack-backup`,
+      logging: {
+        ...(config.logging.forward
+          ? {
+              forward: {
+                host: config.logging.forward.host,
+                port: config.logging.forward.port,
+                caCertificate: config.logging.forward.caCertificate,
+                peerName: config.logging.forward.peerName ?? config.logging.forward.host,
+              },
+            }
+          : {}),
+        ...(config.logging.localOnly ? { localOnlyReason: config.logging.localOnly.reason } : {}),
+        retention: { days: config.logging.retention.days, maxSizeMiB: config.logging.retention.maxSizeMiB },
+        containerCache: config.logging.containerCache,
+      },
+      logRetentionPolicy: {
+        minDays: config.logging.retention.legalMinDays,
+        maxDays: config.logging.retention.legalMaxDays,
+      },
+      updates: {
+        window: config.updates.window,
+        automaticReboot: config.updates.automaticReboot,
+        docker: config.updates.docker,
+        mailcow: config.updates.mailcow,
+        mailcowCheckSchedule: config.updates.mailcowCheckSchedule,
+        notifyEmail: config.admin.email,
+        notifyFrom: `mailstack-updates@${config.domains[0]?.name ?? host}`,
+      },
+      postfixLimits: config.limits.postfix,
       tlsKeyPem: tlsKeys.active.privateKeyPem,
       nodeSshPrivateKey: secrets.proxmoxSshPrivateKey ?? "",
     },
@@ -263,6 +292,8 @@ function mailstack(): Deferred<StackOutputs> {
     ),
     adminUsername: config.mailcow.adminUsername,
     adopt: config.mailcow.adoptExisting,
+    limits: config.limits.mailcow,
+    passwordPolicy: config.limits.passwordPolicy,
     after: mailcow.ready,
   });
 

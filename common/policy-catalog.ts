@@ -42,6 +42,9 @@ export const RULES = {
   vmBackup: rule("mailstack-resilience-require-vm-backup", "high"),
   offsiteBackup: rule("mailstack-resilience-require-offsite-backup", "high", true),
   deletionProtection: rule("mailstack-resilience-require-deletion-protection", "medium", true),
+  logShipping: rule("mailstack-ops-require-log-shipping", "high"),
+  logRetention: rule("mailstack-ops-require-bounded-log-retention", "high"),
+  rateLimits: rule("mailstack-abuse-require-rate-limits", "high"),
 } as const;
 
 export const RULE_NAMES: readonly string[] = Object.values(RULES).map((r) => r.name);

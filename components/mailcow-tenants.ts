@@ -1,5 +1,6 @@
 // MailcowTenants: the hosted domains, their mailboxes (2FA enforced) and DKIM keys in mailcow, and
-// the admin account (the stack's password, forced 2FA), through mailcow's API once the VM's
+// the admin account (the stack's password, forced 2FA), a sending limit on every domain and mailbox
+// and the password policy, through mailcow's API once the VM's
 // bring-up is done; then, on the VM, one SOGo restart for new domains and 443 opened to everyone.
 // DNS is not waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
 import { TYPES } from "../common/resource-types";
@@ -9,7 +10,21 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { httpsPublicScript, installAndRun } from "../render/host-scripts";
 import { MAILCOW_DIR } from "../render/mailcow";
-import { MailcowAdmin, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../providers/mailcow";
+import {
+  MailcowAdmin,
+  MailcowDkimKey,
+  MailcowDomain,
+  MailcowMailbox,
+  MailcowPasswordPolicy,
+  MailcowRateLimit,
+  type PasswordPolicy,
+  type RateLimitFrame,
+} from "../providers/mailcow";
+
+export interface TenantRateLimit {
+  readonly value: number;
+  readonly frame: RateLimitFrame;
+}
 
 export interface TenantMailbox {
   readonly localPart: string;
@@ -18,6 +33,10 @@ export interface TenantMailbox {
   readonly active: boolean;
   readonly forceTfa: boolean;
   readonly forcePasswordUpdate: boolean;
+  /** Its own sending limit (else MailcowTenantsArgs.limits.mailbox). */
+  readonly rateLimit?: TenantRateLimit;
+  readonly tlsEnforceIn?: boolean;
+  readonly tlsEnforceOut?: boolean;
 }
 
 export interface TenantDomain {
@@ -27,6 +46,8 @@ export interface TenantDomain {
   readonly maxMailboxes: number;
   readonly maxAliases: number;
   readonly mailboxes: readonly TenantMailbox[];
+  /** Its own sending limit (else MailcowTenantsArgs.limits.domain). */
+  readonly rateLimit?: TenantRateLimit;
 }
 
 export interface MailcowTenantsArgs {
@@ -47,6 +68,9 @@ export interface MailcowTenantsArgs {
   readonly adminUsername: string;
   /** Manage domains and mailboxes that already exist instead of failing. */
   readonly adopt: boolean;
+  /** The default sending limits: every domain and every declared mailbox gets one. */
+  readonly limits: { readonly domain: TenantRateLimit; readonly mailbox: TenantRateLimit };
+  readonly passwordPolicy: PasswordPolicy;
   /** mailcow answers only after this (the VM's bring-up). */
   readonly after: pulumi.Resource;
 }
@@ -69,6 +93,8 @@ export class MailcowTenants extends pulumi.ComponentResource {
         domains: args.domains,
         adminUsername: args.adminUsername,
         adopt: args.adopt,
+        limits: args.limits,
+        passwordPolicy: args.passwordPolicy,
       },
       opts,
     );
@@ -89,6 +115,25 @@ export class MailcowTenants extends pulumi.ComponentResource {
       { parent: this, dependsOn: [args.after] },
     );
     const domainResources: pulumi.Resource[] = [];
+    // The policy applies to passwords set from now on; the stack's own (24 and 32 characters, every
+    // class) pass any policy the configuration allows.
+    new MailcowPasswordPolicy(
+      `${name}-password-policy`,
+      { connection, policy: args.passwordPolicy },
+      { parent: this, dependsOn: [args.after] },
+    );
+    const rateLimit = (
+      resourceName: string,
+      scope: "domain" | "mailbox",
+      object: string,
+      limit: TenantRateLimit,
+      after: pulumi.Resource,
+    ) =>
+      new MailcowRateLimit(
+        resourceName,
+        { connection, scope, object, value: limit.value, frame: limit.frame },
+        { parent: this, dependsOn: [after] },
+      );
 
     for (const tenant of args.domains) {
       const domain = new MailcowDomain(
@@ -110,6 +155,13 @@ export class MailcowTenants extends pulumi.ComponentResource {
         { parent: this, dependsOn: [args.after] },
       );
       domainResources.push(domain);
+      rateLimit(
+        `${name}-${tenant.name}-rate-limit`,
+        "domain",
+        tenant.name,
+        tenant.rateLimit ?? args.limits.domain,
+        domain,
+      );
       const dkim = args.dkim[tenant.name];
       if (dkim) {
         new MailcowDkimKey(
@@ -139,10 +191,13 @@ export class MailcowTenants extends pulumi.ComponentResource {
               quotaMiB: box.quotaMiB,
               active: box.active,
               forceTfa: box.forceTfa,
+              ...(box.tlsEnforceIn !== undefined ? { tlsEnforceIn: box.tlsEnforceIn } : {}),
+              ...(box.tlsEnforceOut !== undefined ? { tlsEnforceOut: box.tlsEnforceOut } : {}),
             },
           },
           { parent: this, dependsOn: [domain] },
         );
+        rateLimit(`${name}-${address}-rate-limit`, "mailbox", address, box.rateLimit ?? args.limits.mailbox, mailbox);
         passwords.push(
           pulumi
             .all([mailbox.adopted, password.result])

@@ -21,6 +21,8 @@ import {
   type TlsVersion,
 } from "../render/mailcow";
 import { bringUp, cloudInit, renderedFiles, type BringUpStep, type MailcowHostInput } from "../render/mailcow-host";
+import type { LoggingInput } from "../render/logging";
+import type { PostfixClientLimits } from "../render/mailcow";
 import {
   guestHostKeyScript,
   hostKeyFromOutput,
@@ -84,6 +86,14 @@ export interface MailcowVmArgs {
   };
   /** mailstack-backup's path (the upgrade's backup uses it when the off-site backup is set up). */
   readonly offsiteBackupTool: string;
+  /** Log shipping and the journal's bounds (policies read them from the component's inputs). */
+  readonly logging: LoggingInput;
+  /** The retention policy's bounds in days (policies check the journal's retention against them). */
+  readonly logRetentionPolicy: { readonly minDays: number; readonly maxDays: number };
+  /** Updates, the maintenance window, the mailcow release check. */
+  readonly updates: MailcowHostInput["updates"];
+  /** Postfix's per-client limits. */
+  readonly postfixLimits: PostfixClientLimits;
   /** The server's TLS key (PEM, secret): the one the TLSA record pins. */
   readonly tlsKeyPem: pulumi.Input<string>;
   /** SSH private key for the Proxmox node (secret). */
@@ -152,6 +162,9 @@ export class MailcowVm extends pulumi.ComponentResource {
       network,
       mailcow: args.mailcow,
       offsiteBackupTool: args.offsiteBackupTool,
+      logging: args.logging,
+      updates: args.updates,
+      postfixLimits: args.postfixLimits,
     });
     const hostInput = deployKey.publicKeyOpenssh.apply(hostInputWith);
 

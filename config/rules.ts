@@ -31,19 +31,19 @@ export const MIN_ENFORCE_MAX_AGE_SECONDS = 604_800;
 const NODE_LOCAL_STORAGES = new Set(["local", "local-lvm", "local-zfs"]);
 
 const rules = [
-  rule(["domains", "limits"], ({ domains, limits }) => {
+  rule(["domains", "capacity"], ({ domains, capacity }) => {
     const problems: Problem[] = [];
-    const split = `the limit this stack is measured to plan within (README "Scale"); split the domains across stacks, one mail host each, or raise mailstack:limits`;
-    if (domains.length > limits.domains)
+    const split = `the limit this stack is measured to plan within (README "Scale"); split the domains across stacks, one mail host each, or raise mailstack:capacity`;
+    if (domains.length > capacity.domains)
       problems.push({
         path: ["domains"],
-        message: `${domains.length} hosted domains are declared, at most ${limits.domains} per stack (mailstack:limits.domains): ${split}`,
+        message: `${domains.length} hosted domains are declared, at most ${capacity.domains} per stack (mailstack:capacity.domains): ${split}`,
       });
     const total = domains.reduce((sum, domain) => sum + domain.mailboxes.length, 0);
-    if (total > limits.mailboxes)
+    if (total > capacity.mailboxes)
       problems.push({
         path: ["domains"],
-        message: `${total} mailboxes are declared, at most ${limits.mailboxes} per stack (mailstack:limits.mailboxes): ${split}`,
+        message: `${total} mailboxes are declared, at most ${capacity.mailboxes} per stack (mailstack:capacity.mailboxes): ${split}`,
       });
     return problems;
   }),
@@ -338,6 +338,67 @@ const rules = [
         ]
       : [],
   ),
+  rule(["logging"], ({ logging }) => {
+    const problems: Problem[] = [];
+    if (logging.forward && logging.localOnly) {
+      problems.push({
+        path: ["logging", "localOnly"],
+        message: "logs are either forwarded or kept local only: remove logging.localOnly or logging.forward",
+      });
+    }
+    const { days, legalMinDays, legalMaxDays } = logging.retention;
+    if (legalMinDays > legalMaxDays) {
+      problems.push({
+        path: ["logging", "retention", "legalMinDays"],
+        message: `the retention policy's minimum (${legalMinDays} days) exceeds its maximum (${legalMaxDays} days); correct one of them`,
+      });
+    } else if (days < legalMinDays || days > legalMaxDays) {
+      problems.push({
+        path: ["logging", "retention", "days"],
+        message: `${days} days lies outside the retention policy's bounds (${legalMinDays} to ${legalMaxDays} days, logging.retention.legalMinDays/legalMaxDays); choose a value within them (policy ${RULES.logRetention.name})`,
+      });
+    }
+    return problems;
+  }),
+  rule(["updates", "backup"], ({ updates, backup }) =>
+    updates.mailcow === "upgrade" && !backup.offsite
+      ? [
+          {
+            path: ["updates", "mailcow"],
+            message:
+              'an unattended mailcow upgrade needs a fresh off-site backup first: configure mailstack:backup.offsite, or use "notify"',
+          },
+        ]
+      : [],
+  ),
+  // A reboot never interrupts a backup (the host also checks the backup lock before it reboots):
+  // a daily backup must not start inside the maintenance window.
+  rule(["updates", "backup"], ({ updates, backup }) => {
+    const minutes = (time: string) => {
+      const [h = "0", m = "0"] = time.split(":");
+      return Number(h) * 60 + Number(m);
+    };
+    const start = minutes(updates.window.start);
+    const inWindow = (minute: number) => (minute - start + 1440) % 1440 < updates.window.durationMinutes;
+    const daily = (calendar: string) => /^(\*-\*-\*\s+)?([01][0-9]|2[0-3]):([0-5][0-9])(:00)?$/.exec(calendar.trim());
+    const schedules: [readonly (string | number)[], string | undefined][] = [
+      [["backup", "schedule"], backup.pbs ? backup.schedule : undefined],
+      [["backup", "offsite", "schedule"], backup.offsite?.schedule],
+    ];
+    return schedules.flatMap(([path, calendar]): Problem[] => {
+      const match = calendar === undefined ? null : daily(calendar);
+      if (!match) return [];
+      const at = Number(match[2]) * 60 + Number(match[3]);
+      return inWindow(at)
+        ? [
+            {
+              path,
+              message: `the backup at ${match[2]}:${match[3]} starts inside the maintenance window (updates.window ${updates.window.start} for ${updates.window.durationMinutes} minutes), when the host may reboot; move one of them`,
+            },
+          ]
+        : [];
+    });
+  }),
   rule(["policy", "environment"], ({ policy, environment }) =>
     policy.advisory.flatMap((name, index): Problem[] => {
       if (environment === "production") {

@@ -150,6 +150,14 @@ const retention = z
   })
   .prefault({});
 
+/** A mailcow rate limit (rspamd's ratelimit, RL_VALUE in Redis): messages per second/minute/hour/day. */
+export const RATE_LIMIT_FRAMES = ["s", "m", "h", "d"] as const;
+const rateLimit = z.strictObject({
+  /** Messages per frame; mailcow removes a limit of 0 (functions.ratelimit.inc.php:43-45), so at least 1. */
+  value: positiveInt("the number of messages per frame (at least 1; a limit is never off)"),
+  frame: z.enum(RATE_LIMIT_FRAMES, { error: 'expected a rate limit frame: "s", "m", "h" or "d"' }).default("h"),
+});
+
 const mailbox = z.strictObject({
   localPart: checkedString("the part before @, such as alice", localPartProblem),
   name: z.string().min(1).max(255).optional(),
@@ -159,6 +167,12 @@ const mailbox = z.strictObject({
   forceTfa: z.boolean().default(true),
   /** mailcow `force_pw_update`: the user must replace the generated password at first login. */
   forcePasswordUpdate: z.boolean().default(true),
+  /** This mailbox's own sending limit; mailstack:limits.mailcow.mailbox when not set (rspamd applies a sender's own limit before its domain's). */
+  rateLimit: rateLimit.optional(),
+  /** mailcow `tls_enforce_in`: refuse mail to this mailbox over unencrypted SMTP (managed only when set). */
+  tlsEnforceIn: z.boolean().optional(),
+  /** mailcow `tls_enforce_out`: send this mailbox's mail only over TLS (managed only when set). */
+  tlsEnforceOut: z.boolean().optional(),
 });
 
 /** The zone's Cloudflare-assigned name servers (dashboard → DNS → Records), for delegation and zone files. */
@@ -169,7 +183,7 @@ const nameServers = z
 /**
  * What one stack is measured to handle by default (`npm run bench`, README "Scale"): every hosted
  * domain is about 40 resources (its zone's records, DKIM key, mailcow domain), every mailbox two.
- * Beyond these the offline plan leaves its time and memory targets (`mailstack:limits` raises them).
+ * Beyond these the offline plan leaves its time and memory targets (`mailstack:capacity` raises them).
  */
 export const MAX_HOSTED_DOMAINS = 100;
 export const MAX_MAILBOXES = 2000;
@@ -183,7 +197,14 @@ const hostedDomain = z.strictObject({
   maxMailboxes: positiveInt("the maximum number of mailboxes").default(10),
   maxAliases: positiveInt("the maximum number of aliases").default(400),
   mailboxes: z.array(mailbox).default([]),
+  /** The domain's sending limit; mailstack:limits.mailcow.domain when not set. */
+  rateLimit: rateLimit.optional(),
 });
+
+/** "HH:MM" on a 24-hour clock. */
+const clockTime = z
+  .string({ error: 'expected a time of day such as "04:00"' })
+  .regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, { error: 'expected a time of day such as "04:00" (24-hour clock)' });
 
 /** One zod schema per `mailstack:<key>`. Keys missing here are rejected as unknown. */
 export const keySchemas = {
@@ -343,7 +364,7 @@ export const keySchemas = {
    * How much one stack may hold (README "Scale"): raised deliberately, after measuring with
    * `npm run bench`, never by accident.
    */
-  limits: z
+  capacity: z
     .strictObject({
       domains: positiveInt("the most hosted domains this stack may declare").default(MAX_HOSTED_DOMAINS),
       mailboxes: positiveInt("the most mailboxes this stack may declare").default(MAX_MAILBOXES),
@@ -450,6 +471,110 @@ export const keySchemas = {
           retention,
         })
         .optional(),
+    })
+    .prefault({}),
+  /**
+   * Log shipping and local retention. `forward` sends journald (which holds the mailcow containers'
+   * logs too) to a collector over syslog/TLS (RFC 5425, octet-counted framing), the collector's CA
+   * pinned; `localOnly` declares in writing why logs stay on the host. Retention bounds the local
+   * journal in days and size; `legalMinDays`/`legalMaxDays` are the bounds the operator's
+   * retention policy (GDPR art. 5(1)(e)) sets, and `days` must lie within them.
+   */
+  logging: z
+    .strictObject({
+      forward: z
+        .strictObject({
+          host: domainName.or(anyIp),
+          port: wholeNumber("a TCP port", 1, 65_535).default(6514),
+          /** Syslog over TLS (RFC 5425): rsyslog, syslog-ng, Graylog's syslog TCP input, Logstash, Vector, Alloy. */
+          protocol: z
+            .enum(["syslog-tls"], {
+              error: 'expected "syslog-tls" (RFC 5425, which Graylog, Logstash, syslog-ng, Vector and Alloy accept)',
+            })
+            .default("syslog-tls"),
+          /** The CA that signed the collector's certificate: the only one trusted for the connection. */
+          caCertificate: pemCertificate,
+          /** The name the collector's certificate must carry (defaults to host). */
+          peerName: domainName.optional(),
+        })
+        .optional(),
+      localOnly: z
+        .strictObject({
+          reason: z
+            .string({ error: "expected the reason the logs stay on the host" })
+            .trim()
+            .min(10, { error: "expected a reason of at least 10 characters why logs stay on the host" }),
+        })
+        .optional(),
+      retention: z
+        .strictObject({
+          days: positiveInt("the days the host keeps its journal", 3650).default(30),
+          maxSizeMiB: wholeNumber("the journal's maximum size in MiB", 64, 1_048_576).default(2048),
+          legalMinDays: positiveInt("the fewest days the retention policy requires", 3650).default(7),
+          legalMaxDays: positiveInt("the most days the retention policy allows", 3650).default(90),
+        })
+        .prefault({}),
+      /** Docker's local copy of each container's log (dual logging cache), beside the journal. */
+      containerCache: z
+        .strictObject({
+          maxSizeMiB: positiveInt("the size of one container log file in MiB", 1024).default(20),
+          maxFiles: positiveInt("the number of container log files kept", 20).default(5),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /**
+   * Updates on the mail host: Debian security updates (and Docker Engine with its compose plugin
+   * from Docker's repository) inside the maintenance window, a reboot in the window when one is
+   * needed and no backup runs, and a daily mailcow release check. `mailcow: "notify"` reports a
+   * newer release (mail, metric); "upgrade" also upgrades through the pinned-release path after a
+   * fresh successful off-site backup, and the operator then records the release in
+   * mailstack:mailcow.version (see the README).
+   */
+  updates: z
+    .strictObject({
+      window: z
+        .strictObject({
+          start: clockTime.default("04:00"),
+          durationMinutes: wholeNumber("the maintenance window's length in minutes", 15, 360).default(90),
+        })
+        .prefault({}),
+      automaticReboot: z.boolean().default(true),
+      docker: z.boolean().default(true),
+      mailcow: z.enum(["notify", "upgrade"], { error: 'expected "notify" or "upgrade"' }).default("notify"),
+      mailcowCheckSchedule: calendar.default("*-*-* 07:15"),
+    })
+    .prefault({}),
+  /** Limits against abuse: Postfix's per-client limits, mailcow's default sending limits, its password policy. */
+  limits: z
+    .strictObject({
+      postfix: z
+        .strictObject({
+          /** smtpd_client_connection_count_limit: simultaneous connections of one client. */
+          connectionCount: positiveInt("simultaneous connections per client", 1000).default(20),
+          /** smtpd_client_connection_rate_limit: connections of one client per minute. */
+          connectionRatePerMinute: positiveInt("connections per client and minute", 100_000).default(60),
+          /** smtpd_client_message_rate_limit: messages of one client per minute. */
+          messageRatePerMinute: positiveInt("messages per client and minute", 100_000).default(100),
+        })
+        .prefault({}),
+      mailcow: z
+        .strictObject({
+          /** Each hosted domain's limit: what applies to a sender without a limit of its own. */
+          domain: rateLimit.prefault({ value: 1000 }),
+          /** Each mailbox's limit (every mailbox the stack declares gets one: one compromised account stays bounded). */
+          mailbox: rateLimit.prefault({ value: 200 }),
+        })
+        .prefault({}),
+      passwordPolicy: z
+        .strictObject({
+          length: wholeNumber("the minimum password length", 8, 24).default(12),
+          letters: z.boolean().default(true),
+          lowerUpper: z.boolean().default(true),
+          numbers: z.boolean().default(true),
+          specialChars: z.boolean().default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** CrossGuard: rules a staging stack runs as advisory (only relaxable ones; never in production). */

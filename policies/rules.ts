@@ -13,6 +13,9 @@ import { dkimKeySize } from "./mail/dkim-key-size";
 import { dmarc } from "./mail/dmarc";
 import { spf } from "./mail/spf";
 import { tlsRpt } from "./mail/tls-rpt";
+import { rateLimits } from "./abuse/rate-limits";
+import { logRetention } from "./ops/log-retention";
+import { logShipping } from "./ops/log-shipping";
 import { deletionProtection } from "./resilience/deletion-protection";
 import { offsiteBackup } from "./resilience/offsite-backup";
 import { vmBackup } from "./resilience/vm-backup";
@@ -51,4 +54,7 @@ export const policies: Policies = [
   vmBackup,
   offsiteBackup,
   deletionProtection,
+  logShipping,
+  logRetention,
+  rateLimits,
 ];

@@ -1,6 +1,7 @@
 // Pulumi dynamic providers for mailcow's REST API (header X-API-Key; answers [{type, log, msg}];
 // edits take {items, attr}; deletes a JSON list of ids): hosted domains, mailboxes with enforced
-// 2FA, the stack's DKIM keys, and the admin account (the stack's password and forced 2FA).
+// 2FA, the stack's DKIM keys, the admin account (the stack's password and forced 2FA), sending
+// limits per domain and mailbox, and the password policy.
 // Objects that existed before the stack are adopted only when asked, and never deleted by it.
 // Behaviour follows mailcow's PHP at the pinned release (mailcow-dockerized 2026-07a, data/web/);
 // the fake in test/fakes/mailcow.ts cites the lines. Self-contained: dynamic providers are serialized.
@@ -253,6 +254,9 @@ export interface MailboxSpec {
   readonly active: boolean;
   /** mailcow force_tfa: 2FA enrolment is required at login. */
   readonly forceTfa: boolean;
+  /** attributes.tls_enforce_in / tls_enforce_out, managed only when set (else mailcow's default stays). */
+  readonly tlsEnforceIn?: boolean;
+  readonly tlsEnforceOut?: boolean;
 }
 
 export interface MailboxInputs {
@@ -274,7 +278,24 @@ function mailboxAttributes(spec: MailboxSpec): Record<string, unknown> {
   return { name: spec.name, quota: spec.quotaMiB, active: bit(spec.active), force_tfa: bit(spec.forceTfa) };
 }
 
-function observedMailbox(object: Record<string, unknown>): MailboxSpec {
+/** The TLS policy attributes the spec manages (tls_enforce_in/out: 0 or 1). */
+function tlsPolicy(spec: MailboxSpec): Record<string, number> {
+  return {
+    ...(spec.tlsEnforceIn !== undefined ? { tls_enforce_in: bit(spec.tlsEnforceIn) } : {}),
+    ...(spec.tlsEnforceOut !== undefined ? { tls_enforce_out: bit(spec.tlsEnforceOut) } : {}),
+  };
+}
+
+/**
+ * Sets the managed TLS policy through edit/tls_policy (functions.mailbox.inc.php:1897-1947, which
+ * keeps an omitted one of the two; json_api.php:1930-1932).
+ */
+async function editTlsPolicy(connection: MailcowConnection, spec: MailboxSpec): Promise<void> {
+  const attr = tlsPolicy(spec);
+  if (Object.keys(attr).length > 0) await api(connection, "POST", "edit/tls_policy", { items: [address(spec)], attr });
+}
+
+function observedMailbox(object: Record<string, unknown>, managed: MailboxSpec): MailboxSpec {
   const attributes = (object.attributes ?? {}) as Record<string, unknown>;
   return {
     localPart: text(object.local_part),
@@ -283,6 +304,8 @@ function observedMailbox(object: Record<string, unknown>): MailboxSpec {
     quotaMiB: Number(object.quota) / MIB,
     active: flag(object.active),
     forceTfa: flag(attributes.force_tfa),
+    ...(managed.tlsEnforceIn !== undefined ? { tlsEnforceIn: flag(attributes.tls_enforce_in) } : {}),
+    ...(managed.tlsEnforceOut !== undefined ? { tlsEnforceOut: flag(attributes.tls_enforce_out) } : {}),
   };
 }
 
@@ -300,6 +323,7 @@ export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInpu
         );
       }
       await api(connection, "POST", "edit/mailbox", { items: [username], attr: mailboxAttributes(spec) });
+      await editTlsPolicy(connection, spec);
       return { id: username, outs: { ...inputs, adopted: true } };
     }
     await add(
@@ -312,6 +336,8 @@ export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInpu
         password2: inputs.password,
         force_pw_update: bit(inputs.forcePasswordUpdate),
         ...mailboxAttributes(spec),
+        // add/mailbox takes both (functions.mailbox.inc.php:1105-1106), else the defaults apply.
+        ...tlsPolicy(spec),
       },
       async () => (await getOne(connection, `get/mailbox/${username}`)) !== undefined,
     );
@@ -320,7 +346,7 @@ export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInpu
   async read(id, props) {
     if (!props) throw new Error(`mailcow mailbox ${id}: nothing to read without its connection`);
     const object = await getOne(props.connection, `get/mailbox/${id}`);
-    return object ? { id, props: { ...props, spec: observedMailbox(object) } } : {};
+    return object ? { id, props: { ...props, spec: observedMailbox(object, props.spec) } } : {};
   },
   diff(_id, olds, news) {
     const changes = changedKeys(olds.spec, news.spec);
@@ -333,7 +359,8 @@ export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInpu
   },
   async update(_id, olds, news) {
     const passwordChanged = olds.password !== news.password;
-    if (changedKeys(olds.spec, news.spec).length > 0 || passwordChanged) {
+    const changed = changedKeys(olds.spec, news.spec);
+    if (changed.some((key) => key !== "tlsEnforceIn" && key !== "tlsEnforceOut") || passwordChanged) {
       await api(news.connection, "POST", "edit/mailbox", {
         items: [address(news.spec)],
         attr: {
@@ -342,6 +369,8 @@ export const mailcowMailboxProvider: pulumi.dynamic.ResourceProvider<MailboxInpu
         },
       });
     }
+    if (changed.includes("tlsEnforceIn") || changed.includes("tlsEnforceOut"))
+      await editTlsPolicy(news.connection, news.spec);
     return { outs: { ...news, adopted: olds.adopted } };
   },
   async delete(id, props) {
@@ -527,6 +556,142 @@ export const mailcowAdminProvider: pulumi.dynamic.ResourceProvider<AdminInputs, 
   // Deleting the resource forgets it: the password and 2FA stay.
 };
 
+// ---- sending limits -------------------------------------------------------------------------
+
+/** rspamd's frames for mailcow's limits (functions.ratelimit.inc.php:27, 85). */
+export type RateLimitFrame = "s" | "m" | "h" | "d";
+
+export interface RateLimitInputs {
+  readonly connection: MailcowConnection;
+  /** A hosted domain or a mailbox address. */
+  readonly scope: "domain" | "mailbox";
+  readonly object: string;
+  /** Messages per frame (at least 1: mailcow removes a limit of 0). */
+  readonly value: number;
+  readonly frame: RateLimitFrame;
+}
+
+const RL_PATH = { domain: "rl-domain", mailbox: "rl-mbox" } as const;
+
+/**
+ * edit/rl-domain and edit/rl-mbox (json_api.php:1992-1997) store "VALUE / 1FRAME" in Redis'
+ * RL_VALUE hash (functions.ratelimit.inc.php:6-140), which rspamd reads per message: the sender's
+ * own limit, else its domain's (rspamd.local.lua:706-747). A value of 0 removes the limit; the
+ * frame is checked first, also for a removal.
+ */
+async function editRateLimit(inputs: RateLimitInputs, value: number): Promise<void> {
+  await api(inputs.connection, "POST", `edit/${RL_PATH[inputs.scope]}`, {
+    items: [inputs.object],
+    attr: { rl_value: value, rl_frame: inputs.frame },
+  });
+}
+
+export const mailcowRateLimitProvider: pulumi.dynamic.ResourceProvider<RateLimitInputs, RateLimitInputs> = {
+  async create(inputs) {
+    if (!Number.isInteger(inputs.value) || inputs.value < 1) {
+      throw new MailcowError(
+        `mailcow rate limit of ${inputs.object}: ${inputs.value} messages is no limit; use at least 1`,
+      );
+    }
+    await editRateLimit(inputs, inputs.value);
+    return { id: `${inputs.scope}/${inputs.object}`, outs: inputs };
+  },
+  async read(id, props) {
+    if (!props) throw new Error(`mailcow rate limit ${id}: nothing to read without its connection`);
+    // get/rl-*/<object>: {value, frame} from RL_VALUE, or {} when there is none (functions.ratelimit.inc.php:143-190).
+    const object = await getOne(props.connection, `get/${RL_PATH[props.scope]}/${props.object}`);
+    // A removed limit is drift (value 0), not a gone resource: the next up sets it again.
+    return {
+      id,
+      props: object
+        ? { ...props, value: Number(object.value), frame: text(object.frame) as RateLimitFrame }
+        : { ...props, value: 0 },
+    };
+  },
+  diff(_id, olds, news) {
+    return Promise.resolve({
+      changes:
+        olds.value !== news.value || olds.frame !== news.frame || olds.connection.endpoint !== news.connection.endpoint,
+      replaces: olds.scope !== news.scope || olds.object !== news.object ? ["object"] : [],
+      deleteBeforeReplace: true,
+    });
+  },
+  async update(_id, _olds, news) {
+    return { outs: (await mailcowRateLimitProvider.create(news)).outs as RateLimitInputs };
+  },
+  async delete(_id, props) {
+    await editRateLimit(props, 0);
+  },
+};
+
+// ---- the password policy ----------------------------------------------------------------------
+
+export interface PasswordPolicy {
+  /** The minimum length (mailcow ignores values below 3, functions.inc.php:176). */
+  readonly length: number;
+  /** At least one letter ("chars"). */
+  readonly letters: boolean;
+  readonly lowerUpper: boolean;
+  readonly numbers: boolean;
+  readonly specialChars: boolean;
+}
+
+export interface PasswordPolicyInputs {
+  readonly connection: MailcowConnection;
+  readonly policy: PasswordPolicy;
+}
+
+const policyAttributes = (policy: PasswordPolicy) => ({
+  length: policy.length,
+  chars: bit(policy.letters),
+  lowerupper: bit(policy.lowerUpper),
+  numbers: bit(policy.numbers),
+  special_chars: bit(policy.specialChars),
+});
+
+/**
+ * edit/passwordpolicy and get/passwordpolicy (json_api.php:506-524, 1915-1917): Redis' PASSWD_POLICY
+ * hash (functions.inc.php:161-228), which php-fpm seeds with length 6 and no classes
+ * (phpfpm/docker-entrypoint.sh:104-110). password_check applies it to every new password
+ * (functions.inc.php:277-322). Deleting the resource leaves the policy as it is.
+ */
+export const mailcowPasswordPolicyProvider: pulumi.dynamic.ResourceProvider<
+  PasswordPolicyInputs,
+  PasswordPolicyInputs
+> = {
+  async create(inputs) {
+    await api(inputs.connection, "POST", "edit/passwordpolicy", { attr: policyAttributes(inputs.policy) });
+    return { id: "passwordpolicy", outs: inputs };
+  },
+  async read(id, props) {
+    if (!props) throw new Error("mailcow password policy: nothing to read without its connection");
+    const object = (await getOne(props.connection, "get/passwordpolicy")) ?? {};
+    return {
+      id,
+      props: {
+        ...props,
+        policy: {
+          length: Number(object.length ?? 0),
+          letters: flag(object.chars),
+          lowerUpper: flag(object.lowerupper),
+          numbers: flag(object.numbers),
+          specialChars: flag(object.special_chars),
+        },
+      },
+    };
+  },
+  diff(_id, olds, news) {
+    return Promise.resolve({
+      changes:
+        JSON.stringify(policyAttributes(olds.policy)) !== JSON.stringify(policyAttributes(news.policy)) ||
+        olds.connection.endpoint !== news.connection.endpoint,
+    });
+  },
+  async update(_id, _olds, news) {
+    return { outs: (await mailcowPasswordPolicyProvider.create(news)).outs as PasswordPolicyInputs };
+  },
+};
+
 // ---- one provider for all of them ----------------------------------------------------------
 // The resources share one provider object (serialized once per deployment), which dispatches on
 // the `kind` each resource adds to its inputs.
@@ -536,6 +701,8 @@ const HANDLERS = handlers({
   mailbox: mailcowMailboxProvider,
   dkim: mailcowDkimProvider,
   admin: mailcowAdminProvider,
+  ratelimit: mailcowRateLimitProvider,
+  passwordpolicy: mailcowPasswordPolicyProvider,
 });
 
 export const mailcowProvider = dispatchingProvider((kind) => {
@@ -628,5 +795,31 @@ export class MailcowAdmin extends pulumi.dynamic.Resource {
       "mailcow",
       "Admin",
     );
+  }
+}
+
+export class MailcowRateLimit extends pulumi.dynamic.Resource {
+  constructor(
+    name: string,
+    args: {
+      connection: ConnectionInput;
+      scope: "domain" | "mailbox";
+      object: string;
+      value: number;
+      frame: RateLimitFrame;
+    },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(mailcowProvider, name, { ...args, kind: "ratelimit" }, secretOpts(opts), "mailcow", "RateLimit");
+  }
+}
+
+export class MailcowPasswordPolicy extends pulumi.dynamic.Resource {
+  constructor(
+    name: string,
+    args: { connection: ConnectionInput; policy: PasswordPolicy },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(mailcowProvider, name, { ...args, kind: "passwordpolicy" }, secretOpts(opts), "mailcow", "PasswordPolicy");
   }
 }

@@ -62,13 +62,6 @@ kernel.kptr_restrict = 2
 kernel.dmesg_restrict = 1
 `;
 
-export const JOURNALD = `# mailstack: bounded persistent journal.
-[Journal]
-Storage=persistent
-SystemMaxUse=2G
-MaxRetentionSec=3month
-`;
-
 export function unattendedUpgrades(mailTo: string): string {
   return `// mailstack: security updates only; no automatic reboot (mail must not stop unannounced).
 Unattended-Upgrade::Origins-Pattern {
@@ -90,18 +83,19 @@ APT::Periodic::AutocleanInterval "7";
 /** Docker's release signing key (https://download.docker.com/linux/debian/gpg). */
 export const DOCKER_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88";
 
-export const DOCKER_DAEMON_JSON = `${JSON.stringify(
-  {
-    "log-driver": "json-file",
-    "log-opts": { "max-size": "50m", "max-file": "5" },
-    ipv6: true,
-    "fixed-cidr-v6": "fd00:dead:beef:c0::/80",
-    ip6tables: true,
-    "live-restore": false,
-  },
-  null,
-  2,
-)}\n`;
+/** daemon.json; the log settings come from render/logging.ts (journald driver, bounded cache). */
+export const dockerDaemonJson = (logging: { "log-driver": string; "log-opts": Record<string, string> }): string =>
+  `${JSON.stringify(
+    {
+      ...logging,
+      ipv6: true,
+      "fixed-cidr-v6": "fd00:dead:beef:c0::/80",
+      ip6tables: true,
+      "live-restore": false,
+    },
+    null,
+    2,
+  )}\n`;
 
 // ---- firewall ------------------------------------------------------------------------------
 

@@ -12,11 +12,9 @@ import {
   CROWDSEC_COLLECTIONS,
   CROWDSEC_NFT,
   CROWDSEC_NFT_PATH,
-  DOCKER_DAEMON_JSON,
   DOCKER_KEY_FINGERPRINT,
   dockerUserBlock,
   HTTPS_PUBLIC_MARKER,
-  JOURNALD,
   NETPLAN_FILE,
   sshdConfig,
   sudoers,
@@ -77,7 +75,6 @@ export function adminAccessScript(input: AdminAccessInput): HostScript {
 export function baseHardeningScript(adminEmail: string): HostScript {
   const files = {
     sysctl: { path: "/etc/sysctl.d/90-mailstack.conf", mode: "0644", content: SYSCTL },
-    journald: { path: "/etc/systemd/journald.conf.d/90-mailstack.conf", mode: "0644", content: JOURNALD },
     unattended: {
       path: "/etc/apt/apt.conf.d/52mailstack-unattended-upgrades",
       mode: "0644",
@@ -90,7 +87,6 @@ export function baseHardeningScript(adminEmail: string): HostScript {
     "base-hardening",
     {
       SYSCTL_B64: b64(files.sysctl.content),
-      JOURNALD_B64: b64(files.journald.content),
       UNATTENDED_UPGRADES_B64: b64(files.unattended.content),
       AUTO_UPGRADES_B64: b64(files.auto.content),
     },
@@ -124,9 +120,10 @@ export function httpsPublicScript(): HostScript {
   return hostScript("https-public", "https-public", { HTTPS_PUBLIC_MARKER, FIREWALL_SCRIPT: SCRIPT_PATH("firewall") });
 }
 
-export function dockerScript(): HostScript {
-  return hostScript("docker", "docker", { DOCKER_KEY_FINGERPRINT, DAEMON_JSON_B64: b64(DOCKER_DAEMON_JSON) }, [
-    { path: "/etc/docker/daemon.json", mode: "0644", content: DOCKER_DAEMON_JSON },
+/** The docker step; daemon.json comes from dockerDaemonJson (host-files.ts) with the logging settings. */
+export function dockerScript(daemonJson: string): HostScript {
+  return hostScript("docker", "docker", { DOCKER_KEY_FINGERPRINT, DAEMON_JSON_B64: b64(daemonJson) }, [
+    { path: "/etc/docker/daemon.json", mode: "0644", content: daemonJson },
   ]);
 }
 

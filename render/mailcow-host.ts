@@ -27,10 +27,15 @@ import {
   postfixOpensslCnf,
   type MailcowConfInput,
   type MailcowSecrets,
+  type PostfixClientLimits,
   type ServiceLimit,
   type TlsVersion,
 } from "./mailcow";
+import { dockerDaemonJson } from "./host-files";
+import { dockerLogOptions, loggingScript, type LoggingInput } from "./logging";
+import { incidentReportFiles } from "./report";
 import { renderScript } from "./shell";
+import { hostFilesScript, UNATTENDED_STATE, updatesScript, type UpdatesInput } from "./updates";
 
 export interface MailcowHostInput {
   readonly hostname: string;
@@ -60,6 +65,12 @@ export interface MailcowHostInput {
   };
   /** mailstack-backup, when the off-site backup is set up: the pre-upgrade backup uses it. */
   readonly offsiteBackupTool: string;
+  /** Log shipping and local retention (render/logging.ts). */
+  readonly logging: LoggingInput;
+  /** Updates, the reboot window and the mailcow release check (render/updates.ts). */
+  readonly updates: Omit<UpdatesInput, "hostname" | "mailcowRepository" | "pinnedTag">;
+  /** Postfix's per-client limits (extra.cf). */
+  readonly postfixLimits: PostfixClientLimits;
 }
 
 /** Where pre-upgrade backups go when there is no off-site backup (mailcow's own backup). */
@@ -81,7 +92,8 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
       adminNetworks: input.admin.networks,
       httpsEarlySources: input.httpsEarlySources,
     }),
-    dockerScript(),
+    dockerScript(dockerDaemonJson(dockerLogOptions(input.logging))),
+    loggingScript(input.logging, MAILCOW_DIR),
     crowdsecScript(),
     mailcowReleaseScript(input),
   ];
@@ -99,6 +111,7 @@ export function mailcowReleaseScript(input: MailcowHostInput): HostScript {
       COMMIT: input.mailcow.commit,
       BACKUP_DIR: PRE_UPGRADE_BACKUP_DIR,
       OFFSITE_BACKUP_TOOL: input.offsiteBackupTool,
+      UNATTENDED_STATE,
     }),
   };
 }
@@ -145,6 +158,12 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
     onChange: { restart: string[] } | "up",
     secret = false,
   ): BringUpStep => ({ name, files, secret, script: installFilesScript(name, files, { root, onChange }) });
+  const updates = {
+    ...input.updates,
+    hostname: input.hostname,
+    mailcowRepository: input.mailcow.repository,
+    pinnedTag: input.mailcow.version,
+  };
   const [adminAccess, baseHardening, ...rest] = hostScripts(input);
   if (!adminAccess || !baseHardening) throw new Error("internal: host scripts missing");
   const steps: BringUpStep[] = [
@@ -181,7 +200,11 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
         {
           path: `${root}/data/conf/postfix/extra.cf`,
           mode: "0644",
-          content: postfixExtraCf({ hostname: input.hostname, minVersion: input.tlsMinVersion }),
+          content: postfixExtraCf({
+            hostname: input.hostname,
+            minVersion: input.tlsMinVersion,
+            limits: input.postfixLimits,
+          }),
         },
         {
           path: `${root}/data/conf/postfix/openssl.cnf`,
@@ -218,6 +241,9 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
       [{ path: `${root}/docker-compose.override.yml`, mode: "0644", content: composeOverride(input.mailcow.limits) }],
       "up",
     ),
+    hostStep(updatesScript(updates)),
+    hostStep(hostFilesScript("incident-report", incidentReportFiles())),
+    // Last: mailcow answers (UI, API, the host's certificate) once the bring-up is done.
     hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
   ];
   return steps;

@@ -185,10 +185,21 @@ export const POSTFIX_OPENSSL_CNF = "/opt/postfix/conf/openssl.cnf";
 
 export type TlsVersion = "1.2" | "1.3";
 
+/** Postfix's per-client limits (anvil; clients in mynetworks, mailcow's own containers, are exempt). */
+export interface PostfixClientLimits {
+  /** smtpd_client_connection_count_limit: simultaneous connections of one client. */
+  readonly connectionCount: number;
+  /** smtpd_client_connection_rate_limit: connections of one client per minute. */
+  readonly connectionRatePerMinute: number;
+  /** smtpd_client_message_rate_limit: messages of one client per minute. */
+  readonly messageRatePerMinute: number;
+}
+
 export interface PostfixExtraCfInput {
   /** MAILCOW_HOSTNAME: the first line, exactly as mailcow's postfix.sh writes it back. */
   readonly hostname: string;
   readonly minVersion: TlsVersion;
+  readonly limits?: PostfixClientLimits;
   /** The container path of openssl.cnf (a lab points it elsewhere). */
   readonly opensslConfig?: string;
 }
@@ -226,6 +237,15 @@ export function postfixExtraCf(input: PostfixExtraCfInput): string {
     "smtp_tls_mandatory_ciphers = high",
     `smtp_tls_protocols = ${protocols}`,
     `smtp_tls_mandatory_protocols = ${protocols}`,
+    ...(input.limits
+      ? [
+          "# mailstack: limits per client (anvil, per minute); mynetworks (mailcow's containers) are exempt.",
+          "anvil_rate_time_unit = 60s",
+          `smtpd_client_connection_count_limit = ${input.limits.connectionCount}`,
+          `smtpd_client_connection_rate_limit = ${input.limits.connectionRatePerMinute}`,
+          `smtpd_client_message_rate_limit = ${input.limits.messageRatePerMinute}`,
+        ]
+      : []),
     "",
   ].join("\n");
 }

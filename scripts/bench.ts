@@ -84,7 +84,7 @@ function benchProject(count: number): string {
         config: {
           ...prod.config,
           "mailstack:domains": domains,
-          "mailstack:limits": { domains: Math.max(count, 1), mailboxes: 2 * count + 10 },
+          "mailstack:capacity": { domains: Math.max(count, 1), mailboxes: 2 * count + 10 },
         },
       },
       { lineWidth: 0 },

@@ -641,6 +641,61 @@ const invalid: Invalid[] = [
     message: /did you mean memoryGiB/,
   },
   {
+    title: "logs both forwarded and declared local-only",
+    mutate: set("logging", {
+      forward: {
+        host: "logs.example.org",
+        caCertificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+      },
+      localOnly: { reason: "the journal is the record here" },
+    }),
+    key: "mailstack:logging.localOnly",
+    message: /either forwarded or kept local only/,
+  },
+  {
+    title: "a local-only declaration without a real reason",
+    mutate: set("logging", { localOnly: { reason: "none" } }),
+    key: "mailstack:logging.localOnly.reason",
+    message: /at least 10 characters/,
+  },
+  {
+    title: "a journal kept longer than the retention policy allows",
+    mutate: set("logging", { retention: { days: 120 } }),
+    key: "mailstack:logging.retention.days",
+    message:
+      /120 days lies outside the retention policy's bounds \(7 to 90 days.*mailstack-ops-require-bounded-log-retention/,
+  },
+  {
+    title: "a retention policy whose minimum exceeds its maximum",
+    mutate: set("logging", { retention: { legalMinDays: 100, legalMaxDays: 30, days: 30 } }),
+    key: "mailstack:logging.retention.legalMinDays",
+    message: /minimum \(100 days\) exceeds its maximum \(30 days\)/,
+  },
+  {
+    title: "unattended mailcow upgrades without an off-site backup",
+    mutate: set("updates", { mailcow: "upgrade" }),
+    key: "mailstack:updates.mailcow",
+    message: /needs a fresh off-site backup first: configure mailstack:backup.offsite, or use "notify"/,
+  },
+  {
+    title: "a maintenance window that is not a time of day",
+    mutate: set("updates", { window: { start: "4am" } }),
+    key: "mailstack:updates.window.start",
+    message: /time of day such as "04:00"/,
+  },
+  {
+    title: "a sending limit of 0 (mailcow would remove it)",
+    mutate: set("limits", { mailcow: { mailbox: { value: 0 } } }),
+    key: "mailstack:limits.mailcow.mailbox.value",
+    message: /at least 1/,
+  },
+  {
+    title: "a sending limit per week",
+    mutate: set("limits", { mailcow: { domain: { value: 1000, frame: "w" } } }),
+    key: "mailstack:limits.mailcow.domain.frame",
+    message: /"s", "m", "h" or "d"/,
+  },
+  {
     title: "a missing required key",
     mutate: set("hostname", undefined),
     key: "mailstack:hostname",
@@ -743,7 +798,7 @@ describe('limits of one stack (README "Scale")', () => {
     const problems = problemsOf(config);
     expect(problems).toHaveLength(1);
     expect(formatProblem(problems[0] as ConfigProblem)).toMatch(
-      /^mailstack:domains = .*: 300 hosted domains are declared, at most 100 per stack \(mailstack:limits.domains\): .*split the domains across stacks/,
+      /^mailstack:domains = .*: 300 hosted domains are declared, at most 100 per stack \(mailstack:capacity.domains\): .*split the domains across stacks/,
     );
   });
 
@@ -753,17 +808,17 @@ describe('limits of one stack (README "Scale")', () => {
     const problems = problemsOf(config);
     expect(problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
       expect.stringMatching(
-        /^mailstack:domains: 2000\d mailboxes are declared, at most 2000 per stack \(mailstack:limits.mailboxes\)/,
+        /^mailstack:domains: 2000\d mailboxes are declared, at most 2000 per stack \(mailstack:capacity.mailboxes\)/,
       ),
     ]);
   });
 
-  it("accepts a stack at the limits, and more when mailstack:limits raises them", () => {
+  it("accepts a stack at the limits, and more when mailstack:capacity raises them", () => {
     const config = baseConfig();
     config.domains = hosted(100, 19);
     expect(load(config).config.domains).toHaveLength(100);
     config.domains = hosted(300, 2);
-    config.limits = { domains: 300 };
-    expect(load(config).config.limits).toEqual({ domains: 300, mailboxes: 2000 });
+    config.capacity = { domains: 300 };
+    expect(load(config).config.capacity).toEqual({ domains: 300, mailboxes: 2000 });
   });
 });

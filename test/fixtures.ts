@@ -91,3 +91,22 @@ export function offsiteBackupInput(overrides: Partial<OffsiteBackupInput> = {}):
     ...overrides,
   };
 }
+
+/** The day-2 settings of a mail host (logging, updates, Postfix limits) as the entry point passes them. */
+export const DAY2_HOST_INPUT = {
+  logging: {
+    localOnlyReason: "a test host: its logs stay on it",
+    retention: { days: 30, maxSizeMiB: 2048 },
+    containerCache: { maxSizeMiB: 20, maxFiles: 5 },
+  },
+  updates: {
+    window: { start: "04:00", durationMinutes: 90 },
+    automaticReboot: true,
+    docker: true,
+    mailcow: "notify" as const,
+    mailcowCheckSchedule: "*-*-* 07:15",
+    notifyEmail: "admin@example.org",
+    notifyFrom: "mailstack-updates@example.org",
+  },
+  postfixLimits: { connectionCount: 20, connectionRatePerMinute: 60, messageRatePerMinute: 100 },
+};

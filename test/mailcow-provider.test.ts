@@ -6,11 +6,15 @@ import {
   mailcowDkimProvider,
   mailcowDomainProvider,
   mailcowMailboxProvider,
+  mailcowPasswordPolicyProvider,
+  mailcowRateLimitProvider,
   type DomainInputs,
   type DomainOutputs,
   type MailboxInputs,
   type MailboxOutputs,
   type MailcowConnection,
+  type PasswordPolicyInputs,
+  type RateLimitInputs,
 } from "../providers/mailcow";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakeMailcow, STALE_OPENSSL_ERROR } from "./fakes/mailcow";
@@ -89,6 +93,8 @@ const SOMEONES_BOX = {
   active: 1,
   forceTfa: 0,
   forcePwUpdate: 0,
+  tlsEnforceIn: 0,
+  tlsEnforceOut: 0,
 };
 
 const writes = () => fake.api.writes().map((request) => request.path.replace("/api/v1/", ""));
@@ -244,6 +250,151 @@ describe("MailcowMailbox", () => {
     const error = await rejection(mailcowMailboxProvider.create(mailboxInputs({ domain: "missing.example" })));
     expect(error.message).toBe("mailcow add/mailbox: domain_not_found missing.example");
     expect(error.message).not.toContain(PASSWORD);
+  });
+});
+
+describe("sending limits (rl_value / rl_frame)", () => {
+  const limit = (overrides: Partial<RateLimitInputs> = {}): RateLimitInputs => ({
+    connection,
+    scope: "mailbox",
+    object: "alice@example.org",
+    value: 200,
+    frame: "h",
+    ...overrides,
+  });
+  beforeEach(async () => {
+    await createDomain();
+    await createMailbox();
+  });
+
+  it("sets a domain's and a mailbox's limit as rspamd reads it, and reads them back", async () => {
+    const domain = await mailcowRateLimitProvider.create(
+      limit({ scope: "domain", object: "example.org", value: 1000 }),
+    );
+    const mailbox = await mailcowRateLimitProvider.create(limit());
+    expect(fake.rateLimits.get("example.org")).toBe("1000 / 1h");
+    expect(fake.rateLimits.get("alice@example.org")).toBe("200 / 1h");
+    expect((await mailcowRateLimitProvider.read?.(domain.id, domain.outs))?.props).toMatchObject({
+      value: 1000,
+      frame: "h",
+    });
+    const read = await mailcowRateLimitProvider.read?.(mailbox.id, mailbox.outs);
+    expect(read?.props).toMatchObject({ value: 200, frame: "h" });
+    expect((await mailcowRateLimitProvider.diff?.(mailbox.id, read?.props as RateLimitInputs, limit()))?.changes).toBe(
+      false,
+    );
+  });
+
+  it("detects a limit raised or removed by hand, and sets it again", async () => {
+    const { id, outs } = await mailcowRateLimitProvider.create(limit());
+    for (const [byHand, seen] of [
+      ["100000 / 1h", { value: 100000, frame: "h" }],
+      [undefined, { value: 0 }],
+    ] as const) {
+      if (byHand) fake.rateLimits.set("alice@example.org", byHand);
+      else fake.rateLimits.delete("alice@example.org");
+      const read = await mailcowRateLimitProvider.read?.(id, outs);
+      expect(read?.props).toMatchObject(seen);
+      expect((await mailcowRateLimitProvider.diff?.(id, read?.props as RateLimitInputs, limit()))?.changes).toBe(true);
+      await mailcowRateLimitProvider.update?.(id, read?.props as RateLimitInputs, limit());
+      expect(fake.rateLimits.get("alice@example.org")).toBe("200 / 1h");
+    }
+  });
+
+  it("changes the frame in place and removes the limit on delete", async () => {
+    const { id } = await mailcowRateLimitProvider.create(limit());
+    const outs = limit();
+    const news = limit({ value: 20, frame: "m" });
+    expect(await mailcowRateLimitProvider.diff?.(id, outs, news)).toMatchObject({ changes: true, replaces: [] });
+    await mailcowRateLimitProvider.update?.(id, outs, news);
+    expect(fake.rateLimits.get("alice@example.org")).toBe("20 / 1m");
+    await mailcowRateLimitProvider.delete?.(id, news);
+    expect(fake.rateLimits.has("alice@example.org")).toBe(false);
+  });
+
+  it("never sends a limit of 0 (mailcow would remove it), and surfaces mailcow's refusal of an unknown mailbox", async () => {
+    expect((await rejection(mailcowRateLimitProvider.create(limit({ value: 0 })))).message).toMatch(
+      /0 messages is no limit; use at least 1/,
+    );
+    expect(fake.api.writes()).toHaveLength(2); // the domain and the mailbox of beforeEach
+    expect((await rejection(mailcowRateLimitProvider.create(limit({ object: "bob@example.org" })))).message).toMatch(
+      /edit\/rl-mbox: access_denied/,
+    );
+  });
+});
+
+describe("the password policy", () => {
+  const policy = (overrides: Partial<PasswordPolicyInputs["policy"]> = {}): PasswordPolicyInputs => ({
+    connection,
+    policy: { length: 12, letters: true, lowerUpper: true, numbers: true, specialChars: false, ...overrides },
+  });
+
+  it("replaces mailcow's default (length 6, no classes) and mailcow then refuses a weak password", async () => {
+    await createDomain();
+    const { id, outs } = await mailcowPasswordPolicyProvider.create(policy());
+    expect(fake.passwordPolicy).toEqual({
+      length: "12",
+      chars: "1",
+      lowerupper: "1",
+      numbers: "1",
+      special_chars: "0",
+    });
+    const read = await mailcowPasswordPolicyProvider.read?.(id, outs);
+    expect(read?.props?.policy).toEqual(policy().policy);
+    const weak = await rejection(createMailbox({ ...mailboxInputs(), password: "alllowercase1" }));
+    expect(weak.message).toMatch(/password_complexity/);
+    expect(weak.message).not.toContain("alllowercase1");
+    await createMailbox(); // the stack's kind of password passes
+  });
+
+  it("detects the policy weakened by hand and restores it", async () => {
+    const { id, outs } = await mailcowPasswordPolicyProvider.create(policy());
+    fake.passwordPolicy = { ...fake.passwordPolicy, length: "6", numbers: "0" };
+    const read = await mailcowPasswordPolicyProvider.read?.(id, outs);
+    expect(read?.props?.policy).toMatchObject({ length: 6, numbers: false });
+    expect(
+      (await mailcowPasswordPolicyProvider.diff?.(id, read?.props as PasswordPolicyInputs, policy()))?.changes,
+    ).toBe(true);
+    await mailcowPasswordPolicyProvider.update?.(id, read?.props as PasswordPolicyInputs, policy());
+    expect(fake.passwordPolicy).toMatchObject({ length: "12", numbers: "1" });
+  });
+});
+
+function alice() {
+  const box = fake.mailboxes.get("alice@example.org");
+  if (!box) throw new Error("no mailbox alice@example.org");
+  return box;
+}
+
+describe("a mailbox's TLS policy (tls_enforce_in / tls_enforce_out)", () => {
+  beforeEach(() => createDomain());
+
+  it("is left to mailcow unless configured", async () => {
+    const outs = await createMailbox();
+    expect(fake.api.writes().find((r) => r.path.endsWith("edit/tls_policy"))).toBeUndefined();
+    alice().tlsEnforceOut = 1;
+    const read = await mailcowMailboxProvider.read?.("alice@example.org", outs);
+    expect(read?.props?.spec).not.toHaveProperty("tlsEnforceOut");
+    expect(
+      (await mailcowMailboxProvider.diff?.("alice@example.org", read?.props as MailboxOutputs, mailboxInputs()))
+        ?.changes,
+    ).toBe(false);
+  });
+
+  it("is set at creation, drift is detected, and an update sends only the TLS policy", async () => {
+    const inputs = mailboxInputs({ tlsEnforceIn: true, tlsEnforceOut: true });
+    const outs = await createMailbox(inputs);
+    expect(fake.mailboxes.get("alice@example.org")).toMatchObject({ tlsEnforceIn: 1, tlsEnforceOut: 1 });
+    alice().tlsEnforceIn = 0;
+    const read = await mailcowMailboxProvider.read?.("alice@example.org", outs);
+    expect(read?.props?.spec).toMatchObject({ tlsEnforceIn: false, tlsEnforceOut: true });
+    expect(
+      (await mailcowMailboxProvider.diff?.("alice@example.org", read?.props as MailboxOutputs, inputs))?.changes,
+    ).toBe(true);
+    fake.api.requests.length = 0;
+    await mailcowMailboxProvider.update?.("alice@example.org", read?.props as MailboxOutputs, inputs);
+    expect(writes()).toEqual(["edit/tls_policy"]);
+    expect(fake.mailboxes.get("alice@example.org")).toMatchObject({ tlsEnforceIn: 1, tlsEnforceOut: 1 });
   });
 });
 

@@ -15,7 +15,10 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backupConf, backupTool as backupToolScript, BACKUP_PATHS } from "../render/backup";
 import { renderScript } from "../render/shell";
+import { mailcowUpdateTool } from "../render/updates";
+import { DAY2_HOST_INPUT, offsiteBackupInput } from "./fixtures";
 import { run, runOk } from "./support/exec";
 import { requireTool } from "./tools";
 
@@ -26,6 +29,8 @@ const bin = join(dir, "bin");
 const calls = join(dir, "calls");
 const FIXTURES = join(__dirname, "lab-fixtures");
 const commits: Record<string, string> = {};
+const RETENTION = { daily: 3, weekly: 0, monthly: 0, yearly: 0 };
+const UPDATES = { ...DAY2_HOST_INPUT.updates, hostname: "mail.example.org", notifyEmail: "" };
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -190,5 +195,137 @@ describe("an upgrade", () => {
     expect(await head("failing")).toBe(commits["2026-05c"]);
     expect(readFileSync(join(mailcowDir("failing"), "mailcow.conf"), "utf8")).toContain("ENABLE_IPV6=true");
     expect(result.calls).toContain("docker compose up -d --remove-orphans");
+  });
+});
+
+describe("the release check (mailstack-mailcow-update)", () => {
+  const stateDir = join(dir, "update-state");
+  const metrics = join(stateDir, "textfile", "mailstack_mailcow.prom");
+  const statusFile = join(stateDir, "backup.status");
+  const upCalls = join(stateDir, "up.calls");
+  const unattended = join(stateDir, "unattended");
+  let releaseScript = "";
+
+  /** The real mailstack-backup, reading a status file the case writes. */
+  function backupTool(fresh: boolean | undefined): string {
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(join(stateDir, "restic-password"), "lab\n");
+    writeFileSync(
+      join(stateDir, "backup.conf"),
+      backupConf({
+        ...offsiteBackupInput({ repository: join(stateDir, "repo"), host: "mail.example.org", retention: RETENTION }),
+        paths: { ...BACKUP_PATHS, statusFile, passwordFile: join(stateDir, "restic-password") },
+      }),
+    );
+    if (fresh === undefined) rmSync(statusFile, { force: true });
+    else {
+      const epoch = Math.floor(Date.now() / 1000) - (fresh ? 3600 : 30 * 3600);
+      writeFileSync(statusFile, `backup_last_result=success\nbackup_last_success_epoch=${epoch}\n`);
+    }
+    const path = join(stateDir, "mailstack-backup");
+    writeFileSync(path, backupToolScript(), { mode: 0o755 });
+    return path;
+  }
+
+  async function check(mode: "notify" | "upgrade", fresh: boolean | undefined, args: string[] = []) {
+    const tool = mailcowUpdateTool(
+      { ...UPDATES, mailcow: mode, mailcowRepository: `file://${upstream}`, pinnedTag: "2026-07" },
+      {
+        lockFile: join(stateDir, "lock"),
+        rebootRequiredFile: join(stateDir, "reboot-required"),
+        mailcowDir: mailcowDir("checked"),
+        backupTool: backupTool(fresh),
+        releaseScript,
+        upScript: join(bin, "mailcow-up"),
+        metricsFile: metrics,
+        notifiedState: join(stateDir, "notified"),
+        unattendedState: unattended,
+      },
+    );
+    const result = await run("bash", ["-s", "--", ...args], {
+      input: tool,
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH ?? ""}`,
+        GIT_CONFIG_GLOBAL: "/dev/null",
+        MAILSTACK_BACKUP_CONFIG: join(stateDir, "backup.conf"),
+        LAB_VOLUMES: join(dir, "checked-volumes"),
+        LAB_CALL_LOG: calls,
+        LAB_UP_CALLS: upCalls,
+      },
+    });
+    return { ...result, metrics: existsSync(metrics) ? readFileSync(metrics, "utf8") : "" };
+  }
+
+  beforeAll(async () => {
+    // A host at 2026-07; the repository's newest release is 2026-07a.
+    expect((await releaseStep("checked", "2026-07")).status).toBe(0);
+    stackConf("checked", "2026-07");
+    writeFileSync(join(bin, "mailcow-up"), `#!/bin/sh\necho up >> "$LAB_UP_CALLS"\n`, { mode: 0o755 });
+    // The release script as the bring-up installs it (settings of the pinned release).
+    releaseScript = join(stateDir, "mailstack-mailcow-release");
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(
+      releaseScript,
+      renderScript("mailcow-release", {
+        MAILCOW_DIR: mailcowDir("checked"),
+        REPOSITORY: `file://${upstream}`,
+        TAG: "2026-07",
+        COMMIT: commits["2026-07"] ?? "",
+        BACKUP_DIR: join(dir, "checked-backups"),
+        OFFSITE_BACKUP_TOOL: join(dir, "no-mailstack-backup"),
+        UNATTENDED_STATE: unattended,
+      }),
+      { mode: 0o755 },
+    );
+    for (const volume of ["vmail", "crypt", "redis", "rspamd", "postfix", "mysql"]) {
+      mkdirSync(join(dir, "checked-volumes", volume), { recursive: true });
+      writeFileSync(join(dir, "checked-volumes", volume, "data"), volume);
+    }
+  });
+
+  it("reports a newer release as a metric and changes nothing in notify mode", async () => {
+    const result = await check("notify", true);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain("mailcow 2026-07a");
+    expect(result.metrics).toMatch(/^mailstack_mailcow_update_available 1$/m);
+    expect(result.metrics).toContain('mailstack_mailcow_release_info{running="2026-07",latest="2026-07a"} 1');
+    expect(result.metrics).toMatch(/^mailstack_mailcow_auto_upgrade_enabled 0$/m);
+    expect(await head("checked")).toBe(commits["2026-07"]);
+  });
+
+  it("refuses, in a dry run, to upgrade without a fresh successful backup", async () => {
+    for (const fresh of [false, undefined]) {
+      const result = await check("upgrade", fresh, ["--dry-run"]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/no unattended upgrade to 2026-07a without a fresh successful backup/);
+      expect(result.metrics).toMatch(/^mailstack_mailcow_upgrade_blocked 1$/m);
+    }
+    expect(await head("checked")).toBe(commits["2026-07"]);
+  });
+
+  it("proceeds, in a dry run, with one, and changes nothing", async () => {
+    const result = await check("upgrade", true, ["--dry-run"]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/dry run: the last backup is fresh; would upgrade mailcow 2026-07 -> 2026-07a/);
+    expect(await head("checked")).toBe(commits["2026-07"]);
+  });
+
+  it("upgrades through the pinned-release path, and the stack's old pin then stops with the release to record", async () => {
+    writeFileSync(calls, "");
+    const result = await check("upgrade", true);
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(await head("checked")).toBe(commits["2026-07a"]);
+    expect(readFileSync(calls, "utf8")).toMatch(/backup all/); // the release script's own backup came first
+    expect(readFileSync(upCalls, "utf8")).toContain("up");
+    expect(result.metrics).toContain('mailstack_mailcow_release_info{running="2026-07a",latest="2026-07a"} 1');
+    expect(readFileSync(unattended, "utf8")).toContain(`commit=${commits["2026-07a"]}`);
+    // The next `pulumi up` still pins 2026-07: nothing is downgraded, the operator is told what to set.
+    const pinned = await run("bash", [releaseScript], {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}`, GIT_CONFIG_GLOBAL: "/dev/null" },
+    });
+    expect(pinned.status).toBe(1);
+    expect(pinned.stderr).toMatch(/upgraded unattended to 2026-07a .* set mailstack:mailcow.version to 2026-07a/);
+    expect(await head("checked")).toBe(commits["2026-07a"]);
   });
 });

@@ -13,6 +13,7 @@ import { httpsPublicScript, installAndRun, installFilesScript, type HostScript }
 import { mailcowConfVariables, REDACTED_SECRETS, type MailcowSecrets } from "../render/mailcow";
 import { bringUp, cloudInit, hostScripts, type MailcowHostInput } from "../render/mailcow-host";
 import { guestHostKeyScript, hostKeyFromOutput } from "../render/proxmox";
+import { DAY2_HOST_INPUT } from "./fixtures";
 import { run, runOk } from "./support/exec";
 import { decoded, setting } from "./support/scripts";
 import { requireTool } from "./tools";
@@ -73,6 +74,7 @@ const input: MailcowHostInput = {
     },
   },
   offsiteBackupTool: "/usr/local/sbin/mailstack-backup",
+  ...DAY2_HOST_INPUT,
 };
 const steps = bringUp(input, secrets, tlsKeyPem);
 const step = (name: string) => steps.find((s) => s.name === name);
@@ -151,6 +153,7 @@ describe("host scripts", () => {
     "network",
     "firewall",
     "docker",
+    "logging",
     "crowdsec",
     "mailcow-release",
     "tls-key",
@@ -159,6 +162,8 @@ describe("host scripts", () => {
     "dovecot-tls",
     "autoconfig",
     "compose-override",
+    "updates",
+    "incident-report",
     "mailcow-up",
   ];
 
@@ -167,7 +172,15 @@ describe("host scripts", () => {
     // Only the TLS key and mailcow.conf hold secrets: they travel as secrets, their output unlogged.
     expect(steps.filter((s) => s.secret).map((s) => s.name)).toEqual(["tls-key", "mailcow-conf"]);
     const firstBoot = hostScripts(input).map((s) => s.name);
-    expect(firstBoot).toEqual(["admin-access", "base-hardening", "firewall", "docker", "crowdsec", "mailcow-release"]);
+    expect(firstBoot).toEqual([
+      "admin-access",
+      "base-hardening",
+      "firewall",
+      "docker",
+      "logging",
+      "crowdsec",
+      "mailcow-release",
+    ]);
     for (const name of firstBoot)
       expect(step(name)?.script.content).toBe(hostScripts(input).find((s) => s.name === name)?.content);
   });
@@ -256,7 +269,10 @@ describe("host scripts", () => {
     expect(setting(docker?.content ?? "", "DOCKER_KEY_FINGERPRINT")).toBe("9DC858229FC7DD38854AE2D88D81803C0EBFCD88");
     expect(docker?.content).toContain('if [ "$actual" != "$DOCKER_KEY_FINGERPRINT" ]; then');
     expect(docker?.content).toContain("docker-compose-plugin");
-    expect(docker?.files.find((f) => f.path === "/etc/docker/daemon.json")?.content).toContain('"max-size": "50m"');
+    // Container logs go to the bounded journal; Docker's own copy is a bounded cache (render/logging.ts).
+    const daemonJson = docker?.files.find((f) => f.path === "/etc/docker/daemon.json")?.content;
+    expect(daemonJson).toContain('"log-driver": "journald"');
+    expect(daemonJson).toContain('"cache-max-size": "20m"');
   });
 });
 

@@ -135,4 +135,74 @@ describe("MailcowTenants in the prod plan", () => {
       false,
     ]);
   });
+
+  it("bounds every domain and every declared mailbox with a sending limit, and sets the password policy", async () => {
+    const { result } = await planWithKeys();
+    const limits = ofType(result.run, "RateLimit").map(
+      (r) => plain(r.inputs) as { scope: string; object: string; value: number; frame: string },
+    );
+    const boxes = ofType(result.run, "Mailbox").map((r) => {
+      const spec = plain(r.inputs.spec) as { localPart: string; domain: string };
+      return `${spec.localPart}@${spec.domain}`;
+    });
+    expect(limits.filter((l) => l.scope === "domain")).toEqual([
+      expect.objectContaining({ object: "xd-cloud.de", value: 1000, frame: "h" }),
+    ]);
+    expect(
+      limits
+        .filter((l) => l.scope === "mailbox")
+        .map((l) => l.object)
+        .sort(),
+    ).toEqual(boxes.sort());
+    for (const limit of limits.filter((l) => l.scope === "mailbox"))
+      expect(limit).toMatchObject({ value: 200, frame: "h" });
+    // Each limit comes after its object (mailcow refuses a limit for one it does not know).
+    for (const limit of ofType(result.run, "RateLimit")) {
+      const object = (plain(limit.inputs) as { object: string }).object;
+      const target = result.run.resources.find((r) => r.name === `mailcow-tenants-${object}`);
+      expect(limit.dependencies, limit.name).toContain(target?.urn);
+    }
+    const [policy] = ofType(result.run, "PasswordPolicy");
+    expect(plain(policy?.inputs.policy)).toEqual({
+      length: 12,
+      letters: true,
+      lowerUpper: true,
+      numbers: true,
+      specialChars: false,
+    });
+  });
+
+  it("follows config: a mailbox's own limit and TLS policy, the defaults and the policy from mailstack:limits", async () => {
+    const domains = JSON.stringify([
+      {
+        name: "xd-cloud.de",
+        zoneId: "b2c0cd330f2aec3ee83a4e26ee4f964f",
+        rateLimit: { value: 5000, frame: "d" },
+        mailboxes: [
+          { localPart: "bob", rateLimit: { value: 10, frame: "m" }, tlsEnforceIn: true, tlsEnforceOut: true },
+          { localPart: "carol" },
+        ],
+      },
+    ]);
+    const limitsConfig = JSON.stringify({
+      mailcow: { mailbox: { value: 50 } },
+      passwordPolicy: { length: 16, specialChars: true },
+    });
+    const { result } = await planWithKeys({ "mailstack:domains": domains, "mailstack:limits": limitsConfig });
+    const limit = (object: string) =>
+      ofType(result.run, "RateLimit")
+        .map((r) => plain(r.inputs) as { object: string; value: number; frame: string })
+        .find((l) => l.object === object);
+    expect(limit("xd-cloud.de")).toMatchObject({ value: 5000, frame: "d" });
+    expect(limit("bob@xd-cloud.de")).toMatchObject({ value: 10, frame: "m" });
+    expect(limit("carol@xd-cloud.de")).toMatchObject({ value: 50, frame: "h" });
+    const bob = ofType(result.run, "Mailbox").find((r) => r.name === "mailcow-tenants-bob@xd-cloud.de");
+    expect(plain(bob?.inputs.spec)).toMatchObject({ tlsEnforceIn: true, tlsEnforceOut: true });
+    const carol = ofType(result.run, "Mailbox").find((r) => r.name === "mailcow-tenants-carol@xd-cloud.de");
+    expect(plain(carol?.inputs.spec)).not.toHaveProperty("tlsEnforceIn");
+    expect(plain(ofType(result.run, "PasswordPolicy")[0]?.inputs.policy)).toMatchObject({
+      length: 16,
+      specialChars: true,
+    });
+  });
 });

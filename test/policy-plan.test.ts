@@ -26,7 +26,7 @@ describe("the policy pack", () => {
     expect(policies.map((p) => p.name).sort()).toEqual([...RULE_NAMES].sort());
     for (const policy of policies) {
       expect(policy.name).toMatch(
-        /^mailstack-(tls|dns|2fa|mail|exposure|resilience)-(require|disallow|enforce|restrict|report)-[a-z0-9-]+$/,
+        /^mailstack-(tls|dns|2fa|mail|exposure|resilience|ops|abuse)-(require|disallow|enforce|restrict|report)-[a-z0-9-]+$/,
       );
       expect(policy.severity, policy.name).toBeDefined();
       expect(policy.description.length, policy.name).toBeGreaterThan(20);
@@ -116,6 +116,25 @@ describe("insecure stack configs fail the plan with the rule named", () => {
         expect.stringMatching(/bob@xd-cloud.de is declared without force_tfa/),
         expect.stringMatching(/mailbox bob@xd-cloud.de does not have to enrol 2FA/),
       ]),
+    );
+  });
+
+  it("logs neither shipped nor declared local-only: mailstack-ops-require-log-shipping", async () => {
+    const { result } = await planWithKeys({ "mailstack:logging": "{}" });
+    expect(mandatoryRules(result.policy.findings)).toEqual(["mailstack-ops-require-log-shipping"]);
+    expect(result.policy.mandatory.map((f) => f.message)).toEqual([
+      expect.stringMatching(/neither ships its logs nor says why not/),
+    ]);
+  });
+
+  it("a journal kept beyond the retention policy: rejected before any resource, naming the retention rule", async () => {
+    const logging = JSON.stringify({
+      localOnly: { reason: "staging host, nothing leaves it" },
+      retention: { days: 365 },
+    });
+    const error = await rejection(planWithKeys({ "mailstack:logging": logging }));
+    expect(error.message).toMatch(
+      /mailstack:logging.retention.days = 365: .*outside the retention policy's bounds \(7 to 90 days.*policy mailstack-ops-require-bounded-log-retention/,
     );
   });
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # mailstack docker: Docker CE and the Compose plugin from Docker's repository (signing key pinned),
-# log rotation, no TCP socket. Settings: DOCKER_KEY_FINGERPRINT, DAEMON_JSON_B64.
+# the journald log driver with a bounded cache, no TCP socket. Settings: DOCKER_KEY_FINGERPRINT, DAEMON_JSON_B64.
 
 readonly KEYRING=/etc/apt/keyrings/docker.gpg
 if ! docker compose version >/dev/null 2>&1; then

@@ -34,6 +34,8 @@ interface Mailbox {
   active: number;
   forceTfa: number;
   forcePwUpdate: number;
+  tlsEnforceIn: number;
+  tlsEnforceOut: number;
 }
 
 interface Admin {
@@ -77,6 +79,10 @@ export class FakeMailcow {
   readonly domains = new Map<string, Domain>();
   readonly mailboxes = new Map<string, Mailbox>();
   readonly dkim = new Map<string, { selector: string; pubkey: string }>();
+  /** Redis' RL_VALUE hash: domain or mailbox -> "VALUE / 1FRAME" (functions.ratelimit.inc.php:57, 115). */
+  readonly rateLimits = new Map<string, string>();
+  /** Redis' PASSWD_POLICY hash (strings, as hGet returns them). */
+  passwordPolicy: Record<string, string> = {};
   /** The admin table after init_db.inc.php:1365-1375: admin / moohoo, no forced 2FA or password update. */
   readonly admins = new Map<string, Admin>();
   /** API_ALLOW_FROM as php-fpm applied it (docker-entrypoint.sh:135-161); undefined: any source. */
@@ -125,6 +131,9 @@ export class FakeMailcow {
     this.domains.clear();
     this.mailboxes.clear();
     this.dkim.clear();
+    this.rateLimits.clear();
+    // php-fpm's first start (phpfpm/docker-entrypoint.sh:104-110).
+    this.passwordPolicy = { length: "6", chars: "0", special_chars: "0", lowerupper: "0", numbers: "0" };
     this.admins.clear();
     this.admins.set("admin", { active: 1, password: "moohoo", forceTfa: 0, forcePwUpdate: 0 });
     this.allowFrom = undefined;
@@ -133,6 +142,23 @@ export class FakeMailcow {
     this.restartsSogoUnasked = false;
     this.sogoRestarts = 0;
     this.useWorkers(1);
+  }
+
+  /** password_check (functions.inc.php:277-322): undefined when the password passes, else mailcow's key. */
+  private passwordProblem(password: string, password2: string): string | undefined {
+    if (password === "" || password2 === "") return "password_complexity";
+    if (password !== password2) return "password_mismatch";
+    const policy = this.passwordPolicy;
+    const on = (key: string) => policy[key] === "1";
+    if (
+      password.length < Number(policy.length) ||
+      (on("special_chars") && !/[^a-zA-Z\d]/.test(password)) ||
+      (on("chars") && !/[a-zA-Z]/.test(password)) ||
+      (on("numbers") && !/\d/.test(password)) ||
+      (on("lowerupper") && !(/[a-z]/.test(password) && /[A-Z]/.test(password)))
+    )
+      return "password_complexity";
+    return undefined;
   }
 
   private handle(request: LoggedRequest): JsonReply {
@@ -164,7 +190,7 @@ export class FakeMailcow {
       value === undefined ? fallback : Number(value === true ? 1 : value === false ? 0 : value);
 
     if (!write) {
-      const [, kind, id = ""] = /^get\/([a-z-]+)\/(.*)$/.exec(path) ?? [];
+      const [, kind, id = ""] = /^get\/([a-z-]+)(?:\/(.*))?$/.exec(path) ?? [];
       // Nothing found answers '{}' (json_api.php:348-356, process_get_return).
       if (kind === "domain") {
         const domain = this.domains.get(id);
@@ -197,8 +223,8 @@ export class FakeMailcow {
             attributes: {
               force_pw_update: String(box.forcePwUpdate),
               force_tfa: String(box.forceTfa),
-              tls_enforce_in: "0",
-              tls_enforce_out: "0",
+              tls_enforce_in: String(box.tlsEnforceIn),
+              tls_enforce_out: String(box.tlsEnforceOut),
             },
             domain: box.domain,
             local_part: box.localPart,
@@ -208,6 +234,15 @@ export class FakeMailcow {
           },
         };
       }
+      if (kind === "rl-domain" || kind === "rl-mbox") {
+        // functions.ratelimit.inc.php:143-190: {value, frame} split at " / 1", or false -> '{}'.
+        const known = kind === "rl-domain" ? this.domains.has(id) : this.mailboxes.has(id);
+        const value = known ? this.rateLimits.get(id) : undefined;
+        if (value === undefined) return { status: 200, body: {} };
+        const [count = "", frame = ""] = value.split(" / 1");
+        return { status: 200, body: { value: count, frame } };
+      }
+      if (kind === "passwordpolicy") return { status: 200, body: { ...this.passwordPolicy } };
       if (kind === "dkim") {
         const key = this.dkim.get(id);
         return {
@@ -317,7 +352,8 @@ export class FakeMailcow {
         const domain = this.domains.get(text(record.domain));
         if (!domain) return reply(entry("danger", log, ["domain_not_found", text(record.domain)]));
         if (this.mailboxes.has(username)) return reply(entry("danger", log, ["object_exists", username]));
-        if (record.password !== record.password2) return reply(entry("danger", log, "password_mismatch"));
+        const problem = this.passwordProblem(text(record.password), text(record.password2));
+        if (problem) return reply(entry("danger", log, problem));
         if (int(record.quota) > domain.maxquota)
           return reply(entry("danger", log, ["mailbox_quota_exceeded", domain.maxquota]));
         this.mailboxes.set(username, {
@@ -329,6 +365,9 @@ export class FakeMailcow {
           active: int(record.active, 1),
           forceTfa: int(record.force_tfa),
           forcePwUpdate: int(record.force_pw_update),
+          // :1105-1106, defaults from MAILBOX_DEFAULT_ATTRIBUTES (vars.inc.php: both 0).
+          tlsEnforceIn: int(record.tls_enforce_in),
+          tlsEnforceOut: int(record.tls_enforce_out),
         });
         return reply(entry("success", log, ["mailbox_added", username]));
       }
@@ -338,16 +377,75 @@ export class FakeMailcow {
         for (const item of items) {
           const box = this.mailboxes.get(item);
           if (!box) return reply(entry("danger", log, "access_denied"));
+          if (text(attr.password) !== "") {
+            const problem = this.passwordProblem(text(attr.password), text(attr.password2));
+            if (problem) return reply(entry("danger", log, problem));
+          }
           Object.assign(box, {
             name: attr.name ?? box.name,
             quota: int(attr.quota, box.quota),
             active: int(attr.active, box.active),
             forceTfa: int(attr.force_tfa, box.forceTfa),
             forcePwUpdate: int(attr.force_pw_update, box.forcePwUpdate),
+            tlsEnforceIn: int(attr.tls_enforce_in, box.tlsEnforceIn),
+            tlsEnforceOut: int(attr.tls_enforce_out, box.tlsEnforceOut),
             password: text(attr.password) || box.password,
           });
         }
         return reply(entry("success", log, ["mailbox_modified", items.join(", ")]));
+      }
+      case "edit/tls_policy": {
+        // functions.mailbox.inc.php:1897-1947: an omitted one of the two keeps its value.
+        const log = ["mailbox", "edit", "tls_policy", attr, null];
+        const entries: object[] = [];
+        for (const item of items) {
+          const box = this.mailboxes.get(item);
+          if (!box) {
+            entries.push(entry("danger", log, "access_denied"));
+            continue;
+          }
+          box.tlsEnforceIn = int(attr.tls_enforce_in, box.tlsEnforceIn);
+          box.tlsEnforceOut = int(attr.tls_enforce_out, box.tlsEnforceOut);
+          entries.push(entry("success", log, ["mailbox_modified", item]));
+        }
+        return reply(...entries);
+      }
+      case "edit/rl-domain":
+      case "edit/rl-mbox": {
+        // functions.ratelimit.inc.php:6-140: per object, the frame is checked first, then access
+        // (the object must exist), then 0 removes the limit and anything else sets "VALUE / 1FRAME".
+        const scope = path === "edit/rl-domain" ? "domain" : "mailbox";
+        const log = ["ratelimit", "edit", scope, { ...attr, object: items }];
+        const entries: object[] = [];
+        for (const item of items) {
+          const frame = text(attr.rl_frame);
+          if (!["s", "m", "h", "d"].includes(frame)) {
+            entries.push(entry("danger", log, "rl_timeframe"));
+            continue;
+          }
+          if (!(scope === "domain" ? this.domains.has(item) : this.mailboxes.has(item))) {
+            entries.push(entry("danger", log, "access_denied"));
+            continue;
+          }
+          const value = Math.trunc(Number(attr.rl_value ?? 0)) || 0;
+          if (value === 0) this.rateLimits.delete(item);
+          else this.rateLimits.set(item, `${value} / 1${frame}`);
+          entries.push(entry("success", log, ["rl_saved", item]));
+        }
+        return reply(...entries);
+      }
+      case "edit/passwordpolicy": {
+        // functions.inc.php:161-203: a length below 3 keeps the old one; omitted keys keep theirs.
+        const now = this.passwordPolicy;
+        const given = (key: string) => (attr[key] === undefined ? (now[key] ?? "0") : String(int(attr[key])));
+        this.passwordPolicy = {
+          length: int(attr.length, 0) >= 3 ? String(int(attr.length)) : (now.length ?? "6"),
+          chars: given("chars"),
+          special_chars: given("special_chars"),
+          lowerupper: given("lowerupper"),
+          numbers: given("numbers"),
+        };
+        return reply(entry("success", ["password_complexity", "edit", attr], "password_policy_saved"));
       }
       case "delete/mailbox": {
         const ids = body as string[];
@@ -415,9 +513,8 @@ export class FakeMailcow {
           }
           const password = text(attr.password);
           if (password !== "") {
-            // password_check (functions.inc.php:277-322) with the default policy: length 6.
-            if (password !== text(attr.password2)) return reply(...entries, entry("danger", log, "password_mismatch"));
-            if (password.length < 6) return reply(...entries, entry("danger", log, "password_complexity"));
+            const problem = this.passwordProblem(password, text(attr.password2));
+            if (problem) return reply(...entries, entry("danger", log, problem));
           }
           this.admins.delete(item);
           this.admins.set(usernameNew, {
