@@ -28,6 +28,7 @@ export const TYPES = {
   pfsenseForward: "pulumi-nodejs:dynamic/pfsense:PortForward",
   mailcowPrefix: "pulumi-nodejs:dynamic/mailcow:",
   mailbox: "pulumi-nodejs:dynamic/mailcow:Mailbox",
+  mailcowDomain: "pulumi-nodejs:dynamic/mailcow:Domain",
   mailcowAdmin: "pulumi-nodejs:dynamic/mailcow:Admin",
   dkimKey: "pulumi-nodejs:dynamic/mailcow:DkimKey",
   stack: "pulumi:pulumi:Stack",
