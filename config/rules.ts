@@ -1,6 +1,6 @@
 // Cross-field configuration rules. Each rule names the keys it needs and runs only when
 // all of them parsed, so one bad key does not hide the problems of the others.
-import { RELAXABLE_RULES, RULES } from "../common/policy-catalog";
+import { isStagingStack, relaxableFor, RELAXABLE_RULES, RULES, STACK_RELAXATIONS } from "../common/policy-catalog";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
 import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";
@@ -315,26 +315,6 @@ const rules = [
         ]
       : [],
   ),
-  rule(["policy", "environment"], ({ policy, environment }) =>
-    policy.advisory.flatMap((name, index): Problem[] => {
-      if (environment === "production") {
-        return [
-          {
-            path: ["policy", "advisory", index],
-            message: `a production stack enforces every rule; remove it (lower rules only in a staging stack)`,
-          },
-        ];
-      }
-      return RELAXABLE_RULES.includes(name)
-        ? []
-        : [
-            {
-              path: ["policy", "advisory", index],
-              message: `${name} guards something no environment may go without; only ${RELAXABLE_RULES.join(", ")} can be lowered`,
-            },
-          ];
-    }),
-  ),
 ] as readonly Rule<ConfigKey>[];
 
 /**
@@ -343,4 +323,33 @@ const rules = [
  */
 export function crossFieldProblems(parsed: ParsedConfig, failed: ReadonlySet<ConfigKey>): Problem[] {
   return rules.flatMap((r) => (r.needs.some((key) => failed.has(key)) ? [] : r.check(parsed)));
+}
+
+/**
+ * The checks bound to the stack's name, not to what the stack file says about itself: whether the
+ * stack is staging and what it may lower are the pack's to decide (policies/levels.ts
+ * STACK_RELAXATIONS), so `environment: staging` in Pulumi.prod.yaml relaxes nothing.
+ */
+export function stackProblems(config: Pick<ParsedConfig, "environment" | "policy">, stack: string): Problem[] {
+  const problems: Problem[] = [];
+  const staging = isStagingStack(stack);
+  if (config.environment === "staging" && !staging) {
+    problems.push({
+      path: ["environment"],
+      message: `the stack "${stack}" is production to the policy pack (policies/levels.ts STACK_RELAXATIONS lists the staging stacks: ${Object.keys(STACK_RELAXATIONS).join(", ")}); remove mailstack:environment, or add the stack there in a reviewed change to policies/`,
+    });
+  }
+  const allowed = relaxableFor(stack);
+  config.policy.advisory.forEach((name, index) => {
+    if (allowed.includes(name)) return;
+    problems.push({
+      path: ["policy", "advisory", index],
+      message: !staging
+        ? `the stack "${stack}" enforces every rule (it is not a staging stack in policies/levels.ts STACK_RELAXATIONS); remove ${name}`
+        : RELAXABLE_RULES.includes(name)
+          ? `the pack does not let the stack "${stack}" lower ${name} (policies/levels.ts STACK_RELAXATIONS allows ${allowed.join(", ")}); remove it`
+          : `${name} guards something no environment may go without; only ${allowed.join(", ")} can be lowered in "${stack}"`,
+    });
+  });
+  return problems;
 }

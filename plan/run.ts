@@ -96,7 +96,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
       : []),
   ];
   const document = planDocument(stackConfig.project, options.stack, run, notes);
-  const policy = await evaluatePolicies(run, enforcementLevels(advisoryRules(values)));
+  const policy = await evaluatePolicies(run, enforcementLevels(advisoryRules(values), options.stack));
   const policyFiles = [
     { path: "policy.json", content: `${JSON.stringify(policy.findings, null, 2)}\n` },
     // For `pulumi preview --policy-pack policies --policy-pack-config <this file>`.

@@ -54,7 +54,7 @@ describe.each(STACKS)("the %s plan without component inputs", (stack) => {
 
 describe("every rule refuses its violations, made on the custom resources of the prod plan", () => {
   const prod = planWithKeys({}, { skipComponentInputs: true });
-  const levels = enforcementLevels([]);
+  const levels = enforcementLevels([], "prod");
 
   it("has a fixture for every mandatory rule", () => {
     const covered = new Set(FIXTURES.map((f) => f.rule));

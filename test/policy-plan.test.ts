@@ -141,7 +141,17 @@ describe("insecure stack configs fail the plan with the rule named", () => {
     const prod = await rejection(
       planWithKeys({ "mailstack:policy": JSON.stringify({ advisory: ["mailstack-mail-require-dmarc-enforcement"] }) }),
     );
-    expect(prod.message).toMatch(/mailstack:policy.advisory\[0\].*a production stack enforces every rule/);
+    expect(prod.message).toMatch(/mailstack:policy.advisory\[0\].*the stack "prod" enforces every rule/);
+    // The label is not the stack file's to flip: prod relabelled staging still relaxes nothing.
+    const relabelled = await rejection(
+      planWithKeys({
+        "mailstack:environment": "staging",
+        "mailstack:policy": JSON.stringify({ advisory: [...RELAXABLE_RULES] }),
+      }),
+    );
+    expect(relabelled.message).toMatch(/mailstack:environment.*the stack "prod" is production to the policy pack/);
+    for (const [index, name] of RELAXABLE_RULES.entries())
+      expect(relabelled.message).toContain(`mailstack:policy.advisory[${index}] = "${name}": the stack "prod" enforces`);
     const staging = await rejection(
       planWithKeys(
         { "mailstack:policy": JSON.stringify({ advisory: ["mailstack-dns-require-dnssec"] }) },
