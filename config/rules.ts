@@ -1,6 +1,7 @@
 // Cross-field configuration rules. Each rule names the keys it needs and runs only when
 // all of them parsed, so one bad key does not hide the problems of the others.
 import { isStagingStack, relaxableFor, RELAXABLE_RULES, RULES, STACK_RELAXATIONS } from "../common/policy-catalog";
+import { LIMIT_TEXT, outside, tooWide } from "../policies/cidr";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
 import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";
@@ -260,6 +261,7 @@ const rules = [
     }
     return problems;
   }),
+  // Allow-lists are judged as a whole: 0.0.0.0/1 + 128.0.0.0/1, or 223 /8s, are the internet too.
   rule(["admin"], ({ admin }) =>
     admin.sshCidrs.flatMap((text, index): Problem[] => {
       const cidr = parseCidr(text, 4) ?? parseCidr(text, 6);
@@ -267,24 +269,40 @@ const rules = [
       // The host firewall compares its rules by their text with what ufw lists, and ufw rewrites
       // an IPv4 network with host bits (render/scripts/firewall.sh): only the canonical form is taken.
       const canonical = `${networkOf(cidr)}/${cidr.prefix}`;
-      if (text !== canonical)
-        return [
-          {
-            path: ["admin", "sshCidrs", index],
-            message: `${text} is not a network in canonical form; write ${canonical}`,
-          },
-        ];
-      const tooWide = cidr.family === 4 ? cidr.prefix < 8 : cidr.prefix < 32;
-      return tooWide
-        ? [
+      return text === canonical
+        ? []
+        : [
             {
               path: ["admin", "sshCidrs", index],
-              message: `${text} opens SSH to ${cidr.prefix === 0 ? "the whole internet" : "a large part of the internet"}; list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
+              message: `${text} is not a network in canonical form; write ${canonical}`,
             },
-          ]
-        : [];
+          ];
     }),
   ),
+  rule(["admin"], ({ admin }) =>
+    tooWide(admin.sshCidrs).map(
+      ({ family, size }): Problem => ({
+        path: ["admin", "sshCidrs"],
+        message: `together these open SSH to ${size} of public IPv${family}; an admin allow-list is ${LIMIT_TEXT}: list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
+      }),
+    ),
+  ),
+  rule(["mailcow", "admin"], ({ mailcow, admin }) => {
+    const allowFrom = mailcow.apiAllowFrom;
+    if (allowFrom === undefined) return [];
+    const wide = tooWide(allowFrom).map(({ family, size }): Problem => ({
+      path: ["mailcow", "apiAllowFrom"],
+      message: `together these let ${size} of public IPv${family} use mailcow's API on port 443; an allow-list is ${LIMIT_TEXT}: list the admin networks only; policy ${RULES.adminPorts.name}`,
+    }));
+    const strays = outside(allowFrom, admin.sshCidrs).map((entry): Problem => {
+      const index = allowFrom.indexOf(entry);
+      return {
+        path: ["mailcow", "apiAllowFrom", index],
+        message: `${entry} is not inside the admin networks (mailstack:admin.sshCidrs: ${admin.sshCidrs.join(", ")}); the mailcow API is for the admins and the stack only: remove it or add that network to admin.sshCidrs`,
+      };
+    });
+    return [...wide, ...strays];
+  }),
   rule(["dns"], ({ dns }) =>
     dns.dane && !dns.dnssec
       ? [

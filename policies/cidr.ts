@@ -42,12 +42,16 @@ export function parseRange(text: string): Range | undefined {
   const [address = "", prefixText, ...rest] = value.split("/");
   if (rest.length > 0 || !ipaddr.isValid(address)) return undefined;
   let parsed = ipaddr.parse(address);
-  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress())
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
+  let prefix = prefixText === undefined ? undefined : Number(prefixText);
+  // ::ffff:a.b.c.d/N (N >= 96) is the IPv4 prefix a.b.c.d/(N-96) as a dual-stack socket sees it.
+  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress() && (prefix ?? 128) >= 96) {
     parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+    if (prefix !== undefined) prefix -= 96;
+  }
   const family: Family = parsed.kind() === "ipv4" ? 4 : 6;
   const bits = BITS[family];
-  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = prefixText === undefined ? bits : Number(prefixText);
+  prefix ??= bits;
   if (prefix > bits) return undefined;
   const size = 1n << BigInt(bits - prefix);
   const first = (toBigInt(parsed.toByteArray()) / size) * size;
