@@ -56,7 +56,7 @@ export const RELAXABLE_RULES: readonly string[] = Object.values(RULES)
  * rule. The pull request review judges with the base branch's copy of this file (CODEOWNERS).
  */
 export const STACK_RELAXATIONS: Readonly<Record<string, readonly string[]>> = {
-  staging: [RULES.dmarc.name, RULES.mtaSts.name, RULES.offsiteBackup.name, RULES.deletionProtection.name],
+  staging: [RULES.mtaSts.name, RULES.dmarc.name, RULES.offsiteBackup.name, RULES.deletionProtection.name],
 };
 
 /** The rules `stack` may lower (empty for a production stack). */

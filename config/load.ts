@@ -4,7 +4,7 @@
 import { distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { isAtOrBelow } from "./names";
-import { crossFieldProblems, stackProblems, type Problem } from "./rules";
+import { crossFieldProblems, STACK_BOUND_KEYS, stackProblems, type Problem } from "./rules";
 import {
   keySchemas,
   MAILCOW_RELEASES,
@@ -146,7 +146,7 @@ export function loadConfig(raw: RawConfig): LoadedConfig {
 
   const config = parsed as ParsedConfig;
   problems.push(...crossFieldProblems(config, failed).map((p) => toConfigProblem(p, input)));
-  if (!failed.has("environment") && !failed.has("policy"))
+  if (STACK_BOUND_KEYS.every((key) => !failed.has(key)))
     problems.push(...stackProblems(config, raw.stack).map((p) => toConfigProblem(p, input)));
 
   const secrets: Partial<Record<SecretKey, string>> = {};

@@ -348,9 +348,19 @@ export function crossFieldProblems(parsed: ParsedConfig, failed: ReadonlySet<Con
  * stack is staging and what it may lower are the pack's to decide (policies/levels.ts
  * STACK_RELAXATIONS), so `environment: staging` in Pulumi.prod.yaml relaxes nothing.
  */
-export function stackProblems(config: Pick<ParsedConfig, "environment" | "policy">, stack: string): Problem[] {
+export const STACK_BOUND_KEYS = ["environment", "policy", "domains", "dmarc", "backup", "services"] as const;
+
+export function stackProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEYS)[number]>, stack: string): Problem[] {
   const problems: Problem[] = [];
   const staging = isStagingStack(stack);
+  if (!staging) problems.push(...productionProblems(config));
+  // In any stack: the backup client must not be able to delete the backups.
+  const pbs = config.backup.pbs;
+  if (pbs && /^root@pam(!|$)/i.test(pbs.username))
+    problems.push({
+      path: ["backup", "pbs", "username"],
+      message: `root@pam can delete every backup on the PBS; use a user (or its API token) with DatastoreBackup on the namespace only, such as mailstack@pbs`,
+    });
   if (config.environment === "staging" && !staging) {
     problems.push({
       path: ["environment"],
@@ -369,5 +379,70 @@ export function stackProblems(config: Pick<ParsedConfig, "environment" | "policy
           : `${name} guards something no environment may go without; only ${allowed.join(", ")} can be lowered in "${stack}"`,
     });
   });
+  return problems;
+}
+
+/** The off-site schedule runs at least daily: no date restriction (`*-*-*` or none), or `daily`/`hourly`. */
+function atLeastDaily(schedule: string): boolean {
+  const value = schedule.trim().toLowerCase();
+  if (["daily", "hourly", "minutely"].includes(value)) return true;
+  const parts = value.split(/\s+/);
+  if (parts.length === 1) return /^[0-9*,/:.]+$/.test(value) && value.includes(":");
+  return parts.length === 2 && parts[0] === "*-*-*";
+}
+
+/** What a production stack (any stack the pack does not list as staging) may not turn off. */
+function productionProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEYS)[number]>): Problem[] {
+  const problems: Problem[] = [];
+  const why = "(a production stack; only the stacks in policies/levels.ts STACK_RELAXATIONS may)";
+  config.domains.forEach((domain, d) =>
+    domain.mailboxes.forEach((mailbox, m) => {
+      if (!mailbox.forcePasswordUpdate)
+        problems.push({
+          path: ["domains", d, "mailboxes", m, "forcePasswordUpdate"],
+          message: `the mailbox keeps the password the stack generated; remove forcePasswordUpdate: false ${why}`,
+        });
+    }),
+  );
+  if (config.dmarc.rua?.length === 0)
+    problems.push({
+      path: ["dmarc", "rua"],
+      message: `an empty list asks for no DMARC aggregate reports, so nobody sees spoofing or broken DKIM; remove it (the default is dmarc-reports@<domain>) or list a mailto: address ${why}`,
+    });
+  for (const service of ["imap", "pop3", "sieve"] as const)
+    if (config.services[service])
+      problems.push({
+        path: ["services", service],
+        message: `opens plain ${service.toUpperCase()} (STARTTLS optional, passwords readable) to the internet; use ${service === "sieve" ? "SOGo's filter editor" : service === "imap" ? "IMAPS (993)" : "POP3S (995)"} and remove it ${why}`,
+      });
+  const retentions: [readonly (string | number)[], ParsedConfig["backup"]["retention"]][] = [
+    [["backup", "retention"], config.backup.retention],
+  ];
+  const offsite = config.backup.offsite;
+  if (offsite) {
+    retentions.push([["backup", "offsite", "retention"], offsite.retention]);
+    if (!atLeastDaily(offsite.schedule))
+      problems.push({
+        path: ["backup", "offsite", "schedule"],
+        message: `"${offsite.schedule}" runs less than daily, so a lost host loses more than a day of mail; use a daily schedule such as "*-*-* 03:30" ${why}`,
+      });
+    if (offsite.maxAgeHours > 48)
+      problems.push({
+        path: ["backup", "offsite", "maxAgeHours"],
+        message: `a daily backup that is ${offsite.maxAgeHours} hours old has failed for days before anyone is told; use at most 48 (default 26) ${why}`,
+      });
+  }
+  for (const [path, retention] of retentions) {
+    if (retention.daily < 7)
+      problems.push({
+        path: [...path, "daily"],
+        message: `${retention.daily} daily snapshot(s) leave no way back past a bad night; keep at least 7 ${why}`,
+      });
+    if (retention.weekly + retention.monthly + retention.yearly === 0)
+      problems.push({
+        path,
+        message: `keeps daily snapshots only, so damage noticed after a week cannot be undone; keep weekly or monthly snapshots too (defaults 4 and 6) ${why}`,
+      });
+  }
   return problems;
 }

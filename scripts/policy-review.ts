@@ -116,8 +116,9 @@ export function planDiff(base: PlanDocument, head: PlanDocument): PlanDiff {
   };
 }
 
+/** "`Type` name" of a URN (urn:pulumi:<stack>::<project>::<parent$type>::<name>). */
 const shortUrn = (urn: string) => {
-  const [, , , , type = "", name = ""] = urn.split(":").length > 4 ? urn.split("::") : ["", "", "", "", urn, ""];
+  const [, , type = urn, name = ""] = urn.split("::");
   return `\`${type.split("$").at(-1) ?? type}\` ${name}`.trim();
 };
 

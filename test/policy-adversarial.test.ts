@@ -170,3 +170,95 @@ describe("what a stack may relax is the pack's to decide, by the stack's name", 
       );
   });
 });
+
+describe("what a production stack may not switch off (refused with the key; allowed in staging)", () => {
+  const pbs = {
+    server: "pbs.example.org",
+    datastore: "mailcow",
+    username: "mailstack@pbs",
+    fingerprint: Array.from({ length: 32 }, () => "AB").join(":"),
+  };
+  const offsite = (change: ConfigObject = {}) => ({
+    repository: "s3:https://s3.example.com/bucket/mailcow",
+    ...change,
+  });
+  const withBackup = (backup: ConfigObject): ConfigObject => ({ ...baseConfig(), backup: { pbs, ...backup } });
+  const mailbox = (change: ConfigObject): ConfigObject => {
+    const config = baseConfig();
+    const [domain] = config.domains as ConfigObject[];
+    (domain as ConfigObject).mailboxes = [{ localPart: "alice", quotaMiB: 1024, ...change }];
+    return config;
+  };
+  const cases: { title: string; config: ConfigObject; key: RegExp; everywhere?: true }[] = [
+    ...[
+      "*-01-01 03:30",
+      "*-*-01 03:30",
+      "*-*-1,15 03:30",
+      "Sun *-*-* 03:30",
+      "Mon,Thu *-*-* 03:30",
+      "weekly",
+      "monthly",
+      "yearly",
+    ].map((schedule) => ({
+      title: `off-site schedule ${schedule}`,
+      config: withBackup({ offsite: offsite({ schedule }) }),
+      key: /^mailstack:backup\.offsite\.schedule.*less than daily/,
+    })),
+    ...[49, 72, 168, 100000].map((maxAgeHours) => ({
+      title: `off-site maxAgeHours ${maxAgeHours}`,
+      config: withBackup({ offsite: offsite({ maxAgeHours }) }),
+      key: /^mailstack:backup\.offsite\.maxAgeHours/,
+    })),
+    ...[1, 2, 6].flatMap((daily) => [
+      {
+        title: `PBS retention of ${daily} daily`,
+        config: withBackup({ retention: { daily } }),
+        key: /^mailstack:backup\.retention\.daily/,
+      },
+      {
+        title: `off-site retention of ${daily} daily`,
+        config: withBackup({ offsite: offsite({ retention: { daily } }) }),
+        key: /^mailstack:backup\.offsite\.retention\.daily/,
+      },
+    ]),
+    {
+      title: "daily snapshots only",
+      config: withBackup({ retention: { daily: 7, weekly: 0, monthly: 0, yearly: 0 } }),
+      key: /^mailstack:backup\.retention = .*daily snapshots only/,
+    },
+    {
+      title: "off-site: one daily snapshot and nothing else",
+      config: withBackup({ offsite: offsite({ retention: { daily: 1, weekly: 0, monthly: 0, yearly: 0 } }) }),
+      key: /^mailstack:backup\.offsite\.retention/,
+    },
+    { title: "an empty DMARC rua", config: { ...baseConfig(), dmarc: { rua: [] } }, key: /^mailstack:dmarc\.rua/ },
+    {
+      title: "forcePasswordUpdate: false",
+      config: mailbox({ forcePasswordUpdate: false }),
+      key: /^mailstack:domains\[0\]\.mailboxes\[0\]\.forcePasswordUpdate/,
+    },
+    ...(["imap", "pop3", "sieve"] as const).map((service) => ({
+      title: `plain ${service} to the WAN`,
+      config: { ...baseConfig(), services: { [service]: true } },
+      key: new RegExp(`^mailstack:services\\.${service}.*plain`),
+    })),
+    ...["root@pam", "root@pam!backup", "ROOT@PAM"].map((username) => ({
+      title: `PBS user ${username}`,
+      config: { ...baseConfig(), backup: { pbs: { ...pbs, username } } },
+      key: /^mailstack:backup\.pbs\.username.*root@pam/,
+    })),
+  ];
+
+  it.each(cases.map((c) => [c.title, c] as const))("%s", (_, c) => {
+    refused(c.config, c.key);
+    // The same in the staging stack is a decision staging may make (the PBS root user is not).
+    if (/PBS user/.test(c.title)) refused({ ...c.config, environment: "staging" }, c.key, "staging");
+    else accepted({ ...c.config, environment: "staging" }, "staging");
+  });
+
+  it("accepts daily schedules, a bounded max age and a real retention in prod", () => {
+    for (const schedule of ["*-*-* 03:30", "*-*-* 00:15"])
+      accepted(withBackup({ offsite: offsite({ schedule, maxAgeHours: 48 }) }));
+    accepted(withBackup({ retention: { daily: 7, weekly: 0, monthly: 3 } }));
+  });
+});
