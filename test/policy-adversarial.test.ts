@@ -262,3 +262,38 @@ describe("what a production stack may not switch off (refused with the key; allo
     accepted(withBackup({ retention: { daily: 7, weekly: 0, monthly: 3 } }));
   });
 });
+
+describe("credentials in plain text under other namespaces", () => {
+  const keys = [
+    "cloudflare:apiToken",
+    "cloudflare:apiKey",
+    "proxmoxve:password",
+    "proxmoxve:apiToken",
+    "aws:secretKey",
+    "command:privateKey",
+    "random:secret",
+  ];
+  it.each(keys)("refuses %s in plain text, and accepts it as a secret", (key) => {
+    const raw = rawConfig(baseConfig());
+    const values = { ...raw.values, [key]: "plain-value" };
+    const found = (() => {
+      try {
+        loadConfig({ ...raw, values });
+        return [];
+      } catch (error) {
+        return error instanceof ConfigError ? error.problems.map(formatProblem) : [String(error)];
+      }
+    })();
+    expect(found.join("\n")).toContain(`${key}: looks like a credential and is stored in plain text`);
+    expect(found.join("\n")).not.toContain("plain-value");
+    counts.refused++;
+    expect(() => loadConfig({ ...raw, values, isSecret: (k) => k === key || raw.isSecret(k) })).not.toThrow();
+    counts.accepted++;
+  });
+  it("accepts a provider's ordinary settings in plain text", () => {
+    const raw = rawConfig(baseConfig());
+    const values = { ...raw.values, "proxmoxve:endpoint": "https://pve:8006/", "cloudflare:email": "a@example.org" };
+    expect(() => loadConfig({ ...raw, values })).not.toThrow();
+    counts.accepted++;
+  });
+});
