@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, formatProblem, loadConfig } from "../config/load";
 import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../policies/levels";
-import { baseConfig, rawConfig, type ConfigObject } from "./fixtures";
+import { baseConfig, ED25519_KEY, rawConfig, type ConfigObject } from "./fixtures";
 
 const counts = { refused: 0, accepted: 0 };
 afterAll(() => {
@@ -295,5 +295,33 @@ describe("credentials in plain text under other namespaces", () => {
     const values = { ...raw.values, "proxmoxve:endpoint": "https://pve:8006/", "cloudflare:email": "a@example.org" };
     expect(() => loadConfig({ ...raw, values })).not.toThrow();
     counts.accepted++;
+  });
+});
+
+describe("SSH key lines that would smuggle a second key, options or shell text", () => {
+  const weak = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7 weak@attacker";
+  const separators = ["\n", "\r", "\r\n", "\u0000", "\u000b", "\u000c", "\u0085", "\u2028", "\u2029", "\t\n"];
+  const payloads = [weak, 'permitlisten="0.0.0.0:25" ' + ED25519_KEY, "MAILSTACK_EOF", 'command="id"'];
+  const variants = [
+    ...separators.flatMap((sep) => payloads.map((payload) => `${ED25519_KEY}${sep}${payload}`)),
+    ...["'", '"', "$(id)", "`id`", "\\", "${IFS}", ";id", "|id", "&id", "<x", ">x"].map(
+      (text) => `${ED25519_KEY} ops${text}`,
+    ),
+    ...["MAILSTACK_EOF", "MAILSTACK_HOST_EOF", "MAILSTACK_BOUNCER"].map((delimiter) => ED25519_KEY.replace("ops@example.org", delimiter)),
+  ];
+  it.each(variants.map((key) => [JSON.stringify(key).slice(-40), key] as const))("refuses …%s", (_, key) => {
+    for (const path of ["admin.sshKeys", "proxmox.sshHostKey"] as const) {
+      const config = baseConfig();
+      if (path === "admin.sshKeys") (config.admin as ConfigObject).sshKeys = [key];
+      else (config.proxmox as ConfigObject).sshHostKey = key;
+      refused(config, path === "admin.sshKeys" ? /^mailstack:admin\.sshKeys\[0\]/ : /^mailstack:proxmox\.sshHostKey/);
+    }
+  });
+  it("accepts the usual comments", () => {
+    for (const comment of ["ops@example.org", "alice laptop (2026)", "root@pve", "ci-deploy+mail:prod", ""]) {
+      const config = baseConfig();
+      (config.admin as ConfigObject).sshKeys = [ED25519_KEY.replace("ops@example.org", comment).trim()];
+      accepted(config);
+    }
   });
 });
