@@ -382,12 +382,18 @@ export function stackProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEY
   return problems;
 }
 
-/** The off-site schedule runs at least daily: no date restriction (`*-*-*` or none), or `daily`/`hourly`. */
+/**
+ * Whether a systemd calendar expression fires every day: `daily`/`hourly`, or
+ * `[Mon..Sun] *-*-* <time> [timezone]` (a date part other than `*-*-*`, or fewer weekdays, skips days).
+ */
 function atLeastDaily(schedule: string): boolean {
-  const value = schedule.trim().toLowerCase();
-  if (["daily", "hourly", "minutely"].includes(value)) return true;
-  const parts = value.split(/\s+/);
-  if (parts.length === 1) return /^[0-9*,/:.]+$/.test(value) && value.includes(":");
+  const parts = schedule.trim().toLowerCase().split(/\s+/);
+  if (parts.length === 1 && ["daily", "hourly", "minutely"].includes(parts[0] ?? "")) return true;
+  if (parts.length > 1 && /\/|^utc$/.test(parts.at(-1) ?? "")) parts.pop();
+  if (/^[a-z]/.test(parts[0] ?? "")) {
+    if (!["mon..sun", "mon-sun", "mon..sun,"].includes(parts.shift() ?? "")) return false;
+  }
+  if (parts.length === 1) return /^[0-9*,/:.]+$/.test(parts[0] ?? "") && !(parts[0] ?? "").includes("-");
   return parts.length === 2 && parts[0] === "*-*-*";
 }
 

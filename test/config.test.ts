@@ -77,7 +77,7 @@ describe("a valid configuration", () => {
         schedule: "mon..fri *-*-* 02:00:00",
         offsite: {
           repository: "s3:https://s3.example.com/bucket/mailcow",
-          schedule: "Mon..Fri *-*-* 03:00:00 Europe/Berlin",
+          schedule: "*-*-* 03:00:00 Europe/Berlin",
           checkSchedule: "Sun *-*~01 05:00",
         },
       }),

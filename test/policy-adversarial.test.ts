@@ -189,13 +189,14 @@ describe("what a production stack may not switch off (refused with the key; allo
     (domain as ConfigObject).mailboxes = [{ localPart: "alice", quotaMiB: 1024, ...change }];
     return config;
   };
-  const cases: { title: string; config: ConfigObject; key: RegExp; everywhere?: true }[] = [
+  const cases: { title: string; config: ConfigObject; key: RegExp }[] = [
     ...[
       "*-01-01 03:30",
       "*-*-01 03:30",
       "*-*-1,15 03:30",
       "Sun *-*-* 03:30",
       "Mon,Thu *-*-* 03:30",
+      "Mon..Fri *-*-* 03:00:00 Europe/Berlin",
       "weekly",
       "monthly",
       "yearly",
@@ -257,7 +258,13 @@ describe("what a production stack may not switch off (refused with the key; allo
   });
 
   it("accepts daily schedules, a bounded max age and a real retention in prod", () => {
-    for (const schedule of ["*-*-* 03:30", "*-*-* 00:15"])
+    for (const schedule of [
+      "*-*-* 03:30",
+      "*-*-* 00:15",
+      "*-*-* 03:00:00 Europe/Berlin",
+      "Mon..Sun *-*-* 03:30",
+      "daily",
+    ])
       accepted(withBackup({ offsite: offsite({ schedule, maxAgeHours: 48 }) }));
     accepted(withBackup({ retention: { daily: 7, weekly: 0, monthly: 3 } }));
   });
@@ -307,7 +314,9 @@ describe("SSH key lines that would smuggle a second key, options or shell text",
     ...["'", '"', "$(id)", "`id`", "\\", "${IFS}", ";id", "|id", "&id", "<x", ">x"].map(
       (text) => `${ED25519_KEY} ops${text}`,
     ),
-    ...["MAILSTACK_EOF", "MAILSTACK_HOST_EOF", "MAILSTACK_BOUNCER"].map((delimiter) => ED25519_KEY.replace("ops@example.org", delimiter)),
+    ...["MAILSTACK_EOF", "MAILSTACK_HOST_EOF", "MAILSTACK_BOUNCER"].map((delimiter) =>
+      ED25519_KEY.replace("ops@example.org", delimiter),
+    ),
   ];
   it.each(variants.map((key) => [JSON.stringify(key).slice(-40), key] as const))("refuses …%s", (_, key) => {
     for (const path of ["admin.sshKeys", "proxmox.sshHostKey"] as const) {
