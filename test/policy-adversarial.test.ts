@@ -334,3 +334,20 @@ describe("SSH key lines that would smuggle a second key, options or shell text",
     }
   });
 });
+
+describe("values the config accepts must render: operator addresses with shell or conf syntax", () => {
+  const addresses = [
+    "o'brien@example.org",
+    "a$b@example.org",
+    'a"b@example.org',
+    "a`id`@example.org",
+    "a#b@example.org",
+    "a\\b@example.org",
+  ];
+  it.each(addresses)("refuses %s as admin.email and backup.notifyEmail", (address) => {
+    const admin = baseConfig();
+    (admin.admin as ConfigObject).email = address;
+    refused(admin, /^mailstack:admin\.email = /);
+    refused({ ...baseConfig(), backup: { notifyEmail: address } }, /^mailstack:backup\.notifyEmail = /);
+  });
+});
