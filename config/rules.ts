@@ -280,12 +280,10 @@ const rules = [
     }),
   ),
   rule(["admin"], ({ admin }) =>
-    tooWide(admin.sshCidrs).map(
-      ({ family, size }): Problem => ({
-        path: ["admin", "sshCidrs"],
-        message: `together these open SSH to ${size} of public IPv${family}; an admin allow-list is ${LIMIT_TEXT}: list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
-      }),
-    ),
+    tooWide(admin.sshCidrs).map(({ family, size }): Problem => ({
+      path: ["admin", "sshCidrs"],
+      message: `together these open SSH to ${size} of public IPv${family}; an admin allow-list is ${LIMIT_TEXT}: list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
+    })),
   ),
   rule(["mailcow", "admin"], ({ mailcow, admin }) => {
     const allowFrom = mailcow.apiAllowFrom;
