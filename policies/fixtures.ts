@@ -56,9 +56,11 @@ export function editScript(script: string, edit: (text: string) => string, depth
     /(base64 -d[^\n]*<<'([A-Za-z_]+)'[^\n]*\n)([A-Za-z0-9+/=\n]*?)(\n\2(?=\n|$))/g,
     (_, head: string, _delimiter: string, body: string, tail: string) => `${head}${recode(body, true)}${tail}`,
   );
+  // Single values and lists: `readonly NAME_B64='…'` and `readonly NAME_B64=('…' '…')`.
   const settings = heredocs.replace(
-    /^(readonly [A-Z0-9_]*_B64=')([A-Za-z0-9+/=]*)('$)/gm,
-    (_, head: string, body: string, tail: string) => `${head}${recode(body, false)}${tail}`,
+    /^(readonly [A-Z0-9_]*_B64=\(?)((?:'[A-Za-z0-9+/=]*' ?)+)(\)?)$/gm,
+    (_, head: string, values: string, tail: string) =>
+      `${head}${values.replace(/'([A-Za-z0-9+/=]*)'/g, (__, body: string) => `'${recode(body, false)}'`)}${tail}`,
   );
   return edit(settings);
 }
@@ -245,8 +247,8 @@ export const FIXTURES: readonly RuleFixture[] = [
       run,
       both(ofType(TYPE.command), named("firewall")),
       replacing(
-        /^ufw allow log proto tcp from \S+ to any port 22 .*$/m,
-        Array.from({ length: 32 }, (_, i) => `ufw allow log proto tcp from ${i + 1}.0.0.0/8 to any port 22`).join("\n"),
+        /^ufw allow log (?:proto tcp )?from \S+ to any port 22\b.*$/m,
+        Array.from({ length: 32 }, (_, i) => `ufw allow log from ${i + 1}.0.0.0/8 to any port 22 proto tcp`).join("\n"),
       ),
     ),
   ),
