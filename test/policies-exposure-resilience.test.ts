@@ -342,7 +342,7 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
         {
           message: expect.stringMatching(
             new RegExp(
-              `the mail host's firewall opens .* \\(${port}\\) to the internet \\("ufw allow log proto tcp to any port ${port} .*: remove the port`,
+              `the mail host's firewall opens .* \\(${port}\\) to the internet \\("ufw allow log ${port}\\/tcp .*: remove the port`,
             ),
           ) as string,
           urn: firewall.urn,
@@ -583,7 +583,7 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
   it.each(["0.0.0.0/0", "::/0", "64.0.0.0/4"])("reports SSH to the mail host allowed from %s", async (cidr) => {
     const firewall = step(mailHost(withNetworks(["10.3.0.0/24", cidr])), "firewall");
     expect(await violations(sshSources, firewall)).toEqual([
-      `mailcow-firewall: "ufw allow log proto tcp from ${cidr} to any port 22 comment 'mailstack admin ssh'" opens SSH to everyone`,
+      `mailcow-firewall: "ufw allow log from ${cidr} to any port 22 proto tcp comment 'mailstack-admin-ssh'" opens SSH to everyone`,
     ]);
   });
 
