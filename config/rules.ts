@@ -1,7 +1,7 @@
 // Cross-field configuration rules. Each rule names the keys it needs and runs only when
 // all of them parsed, so one bad key does not hide the problems of the others.
 import { isStagingStack, relaxableFor, RELAXABLE_RULES, RULES, STACK_RELAXATIONS } from "../common/policy-catalog";
-import { LIMIT_TEXT, outside, tooWide } from "../policies/cidr";
+import { LIMIT_TEXT, outside, tooWide } from "../common/cidr";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
 import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";
@@ -343,7 +343,7 @@ export function crossFieldProblems(parsed: ParsedConfig, failed: ReadonlySet<Con
 
 /**
  * The checks bound to the stack's name, not to what the stack file says about itself: whether the
- * stack is staging and what it may lower are the pack's to decide (policies/levels.ts
+ * stack is staging and what it may lower are the pack's to decide (common/policy-catalog.ts
  * STACK_RELAXATIONS), so `environment: staging` in Pulumi.prod.yaml relaxes nothing.
  */
 export const STACK_BOUND_KEYS = ["environment", "policy", "domains", "dmarc", "backup", "services"] as const;
@@ -362,7 +362,7 @@ export function stackProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEY
   if (config.environment === "staging" && !staging) {
     problems.push({
       path: ["environment"],
-      message: `the stack "${stack}" is production to the policy pack (policies/levels.ts STACK_RELAXATIONS lists the staging stacks: ${Object.keys(STACK_RELAXATIONS).join(", ")}); remove mailstack:environment, or add the stack there in a reviewed change to policies/`,
+      message: `the stack "${stack}" is production to the policy pack (common/policy-catalog.ts STACK_RELAXATIONS lists the staging stacks: ${Object.keys(STACK_RELAXATIONS).join(", ")}); remove mailstack:environment, or add the stack there in a reviewed change to common/policy-catalog.ts`,
     });
   }
   const allowed = relaxableFor(stack);
@@ -371,9 +371,9 @@ export function stackProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEY
     problems.push({
       path: ["policy", "advisory", index],
       message: !staging
-        ? `the stack "${stack}" enforces every rule (it is not a staging stack in policies/levels.ts STACK_RELAXATIONS); remove ${name}`
+        ? `the stack "${stack}" enforces every rule (it is not a staging stack in common/policy-catalog.ts STACK_RELAXATIONS); remove ${name}`
         : RELAXABLE_RULES.includes(name)
-          ? `the pack does not let the stack "${stack}" lower ${name} (policies/levels.ts STACK_RELAXATIONS allows ${allowed.join(", ")}); remove it`
+          ? `the pack does not let the stack "${stack}" lower ${name} (common/policy-catalog.ts STACK_RELAXATIONS allows ${allowed.join(", ")}); remove it`
           : `${name} guards something no environment may go without; only ${allowed.join(", ")} can be lowered in "${stack}"`,
     });
   });
@@ -398,7 +398,7 @@ function atLeastDaily(schedule: string): boolean {
 /** What a production stack (any stack the pack does not list as staging) may not turn off. */
 function productionProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEYS)[number]>): Problem[] {
   const problems: Problem[] = [];
-  const why = "(a production stack; only the stacks in policies/levels.ts STACK_RELAXATIONS may)";
+  const why = "(a production stack; only the stacks in common/policy-catalog.ts STACK_RELAXATIONS may)";
   config.domains.forEach((domain, d) =>
     domain.mailboxes.forEach((mailbox, m) => {
       if (!mailbox.forcePasswordUpdate)

@@ -3,7 +3,7 @@
 // on real plans (test/policy-fixtures.test.ts, with and without component inputs), and the pull
 // request review runs them under the base branch's pack and the head's to list the rules whose
 // behaviour a change to policies/ alters (scripts/policy-review.ts). Pure: no Pulumi import.
-import { RULES } from "./levels";
+import { RULES } from "../common/policy-catalog";
 
 /** A recorded resource as the plan's mock engine keeps it (plan/engine.ts RecordedResource). */
 export interface FixtureResource {

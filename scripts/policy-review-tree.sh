@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the tree the pull request review judges: the head's program (everything the change
-# touches) with the BASE branch's judge in place of the head's: policies/ (rules, levels, the
-# stacks' relaxations, fixtures), plan/ (the offline engine and the policy runner) and scripts/.
+# touches) with the BASE branch's judge in place of the head's: common/ (the rule catalog with the
+# stacks' relaxations, resource types, allow-list arithmetic: the pack imports it), policies/
+# (rules, fixtures), plan/ (the offline engine and the policy runner) and scripts/.
 # A change to any of these is then judged by the base's copy, never by its own.
 # Usage: scripts/policy-review-tree.sh BASE_DIR HEAD_DIR OUT_DIR
 set -euo pipefail
@@ -14,7 +15,7 @@ base="$(cd "$1" && pwd)"
 head="$(cd "$2" && pwd)"
 out="$3"
 
-judge=(policies plan scripts)
+judge=(common policies plan scripts)
 for dir in "${judge[@]}"; do
   if [[ ! -d "${base}/${dir}" ]]; then
     echo "$0: the base tree ${base} has no ${dir}/" >&2

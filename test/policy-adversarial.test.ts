@@ -4,7 +4,7 @@
 // grants itself (bound to the stack name by the pack). Counts are printed for the closing note.
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, formatProblem, loadConfig } from "../config/load";
-import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../policies/levels";
+import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../common/policy-catalog";
 import { baseConfig, ED25519_KEY, rawConfig, type ConfigObject } from "./fixtures";
 
 const counts = { refused: 0, accepted: 0 };

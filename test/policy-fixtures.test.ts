@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FIXTURES, type FixtureRun } from "../policies/fixtures";
-import { enforcementLevels, RULES } from "../policies/levels";
+import { enforcementLevels, RULES } from "../common/policy-catalog";
 import type { ProgramRun } from "../plan/engine";
 import { evaluatePolicies, type PolicyFinding } from "../plan/policy";
 import { run } from "./support/exec";

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RELAXABLE_RULES, RULES } from "../policies/levels";
+import { RELAXABLE_RULES, RULES } from "../common/policy-catalog";
 import { run, runOk } from "./support/exec";
 import { root } from "./plans";
 import { requireTool } from "./tools";
@@ -94,7 +94,7 @@ describe("the pull request review: the base branch judges", () => {
   it("refuses a head that relaxes the rule in policies/ and lowers it in its stack file", async () => {
     const head = await tree("relax-pack", {
       // The head lets prod lower every relaxable rule, and defangs the DMARC rule itself.
-      "policies/levels.ts": (text) =>
+      "common/policy-catalog.ts": (text) =>
         text.replace(
           "  staging: [",
           "  prod: [RULES.dmarc.name, RULES.mtaSts.name, RULES.offsiteBackup.name, RULES.deletionProtection.name],\n  staging: [",

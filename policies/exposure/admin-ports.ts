@@ -2,7 +2,7 @@
 // pfSense UI, and mailcow's API (which shares 443 with webmail, so its allow-list decides).
 import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../../common/policy-catalog";
-import { LIMIT_TEXT, tooWide } from "../cidr";
+import { LIMIT_TEXT, tooWide } from "../../common/cidr";
 import {
   TYPES,
   asArray,

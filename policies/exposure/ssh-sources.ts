@@ -1,6 +1,6 @@
 // SSH only from the admin networks: every host firewall rule for port 22 (the bring-up scripts and
 // cloud-init), judged one by one and as a union, and pfSense pass rules.
-import { LIMIT_TEXT, tooWide } from "../cidr";
+import { LIMIT_TEXT, tooWide } from "../../common/cidr";
 import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,

@@ -1,7 +1,7 @@
 // Allow-lists judged as a whole: the union of a list of prefixes, its size, and whether it stays
 // inside other networks. A list of harmless-looking entries can add up to the whole internet
 // (0.0.0.0/1 + 128.0.0.0/1, or 223 /8s), so rules and the config judge the union, never one entry.
-// Pure and inside the pack (the pack that reviews a change never loads code from outside policies/).
+// Pure and neutral (common/): the config and the pack both judge allow-lists with it.
 import ipaddr from "ipaddr.js";
 
 export type Family = 4 | 6;
