@@ -52,9 +52,36 @@ export const RELAXABLE_RULES: readonly string[] = Object.values(RULES)
   .filter((r) => r.relaxable)
   .map((r) => r.name);
 
-/** The enforcement level of every rule for a stack that lowers `advisory` to advisory. */
-export function enforcementLevels(advisory: readonly string[]): Record<string, EnforcementLevel> {
+/**
+ * What each stack may relax, by stack name: kept in the pack, never in the stack file under review
+ * (a change could otherwise relabel prod as staging and lower everything). Only stacks listed here
+ * may be `environment: staging` or lower a rule; every other stack is production and enforces every
+ * rule. The pull request review judges with the base branch's copy of this file (CODEOWNERS).
+ */
+export const STACK_RELAXATIONS: Readonly<Record<string, readonly string[]>> = {
+  staging: [RULES.mtaSts.name, RULES.dmarc.name, RULES.offsiteBackup.name, RULES.deletionProtection.name],
+};
+
+/** The rules `stack` may lower (empty for a production stack). */
+export function relaxableFor(stack: string): readonly string[] {
+  return Object.hasOwn(STACK_RELAXATIONS, stack) ? (STACK_RELAXATIONS[stack] ?? []) : [];
+}
+
+/** Whether the pack knows `stack` as a staging stack (one that may relax rules). */
+export function isStagingStack(stack: string): boolean {
+  return Object.hasOwn(STACK_RELAXATIONS, stack);
+}
+
+/**
+ * The enforcement level of every rule for `stack` asking to lower `advisory`: a rule becomes
+ * advisory only when the pack allows that stack to lower it (STACK_RELAXATIONS), whatever is asked.
+ */
+export function enforcementLevels(advisory: readonly string[], stack: string): Record<string, EnforcementLevel> {
+  const allowed = relaxableFor(stack);
   return Object.fromEntries(
-    Object.values(RULES).map((r) => [r.name, advisory.includes(r.name) ? "advisory" : r.enforcementLevel]),
+    Object.values(RULES).map((r) => [
+      r.name,
+      advisory.includes(r.name) && allowed.includes(r.name) ? "advisory" : r.enforcementLevel,
+    ]),
   );
 }

@@ -4,7 +4,7 @@
 import { distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { isAtOrBelow } from "./names";
-import { crossFieldProblems, type Problem } from "./rules";
+import { crossFieldProblems, STACK_BOUND_KEYS, stackProblems, type Problem } from "./rules";
 import {
   keySchemas,
   MAILCOW_RELEASES,
@@ -80,6 +80,8 @@ export interface RawConfig {
 }
 
 const configKeys = Object.keys(keySchemas) as ConfigKey[];
+/** Key names of other namespaces that hold credentials (apiToken, password, privateKey, …). */
+const SECRET_LOOKING = /(token|password|passphrase|secret|secret_?key|api_?key|private_?key|credentials?)$/i;
 const secretKeyNames = Object.keys(secretKeys) as SecretKey[];
 
 /**
@@ -91,7 +93,16 @@ export function loadConfig(raw: RawConfig): LoadedConfig {
   const input: Record<string, unknown> = {};
 
   for (const [fullKey, text] of Object.entries(raw.values)) {
-    if (!fullKey.startsWith(`${NAMESPACE}:`)) continue;
+    if (!fullKey.startsWith(`${NAMESPACE}:`)) {
+      // Another namespace (a provider's, e.g. cloudflare:apiToken): not ours to parse, but a
+      // credential in plain text there is in the repository for everyone who can read it.
+      if (SECRET_LOOKING.test(fullKey.slice(fullKey.indexOf(":") + 1)) && !raw.isSecret(fullKey))
+        problems.push({
+          key: fullKey,
+          message: `looks like a credential and is stored in plain text; run \`pulumi config rm ${fullKey}\` and \`pulumi config set --secret ${fullKey}\` (or leave it out: mailstack passes its own secrets to the providers)`,
+        });
+      continue;
+    }
     const key = fullKey.slice(NAMESPACE.length + 1);
     if ((secretKeyNames as string[]).includes(key)) continue;
     if (!(configKeys as string[]).includes(key)) {
@@ -146,6 +157,8 @@ export function loadConfig(raw: RawConfig): LoadedConfig {
 
   const config = parsed as ParsedConfig;
   problems.push(...crossFieldProblems(config, failed).map((p) => toConfigProblem(p, input)));
+  if (STACK_BOUND_KEYS.every((key) => !failed.has(key)))
+    problems.push(...stackProblems(config, raw.stack).map((p) => toConfigProblem(p, input)));
 
   const secrets: Partial<Record<SecretKey, string>> = {};
   for (const key of secretKeyNames) {

@@ -1,6 +1,7 @@
 // Cross-field configuration rules. Each rule names the keys it needs and runs only when
 // all of them parsed, so one bad key does not hide the problems of the others.
-import { RELAXABLE_RULES, RULES } from "../common/policy-catalog";
+import { isStagingStack, relaxableFor, RELAXABLE_RULES, RULES, STACK_RELAXATIONS } from "../common/policy-catalog";
+import { LIMIT_TEXT, outside, tooWide } from "../common/cidr";
 import { isAtOrBelow } from "./names";
 import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
 import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";
@@ -283,6 +284,7 @@ const rules = [
     }
     return problems;
   }),
+  // Allow-lists are judged as a whole: 0.0.0.0/1 + 128.0.0.0/1, or 223 /8s, are the internet too.
   rule(["admin"], ({ admin }) =>
     admin.sshCidrs.flatMap((text, index): Problem[] => {
       const cidr = parseCidr(text, 4) ?? parseCidr(text, 6);
@@ -290,24 +292,38 @@ const rules = [
       // The host firewall compares its rules by their text with what ufw lists, and ufw rewrites
       // an IPv4 network with host bits (render/scripts/firewall.sh): only the canonical form is taken.
       const canonical = `${networkOf(cidr)}/${cidr.prefix}`;
-      if (text !== canonical)
-        return [
-          {
-            path: ["admin", "sshCidrs", index],
-            message: `${text} is not a network in canonical form; write ${canonical}`,
-          },
-        ];
-      const tooWide = cidr.family === 4 ? cidr.prefix < 8 : cidr.prefix < 32;
-      return tooWide
-        ? [
+      return text === canonical
+        ? []
+        : [
             {
               path: ["admin", "sshCidrs", index],
-              message: `${text} opens SSH to ${cidr.prefix === 0 ? "the whole internet" : "a large part of the internet"}; list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
+              message: `${text} is not a network in canonical form; write ${canonical}`,
             },
-          ]
-        : [];
+          ];
     }),
   ),
+  rule(["admin"], ({ admin }) =>
+    tooWide(admin.sshCidrs).map(({ family, size }): Problem => ({
+      path: ["admin", "sshCidrs"],
+      message: `together these open SSH to ${size} of public IPv${family}; an admin allow-list is ${LIMIT_TEXT}: list the admin networks only (e.g. 10.3.0.0/24); policy ${RULES.sshSources.name}`,
+    })),
+  ),
+  rule(["mailcow", "admin"], ({ mailcow, admin }) => {
+    const allowFrom = mailcow.apiAllowFrom;
+    if (allowFrom === undefined) return [];
+    const wide = tooWide(allowFrom).map(({ family, size }): Problem => ({
+      path: ["mailcow", "apiAllowFrom"],
+      message: `together these let ${size} of public IPv${family} use mailcow's API on port 443; an allow-list is ${LIMIT_TEXT}: list the admin networks only; policy ${RULES.adminPorts.name}`,
+    }));
+    const strays = outside(allowFrom, admin.sshCidrs).map((entry): Problem => {
+      const index = allowFrom.indexOf(entry);
+      return {
+        path: ["mailcow", "apiAllowFrom", index],
+        message: `${entry} is not inside the admin networks (mailstack:admin.sshCidrs: ${admin.sshCidrs.join(", ")}); the mailcow API is for the admins and the stack only: remove it or add that network to admin.sshCidrs`,
+      };
+    });
+    return [...wide, ...strays];
+  }),
   rule(["dns"], ({ dns }) =>
     dns.dane && !dns.dnssec
       ? [
@@ -427,4 +443,114 @@ const rules = [
  */
 export function crossFieldProblems(parsed: ParsedConfig, failed: ReadonlySet<ConfigKey>): Problem[] {
   return rules.flatMap((r) => (r.needs.some((key) => failed.has(key)) ? [] : r.check(parsed)));
+}
+
+/**
+ * The checks bound to the stack's name, not to what the stack file says about itself: whether the
+ * stack is staging and what it may lower are the pack's to decide (common/policy-catalog.ts
+ * STACK_RELAXATIONS), so `environment: staging` in Pulumi.prod.yaml relaxes nothing.
+ */
+export const STACK_BOUND_KEYS = ["environment", "policy", "domains", "dmarc", "backup", "services"] as const;
+
+export function stackProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEYS)[number]>, stack: string): Problem[] {
+  const problems: Problem[] = [];
+  const staging = isStagingStack(stack);
+  if (!staging) problems.push(...productionProblems(config));
+  // In any stack: the backup client must not be able to delete the backups.
+  const pbs = config.backup.pbs;
+  if (pbs && /^root@pam(!|$)/i.test(pbs.username))
+    problems.push({
+      path: ["backup", "pbs", "username"],
+      message: `root@pam can delete every backup on the PBS; use a user (or its API token) with DatastoreBackup on the namespace only, such as mailstack@pbs`,
+    });
+  if (config.environment === "staging" && !staging) {
+    problems.push({
+      path: ["environment"],
+      message: `the stack "${stack}" is production to the policy pack (common/policy-catalog.ts STACK_RELAXATIONS lists the staging stacks: ${Object.keys(STACK_RELAXATIONS).join(", ")}); remove mailstack:environment, or add the stack there in a reviewed change to common/policy-catalog.ts`,
+    });
+  }
+  const allowed = relaxableFor(stack);
+  config.policy.advisory.forEach((name, index) => {
+    if (allowed.includes(name)) return;
+    problems.push({
+      path: ["policy", "advisory", index],
+      message: !staging
+        ? `the stack "${stack}" enforces every rule (it is not a staging stack in common/policy-catalog.ts STACK_RELAXATIONS); remove ${name}`
+        : RELAXABLE_RULES.includes(name)
+          ? `the pack does not let the stack "${stack}" lower ${name} (common/policy-catalog.ts STACK_RELAXATIONS allows ${allowed.join(", ")}); remove it`
+          : `${name} guards something no environment may go without; only ${allowed.join(", ")} can be lowered in "${stack}"`,
+    });
+  });
+  return problems;
+}
+
+/**
+ * Whether a systemd calendar expression fires every day: `daily`/`hourly`, or
+ * `[Mon..Sun] *-*-* <time> [timezone]` (a date part other than `*-*-*`, or fewer weekdays, skips days).
+ */
+function atLeastDaily(schedule: string): boolean {
+  const parts = schedule.trim().toLowerCase().split(/\s+/);
+  if (parts.length === 1 && ["daily", "hourly", "minutely"].includes(parts[0] ?? "")) return true;
+  if (parts.length > 1 && /\/|^utc$/.test(parts.at(-1) ?? "")) parts.pop();
+  if (/^[a-z]/.test(parts[0] ?? "")) {
+    if (!["mon..sun", "mon-sun", "mon..sun,"].includes(parts.shift() ?? "")) return false;
+  }
+  if (parts.length === 1) return /^[0-9*,/:.]+$/.test(parts[0] ?? "") && !(parts[0] ?? "").includes("-");
+  return parts.length === 2 && parts[0] === "*-*-*";
+}
+
+/** What a production stack (any stack the pack does not list as staging) may not turn off. */
+function productionProblems(config: Pick<ParsedConfig, (typeof STACK_BOUND_KEYS)[number]>): Problem[] {
+  const problems: Problem[] = [];
+  const why = "(a production stack; only the stacks in common/policy-catalog.ts STACK_RELAXATIONS may)";
+  config.domains.forEach((domain, d) =>
+    domain.mailboxes.forEach((mailbox, m) => {
+      if (!mailbox.forcePasswordUpdate)
+        problems.push({
+          path: ["domains", d, "mailboxes", m, "forcePasswordUpdate"],
+          message: `the mailbox keeps the password the stack generated; remove forcePasswordUpdate: false ${why}`,
+        });
+    }),
+  );
+  if (config.dmarc.rua?.length === 0)
+    problems.push({
+      path: ["dmarc", "rua"],
+      message: `an empty list asks for no DMARC aggregate reports, so nobody sees spoofing or broken DKIM; remove it (the default is dmarc-reports@<domain>) or list a mailto: address ${why}`,
+    });
+  for (const service of ["imap", "pop3", "sieve"] as const)
+    if (config.services[service])
+      problems.push({
+        path: ["services", service],
+        message: `opens plain ${service.toUpperCase()} (STARTTLS optional, passwords readable) to the internet; use ${service === "sieve" ? "SOGo's filter editor" : service === "imap" ? "IMAPS (993)" : "POP3S (995)"} and remove it ${why}`,
+      });
+  const retentions: [readonly (string | number)[], ParsedConfig["backup"]["retention"]][] = [
+    [["backup", "retention"], config.backup.retention],
+  ];
+  const offsite = config.backup.offsite;
+  if (offsite) {
+    retentions.push([["backup", "offsite", "retention"], offsite.retention]);
+    if (!atLeastDaily(offsite.schedule))
+      problems.push({
+        path: ["backup", "offsite", "schedule"],
+        message: `"${offsite.schedule}" runs less than daily, so a lost host loses more than a day of mail; use a daily schedule such as "*-*-* 03:30" ${why}`,
+      });
+    if (offsite.maxAgeHours > 48)
+      problems.push({
+        path: ["backup", "offsite", "maxAgeHours"],
+        message: `a daily backup that is ${offsite.maxAgeHours} hours old has failed for days before anyone is told; use at most 48 (default 26) ${why}`,
+      });
+  }
+  for (const [path, retention] of retentions) {
+    if (retention.daily < 7)
+      problems.push({
+        path: [...path, "daily"],
+        message: `${retention.daily} daily snapshot(s) leave no way back past a bad night; keep at least 7 ${why}`,
+      });
+    if (retention.weekly + retention.monthly + retention.yearly === 0)
+      problems.push({
+        path,
+        message: `keeps daily snapshots only, so damage noticed after a week cannot be undone; keep weekly or monthly snapshots too (defaults 4 and 6) ${why}`,
+      });
+  }
+  return problems;
 }

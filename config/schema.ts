@@ -92,7 +92,19 @@ const cidr6 = checkedString("an IPv6 address with prefix length such as fd03::4/
 const anyCidr = checkedString("an IPv4 or IPv6 prefix such as 10.3.0.0/24 or fd03::/64", (v) =>
   parseCidr(v, 4) || parseCidr(v, 6) ? undefined : "not one",
 );
-const email = checkedString("an e-mail address such as admin@example.org", emailProblem);
+/**
+ * An operator's address: it is written into mailcow.conf (WATCHDOG_NOTIFY_EMAIL) and the host
+ * scripts' settings, whose renderer refuses quotes, `$`, backslashes, `#` and spaces
+ * (render/mailcow.ts mailcowConf). Refused here, so that whatever the config accepts renders.
+ */
+const email = checkedString(
+  "an e-mail address such as admin@example.org",
+  (value) =>
+    emailProblem(value) ??
+    (/[\s"'$`\\#]/.test(value)
+      ? "must not contain quotes, $, `, \\, # or spaces: mailcow.conf and the host scripts carry it (use an alias without them)"
+      : undefined),
+);
 const mailto = checkedString("a mailto: URI such as mailto:reports@example.org", mailtoProblem);
 const httpsUrl = checkedString("an https:// URL", httpsUrlProblem);
 /** A CA or server certificate to trust instead of the system store (TLS stays verified). */

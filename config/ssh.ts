@@ -35,8 +35,30 @@ function securityKeyProblem(type: string, blob: Buffer): string | undefined {
 }
 
 /** Parses one key line; returns the key or a problem description. */
+/**
+ * The characters a key comment may hold. The key line ends up in authorized_keys and cloud-init
+ * user-data, and scripts carry it: no quotes, `$`, backslashes or backticks, so the comment can
+ * never become an option, a second line or shell text.
+ */
+const COMMENT = /^[A-Za-z0-9@._+:,=/ ()-]*$/;
+
+/** C0 and C1 control characters, DEL, and the Unicode line and paragraph separators. */
+function isControl(char: string): boolean {
+  const code = char.codePointAt(0) ?? 0;
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
+}
+
 export function parseSshPublicKey(line: string): SshPublicKey | string {
-  const [type, data] = line.trim().split(/\s+/);
+  // One authorized_keys line: a line break (or any control character) would add a second key or
+  // options such as permitlisten= after the checked one (sshd reads authorized_keys line by line).
+  if ([...line].some(isControl))
+    return "must be one line without control characters (a line break would smuggle a second key or options into authorized_keys)";
+  const parts = line.trim().split(/\s+/);
+  const comment = parts.slice(2).join(" ");
+  if (!COMMENT.test(comment))
+    return `the comment "${comment.replace(/[^\x20-\x7e]/g, "?")}" may only hold letters, digits, spaces and @._+:,=/()-`;
+  if (/MAILSTACK_/i.test(comment)) return "the comment must not contain a here-document delimiter (MAILSTACK_…)";
+  const [type, data] = parts;
   if (!type || !data) return "must be one OpenSSH public key line: '<type> <base64> [comment]'";
   if (type === "ssh-dss") return "DSA keys are not accepted by current OpenSSH; use ssh-ed25519";
   if (!ACCEPTED.has(type)) return `unsupported key type "${type}"; use ssh-ed25519 (or ecdsa/rsa)`;

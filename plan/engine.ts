@@ -60,6 +60,26 @@ export interface EngineOptions {
   readonly generate?: LocalGenerator;
   /** Provider-computed outputs for tests that play the provider (e.g. a command's stdout). */
   readonly outputs?: OutputSimulator;
+  /**
+   * Register local components without their inputs, as the Node SDK does when
+   * PULUMI_NODEJS_SKIP_COMPONENT_INPUTS is set (see SKIP_COMPONENT_INPUTS). Undefined leaves the
+   * process environment as it is, so the variable works for the plan exactly as for the CLI.
+   */
+  readonly skipComponentInputs?: boolean;
+}
+
+/**
+ * The SDK's switch for component inputs: the ComponentResource constructor sends `{}` instead of
+ * its args when this variable holds any non-empty value ("false" included), unless the component is
+ * remote (@pulumi/pulumi 3.248.0 node_modules/@pulumi/pulumi/resource.js:602-605; upstream
+ * sdk/nodejs/resource.ts:1572-1575 at v3.248.0). The mock engine runs the same SDK in-process, so it
+ * honours the variable the same way; runProgram only sets or clears it for the run.
+ */
+export const SKIP_COMPONENT_INPUTS = "PULUMI_NODEJS_SKIP_COMPONENT_INPUTS";
+
+/** Whether the SDK in this process skips component inputs (its own test: a non-empty value). */
+export function skipsComponentInputs(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env[SKIP_COMPONENT_INPUTS]);
 }
 
 export type OutputSimulator = (resource: {
@@ -256,32 +276,59 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
   }
   const errorsBefore = errorCount();
   // Like the CLI's program runner, the run owns the promise rejections that happen during it:
-  // a failed output (an invoke without answer, an apply that throws) fails the run.
+  // a failed output (an invoke without answer, an apply or renderer that throws) fails the run at
+  // once. Waiting for the registrations instead would wait forever: a registration whose input
+  // failed never completes, the event loop drains, and the SDK's leak detector replaces the
+  // error with "N promises were still active" at exit.
   const rejections: unknown[] = [];
-  const collect = (reason: unknown) => rejections.push(reason);
+  let abort: (reason: unknown) => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    abort = reject;
+  });
+  aborted.catch(() => undefined);
+  const collect = (reason: unknown) => {
+    rejections.push(reason);
+    abort(reason);
+  };
+  // Nothing left to run while the program is still waiting: a value that never resolves.
+  const stalled = () =>
+    abort(new Error("the program stopped with registrations still waiting for values that never resolved"));
   const others = process.listeners("unhandledRejection");
   process.removeAllListeners("unhandledRejection");
   process.on("unhandledRejection", collect);
+  process.on("beforeExit", stalled);
+  const skipBefore = process.env[SKIP_COMPONENT_INPUTS];
+  if (options.skipComponentInputs === true) process.env[SKIP_COMPONENT_INPUTS] = "true";
+  else if (options.skipComponentInputs === false) delete process.env[SKIP_COMPONENT_INPUTS];
   let programError: { error: unknown } | undefined;
+  let failedEarly = false;
   try {
-    await pulumi.runtime.runInPulumiStack(async () => {
-      try {
-        return (await program()) as never;
-      } catch (error) {
-        // Kept and rethrown once the registrations already started have settled.
-        programError = { error };
-        return {} as never;
-      }
-    });
+    await Promise.race([
+      pulumi.runtime.runInPulumiStack(async () => {
+        try {
+          return (await program()) as never;
+        } catch (error) {
+          // Kept and rethrown once the registrations already started have settled.
+          programError = { error };
+          return {} as never;
+        }
+      }),
+      aborted,
+    ]);
   } catch (error) {
+    failedEarly = rejections.length > 0 || programError === undefined;
     programError ??= { error };
   } finally {
-    await waitForRPCs().catch(() => undefined);
+    // After a failed value some registrations never complete: do not wait for them.
+    if (!failedEarly) await Promise.race([waitForRPCs().catch(() => undefined), aborted.catch(() => undefined)]);
     await new Promise((resolve) => setImmediate(resolve));
+    process.off("beforeExit", stalled);
     process.off("unhandledRejection", collect);
     for (const listener of others) process.on("unhandledRejection", listener);
     Error.stackTraceLimit = traceLimit;
     resourceClass.callsites = callsites;
+    if (skipBefore === undefined) delete process.env[SKIP_COMPONENT_INPUTS];
+    else process.env[SKIP_COMPONENT_INPUTS] = skipBefore;
   }
   if (programError) throw programError.error;
   if (rejections.length > 0) throw rejections[0] instanceof Error ? rejections[0] : new Error(String(rejections[0]));

@@ -3,8 +3,9 @@
 // resource's state (inputs of custom resources, registered outputs of components, the stack's
 // outputs on the root). Findings carry the enforcement level the stack's config gives the rule.
 import type { EnforcementLevel, ResourceValidationPolicy, Severity, StackValidationPolicy } from "@pulumi/policy";
-import { checkResource, checkStack, type ResourceView } from "../policies/args";
-import { policies } from "../policies/rules";
+import * as args from "../policies/args";
+import type { ResourceView } from "../policies/args";
+import { policies as thisPack } from "../policies/rules";
 import { policyView, STACK_TYPE, type ProgramRun } from "./engine";
 
 export interface PolicyFinding {
@@ -58,10 +59,29 @@ function views(run: ProgramRun): { inputs: ResourceView[]; state: ResourceView[]
   return { inputs, state };
 }
 
+/**
+ * A policy pack as the plan runs it: its rules and its own runners (policies/args.ts). The pull
+ * request review loads a second copy (the head's) beside this one (scripts/policy-review.ts).
+ */
+export interface Pack {
+  readonly policies: readonly (ResourceValidationPolicy | StackValidationPolicy)[];
+  readonly checkResource: typeof args.checkResource;
+  readonly checkStack: typeof args.checkStack;
+}
+
+/** The pack in this tree's policies/. */
+export const THIS_PACK: Pack = {
+  policies: thisPack,
+  checkResource: args.checkResource,
+  checkStack: args.checkStack,
+};
+
 export async function evaluatePolicies(
   run: ProgramRun,
   levels: Readonly<Record<string, EnforcementLevel>>,
+  pack: Pack = THIS_PACK,
 ): Promise<PolicyReport> {
+  const { policies, checkResource, checkStack } = pack;
   const { inputs, state } = views(run);
   const findings: PolicyFinding[] = [];
   for (const policy of policies) {

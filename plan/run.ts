@@ -36,6 +36,11 @@ export interface PlanOptions {
   readonly keyPool?: KeyPool;
   /** The stack's config when the caller has read it already. */
   readonly stackConfig?: StackConfig;
+  /**
+   * Register components without their inputs, as the SDK does with PULUMI_NODEJS_SKIP_COMPONENT_INPUTS
+   * set (plan/engine.ts SKIP_COMPONENT_INPUTS); undefined: as the environment says.
+   */
+  readonly skipComponentInputs?: boolean;
 }
 
 export interface PlanResult {
@@ -76,6 +81,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     secretKeys: [...secret],
     preview: options.preview ?? true,
     ...(options.outputs ? { outputs: options.outputs } : {}),
+    ...(options.skipComponentInputs !== undefined ? { skipComponentInputs: options.skipComponentInputs } : {}),
     generate: options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs, options.keyPool)),
   });
   const notes = [
@@ -90,7 +96,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
       : []),
   ];
   const document = planDocument(stackConfig.project, options.stack, run, notes);
-  const policy = await evaluatePolicies(run, enforcementLevels(advisoryRules(values)));
+  const policy = await evaluatePolicies(run, enforcementLevels(advisoryRules(values), options.stack));
   const policyFiles = [
     { path: "policy.json", content: `${JSON.stringify(policy.findings, null, 2)}\n` },
     // For `pulumi preview --policy-pack policies --policy-pack-config <this file>`.

@@ -4,7 +4,7 @@
 // cannot be decrypted offline; they are replaced by a placeholder and marked secret.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse, parseDocument } from "yaml";
+import { parseDocument } from "yaml";
 
 export const SECRET_PLACEHOLDER = "[secret]";
 
@@ -22,14 +22,42 @@ export class StackFileError extends Error {
   override name = "StackFileError";
 }
 
+/** Deeper than any stack file needs; also where a self-referencing anchor is caught. */
+const MAX_DEPTH = 64;
+
 function readYaml(path: string, schema: "core" | "failsafe"): unknown {
   const text = readFileSync(path, "utf8");
   const doc = parseDocument(text, { schema });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
-    throw new StackFileError(`${path} is not valid YAML: ${first?.message ?? "parse error"}`);
+    // The parser recurses per nesting level and reports its own stack overflow as a parse error.
+    const message = /Maximum call stack size exceeded/.test(first?.message ?? "")
+      ? `nested too deeply (more than ${MAX_DEPTH} levels is never a stack file)`
+      : (first?.message ?? "parse error");
+    throw new StackFileError(`${path} is not valid YAML: ${message}`);
   }
-  return doc.toJS() as unknown;
+  let value: unknown;
+  try {
+    // yaml 2.9.1 throws ReferenceError for an alias without anchor and for alias expansion beyond
+    // maxAliasCount (node_modules/yaml/dist/nodes/Alias.js:61-79); both are the file's fault.
+    value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (error) {
+    if (error instanceof ReferenceError || error instanceof RangeError)
+      throw new StackFileError(`${path} cannot be read: ${error.message}; write the values out instead of aliases`);
+    throw error;
+  }
+  checkDepth(path, value, 0);
+  return value;
+}
+
+/** Refuses values nested deeper than MAX_DEPTH, and cycles (an anchor that contains its own alias). */
+function checkDepth(path: string, value: unknown, depth: number): void {
+  if (value === null || typeof value !== "object") return;
+  if (depth >= MAX_DEPTH)
+    throw new StackFileError(
+      `${path} nests values more than ${MAX_DEPTH} levels deep (or an anchor refers to itself); flatten it`,
+    );
+  for (const inner of Object.values(value)) checkDepth(path, inner, depth + 1);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -96,7 +124,7 @@ export function readStackConfig(dir: string, stack: string): StackConfig {
   }
 
   const typedStack = readYaml(stackPath, "core");
-  const rawStack = parse(readFileSync(stackPath, "utf8"), { schema: "failsafe" }) as unknown;
+  const rawStack = readYaml(stackPath, "failsafe");
   if (typedStack !== null && !isRecord(typedStack)) throw new StackFileError(`${stackPath} must be a YAML mapping`);
   const typedConfig = isRecord(typedStack) ? typedStack.config : undefined;
   const rawConfig = isRecord(rawStack) ? rawStack.config : undefined;

@@ -1,48 +1,70 @@
-// dns/<zone>.zone for every MailDnsZone in a plan: the records the stack manages there,
-// read back from what the program declared (so the file shows exactly what `pulumi up` does).
+// dns/<zone>.zone for every zone of the stack: the records mailstack manages there, read back from
+// the custom resources the Cloudflare provider receives (so the file shows exactly what `pulumi up`
+// does). The zones and their name servers come from the stack output `zones` (outputs.ts), never
+// from a component's inputs: the SDK may not send those (PULUMI_NODEJS_SKIP_COMPONENT_INPUTS).
 import type { CloudflareRecordArgs } from "../render/cloudflare";
 import { zoneFile } from "../render/zonefile";
 import { TYPES } from "../common/resource-types";
-import { redact, type ProgramRun, type RecordedResource } from "./engine";
+import { redact, type ProgramRun } from "./engine";
 import type { PlanFile } from "./write";
 
-interface ZoneInputs {
-  zone: { name: string; nameServers?: string[] };
-  ttl: number;
+interface ZoneOutput {
+  readonly zoneId?: unknown;
+  readonly nameServers?: unknown;
 }
 
+/** The zone files of a plan; fails naming the record when it is in a zone the outputs do not list. */
 export function zoneFiles(run: ProgramRun, stack: string): PlanFile[] {
-  const childrenOf = (parent: RecordedResource, type: string) =>
-    run.resources.filter((r) => r.parent === parent.urn && r.type === type);
-  return run.resources
-    .filter((resource) => resource.type === TYPES.mailDnsZone)
-    .map((component) => {
-      const inputs = redact(component.inputs) as ZoneInputs;
-      const records = childrenOf(component, TYPES.dnsRecord).map((r) => redact(r.inputs) as CloudflareRecordArgs);
-      const workers = childrenOf(component, TYPES.workersCustomDomain).map(
-        (r) => (redact(r.inputs) as { hostname: string }).hostname,
+  const outputs = redact(run.outputs) as { zones?: Record<string, ZoneOutput> };
+  const zones = Object.entries(outputs.zones ?? {}).map(([name, zone]) => ({
+    name,
+    zoneId: typeof zone.zoneId === "string" ? zone.zoneId : "",
+    nameServers: Array.isArray(zone.nameServers) ? zone.nameServers.map(String) : undefined,
+  }));
+  const ofZone = (type: string, zoneId: string) =>
+    run.resources.filter((r) => r.type === type && (redact(r.inputs) as { zoneId?: unknown }).zoneId === zoneId);
+  const listed = new Set(zones.map((zone) => zone.zoneId));
+  for (const resource of run.resources.filter((r) => r.type === TYPES.dnsRecord)) {
+    const zoneId = (redact(resource.inputs) as { zoneId?: unknown }).zoneId;
+    if (typeof zoneId !== "string" || !listed.has(zoneId))
+      throw new Error(
+        `the DNS record ${resource.urn} is in zone ${JSON.stringify(zoneId)}, which the stack output "zones" does not list: the zone files need every zone in that output (index.ts)`,
       );
-      const signed = childrenOf(component, TYPES.zoneDnssec).length > 0;
-      const header = [
-        `Zone ${inputs.zone.name}: the records mailstack manages (stack "${stack}", offline plan).`,
-        signed
-          ? "DNSSEC: Cloudflare signs the zone; give the registrar the DS record (stack output zones.<zone>.ds)."
-          : "DNSSEC: off for this zone.",
-        ...workers.map(
-          (host) =>
-            `${host} is served by a Cloudflare Worker custom domain (HTTPS; Cloudflare manages its address records).`,
-        ),
-        'Values shown as "[unknown]" are only known after `pulumi up`; key material is a preview.',
-      ];
-      return {
-        path: `dns/${inputs.zone.name}.zone`,
-        content: zoneFile({
-          zone: inputs.zone.name,
-          records,
-          header,
-          defaultTtl: inputs.ttl === 1 ? 300 : inputs.ttl,
-          ...(inputs.zone.nameServers ? { nameServers: inputs.zone.nameServers } : {}),
-        }),
-      };
-    });
+  }
+  return zones.map((zone) => {
+    const records = ofZone(TYPES.dnsRecord, zone.zoneId).map((r) => redact(r.inputs) as CloudflareRecordArgs);
+    const workers = ofZone(TYPES.workersCustomDomain, zone.zoneId).map(
+      (r) => (redact(r.inputs) as { hostname: string }).hostname,
+    );
+    const signed = ofZone(TYPES.zoneDnssec, zone.zoneId).length > 0;
+    const header = [
+      `Zone ${zone.name}: the records mailstack manages (stack "${stack}", offline plan).`,
+      signed
+        ? "DNSSEC: Cloudflare signs the zone; give the registrar the DS record (stack output zones.<zone>.ds)."
+        : "DNSSEC: off for this zone.",
+      ...workers.map(
+        (host) =>
+          `${host} is served by a Cloudflare Worker custom domain (HTTPS; Cloudflare manages its address records).`,
+      ),
+      'Values shown as "[unknown]" are only known after `pulumi up`; key material is a preview.',
+    ];
+    return {
+      path: `dns/${zone.name}.zone`,
+      content: zoneFile({
+        zone: zone.name,
+        records,
+        header,
+        defaultTtl: usualTtl(records),
+        ...(zone.nameServers ? { nameServers: zone.nameServers } : {}),
+      }),
+    };
+  });
+}
+
+/** The TTL most records of the zone have (the stack gives them all mailstack:dns.ttl); 1 is Cloudflare's 300 s. */
+function usualTtl(records: readonly CloudflareRecordArgs[]): number {
+  const counts = new Map<number, number>();
+  for (const record of records) counts.set(record.ttl, (counts.get(record.ttl) ?? 0) + 1);
+  const [ttl = 3600] = [...counts].sort(([a, n], [b, m]) => m - n || a - b).map(([value]) => value);
+  return ttl === 1 ? 300 : ttl;
 }

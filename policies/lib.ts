@@ -239,3 +239,65 @@ export function isWorldCidr(cidr: string): boolean {
   const bits = Number(match[2]);
   return match[1]?.includes(":") ? bits < 32 : bits < 8;
 }
+
+// ---- what the host scripts install ---------------------------------------------------------
+
+/** The scripts of every remote command and snippet of a stack (decoded payloads included). */
+export function stackHostTexts(resources: readonly PolicyResource[]): { urn: string; texts: string[] }[] {
+  return resources
+    .filter((r) => r.type === TYPES.command || r.type === TYPES.snippet)
+    .map((r) => ({ urn: r.urn, texts: hostConfigTexts(r) }));
+}
+
+/** True when a preview cannot know a remote command's script yet (its rules run again at `up`). */
+export function scriptUnknown(resource: PolicyResource): boolean {
+  if (resource.type !== TYPES.command) return false;
+  return [() => propsOf(resource).stdin, () => propsOf(resource).create].some((read) => !isKnown(peek(read)));
+}
+
+/** The values of `NAME=value` lines (env files such as mailcow.conf) in a text. */
+export function envValues(text: string, name: string): string[] {
+  return [...text.matchAll(new RegExp(`^${name}=(.*)$`, "gm"))].map((m) => (m[1] ?? "").trim());
+}
+
+export interface UfwAllow {
+  /** The command as written. */
+  readonly command: string;
+  /** The source ("from"), undefined for anywhere. */
+  readonly from?: string;
+  /** The destination port ("port N", or the service after allow), undefined for every port. */
+  readonly port?: string;
+}
+
+/** The `ufw allow|limit …` commands of a script. */
+export function ufwAllows(script: string): UfwAllow[] {
+  return script
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((command) => /^ufw\s+(?:insert\s+\d+\s+)?(allow|limit)\b/.test(command))
+    .map((command) => {
+      const from = /\bfrom\s+(\S+)/.exec(command)?.[1];
+      const port =
+        /\bport\s+(\S+)/.exec(command)?.[1] ??
+        /^ufw\s+(?:insert\s+\d+\s+)?(?:allow|limit)\s+(?:in\s+)?(?:log(?:-all)?\s+)?([0-9]+(?::[0-9]+)?(?:\/(?:tcp|udp))?|ssh|openssh)\b/i
+          .exec(command)?.[1]
+          ?.replace(/\/(tcp|udp)$/, "");
+      return { command, ...(from !== undefined ? { from } : {}), ...(port !== undefined ? { port } : {}) };
+    });
+}
+
+/** True when a ufw port field (N, N:M, a service name) includes `port`. */
+export function ufwPortIncludes(field: string | undefined, port: number, service?: string): boolean {
+  if (field === undefined) return true;
+  const value = field.toLowerCase();
+  if (service !== undefined && value === service) return true;
+  return value.split(",").some((part) => {
+    const range = /^(\d+)(?::(\d+))?$/.exec(part);
+    return range !== null && Number(range[1]) <= port && port <= Number(range[2] ?? range[1]);
+  });
+}
+
+/** True for a scheme-insensitive https:// URL (RFC 3986 §3.1: schemes compare case-insensitively). */
+export function isHttpsUrl(url: string): boolean {
+  return /^https:\/\//i.test(url);
+}

@@ -15,6 +15,8 @@ import {
   redact,
   runProgram,
   SECRET,
+  SKIP_COMPONENT_INPUTS,
+  skipsComponentInputs,
   UNKNOWN,
   type ProgramRun,
   type RecordedResource,
@@ -123,6 +125,41 @@ describe("the mock engine", () => {
         throw new Error("boom");
       }, options),
     ).rejects.toThrow("boom");
+  });
+
+  it("fails with the error of a value that failed, instead of waiting for registrations that cannot complete", async () => {
+    // A renderer that throws inside an apply: the command using the value can never be registered.
+    // Waiting for it let the event loop drain and the SDK's leak detector replace the error with
+    // "N promises were still active" at exit.
+    const failing = () => {
+      const text = pulumi.output("o'brien@example.org").apply((address): string => {
+        throw new Error(`mailcow.conf value of WATCHDOG_NOTIFY_EMAIL cannot be written safely (${address})`);
+      });
+      new cloudflare.DnsRecord("r", { zoneId: "z", name: "example.org", type: "TXT", ttl: 1, content: text });
+      return { text };
+    };
+    await expect(runProgram(failing, options)).rejects.toThrow(
+      "mailcow.conf value of WATCHDOG_NOTIFY_EMAIL cannot be written safely (o'brien@example.org)",
+    );
+    // The runtime is usable again afterwards.
+    expect(redact((await runProgram(widgetProgram, options)).outputs)).toMatchObject({ plainText: "hello" });
+  });
+
+  it("registers components without their inputs when told so, as the SDK does with PULUMI_NODEJS_SKIP_COMPONENT_INPUTS", async () => {
+    const before = process.env[SKIP_COMPONENT_INPUTS];
+    for (const skip of [false, true]) {
+      const run = await runProgram(widgetProgram, { ...options, skipComponentInputs: skip });
+      const widget = find(run, "mailstack:test:Widget", "w");
+      expect(redact(widget.inputs)).toEqual(skip ? {} : { zone: "zone-1" });
+      // Custom resources keep theirs.
+      expect(redact(find(run, "cloudflare:index/zoneDnssec:ZoneDnssec", "w-dnssec").inputs)).toMatchObject({
+        zoneId: "zone-1",
+      });
+    }
+    expect(process.env[SKIP_COMPONENT_INPUTS]).toBe(before);
+    // The SDK's own test of the variable: any non-empty value, "false" included.
+    expect(skipsComponentInputs({ [SKIP_COMPONENT_INPUTS]: "false" })).toBe(true);
+    expect(skipsComponentInputs({ [SKIP_COMPONENT_INPUTS]: "" })).toBe(false);
   });
 
   it("passes config and secret keys like the CLI", async () => {

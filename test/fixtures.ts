@@ -3,6 +3,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { loadConfig, NAMESPACE, type LoadedConfig, type RawConfig } from "../config/load";
 import { secretKeys, type SecretKey } from "../config/schema";
 import { BACKUP_PATHS, type OffsiteBackupInput } from "../render/backup";
+import { macAddressFor } from "../render/cloud-init";
+import type { MailcowSecrets } from "../render/mailcow";
+import type { MailcowHostInput } from "../render/mailcow-host";
 
 export type ConfigObject = Record<string, unknown>;
 
@@ -109,4 +112,62 @@ export const DAY2_HOST_INPUT = {
     notifyFrom: "mailstack-updates@example.org",
   },
   postfixLimits: { connectionCount: 20, connectionRatePerMinute: 60, messageRatePerMinute: 100 },
+};
+
+/** mailcow secrets for rendering tests (not secret: fixed test values). */
+export const MAIL_HOST_SECRETS: MailcowSecrets = {
+  dbPass: "DbPass0123456789abcdefABCDEF",
+  dbRoot: "DbRoot0123456789abcdefABCDEF",
+  redisPass: "Redis0123456789abcdefABCDEFG",
+  apiKey: "ApiKey0123456789abcdefABCDEF0123456789ab",
+  apiKeyReadOnly: "ApiRo0123456789abcdefABCDEF0123456789abc",
+  sogoUrlEncryptionKey: "Sogo0123456789ab",
+};
+/** The mail host renderers' input (prod-like), a deep copy with `overrides` applied at the top level. */
+export function mailHostInput(overrides: Partial<MailcowHostInput> = {}): MailcowHostInput {
+  return structuredClone({ ...MAIL_HOST_INPUT, ...overrides });
+}
+
+const MAIL_HOST_INPUT: MailcowHostInput = {
+  hostname: "mail.example.org",
+  timezone: "Europe/Berlin",
+  tlsMinVersion: "1.2",
+  admin: {
+    username: "mailops",
+    email: "admin@example.org",
+    sshKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops"],
+    networks: ["10.3.0.0/24"],
+  },
+  deployKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIICViTJDwxU3/M06rz0oh3EZcEUKvsiqB+aQUQd25ubW",
+  publicPorts: [25, 80, 443, 465, 587, 993, 995],
+  httpsEarlySources: ["10.3.0.0/24", "fd03::/64"],
+  network: {
+    macAddress: macAddressFor("mail.example.org"),
+    interface: "lan0",
+    addresses: ["10.3.0.4/24", "fd03::4/64", "2a05:bec0:27:fd03::4/64"],
+    gateway4: "10.3.0.1",
+    gateway6: "fd03::1",
+    resolvers: ["10.3.0.1"],
+    searchDomain: "example.org",
+  },
+  mailcow: {
+    version: "2026-07a",
+    commit: "489db905122d20487e29c9a8438b311c403442ab",
+    repository: "https://github.com/mailcow/mailcow-dockerized",
+    domains: ["example.org"],
+    limits: { "postfix-mailcow": { memoryMiB: 512, cpus: 0.5 } },
+    conf: {
+      version: "2026-07a",
+      hostname: "mail.example.org",
+      timezone: "Europe/Berlin",
+      clamav: true,
+      sogo: true,
+      fullTextSearch: true,
+      apiAllowFrom: ["10.3.0.0/24"],
+      watchdogEmail: "admin@example.org",
+      services: { submission: true, pop3s: true, imap: false, pop3: false, sieve: false },
+    },
+  },
+  offsiteBackupTool: "/usr/local/sbin/mailstack-backup",
+  ...DAY2_HOST_INPUT,
 };

@@ -7,75 +7,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
-import { macAddressFor } from "../render/cloud-init";
 import { dockerUserRules, HTTPS_PUBLIC_MARKER } from "../render/host-files";
 import { httpsPublicScript, installAndRun, installFilesScript, type HostScript } from "../render/host-scripts";
-import { mailcowConfVariables, REDACTED_SECRETS, type MailcowSecrets } from "../render/mailcow";
-import { bringUp, cloudInit, hostScripts, type MailcowHostInput } from "../render/mailcow-host";
+import { mailcowConfVariables, REDACTED_SECRETS } from "../render/mailcow";
+import { bringUp, cloudInit, hostScripts } from "../render/mailcow-host";
 import { guestHostKeyScript, hostKeyFromOutput } from "../render/proxmox";
-import { DAY2_HOST_INPUT } from "./fixtures";
 import { run, runOk } from "./support/exec";
 import { decoded, setting } from "./support/scripts";
+import { MAIL_HOST_SECRETS, mailHostInput } from "./fixtures";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-render-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const secrets: MailcowSecrets = {
-  dbPass: "DbPass0123456789abcdefABCDEF",
-  dbRoot: "DbRoot0123456789abcdefABCDEF",
-  redisPass: "Redis0123456789abcdefABCDEFG",
-  apiKey: "ApiKey0123456789abcdefABCDEF0123456789ab",
-  apiKeyReadOnly: "ApiRo0123456789abcdefABCDEF0123456789abc",
-  sogoUrlEncryptionKey: "Sogo0123456789ab",
-};
+const secrets = MAIL_HOST_SECRETS;
 const tlsKeyPem = generateKeyPairSync("rsa", { modulusLength: 2048 })
   .privateKey.export({ format: "pem", type: "pkcs1" })
   .toString();
 
-const input: MailcowHostInput = {
-  hostname: "mail.example.org",
-  timezone: "Europe/Berlin",
-  tlsMinVersion: "1.2",
-  admin: {
-    username: "mailops",
-    email: "admin@example.org",
-    sshKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops"],
-    networks: ["10.3.0.0/24"],
-  },
-  deployKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIICViTJDwxU3/M06rz0oh3EZcEUKvsiqB+aQUQd25ubW",
-  publicPorts: [25, 80, 443, 465, 587, 993, 995],
-  httpsEarlySources: ["10.3.0.0/24", "fd03::/64"],
-  network: {
-    macAddress: macAddressFor("mail.example.org"),
-    interface: "lan0",
-    addresses: ["10.3.0.4/24", "fd03::4/64", "2a05:bec0:27:fd03::4/64"],
-    gateway4: "10.3.0.1",
-    gateway6: "fd03::1",
-    resolvers: ["10.3.0.1"],
-    searchDomain: "example.org",
-  },
-  mailcow: {
-    version: "2026-07a",
-    commit: "489db905122d20487e29c9a8438b311c403442ab",
-    repository: "https://github.com/mailcow/mailcow-dockerized",
-    domains: ["example.org"],
-    limits: { "postfix-mailcow": { memoryMiB: 512, cpus: 0.5 } },
-    conf: {
-      version: "2026-07a",
-      hostname: "mail.example.org",
-      timezone: "Europe/Berlin",
-      clamav: true,
-      sogo: true,
-      fullTextSearch: true,
-      apiAllowFrom: ["10.3.0.0/24"],
-      watchdogEmail: "admin@example.org",
-      services: { submission: true, pop3s: true, imap: false, pop3: false, sieve: false },
-    },
-  },
-  offsiteBackupTool: "/usr/local/sbin/mailstack-backup",
-  ...DAY2_HOST_INPUT,
-};
+const input = mailHostInput();
 const steps = bringUp(input, secrets, tlsKeyPem);
 const step = (name: string) => steps.find((s) => s.name === name);
 

@@ -15,9 +15,13 @@ export const root = resolve(__dirname, "..");
 const run = tsxRequire("../plan/run", __filename) as typeof Run;
 const { generateLocally } = tsxRequire("../plan/local-values", __filename) as typeof LocalValues;
 
-/** planStack, run from the natively loaded program. */
+let queue: Promise<unknown> = Promise.resolve();
+
+/** planStack, run from the natively loaded program; one plan at a time (the SDK's runtime is global). */
 export function planStack(options: PlanOptions): Promise<PlanResult> {
-  return run.planStack(options);
+  const next = queue.then(() => run.planStack(options));
+  queue = next.catch(() => undefined);
+  return next;
 }
 
 const generated = new Map<string, Promise<Generated>>();
@@ -39,7 +43,13 @@ export interface TestPlan {
 
 export async function planWithKeys(
   overrides: Record<string, string> = {},
-  options: { stack?: string; preview?: boolean; outputs?: OutputSimulator; secrets?: Record<string, string> } = {},
+  options: {
+    stack?: string;
+    preview?: boolean;
+    outputs?: OutputSimulator;
+    secrets?: Record<string, string>;
+    skipComponentInputs?: boolean;
+  } = {},
 ): Promise<TestPlan> {
   const result = await planStack({
     dir: root,
@@ -47,6 +57,7 @@ export async function planWithKeys(
     overrides,
     preview: options.preview ?? true,
     ...(options.secrets ? { secrets: options.secrets } : {}),
+    ...(options.skipComponentInputs !== undefined ? { skipComponentInputs: options.skipComponentInputs } : {}),
     // Commands have run only outside a preview.
     ...(options.outputs || options.preview === false ? { outputs: options.outputs ?? playProviders } : {}),
     generate: (type, name, inputs) => {

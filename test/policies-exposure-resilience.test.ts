@@ -18,8 +18,16 @@ import { sshdConfig, sudoers } from "../render/host-files";
 import { adminAccessScript, firewallScript, installAndRun, type HostScript } from "../render/host-scripts";
 import { b64, renderScript } from "../render/shell";
 import { snippetWriteScript } from "../render/proxmox";
-import { offsiteBackupInput } from "./fixtures";
-import { resource, stackMessages, stackViolations, UNKNOWN_VALUE, violations } from "./support/policy";
+import type { MailcowHostInput } from "../render/mailcow-host";
+import { mailHostInput, offsiteBackupInput } from "./fixtures";
+import {
+  mailHostCommands,
+  resource,
+  stackMessages,
+  stackViolations,
+  UNKNOWN_VALUE,
+  violations,
+} from "./support/policy";
 
 // ---- fixtures -------------------------------------------------------------------------------
 
@@ -106,32 +114,26 @@ function portForward(name: string, spec: Record<string, unknown> = {}): Resource
   });
 }
 
-/** The MailcowVm component's inputs (prod), with the values the rules read replaceable. */
-function mailcowVm(
-  values: { networks?: unknown; admin?: unknown; publicPorts?: unknown; apiAllowFrom?: unknown } = {},
-): ResourceView {
-  const admin =
-    "admin" in values
-      ? values.admin
-      : {
-          email: "admin@xd-cloud.de",
-          networks: values.networks ?? ADMIN_NETWORKS,
-          sshKeys: [ADMIN_KEY],
-          username: ADMIN,
-        };
-  return resource(TYPES.mailcowVm, "mailcow", {
-    admin,
-    environment: "production",
-    hostname: "mail.xd-cloud.de",
-    mailcow: {
-      conf: { apiAllowFrom: values.apiAllowFrom ?? ADMIN_NETWORKS, hostname: "mail.xd-cloud.de", sogo: true },
-      version: "2026-07a",
-    },
-    publicPorts: values.publicPorts ?? PUBLIC_PORTS,
-    tlsMinVersion: "1.2",
-    vm: { cores: 8, diskGb: 100, id: 104, memoryGiB: 16, name: "mailcow", protection: true },
-  });
+/** The mail host's bring-up commands (the real renderers, prod's networks and ports) with `change` applied. */
+function mailHost(change: (input: MailcowHostInput) => MailcowHostInput = (input) => input): ResourceView[] {
+  const input = mailHostInput({ publicPorts: PUBLIC_PORTS, httpsEarlySources: ADMIN_NETWORKS });
+  return mailHostCommands(change({ ...input, admin: { ...input.admin, networks: ADMIN_NETWORKS } }));
 }
+const withApiAllowFrom = (apiAllowFrom: string[]) => (input: MailcowHostInput) => ({
+  ...input,
+  mailcow: { ...input.mailcow, conf: { ...input.mailcow.conf, apiAllowFrom } },
+});
+const withNetworks = (networks: string[]) => (input: MailcowHostInput) => ({
+  ...input,
+  admin: { ...input.admin, networks },
+});
+const step = (commands: ResourceView[], name: string) => {
+  const found = commands.find((c) => c.name === `mailcow-${name}`);
+  if (!found) throw new Error(`no step ${name}`);
+  return found;
+};
+/** 223 networks of /8 (1.0.0.0/8 … 223.0.0.0/8): each one passes a per-entry check. */
+const SLASH_EIGHTS = Array.from({ length: 223 }, (_, i) => `${i + 1}.0.0.0/8`);
 
 /** A bring-up command running `script` on the mail host over SSH (`sudo bash -s`). */
 function command(name: string, stdin: unknown): ResourceView {
@@ -260,7 +262,7 @@ const offsiteInstall = (repository: string = OFFSITE.repository) =>
 
 describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
   it("accepts the stack's own pfSense plan and mail host", async () => {
-    expect(await stackMessages(adminPorts, [...pfsenseResources(PLAN), mailcowVm()])).toEqual([]);
+    expect(await stackMessages(adminPorts, [...pfsenseResources(PLAN), ...mailHost()])).toEqual([]);
   });
 
   it("reports SSH passed from the WAN by port number", async () => {
@@ -331,19 +333,50 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
     expect(await stackMessages(adminPorts, [forward])).toEqual([expect.stringMatching(/pfsense-nat-ssh.*SSH \(22\)/)]);
   });
 
-  it("reports SSH among the mail host's public ports", async () => {
-    const host = mailcowVm({ publicPorts: [...PUBLIC_PORTS, 22] });
-    expect(await stackViolations(adminPorts, [host])).toEqual([
-      { message: "the mail host publishes SSH (22) to the internet: remove it from the public ports", urn: host.urn },
-    ]);
-  });
+  it.each([22, 8006, 8007])(
+    "reports port %d among the mail host's public ports (its firewall opens it)",
+    async (port) => {
+      const host = mailHost((input) => ({ ...input, publicPorts: [...PUBLIC_PORTS, port] }));
+      const firewall = step(host, "firewall");
+      expect(await stackViolations(adminPorts, host)).toEqual([
+        {
+          message: expect.stringMatching(
+            new RegExp(
+              `the mail host's firewall opens .* \\(${port}\\) to the internet \\("ufw allow log ${port}\\/tcp .*: remove the port`,
+            ),
+          ) as string,
+          urn: firewall.urn,
+        },
+      ]);
+    },
+  );
 
-  it.each(["0.0.0.0/0", "::/0"])("reports mailcow's API open to keys from %s", async (cidr) => {
-    const messages = await stackMessages(adminPorts, [mailcowVm({ apiAllowFrom: ["10.3.0.0/24", cidr] })]);
+  it.each(["0.0.0.0/0", "::/0"])(
+    "reports mailcow's API open to keys from %s (mailcow.conf's API_ALLOW_FROM)",
+    async (cidr) => {
+      const host = mailHost(withApiAllowFrom(["10.3.0.0/24", cidr]));
+      expect(await stackViolations(adminPorts, host)).toEqual([
+        {
+          message: `mailcow's API accepts keys from ${cidr}: limit mailstack:mailcow.apiAllowFrom to the admin networks`,
+          urn: step(host, "mailcow-conf").urn,
+        },
+      ]);
+    },
+  );
+
+  it.each([
+    ["223 /8s", SLASH_EIGHTS, 4],
+    ["two public /16s", ["134.255.0.0/16", "134.254.0.0/16"], 4],
+    ["two IPv6 /48s", ["2001:db8::/48", "2001:db8:1::/48"], 6],
+  ])("judges mailcow's API allow-list as a whole: %s", async (_, entries, family) => {
+    const messages = await stackMessages(adminPorts, mailHost(withApiAllowFrom(entries)));
     expect(messages).toEqual([
-      expect.stringMatching(/mailcow's API accepts keys from .*limit mailstack:mailcow\.apiAllowFrom/),
+      expect.stringMatching(
+        new RegExp(
+          `^mailcow's API accepts keys from .* of public IPv${family} .*limit mailstack:mailcow\\.apiAllowFrom`,
+        ),
+      ),
     ]);
-    expect(messages[0]).toContain(cidr);
   });
 
   it("does not report SSH passed on the LAN", async () => {
@@ -373,7 +406,8 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
         kind: "port_forward",
         spec: UNKNOWN_VALUE,
       }),
-      mailcowVm({ publicPorts: UNKNOWN_VALUE, apiAllowFrom: UNKNOWN_VALUE }),
+      command("mailcow-mailcow-conf", UNKNOWN_VALUE),
+      command("mailcow-firewall", UNKNOWN_VALUE),
     ];
     expect(await stackMessages(adminPorts, resources)).toEqual([]);
   });
@@ -506,8 +540,8 @@ describe("SSH passwords (mailstack-exposure-disallow-ssh-passwords)", () => {
 });
 
 describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
-  it("accepts the mail host's admin networks, its host firewall and its user-data", async () => {
-    expect(await violations(sshSources, mailcowVm())).toEqual([]);
+  it("accepts the mail host's bring-up, its host firewall and its user-data", async () => {
+    for (const item of mailHost()) expect(await violations(sshSources, item), item.name).toEqual([]);
     expect(await violations(sshSources, command("mailcow-firewall", hostFirewall().content))).toEqual([]);
     expect(await violations(sshSources, snippet("mailcow-user-data", { data: cloudConfig() }))).toEqual([]);
   });
@@ -547,8 +581,29 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
   });
 
   it.each(["0.0.0.0/0", "::/0", "64.0.0.0/4"])("reports SSH to the mail host allowed from %s", async (cidr) => {
-    expect(await violations(sshSources, mailcowVm({ networks: ["10.3.0.0/24", cidr] }))).toEqual([
-      `SSH to the mail host is allowed from ${cidr}: limit mailstack:admin.sshCidrs to the admin networks`,
+    const firewall = step(mailHost(withNetworks(["10.3.0.0/24", cidr])), "firewall");
+    expect(await violations(sshSources, firewall)).toEqual([
+      `mailcow-firewall: "ufw allow log from ${cidr} to any port 22 proto tcp comment 'mailstack-admin-ssh'" opens SSH to everyone`,
+    ]);
+  });
+
+  it.each([
+    ["223 /8s", SLASH_EIGHTS, 4],
+    ["two public /16s", ["134.255.0.0/16", "134.254.0.0/16"], 4],
+    [
+      "300 IPv6 /56s",
+      Array.from({ length: 300 }, (_, i) => `2001:db8:${i >> 8}:${((i & 255) << 8).toString(16)}::/56`),
+      6,
+    ],
+  ])("judges the SSH allow-list as a whole: %s", async (_, networks, family) => {
+    const firewall = step(mailHost(withNetworks(networks)), "firewall");
+    const messages = await violations(sshSources, firewall);
+    expect(messages.filter((m) => !m.includes("opens SSH to everyone"))).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^mailcow-firewall: its SSH rules together admit .* of public IPv${family} .*limit mailstack:admin\\.sshCidrs`,
+        ),
+      ),
     ]);
   });
 
@@ -593,8 +648,6 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
   });
 
   it("skips admin networks and scripts unknown during preview", async () => {
-    expect(await violations(sshSources, mailcowVm({ networks: UNKNOWN_VALUE }))).toEqual([]);
-    expect(await violations(sshSources, mailcowVm({ admin: UNKNOWN_VALUE }))).toEqual([]);
     expect(await violations(sshSources, command("mailcow-firewall", UNKNOWN_VALUE))).toEqual([]);
     expect(await violations(sshSources, snippet("mailcow-user-data", { data: UNKNOWN_VALUE }))).toEqual([]);
   });

@@ -35,6 +35,7 @@ import {
   OTHER_ZONE,
   record,
   resource,
+  stack,
   stackMessages,
   stackViolations,
   txt,
@@ -51,7 +52,6 @@ const publicPem = (pair: KeyPairKeyObjectResult) => pair.publicKey.export({ type
 /** PKCS#1, as tls.PrivateKey's privateKeyPem. */
 const privatePem = (pair: KeyPairKeyObjectResult) =>
   pair.privateKey.export({ type: "pkcs1", format: "pem" }).toString();
-const ed25519Pem = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }).toString();
 
 // ---- the prod stack's own records -------------------------------------------------------------
 
@@ -107,15 +107,15 @@ const recordNamed = (name: string, type = "TXT") => {
   return found;
 };
 
-const mailZone = (mail: unknown) => resource(TYPES.mailDnsZone, "example.org", { zone: { name: "example.org" }, mail });
-const dmarcArgs = (policy: Record<string, unknown>) => ({
-  rua: ["mailto:dmarc@example.org"],
-  ruf: [],
-  adkim: "r",
-  aspf: "r",
-  pct: 100,
-  ...policy,
-});
+/** The DMARC record the stack renders for prod with mailstack:dmarc changed. */
+const renderedDmarc = (dmarcConfig: Record<string, unknown>) => {
+  const config = prodConfig((values) => {
+    values[`${NAMESPACE}:dmarc`] = JSON.stringify({ rua: ["mailto:dmarc-reports@xd-cloud.de"], ...dmarcConfig });
+  });
+  const found = stackRecords(config, publicPem(strong)).find((r) => r.props.name === "_dmarc.xd-cloud.de");
+  if (!found) throw new Error("the stack renders no DMARC record");
+  return found;
+};
 const dmarcPolicy = (policy: DmarcPolicy["policy"]): DmarcPolicy => ({
   policy,
   subdomainPolicy: policy,
@@ -199,7 +199,6 @@ describe("mailstack-mail-require-spf-hardfail", () => {
     expect(await violations(spf, txt("example.org", "google-site-verification=abc ~all"))).toEqual([]);
     expect(await violations(spf, txt("example.org", "v=spf10 ~all"))).toEqual([]);
     expect(await violations(spf, record("example.org", "MX", { content: "v=spf1 ~all", priority: 10 }))).toEqual([]);
-    expect(await violations(spf, mailZone({ spf: "v=spf1 ~all" }))).toEqual([]);
   });
 
   it("skips a TXT content or type a preview cannot know", async () => {
@@ -213,11 +212,10 @@ describe("mailstack-mail-require-spf-hardfail", () => {
 describe("mailstack-mail-require-dmarc-enforcement", () => {
   const dmarcTxt = (text: string) => txt("_dmarc.example.org", text);
 
-  it("accepts the DMARC record the stack renders and the zone args it is rendered from", async () => {
+  it("accepts the DMARC record the stack renders", async () => {
     const rendered = recordNamed(`_dmarc.${prod.domains[0]?.name ?? ""}`);
     expect(rendered.props.content).toMatch(/^"v=DMARC1; p=reject;/);
     expect(await violations(dmarc, rendered)).toEqual([]);
-    expect(await violations(dmarc, mailZone({ dmarc: prod.dmarc, dkimPublicKeyPem: publicPem(strong) }))).toEqual([]);
   });
 
   it("accepts p=reject and p=quarantine, with enforcing sp and pct=100", async () => {
@@ -225,16 +223,16 @@ describe("mailstack-mail-require-dmarc-enforcement", () => {
       const text = dmarcRecord(dmarcPolicy(policy));
       expect(await violations(dmarc, dmarcTxt(text)), text).toEqual([]);
       expect(await violations(dmarc, dmarcTxt(`v=DMARC1; p=${policy}; pct=100`))).toEqual([]);
-      expect(await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy, subdomainPolicy: policy }) }))).toEqual([]);
+      expect(await violations(dmarc, renderedDmarc({ policy, subdomainPolicy: policy }))).toEqual([]);
     }
   });
 
   it("reports p=none and a missing p on the TXT record", async () => {
     expect(await violations(dmarc, dmarcTxt("v=DMARC1; p=none; rua=mailto:dmarc@example.org"))).toEqual([
-      "DMARC of _dmarc.example.org has p=none: use quarantine or reject",
+      "DMARC of _dmarc.example.org has p=none: use quarantine or reject (mailstack:dmarc.policy)",
     ]);
     expect(await violations(dmarc, dmarcTxt("v=DMARC1; rua=mailto:dmarc@example.org"))).toEqual([
-      "DMARC of _dmarc.example.org has p=(missing): use quarantine or reject",
+      "DMARC of _dmarc.example.org has p=(missing): use quarantine or reject (mailstack:dmarc.policy)",
     ]);
   });
 
@@ -250,23 +248,23 @@ describe("mailstack-mail-require-dmarc-enforcement", () => {
     ]);
   });
 
-  it('reports MailDnsZone args with policy "none", naming the config key', async () => {
-    expect(await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "none" }) }))).toEqual([
-      'DMARC of example.org is "none": set mailstack:dmarc.policy to quarantine or reject',
+  it('reports the record rendered from mailstack:dmarc.policy "none", naming the config key', async () => {
+    expect(await violations(dmarc, renderedDmarc({ policy: "none" }))).toEqual([
+      "DMARC of _dmarc.xd-cloud.de has p=none: use quarantine or reject (mailstack:dmarc.policy)",
     ]);
   });
 
-  it("reports MailDnsZone args with pct below 100, naming the config key", async () => {
-    expect(await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", pct: 50 }) }))).toEqual([
-      "DMARC of example.org applies to pct=50 only: set mailstack:dmarc.pct to 100",
+  it("reports the record rendered from mailstack:dmarc.pct below 100, naming the config key", async () => {
+    expect(await violations(dmarc, renderedDmarc({ policy: "reject", pct: 50 }))).toEqual([
+      "DMARC of _dmarc.xd-cloud.de applies to pct=50 only: use pct=100 (mailstack:dmarc.pct)",
     ]);
-    expect(await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", pct: 100 }) }))).toEqual([]);
+    expect(await violations(dmarc, renderedDmarc({ policy: "reject", pct: 100 }))).toEqual([]);
   });
 
-  it('reports MailDnsZone args with subdomainPolicy "none"', async () => {
-    expect(
-      await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", subdomainPolicy: "none" }) })),
-    ).toEqual([expect.stringMatching(/DMARC of example.org lets subdomains pass with sp=none/)]);
+  it('reports the record rendered from mailstack:dmarc.subdomainPolicy "none"', async () => {
+    expect(await violations(dmarc, renderedDmarc({ policy: "reject", subdomainPolicy: "none" }))).toEqual([
+      "DMARC of _dmarc.xd-cloud.de has sp=none for subdomains: use quarantine or reject (mailstack:dmarc.subdomainPolicy)",
+    ]);
   });
 
   it("does not take the stack's DMARC report authorisations (RFC 7489 §7.1) for policy records", async () => {
@@ -289,20 +287,11 @@ describe("mailstack-mail-require-dmarc-enforcement", () => {
     expect(await violations(dmarc, txt("_dmarc.example.org", "p=none"))).toEqual([]);
   });
 
-  it("skips content and zone args a preview cannot know", async () => {
+  it("skips a content, name or type a preview cannot know", async () => {
     expect(await violations(dmarc, record("_dmarc.example.org", "TXT", { content: UNKNOWN_VALUE }))).toEqual([]);
-    expect(await violations(dmarc, mailZone(UNKNOWN_VALUE))).toEqual([]);
-    expect(await violations(dmarc, mailZone({ dmarc: UNKNOWN_VALUE }))).toEqual([]);
     expect(
-      await violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject" }), dkimPublicKeyPem: UNKNOWN_VALUE })),
+      await violations(dmarc, record("_dmarc.example.org", UNKNOWN_VALUE, { content: '"v=DMARC1; p=none"' })),
     ).toEqual([]);
-  });
-
-  it("skips a MailDnsZone DMARC policy a preview cannot know", async () => {
-    await expect(violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: UNKNOWN_VALUE }) }))).resolves.toEqual([]);
-    await expect(
-      violations(dmarc, mailZone({ dmarc: dmarcArgs({ policy: "reject", subdomainPolicy: UNKNOWN_VALUE }) })),
-    ).resolves.toEqual([]);
   });
 });
 
@@ -335,7 +324,6 @@ describe("mailstack-mail-require-dkim-key-size", () => {
     expect(await violations(dkimKeySize, privateKey({ algorithm: "RSA", rsaBits: 4096 }))).toEqual([]);
     expect(await violations(dkimKeySize, privateKey({ algorithm: "RSA" }))).toEqual([]);
     expect(await violations(dkimKeySize, dkimKey(privatePem(strong)))).toEqual([]);
-    expect(await violations(dkimKeySize, mailZone({ dkimPublicKeyPem: publicPem(strong) }))).toEqual([]);
   });
 
   it("ignores keys and records that are not RSA", async () => {
@@ -344,7 +332,6 @@ describe("mailstack-mail-require-dkim-key-size", () => {
     expect(
       await violations(dkimKeySize, dkimTxt("v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")),
     ).toEqual([]);
-    expect(await violations(dkimKeySize, mailZone({ dkimPublicKeyPem: ed25519Pem }))).toEqual([]);
     expect(await violations(dkimKeySize, txt("example.org", "v=spf1 mx -all"))).toEqual([]);
   });
 
@@ -373,9 +360,10 @@ describe("mailstack-mail-require-dkim-key-size", () => {
     ]);
   });
 
-  it("reports a MailDnsZone publishing a 1024-bit DKIM public key", async () => {
-    expect(await violations(dkimKeySize, mailZone({ dkimPublicKeyPem: publicPem(weak) }))).toEqual([
-      "the DKIM key of example.org is RSA 1024: use at least 2048 bits",
+  it("reports the record the stack renders from a 1024-bit DKIM public key", async () => {
+    const rendered = stackRecords(prod, publicPem(weak)).find((r) => r.props.name === "dkim._domainkey.xd-cloud.de");
+    expect(rendered && (await violations(dkimKeySize, rendered))).toEqual([
+      "the DKIM record dkim._domainkey.xd-cloud.de is RSA 1024: use at least 2048 bits",
     ]);
   });
 
@@ -386,8 +374,6 @@ describe("mailstack-mail-require-dkim-key-size", () => {
       await violations(dkimKeySize, record("dkim._domainkey.example.org", "TXT", { content: UNKNOWN_VALUE })),
     ).toEqual([]);
     expect(await violations(dkimKeySize, dkimKey(UNKNOWN_VALUE))).toEqual([]);
-    expect(await violations(dkimKeySize, mailZone({ dkimPublicKeyPem: UNKNOWN_VALUE }))).toEqual([]);
-    expect(await violations(dkimKeySize, mailZone(UNKNOWN_VALUE))).toEqual([]);
   });
 });
 
@@ -461,18 +447,28 @@ describe("mailstack-mail-require-tls-rpt", () => {
 describe("mailstack-2fa-require-mailbox-tfa", () => {
   const mailbox = (spec: unknown) =>
     resource(TYPES.mailbox, "mailcow-tenants-alice@example.org", { kind: "mailbox", spec });
-  const tenants = (domains: unknown) =>
-    resource(TYPES.tenants, "mailcow-tenants", { adminUsername: "admin", adopt: false, domains });
-  const box = (localPart: string, forceTfa?: unknown) => ({
-    localPart,
-    name: localPart,
-    quotaMiB: 1024,
-    active: true,
-    forcePasswordUpdate: true,
-    ...(forceTfa === undefined ? {} : { forceTfa }),
-  });
+  /** The Mailbox resources MailcowTenants declares for prod's mailboxes, with `change` applied to the config. */
+  const declared = (change: (domains: Record<string, unknown>[]) => void = () => undefined) => {
+    const config = prodConfig((values) => {
+      const domains = JSON.parse(values[`${NAMESPACE}:domains`] ?? "[]") as Record<string, unknown>[];
+      change(domains);
+      values[`${NAMESPACE}:domains`] = JSON.stringify(domains);
+    });
+    return config.domains.flatMap((domain) =>
+      domain.mailboxes.map((box) =>
+        mailbox({
+          localPart: box.localPart,
+          domain: domain.name,
+          name: box.name ?? box.localPart,
+          quotaMiB: box.quotaMiB,
+          active: box.active,
+          forceTfa: box.forceTfa,
+        }),
+      ),
+    );
+  };
 
-  it("accepts mailboxes and tenants declared with forceTfa true (the config default)", async () => {
+  it("accepts the Mailboxes declared with forceTfa true (the config default)", async () => {
     expect(prod.domains.flatMap((d) => d.mailboxes.map((m) => m.forceTfa))).not.toContain(false);
     expect(
       await violations(
@@ -480,8 +476,7 @@ describe("mailstack-2fa-require-mailbox-tfa", () => {
         mailbox({ localPart: "alice", domain: "example.org", forceTfa: true, active: true }),
       ),
     ).toEqual([]);
-    const domains = prod.domains.map((d) => ({ name: d.name, mailboxes: d.mailboxes }));
-    expect(await violations(mailboxTfa, tenants(domains))).toEqual([]);
+    for (const item of declared()) expect(await violations(mailboxTfa, item)).toEqual([]);
   });
 
   it("reports a Mailbox with forceTfa false or missing", async () => {
@@ -493,11 +488,13 @@ describe("mailstack-2fa-require-mailbox-tfa", () => {
     ]);
   });
 
-  it("reports a MailcowTenants mailbox declared with forceTfa false or without it", async () => {
-    const domains = [{ name: "example.org", mailboxes: [box("alice", true), box("bob", false), box("carol")] }];
-    expect(await violations(mailboxTfa, tenants(domains))).toEqual([
-      "mailbox bob@example.org is declared without force_tfa: set forceTfa true",
-      "mailbox carol@example.org is declared without force_tfa: set forceTfa true",
+  it("reports the Mailbox declared from a mailstack:domains mailbox with forceTfa false", async () => {
+    const boxes = declared((domains) => {
+      (domains[0]?.mailboxes as Record<string, unknown>[]).push({ localPart: "bob", forceTfa: false, quotaMiB: 1 });
+    });
+    const messages = (await Promise.all(boxes.map((box) => violations(mailboxTfa, box)))).flat();
+    expect(messages).toEqual([
+      "mailbox bob@xd-cloud.de does not have to enrol 2FA: set forceTfa true in mailstack:domains",
     ]);
   });
 
@@ -507,17 +504,13 @@ describe("mailstack-2fa-require-mailbox-tfa", () => {
     );
   });
 
-  it("skips a mailbox spec or tenant domains a preview cannot know", async () => {
+  it("skips a mailbox spec a preview cannot know", async () => {
     expect(await violations(mailboxTfa, mailbox(UNKNOWN_VALUE))).toEqual([]);
-    expect(await violations(mailboxTfa, tenants(UNKNOWN_VALUE))).toEqual([]);
   });
 
-  it("skips a forceTfa flag a preview cannot know, on a Mailbox and in MailcowTenants", async () => {
+  it("skips a forceTfa flag a preview cannot know", async () => {
     await expect(
       violations(mailboxTfa, mailbox({ localPart: "alice", domain: "example.org", forceTfa: UNKNOWN_VALUE })),
-    ).resolves.toEqual([]);
-    await expect(
-      violations(mailboxTfa, tenants([{ name: "example.org", mailboxes: [box("alice", UNKNOWN_VALUE)] }])),
     ).resolves.toEqual([]);
   });
 });
@@ -525,38 +518,51 @@ describe("mailstack-2fa-require-mailbox-tfa", () => {
 // ---- admin 2FA ----------------------------------------------------------------------------------
 
 describe("mailstack-2fa-require-admin-tfa", () => {
-  const tenants = (adminUsername: unknown) =>
-    resource(TYPES.tenants, "mailcow-tenants", { adminUsername, adopt: false, domains: [] });
-  const adminTfaFor = (username: unknown) =>
-    resource(TYPES.mailcowAdmin, "mailcow-tenants-admin", { kind: "admin", username });
+  const domain = resource(TYPES.mailcowDomain, "mailcow-tenants-example.org", { kind: "domain", spec: {} });
+  const adminTfaFor = (username: unknown, outputs: Record<string, unknown> = {}) =>
+    resource(TYPES.mailcowAdmin, "mailcow-tenants-admin", { kind: "admin", username, ...outputs });
+  const outputs = (username: unknown) => stack({ mailcowAdmin: { username, initialPassword: "[secret]" } });
 
-  it("accepts the admin with its admin resource", async () => {
-    expect(await stackMessages(adminTfa, [tenants("admin"), adminTfaFor("admin")])).toEqual([]);
+  it("accepts the admin with its admin resource, the one the stack reports", async () => {
+    expect(await stackMessages(adminTfa, [domain, adminTfaFor("admin"), outputs("admin")])).toEqual([]);
+    expect(await stackMessages(adminTfa, [domain, adminTfaFor("admin", { forceTfa: true })])).toEqual([]);
   });
 
-  it("reports tenants whose admin has no admin resource, at the tenants", async () => {
-    const declared = tenants("admin");
-    expect(await stackViolations(adminTfa, [declared])).toEqual([
+  it("reports managed tenants without an admin resource, at the tenants", async () => {
+    expect(await stackViolations(adminTfa, [domain, outputs("admin")])).toEqual([
       {
         message:
-          "the mailcow admin admin has no enforced 2FA (no mailcow admin resource for it): keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername",
-        urn: declared.urn,
+          "the stack manages mailcow domains and mailboxes but no mailcow admin resource enforces the admin's 2FA: keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername",
+        urn: domain.urn,
+      },
+      {
+        message:
+          "the mailcow admin admin (stack output mailcowAdmin) has no enforced 2FA (no mailcow admin resource for it): keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername",
+        urn: outputs("admin").urn,
       },
     ]);
   });
 
-  it("reports an admin resource for another user than the tenants' admin", async () => {
-    expect(await stackMessages(adminTfa, [tenants("admin"), adminTfaFor("root")])).toEqual([
-      expect.stringMatching(/the mailcow admin admin has no enforced 2FA/),
+  it("reports an admin resource for another user than the admin the stack reports", async () => {
+    expect(await stackMessages(adminTfa, [domain, adminTfaFor("root"), outputs("admin")])).toEqual([
+      expect.stringMatching(/the mailcow admin admin \(stack output mailcowAdmin\) has no enforced 2FA/),
     ]);
   });
 
-  it("skips an admin name a preview cannot know", async () => {
-    expect(await stackMessages(adminTfa, [tenants(UNKNOWN_VALUE)])).toEqual([]);
+  it("reports an admin whose force_tfa mailcow reads back off (drift)", async () => {
+    const admin = adminTfaFor("admin", { forceTfa: false });
+    expect(await stackViolations(adminTfa, [domain, admin])).toEqual([
+      {
+        message: expect.stringMatching(/the mailcow admin admin has force_tfa off in mailcow/) as string,
+        urn: admin.urn,
+      },
+    ]);
   });
 
-  it("does not report the admin when the admin resource username is not known during preview", async () => {
-    await expect(stackMessages(adminTfa, [tenants("admin"), adminTfaFor(UNKNOWN_VALUE)])).resolves.toEqual([]);
+  it("skips an admin name or force_tfa a preview cannot know", async () => {
+    expect(await stackMessages(adminTfa, [domain, adminTfaFor(UNKNOWN_VALUE), outputs("admin")])).toEqual([]);
+    expect(await stackMessages(adminTfa, [domain, adminTfaFor("root"), outputs(UNKNOWN_VALUE)])).toEqual([]);
+    expect(await stackMessages(adminTfa, [domain, adminTfaFor("admin", { forceTfa: UNKNOWN_VALUE })])).toEqual([]);
   });
 });
 
@@ -625,18 +631,6 @@ describe("mailstack-2fa-require-proxmox-realm-tfa", () => {
     ]);
   });
 
-  it("reports TFA on another realm than the one the admins use (ProxmoxAccess), at ProxmoxAccess", async () => {
-    const access = resource(TYPES.proxmoxAccess, "proxmox-access", { adminRealm: "pve", realmTfa: "oath" });
-    expect(await stackMessages(proxmoxRealmTfa, [vm, access, realmCommand("pve")])).toEqual([]);
-    expect(await stackViolations(proxmoxRealmTfa, [vm, access, realmCommand("pam")])).toEqual([
-      {
-        message:
-          'the admins log in through realm "pve", but TFA is required only for "pam": set mailstack:proxmox.adminRealm to the realm the admins use',
-        urn: access.urn,
-      },
-    ]);
-  });
-
   it("does not report a stack without VMs", async () => {
     expect(
       await stackMessages(proxmoxRealmTfa, [record("example.org", "MX", { content: "mail.example.org" })]),
@@ -665,7 +659,7 @@ describe("mailstack-2fa-report-unenforced-logins", () => {
   const vm = resource(TYPES.vm, "mailcow-vm", { nodeName: "pve" });
   const realm = (name: string) =>
     resource(TYPES.command, `realm-tfa-${name}`, { create: "bash -s", stdin: realmTfaScript(name, "oath") });
-  const tenants = resource(TYPES.tenants, "mailcow-tenants", { adminUsername: "admin", domains: [] });
+  const tenants = resource(TYPES.mailcowDomain, "mailcow-tenants-example.org", { kind: "domain", spec: {} });
 
   it("is advisory: it lists what needs 2FA by hand and never blocks", () => {
     expect(RULES.unenforcedLogins.enforcementLevel).toBe("advisory");
@@ -708,7 +702,7 @@ describe("mailstack-2fa-report-unenforced-logins", () => {
     expect(await stackMessages(unenforcedLogins, [txt("example.org", "v=spf1 -all"), account])).toEqual([]);
   });
 
-  it("reports mailcow's domain admins, which the stack does not declare, when tenants exist", async () => {
+  it("reports mailcow's domain admins, which the stack does not declare, when it manages mailcow domains", async () => {
     expect(await stackMessages(unenforcedLogins, [tenants])).toEqual([
       expect.stringMatching(/^mailcow domain admins: not declared by the stack; give any created in the UI force_tfa/),
     ]);
@@ -737,7 +731,7 @@ describe("mailstack-2fa-report-unenforced-logins", () => {
       resource(TYPES.vm, "mailcow-vm", { nodeName: UNKNOWN_VALUE }),
       resource(TYPES.command, "realm-tfa", { create: "bash -s", stdin: UNKNOWN_VALUE }),
       resource(TYPES.mailbox, "alice", { spec: UNKNOWN_VALUE }),
-      resource(TYPES.tenants, "mailcow-tenants", { adminUsername: UNKNOWN_VALUE, domains: UNKNOWN_VALUE }),
+      resource(TYPES.mailcowDomain, "mailcow-tenants-example.org", { spec: UNKNOWN_VALUE }),
     ]);
     expect(found.map((m) => m.split(":")[0])).toEqual([
       "Proxmox root@pam",

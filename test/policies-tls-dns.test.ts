@@ -13,7 +13,10 @@ import { zoneTls12 } from "../policies/tls/zone-tls12";
 import { installAndRun, installFilesScript } from "../render/host-scripts";
 import { dovecotExtraConf, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
 import { mtaStsWorkerScript } from "../render/mta-sts-worker";
+import { mailHostInput } from "./fixtures";
 import {
+  mailHostCommand,
+  mailHostCommands,
   OTHER_ZONE,
   record,
   resource,
@@ -32,24 +35,16 @@ const mx = (domain: string, host: string, zoneId = ZONE) =>
   record(domain, "MX", { content: host, priority: 10 }, zoneId);
 const tlsa = (name: string, zoneId = ZONE) =>
   record(name, "TLSA", { data: { usage: 3, selector: 1, matchingType: 1, certificate: "ab".repeat(32) } }, zoneId);
-const vm = (props: Record<string, unknown>) => resource(TYPES.mailcowVm, "mailcow", props);
 
 describe("mailstack-tls-require-mail-tls12", () => {
-  it("accepts TLS 1.2 and 1.3 as the mail host's minimum", async () => {
-    expect(await violations(mailTls12, vm({ tlsMinVersion: "1.2" }))).toEqual([]);
-    expect(await violations(mailTls12, vm({ tlsMinVersion: "1.3" }))).toEqual([]);
-  });
-
-  it("reports TLS 1.0 and 1.1 and a missing minimum, naming the config key", async () => {
-    for (const version of ["1.0", "1.1"]) {
-      expect(await violations(mailTls12, vm({ tlsMinVersion: version }))).toEqual([
-        expect.stringMatching(new RegExp(`accept TLS ${version}: set mailstack:tlsMinVersion`)),
-      ]);
-    }
-    expect(await violations(mailTls12, vm({}))).toEqual([expect.stringMatching(/no TLS minimum/)]);
-  });
-
   const install = (stdin: unknown) => resource(TYPES.command, "mailcow-postfix-tls", { create: "sudo bash -s", stdin });
+  const withoutStep = (name: string, input = mailHostInput()) =>
+    mailHostCommands(input).filter((r) => r.name !== `mailcow-${name}`);
+
+  it("accepts the bring-up the stack renders for TLS 1.2 and 1.3 (the commands MailcowVm declares)", async () => {
+    for (const version of ["1.2", "1.3"] as const)
+      expect(await stackMessages(mailTls12, mailHostCommands(mailHostInput({ tlsMinVersion: version })))).toEqual([]);
+  });
 
   it("accepts the commands that install the rendered Postfix and Dovecot files for TLS 1.2 and 1.3", async () => {
     for (const version of ["1.2", "1.3"] as const) {
@@ -58,7 +53,7 @@ describe("mailstack-tls-require-mail-tls12", () => {
         postfixOpensslCnf(version),
         dovecotExtraConf(version),
       ].join("\n");
-      expect(await violations(mailTls12, install(files))).toEqual([]);
+      expect(await stackMessages(mailTls12, [install(files)])).toEqual([]);
     }
   });
 
@@ -70,8 +65,12 @@ describe("mailstack-tls-require-mail-tls12", () => {
       ["[baseline_postfix_settings]\nMinProtocol = TLSv1\n", "MinProtocol = TLSv1.0"],
     ];
     for (const [file, named] of cases) {
-      expect(await violations(mailTls12, install(`cat > extra.cf <<'EOF'\n${file}EOF\n`))).toEqual([
-        `this command configures mailcow with ${named}: render the files from mailstack:tlsMinVersion "1.2" or "1.3"`,
+      const command = install(`cat > extra.cf <<'EOF'\n${file}EOF\n`);
+      expect(await stackViolations(mailTls12, [command])).toEqual([
+        {
+          message: `mailcow-postfix-tls configures mailcow with ${named}: render the files from mailstack:tlsMinVersion "1.2" or "1.3"`,
+          urn: command.urn,
+        },
       ]);
     }
   });
@@ -90,28 +89,30 @@ describe("mailstack-tls-require-mail-tls12", () => {
     );
     expect(weak.content).not.toContain("TLSv1\n"); // the file travels base64-encoded
     for (const stdin of [weak.content, installAndRun(weak)]) {
-      expect(await violations(mailTls12, install(stdin))).toEqual([
-        'this command configures mailcow with smtpd_tls_protocols = TLSv1.0: render the files from mailstack:tlsMinVersion "1.2" or "1.3"',
+      expect(await stackMessages(mailTls12, [install(stdin)])).toEqual([
+        'mailcow-postfix-tls configures mailcow with smtpd_tls_protocols = TLSv1.0: render the files from mailstack:tlsMinVersion "1.2" or "1.3"',
       ]);
     }
-    const rendered = installFilesScript(
-      "postfix-tls",
-      [
-        {
-          path: "/opt/mailcow-dockerized/data/conf/postfix/extra.cf",
-          mode: "0644",
-          content: postfixExtraCf({ hostname: "mail.example.org", minVersion: "1.2" }),
-        },
-      ],
-      { root: "/opt/mailcow-dockerized", onChange: { restart: ["postfix-mailcow"] } },
-    );
-    expect(await violations(mailTls12, install(installAndRun(rendered)))).toEqual([]);
   });
 
-  it("skips a minimum a preview cannot know, and other resource types", async () => {
-    expect(await violations(mailTls12, vm({ tlsMinVersion: UNKNOWN_VALUE }))).toEqual([]);
-    expect(await violations(mailTls12, install(UNKNOWN_VALUE))).toEqual([]);
-    expect(await violations(mailTls12, resource(TYPES.vm, "mailcow-vm", { tlsMinVersion: "1.0" }))).toEqual([]);
+  it("reports mailcow installed without the steps that set Postfix's or Dovecot's minimum (mailcow's default is TLS 1.0)", async () => {
+    const conf = mailHostCommand("mailcow-conf");
+    expect(await stackViolations(mailTls12, withoutStep("postfix-tls"))).toEqual([
+      { message: expect.stringMatching(/no command sets smtpd_tls_protocols for Postfix/) as string, urn: conf.urn },
+      {
+        message: expect.stringMatching(/no command sets smtpd_tls_mandatory_protocols for Postfix/) as string,
+        urn: conf.urn,
+      },
+    ]);
+    expect(await stackMessages(mailTls12, withoutStep("dovecot-tls"))).toEqual([
+      expect.stringMatching(/no command sets ssl_min_protocol for Dovecot \(IMAP, POP3\), so mailcow's default/),
+    ]);
+  });
+
+  it("skips a script a preview cannot know (the minimums may be there), and other resource types", async () => {
+    expect(await stackMessages(mailTls12, [install(UNKNOWN_VALUE)])).toEqual([]);
+    expect(await stackMessages(mailTls12, [...withoutStep("postfix-tls"), install(UNKNOWN_VALUE)])).toEqual([]);
+    expect(await stackMessages(mailTls12, [resource(TYPES.vm, "mailcow-vm", { tlsMinVersion: "1.0" })])).toEqual([]);
   });
 });
 
@@ -181,6 +182,13 @@ describe("mailstack-tls-require-verified-connections", () => {
     for (const item of compliant) expect(await violations(verifiedConnections, item), item.type).toEqual([]);
   });
 
+  it("accepts an upper-case scheme, which config accepts too (RFC 3986: schemes are case-insensitive)", async () => {
+    expect(await violations(verifiedConnections, provider({ endpoint: "HTTPS://pve.example.org:8006/" }))).toEqual([]);
+    expect(await violations(verifiedConnections, dynamic("pfsense", { endpoint: "HTTPS://fw.example.org/" }))).toEqual(
+      [],
+    );
+  });
+
   it("reports a Proxmox provider that skips verification or speaks plain HTTP", async () => {
     for (const insecure of [true, "true"]) {
       expect(await violations(verifiedConnections, provider({ endpoint: "https://pve:8006/", insecure }))).toEqual([
@@ -238,7 +246,6 @@ describe("mailstack-tls-enforce-mta-sts", () => {
     resource(TYPES.workersScript, "example.org-mta-sts", {
       content: mtaStsWorkerScript("example.org", policyText(mode, maxAge)),
     });
-  const zone = (mtaStsArgs: unknown) => resource(TYPES.mailDnsZone, "example.org", { mail: { mtaSts: mtaStsArgs } });
 
   it("reads mode and max_age from the Worker the stack renders", () => {
     expect(policyFromWorker(mtaStsWorkerScript("example.org", policyText("enforce", 1209600)))).toEqual({
@@ -249,27 +256,25 @@ describe("mailstack-tls-enforce-mta-sts", () => {
 
   it("accepts enforce with max_age of a week or more", async () => {
     expect(await violations(mtaSts, worker("enforce", 604800))).toEqual([]);
-    expect(await violations(mtaSts, zone({ mode: "enforce", maxAgeSeconds: 1209600 }))).toEqual([]);
+    expect(await violations(mtaSts, worker("enforce", 1209600))).toEqual([]);
   });
 
-  it("reports testing and none modes in the served policy and in the zone's args", async () => {
+  it("reports testing and none modes in the served policy", async () => {
     for (const mode of ["testing", "none"]) {
-      expect(await violations(mtaSts, worker(mode, 604800))).toEqual([expect.stringMatching(`"${mode}" mode`)]);
-      expect(await violations(mtaSts, zone({ mode, maxAgeSeconds: 604800 }))).toEqual([
+      expect(await violations(mtaSts, worker(mode, 604800))).toEqual([
         expect.stringMatching(`"${mode}" mode: set mailstack:mtaSts.mode to "enforce"`),
       ]);
     }
   });
 
-  it("reports a max_age below one week in both places", async () => {
-    expect(await violations(mtaSts, worker("enforce", 86400))).toEqual([expect.stringMatching(/max_age 86400/)]);
-    expect(await violations(mtaSts, zone({ mode: "enforce", maxAgeSeconds: 86400 }))).toEqual([
-      expect.stringMatching(/at least 604800/),
+  it("reports a max_age below one week", async () => {
+    expect(await violations(mtaSts, worker("enforce", 86400))).toEqual([
+      expect.stringMatching(/max_age 86400: set mailstack:mtaSts.maxAgeSeconds to at least 604800/),
     ]);
   });
 
   it("skips a policy a preview cannot know and Workers that serve no MTA-STS policy", async () => {
-    expect(await violations(mtaSts, zone(UNKNOWN_VALUE))).toEqual([]);
+    expect(await violations(mtaSts, resource(TYPES.workersScript, "later", { content: UNKNOWN_VALUE }))).toEqual([]);
     expect(await violations(mtaSts, resource(TYPES.workersScript, "other", { content: "export default {}" }))).toEqual(
       [],
     );

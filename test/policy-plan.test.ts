@@ -99,7 +99,7 @@ describe("insecure stack configs fail the plan with the rule named", () => {
     ]);
   });
 
-  it("2FA off for a mailbox: mailstack-2fa-require-mailbox-tfa, for the mailbox and the declared tenant", async () => {
+  it("2FA off for a mailbox: mailstack-2fa-require-mailbox-tfa, at the Mailbox mailcow receives", async () => {
     const domains = JSON.stringify([
       {
         name: "xd-cloud.de",
@@ -109,14 +109,14 @@ describe("insecure stack configs fail the plan with the rule named", () => {
     ]);
     const { result } = await planWithKeys({ "mailstack:domains": domains });
     expect(mandatoryRules(result.policy.findings)).toEqual(["mailstack-2fa-require-mailbox-tfa"]);
-    const messages = result.policy.mandatory.map((f) => f.message);
-    expect(messages).toHaveLength(2);
-    expect(messages).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(/bob@xd-cloud.de is declared without force_tfa/),
-        expect.stringMatching(/mailbox bob@xd-cloud.de does not have to enrol 2FA/),
-      ]),
-    );
+    expect(result.policy.mandatory).toEqual([
+      expect.objectContaining({
+        message: "mailbox bob@xd-cloud.de does not have to enrol 2FA: set forceTfa true in mailstack:domains",
+        urn: expect.stringMatching(
+          /pulumi-nodejs:dynamic\/mailcow:Mailbox::mailcow-tenants-bob@xd-cloud\.de$/,
+        ) as string,
+      }),
+    ]);
   });
 
   it("logs neither shipped nor declared local-only: mailstack-ops-require-log-shipping", async () => {
@@ -152,7 +152,7 @@ describe("insecure stack configs fail the plan with the rule named", () => {
     });
     const error = await rejection(planWithKeys({ "mailstack:admin": admin }));
     expect(error.message).toMatch(
-      /mailstack:admin.sshCidrs\[0\] = "0.0.0.0\/0": .*whole internet.*policy mailstack-exposure-restrict-ssh-sources/,
+      /mailstack:admin.sshCidrs = .*0.0.0.0\/0.*: together these open SSH to the whole of public IPv4.*policy mailstack-exposure-restrict-ssh-sources/,
     );
   });
 
@@ -160,7 +160,19 @@ describe("insecure stack configs fail the plan with the rule named", () => {
     const prod = await rejection(
       planWithKeys({ "mailstack:policy": JSON.stringify({ advisory: ["mailstack-mail-require-dmarc-enforcement"] }) }),
     );
-    expect(prod.message).toMatch(/mailstack:policy.advisory\[0\].*a production stack enforces every rule/);
+    expect(prod.message).toMatch(/mailstack:policy.advisory\[0\].*the stack "prod" enforces every rule/);
+    // The label is not the stack file's to flip: prod relabelled staging still relaxes nothing.
+    const relabelled = await rejection(
+      planWithKeys({
+        "mailstack:environment": "staging",
+        "mailstack:policy": JSON.stringify({ advisory: [...RELAXABLE_RULES] }),
+      }),
+    );
+    expect(relabelled.message).toMatch(/mailstack:environment.*the stack "prod" is production to the policy pack/);
+    for (const [index, name] of RELAXABLE_RULES.entries())
+      expect(relabelled.message).toContain(
+        `mailstack:policy.advisory[${index}] = "${name}": the stack "prod" enforces`,
+      );
     const staging = await rejection(
       planWithKeys(
         { "mailstack:policy": JSON.stringify({ advisory: ["mailstack-dns-require-dnssec"] }) },
@@ -218,42 +230,64 @@ describe("the pull request workflow", () => {
     uses?: string;
     run?: string;
     if?: string;
-    "continue-on-error"?: boolean;
+    "working-directory"?: string;
     with?: Record<string, unknown>;
+  }
+  interface Job {
+    if?: string;
+    needs?: string;
+    permissions?: Record<string, string>;
+    environment?: string;
+    env?: Record<string, string>;
+    strategy: { matrix: { stack: string[] } };
+    steps: Step[];
   }
   const workflow = parse(readFileSync(join(root, ".github", "workflows", "policy.yml"), "utf8")) as {
     on: Record<string, unknown>;
-    jobs: Record<string, { strategy: { matrix: { stack: string[] } }; steps: Step[] }>;
+    permissions: Record<string, string>;
+    jobs: Record<string, Job>;
   };
-  const job = workflow.jobs.policy;
+  const { review, comment, preview } = workflow.jobs;
+  const runs = (job: Job | undefined) => (job?.steps ?? []).map((s) => s.run ?? "").join("\n");
 
-  it("plans every stack of the repository with the policy pack on each pull request", () => {
+  it("reviews every stack of the repository on each pull request, judged by the base branch", () => {
     expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
-    for (const stack of job?.strategy.matrix.stack ?? [])
+    for (const stack of review?.strategy.matrix.stack ?? [])
       expect(existsSync(join(root, `Pulumi.${stack}.yaml`))).toBe(true);
-    expect(job?.strategy.matrix.stack.sort()).toEqual(["prod", "staging"]);
-    const steps = job?.steps ?? [];
-    expect(steps.map((s) => s.run ?? "").join("\n")).toMatch(
-      /npm ci[\s\S]*npm run plan -- --stack "\$\{\{ matrix.stack \}\}"/,
-    );
-    const comment = steps.find((s) => s.uses?.startsWith("marocchino/sticky-pull-request-comment"));
-    expect(comment?.with?.path).toBe("out/${{ matrix.stack }}/policy.md");
-    // A fork's read-only token cannot comment: that must not turn a passing verdict red.
-    expect(comment?.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
-    expect(comment?.["continue-on-error"]).toBe(true);
-    const fail = steps.find((s) => s.name === "Fail on mandatory policy violations");
+    expect(review?.strategy.matrix.stack.sort()).toEqual(["prod", "staging"]);
+    const checkouts = (review?.steps ?? []).filter((s) => s.uses?.startsWith("actions/checkout@"));
+    expect(checkouts.map((s) => s.with?.ref)).toEqual([undefined, "${{ github.event.pull_request.base.sha }}"]);
+    // The review tree and every review command come from the base checkout.
+    expect(runs(review)).toMatch(/base\/scripts\/policy-review-tree\.sh base head review/);
+    expect(runs(review)).toMatch(/cd review && node --require tsx\/cjs scripts\/policy-review\.ts plan/);
+    expect(runs(review)).not.toMatch(/npm run plan/);
+    const fail = review?.steps.find((s) => s.name === "Fail on mandatory policy violations");
     expect(fail?.if).toBe("steps.plan.outputs.status != '0'");
   });
 
-  it("runs pulumi preview with the pack and the stack's policy config only when credentials exist", () => {
-    const preview = job?.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
-    expect(preview?.if).toMatch(
-      /PULUMI_ACCESS_TOKEN != ''.*PULUMI_BACKEND_URL != ''.*steps\.plan\.outputs\.status != '2'/,
-    );
-    expect(preview?.with).toMatchObject({
+  it("gives each job the least it needs, secrets only to the repository's own branches, actions by commit", () => {
+    expect(workflow.permissions).toEqual({});
+    expect(review?.permissions).toEqual({ contents: "read" });
+    expect(JSON.stringify(review)).not.toMatch(/secrets\./);
+    expect(comment?.permissions).toEqual({ "pull-requests": "write" });
+    for (const job of [comment, preview])
+      expect(job?.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
+    expect(Object.values(preview?.env ?? {}).join(" ")).toMatch(/secrets\.PULUMI_ACCESS_TOKEN/);
+    for (const job of Object.values(workflow.jobs))
+      for (const step of job.steps)
+        if (step.uses) expect(step.uses, step.uses).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+    for (const step of [...(review?.steps ?? []), ...(preview?.steps ?? [])])
+      if (step.uses?.startsWith("actions/checkout@")) expect(step.with?.["persist-credentials"]).toBe(false);
+  });
+
+  it("runs pulumi preview with the base pack and the base pack's levels, only when credentials exist", () => {
+    const step = preview?.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+    expect(step?.if).toMatch(/PULUMI_ACCESS_TOKEN != ''.*PULUMI_BACKEND_URL != ''.*policy-config\.json/);
+    expect(step?.with).toMatchObject({
       command: "preview",
       "stack-name": "${{ matrix.stack }}",
-      policyPacks: "policies",
+      "work-dir": "review",
+      policyPacks: "review/policies",
       policyPackConfigs: "out/${{ matrix.stack }}/policy-config.json",
     });
   });

@@ -37,9 +37,9 @@ describe("the SDK internals in common/sdk-internals.ts", () => {
   });
 
   it("keep the mock monitor, the registration response and the run options", () => {
-    expect(MockMonitor.prototype.registerResource).toBeTypeOf("function");
-    expect(MockMonitor.prototype.registerResourceOutputs).toBeTypeOf("function");
-    expect(new RegisterResourceResponse().setUrn).toBeTypeOf("function");
+    for (const method of ["registerResource", "registerResourceOutputs"])
+      expect(typeof (MockMonitor.prototype as unknown as Record<string, unknown>)[method], method).toBe("function");
+    expect(typeof (new RegisterResourceResponse() as unknown as Record<string, unknown>).setUrn).toBe("function");
     expect(setMockOptions).toBeTypeOf("function");
     expect(waitForRPCs).toBeTypeOf("function");
     expect(runtimeOptions()).toBeTypeOf("object");

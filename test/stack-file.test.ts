@@ -71,3 +71,47 @@ describe("reading stack files like the Pulumi CLI", () => {
     expect(() => readStackConfig(dir, "broken")).toThrow(/not valid YAML/);
   });
 });
+
+describe("hostile stack files: a StackFileError naming the file, never a stack trace", () => {
+  const write = (name: string, body: string) => {
+    writeFileSync(join(dir, `Pulumi.${name}.yaml`), body);
+    return name;
+  };
+  const nested = (depth: number, open: string, close: string) => `${open.repeat(depth)}${close.repeat(depth)}`;
+  const billion = (levels: number, width: number) => [
+    "config:",
+    `  x0: &a0 [${Array.from({ length: width }, () => "lol").join(", ")}]`,
+    ...Array.from(
+      { length: levels },
+      (_, i) => `  x${i + 1}: &a${i + 1} [${Array.from({ length: width }, () => `*a${i}`).join(", ")}]`,
+    ),
+  ];
+  const cases: [string, string, RegExp][] = [
+    ["an alias without anchor", "config:\n  mailstack:hostname: *nope\n", /Unresolved alias.*write the values out/],
+    ["an alias before its anchor", "config:\n  a: *x\n  b: &x 1\n", /Unresolved alias/],
+    ["a self-referencing anchor (sequence)", "config:\n  a: &x [*x]\n", /refers to itself/],
+    ["a self-referencing anchor (mapping)", "config:\n  a: &x {b: *x}\n", /refers to itself/],
+    ...[3, 6, 9].map((levels): [string, string, RegExp] => [
+      `an alias bomb of ${levels} levels`,
+      `${billion(levels, 10).join("\n")}\n`,
+      /Excessive alias count/,
+    ]),
+    ...[100, 1000, 5000].flatMap((depth): [string, string, RegExp][] => [
+      [`${depth} nested flow sequences`, `config:\n  mailstack:x: ${nested(depth, "[", "]")}\n`, /nest/],
+      [`${depth} nested flow mappings`, `config:\n  mailstack:x: ${nested(depth, "{a: ", "}")}\n`, /nest/],
+    ]),
+  ];
+  it.each(cases)("%s", (_, body, message) => {
+    const name = write(`hostile${cases.findIndex(([title]) => title === _)}`, body);
+    let error: unknown;
+    try {
+      readStackConfig(dir, name);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(StackFileError);
+    expect((error as Error).message).toContain(`Pulumi.${name}.yaml`);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toMatch(/Maximum call stack/);
+  });
+});

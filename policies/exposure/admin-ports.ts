@@ -2,7 +2,22 @@
 // pfSense UI, and mailcow's API (which shares 443 with webmail, so its allow-list decides).
 import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asArray, asRecord, isKnown, isWorldCidr, peek, propsOf, snapshot, stackRule, text } from "../lib";
+import { LIMIT_TEXT, tooWide } from "../../common/cidr";
+import {
+  TYPES,
+  asArray,
+  asRecord,
+  envValues,
+  isKnown,
+  isWorldCidr,
+  propsOf,
+  snapshot,
+  stackHostTexts,
+  stackRule,
+  text,
+  ufwAllows,
+  ufwPortIncludes,
+} from "../lib";
 
 /** Port → what an admin reaches there. */
 export const ADMIN_PORTS: ReadonlyMap<number, string> = new Map([
@@ -57,7 +72,7 @@ function spec(resource: PolicyResource): Record<string, unknown> | undefined {
 
 export const adminPorts = stackRule(RULES.adminPorts, {
   description:
-    "No firewall rule, port forward or public port exposes SSH, the Proxmox/PBS/pfSense UIs or the mailcow API to the WAN.",
+    "No pfSense rule, port forward or host firewall rule exposes SSH, the Proxmox/PBS/pfSense UIs to the WAN; mailcow's API allow-list (API_ALLOW_FROM) is bounded as a whole.",
   remediationSteps:
     "Reach admin interfaces over the LAN or a VPN; keep mailstack:mailcow.apiAllowFrom to the admin networks.",
   validateStack: (args, report) => {
@@ -104,18 +119,39 @@ export const adminPorts = stackRule(RULES.adminPorts, {
             rule.urn,
           );
     }
-    for (const vm of args.resources.filter((r) => r.type === TYPES.mailcowVm)) {
-      const ports = peek(() => asArray(propsOf(vm).publicPorts).map(Number));
-      if (isKnown(ports))
-        for (const what of exposed(new Set(ports), ADMIN_PORTS))
-          report(`the mail host publishes ${what} to the internet: remove it from the public ports`, vm.urn);
-      const allow = peek(() => asArray(asRecord(asRecord(propsOf(vm).mailcow).conf).apiAllowFrom).map(String));
-      if (isKnown(allow))
-        for (const cidr of allow.filter(isWorldCidr))
+    // The mail host's own firewall (bring-up scripts and cloud-init): admin ports open to anyone.
+    // mailcow's API shares 443 with webmail, so the allow-list in mailcow.conf is what keeps it in.
+    for (const { urn, texts } of stackHostTexts(args.resources)) {
+      const reported = new Set<string>();
+      for (const allow of texts.flatMap(ufwAllows)) {
+        if (allow.from !== undefined && !isWorldCidr(allow.from)) continue;
+        for (const [port, what] of ADMIN_PORTS)
+          if (ufwPortIncludes(allow.port, port, port === 22 ? "ssh" : undefined) && !reported.has(what)) {
+            reported.add(what);
+            report(
+              `the mail host's firewall opens ${what} (${port}) to the internet ("${allow.command}"): remove the port from the public ports, reach it over the LAN or a VPN`,
+              urn,
+            );
+          }
+      }
+      for (const value of new Set(texts.flatMap((t) => envValues(t, "API_ALLOW_FROM")))) {
+        const entries = value
+          .split(",")
+          .map((entry) => entry.trim())
+          .filter((entry) => entry !== "");
+        const world = entries.filter(isWorldCidr);
+        if (entries.length === 0 || world.length > 0)
           report(
-            `mailcow's API accepts keys from ${cidr}: limit mailstack:mailcow.apiAllowFrom to the admin networks`,
-            vm.urn,
+            `mailcow's API accepts keys from ${world.join(", ") || "anywhere (API_ALLOW_FROM is empty)"}: limit mailstack:mailcow.apiAllowFrom to the admin networks`,
+            urn,
           );
+        else
+          for (const { family, size } of tooWide(entries))
+            report(
+              `mailcow's API accepts keys from ${size} of public IPv${family} (API_ALLOW_FROM=${value}); an allow-list is ${LIMIT_TEXT}: limit mailstack:mailcow.apiAllowFrom to the admin networks`,
+              urn,
+            );
+      }
     }
   },
 });

@@ -1,9 +1,9 @@
-// SSH only from the admin networks: the host firewall, pfSense pass rules and the config that
-// feeds them.
+// SSH only from the admin networks: every host firewall rule for port 22 (the bring-up scripts and
+// cloud-init), judged one by one and as a union, and pfSense pass rules.
+import { LIMIT_TEXT, tooWide } from "../../common/cidr";
 import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,
-  asArray,
   asRecord,
   hostConfigTexts,
   isKnown,
@@ -12,6 +12,8 @@ import {
   propsOf,
   resourceRule,
   text,
+  ufwAllows,
+  ufwPortIncludes,
 } from "../lib";
 
 /** True when a pfSense port field (number, range or "any") includes 22; aliases are left to admin-ports. */
@@ -22,32 +24,27 @@ function includesSsh(field: string): boolean {
   return range !== null && Number(range[1]) <= 22 && 22 <= Number(range[2] ?? range[1]);
 }
 
-/** Host firewall commands that open SSH to anyone. */
+/** Host firewall commands of a script that open SSH too widely: to anyone, or together to too much. */
 export function openSshProblems(text: string): string[] {
-  const problems: string[] = [];
-  for (const line of text.split("\n")) {
-    const command = line.trim();
-    if (!/^ufw\s+(allow|limit)\b/.test(command)) continue;
-    const opensSsh =
-      /\bport\s+22\b/.test(command) || /^ufw\s+(allow|limit)\s+(in\s+)?(22(\/tcp)?|ssh|OpenSSH)\b/i.test(command);
-    if (!opensSsh) continue;
-    const from = /\bfrom\s+(\S+)/.exec(command)?.[1];
-    if (from === undefined || isWorldCidr(from)) problems.push(`"${command}" opens SSH to everyone`);
-  }
+  const ssh = ufwAllows(text).filter((allow) => ufwPortIncludes(allow.port, 22, "ssh") || allow.port === "openssh");
+  const problems = ssh
+    .filter((allow) => allow.from === undefined || isWorldCidr(allow.from))
+    .map((allow) => `"${allow.command}" opens SSH to everyone`);
+  // The union of the rest: entries reported above are not counted twice.
+  const sources = ssh.flatMap((allow) => (allow.from === undefined || isWorldCidr(allow.from) ? [] : [allow.from]));
+  for (const { family, size } of tooWide(sources))
+    problems.push(
+      `its SSH rules together admit ${size} of public IPv${family} (${sources.join(", ")}); an admin allow-list is ${LIMIT_TEXT}: limit mailstack:admin.sshCidrs to the admin networks`,
+    );
   return problems;
 }
 
 export const sshSources = resourceRule(RULES.sshSources, {
-  description: "SSH is reachable only from the admin networks (mailstack:admin.sshCidrs).",
-  remediationSteps: "List the admin networks in mailstack:admin.sshCidrs; never 0.0.0.0/0 or ::/0.",
+  description:
+    "SSH is reachable only from the admin networks (mailstack:admin.sshCidrs): no host firewall rule from anywhere, their union bounded, no pfSense pass rule from the world.",
+  remediationSteps:
+    "List the admin networks in mailstack:admin.sshCidrs; never 0.0.0.0/0, ::/0 or lists that add up to it.",
   validateResource: (args, report) => {
-    if (args.type === TYPES.mailcowVm) {
-      const networks = peek(() => asArray(asRecord(propsOf(args).admin).networks).map(String));
-      if (!isKnown(networks)) return;
-      for (const cidr of networks.filter(isWorldCidr))
-        report(`SSH to the mail host is allowed from ${cidr}: limit mailstack:admin.sshCidrs to the admin networks`);
-      return;
-    }
     if (args.type === TYPES.pfsenseRule) {
       const spec = peek(() => asRecord(propsOf(args).spec));
       if (!isKnown(spec) || spec.type !== "pass" || spec.disabled === true) return;

@@ -1,7 +1,7 @@
 // DKIM keys have at least 2048 bits (RFC 8301 §3.2: 1024 is the floor, 2048 the recommendation).
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, txtText } from "../lib";
+import { TYPES, isKnown, peek, propsOf, resourceRule, str, txtText } from "../lib";
 
 export const MIN_BITS = 2048;
 
@@ -56,12 +56,6 @@ export const dkimKeySize = resourceRule(RULES.dkimKeySize, {
             rsaBits(createPrivateKey(pem)),
             `the DKIM key mailcow signs ${str(() => propsOf(args).domain) ?? ""} with`,
           );
-        return;
-      }
-      case TYPES.mailDnsZone: {
-        const pem = peek(() => asRecord(propsOf(args).mail).dkimPublicKeyPem);
-        if (isKnown(pem) && typeof pem === "string" && pem.includes("BEGIN"))
-          small(rsaBits(createPublicKey(pem)), `the DKIM key of ${args.name}`);
         return;
       }
       default:

@@ -1,6 +1,6 @@
 // DMARC asks receivers to quarantine or reject failing mail (p=, sp=, for all of it).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, text, txtText } from "../lib";
+import { TYPES, propsOf, resourceRule, str, txtText } from "../lib";
 
 const ENFORCING = ["quarantine", "reject"];
 
@@ -14,17 +14,19 @@ export function dmarcProblems(text: string): string[] {
   );
   const problems: string[] = [];
   const p = tags.get("p");
-  if (!p || !ENFORCING.includes(p)) problems.push(`has p=${p ?? "(missing)"}: use quarantine or reject`);
+  if (!p || !ENFORCING.includes(p))
+    problems.push(`has p=${p ?? "(missing)"}: use quarantine or reject (mailstack:dmarc.policy)`);
   const sp = tags.get("sp");
   if (sp !== undefined && !ENFORCING.includes(sp))
-    problems.push(`has sp=${sp} for subdomains: use quarantine or reject`);
+    problems.push(`has sp=${sp} for subdomains: use quarantine or reject (mailstack:dmarc.subdomainPolicy)`);
   const pct = tags.get("pct");
-  if (pct !== undefined && Number(pct) < 100) problems.push(`applies to pct=${pct} only: use pct=100`);
+  if (pct !== undefined && Number(pct) < 100)
+    problems.push(`applies to pct=${pct} only: use pct=100 (mailstack:dmarc.pct)`);
   return problems;
 }
 
 export const dmarc = resourceRule(RULES.dmarc, {
-  description: "DMARC policies quarantine or reject (p and sp) for all mail (mandatory in production).",
+  description: "The DMARC records quarantine or reject (p and sp) for all mail (mandatory in production).",
   remediationSteps: "Set mailstack:dmarc.policy to quarantine or reject once the aggregate reports are clean.",
   validateResource: (args, report) => {
     if (args.type === TYPES.dnsRecord && str(() => propsOf(args).type)?.toUpperCase() === "TXT") {
@@ -36,19 +38,6 @@ export const dmarc = resourceRule(RULES.dmarc, {
       if (/\._report\._dmarc\./i.test(str(() => propsOf(args).name) ?? "")) return;
       for (const problem of dmarcProblems(text))
         report(`DMARC of ${str(() => propsOf(args).name) ?? args.name} ${problem}`);
-      return;
-    }
-    if (args.type === TYPES.mailDnsZone) {
-      const policy = peek(() => asRecord(asRecord(propsOf(args).mail).dmarc));
-      if (!isKnown(policy) || policy.policy === undefined) return;
-      if (!ENFORCING.includes(text(policy.policy)))
-        report(`DMARC of ${args.name} is "${text(policy.policy)}": set mailstack:dmarc.policy to quarantine or reject`);
-      if (policy.subdomainPolicy !== undefined && !ENFORCING.includes(text(policy.subdomainPolicy)))
-        report(
-          `DMARC of ${args.name} lets subdomains pass with sp=${text(policy.subdomainPolicy)}: set mailstack:dmarc.subdomainPolicy to quarantine or reject`,
-        );
-      if (policy.pct !== undefined && Number(policy.pct) < 100)
-        report(`DMARC of ${args.name} applies to pct=${text(policy.pct)} only: set mailstack:dmarc.pct to 100`);
     }
   },
 });

@@ -1,6 +1,6 @@
 // MTA-STS in enforce mode with a max_age of at least a week (RFC 8461 §3.2; internet.nl).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str } from "../lib";
+import { TYPES, propsOf, resourceRule, str } from "../lib";
 
 export const MIN_MAX_AGE = 604800;
 
@@ -28,7 +28,7 @@ export function policyFromWorker(content: string): { mode?: string; maxAge?: num
 }
 
 export const mtaSts = resourceRule(RULES.mtaSts, {
-  description: "MTA-STS policies are in enforce mode with max_age of at least one week.",
+  description: "The MTA-STS policies the Workers serve are in enforce mode with max_age of at least one week.",
   remediationSteps: 'Set mailstack:mtaSts to {mode: "enforce", maxAgeSeconds: 604800} or more.',
   validateResource: (args, report) => {
     if (args.type === TYPES.workersScript) {
@@ -37,14 +37,6 @@ export const mtaSts = resourceRule(RULES.mtaSts, {
       if (!policy) return;
       for (const problem of check(policy.mode, policy.maxAge, `the MTA-STS policy served by ${args.name}`))
         report(problem);
-      return;
-    }
-    if (args.type === TYPES.mailDnsZone) {
-      const sts = peek(() => asRecord(asRecord(propsOf(args).mail).mtaSts));
-      if (!isKnown(sts) || Object.keys(sts).length === 0) return;
-      const mode = typeof sts.mode === "string" ? sts.mode : undefined;
-      const maxAge = typeof sts.maxAgeSeconds === "number" ? sts.maxAgeSeconds : undefined;
-      for (const problem of check(mode, maxAge, `the MTA-STS policy of ${args.name}`)) report(problem);
     }
   },
 });

@@ -1,7 +1,7 @@
 // Every API client the stack uses verifies its peer: TLS certificates for the Proxmox, pfSense,
 // mailcow and PBS APIs, pinned SSH host keys for remote commands.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, str, text } from "../lib";
+import { TYPES, asRecord, isHttpsUrl, isKnown, peek, propsOf, resourceRule, str, text } from "../lib";
 
 const truthy = (value: unknown) => value === true || value === "true";
 
@@ -17,7 +17,7 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
       if (truthy(peek(() => props.insecure)))
         report("the Proxmox provider skips TLS verification: set insecure to false");
       const endpoint = str(() => props.endpoint);
-      if (endpoint !== undefined && !endpoint.startsWith("https://"))
+      if (endpoint !== undefined && !isHttpsUrl(endpoint))
         report(`the Proxmox endpoint ${endpoint} is not HTTPS: set mailstack:proxmox.endpoint to https://…:8006/`);
       return;
     }
@@ -37,8 +37,7 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
       // The client always verifies certificates (providers/rest.ts); the scheme is what config can get wrong.
       if (endpoint === undefined)
         report(`the ${what} API client has no endpoint: set mailstack:${what.toLowerCase()}.endpoint`);
-      else if (!endpoint.startsWith("https://"))
-        report(`the ${what} API is reached over ${endpoint}: use an https:// endpoint`);
+      else if (!isHttpsUrl(endpoint)) report(`the ${what} API is reached over ${endpoint}: use an https:// endpoint`);
       if (type !== TYPES.pbs) return;
     }
     if (type === TYPES.pbs) {

@@ -1,25 +1,40 @@
-// The mailcow admin must use a second factor. The stack declares no domain admins (mailcow's
-// domain admins are created in the UI); unenforced-logins reports them as a surface to cover.
+// The mailcow admin must use a second factor: where the stack manages mailcow tenants, a mailcow
+// Admin resource takes the admin over (its provider always sends force_tfa=1, providers/mailcow.ts
+// editAdmin), it is the admin the stack reports (output mailcowAdmin.username), and force_tfa as
+// read back is on. The stack declares no domain admins; unenforced-logins reports them.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, isKnown, peek, propsOf, stackRule, str } from "../lib";
+import { TYPES, asRecord, isKnown, peek, propsOf, stackRule } from "../lib";
 
 export const adminTfa = stackRule(RULES.adminTfa, {
-  description: "The mailcow admin has force_tfa on.",
+  description:
+    "The mailcow admin has force_tfa on: a mailcow Admin resource for the admin the stack reports, with force_tfa read back on.",
   remediationSteps:
     "Let MailcowTenants take over mailstack:mailcow.adminUsername (its admin resource sets the stack's password and force_tfa).",
   validateStack: (args, report) => {
-    const usernames = args.resources
-      .filter((r) => r.type === TYPES.mailcowAdmin)
-      .map((r) => peek(() => propsOf(r).username));
-    // An admin resource whose user only the apply knows may be the admin's: nothing to report then.
-    const enforced = usernames.every(isKnown) ? new Set(usernames) : undefined;
-    for (const tenants of args.resources.filter((r) => r.type === TYPES.tenants)) {
-      const admin = str(() => propsOf(tenants).adminUsername);
-      if (enforced && admin !== undefined && !enforced.has(admin))
+    const admins = args.resources.filter((r) => r.type === TYPES.mailcowAdmin);
+    const tenants = args.resources.filter((r) => r.type === TYPES.mailcowDomain || r.type === TYPES.mailbox);
+    if (tenants.length > 0 && admins.length === 0)
+      report(
+        "the stack manages mailcow domains and mailboxes but no mailcow admin resource enforces the admin's 2FA: keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername",
+        tenants[0]?.urn,
+      );
+    for (const admin of admins) {
+      // Read back by the provider (refresh, `up`); a preview of a create does not know it yet.
+      const forceTfa = peek(() => propsOf(admin).forceTfa);
+      if (isKnown(forceTfa) && forceTfa === false)
         report(
-          `the mailcow admin ${admin} has no enforced 2FA (no mailcow admin resource for it): keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername`,
-          tenants.urn,
+          `the mailcow admin ${String(peek(() => propsOf(admin).username))} has force_tfa off in mailcow: run \`pulumi up\` to turn it on again (the admin resource sends force_tfa=1)`,
+          admin.urn,
         );
     }
+    const stack = args.resources.find((r) => r.type === TYPES.stack);
+    const reported = stack ? peek(() => asRecord(propsOf(stack).mailcowAdmin).username) : undefined;
+    const usernames = admins.map((r) => peek(() => propsOf(r).username));
+    // An admin resource whose user only the apply knows may be the admin's: nothing to report then.
+    if (typeof reported === "string" && usernames.every(isKnown) && !usernames.includes(reported))
+      report(
+        `the mailcow admin ${reported} (stack output mailcowAdmin) has no enforced 2FA (no mailcow admin resource for it): keep MailcowTenants' admin resource for mailstack:mailcow.adminUsername`,
+        admins[0]?.urn ?? stack?.urn,
+      );
   },
 });

@@ -1,6 +1,6 @@
 // Every mailbox the stack declares must enrol a second factor (mailcow force_tfa).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asArray, asRecord, isKnown, peek, propsOf, resourceRule, text } from "../lib";
+import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, text } from "../lib";
 
 export const mailboxTfa = resourceRule(RULES.mailboxTfa, {
   description: "Every mailcow mailbox the stack declares has force_tfa on.",
@@ -12,19 +12,6 @@ export const mailboxTfa = resourceRule(RULES.mailboxTfa, {
       const address = `${text(spec.localPart)}@${text(spec.domain)}`;
       if (spec.forceTfa !== true)
         report(`mailbox ${address} does not have to enrol 2FA: set forceTfa true in mailstack:domains`);
-      return;
-    }
-    if (args.type === TYPES.tenants) {
-      const domains = peek(() => asArray(propsOf(args).domains));
-      if (!isKnown(domains)) return;
-      for (const domain of domains.map(asRecord)) {
-        for (const box of asArray(domain.mailboxes).map(asRecord)) {
-          if (box.forceTfa !== true)
-            report(
-              `mailbox ${text(box.localPart)}@${text(domain.name)} is declared without force_tfa: set forceTfa true`,
-            );
-        }
-      }
     }
   },
 });

@@ -25,7 +25,7 @@ export const unenforcedLogins = stackRule(RULES.unenforcedLogins, {
       report(
         'Cloudflare account: not managed by this stack; turn on "Enforce two-factor authentication" for the account members',
       );
-    if (has(TYPES.tenants))
+    if (has(TYPES.mailcowDomain))
       report(
         "mailcow domain admins: not declared by the stack; give any created in the UI force_tfa (Edit domain administrator)",
       );

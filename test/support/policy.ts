@@ -4,6 +4,9 @@ import type { Policy, ResourceValidationPolicy, StackValidationPolicy } from "@p
 import { wire } from "../../common/sdk-internals";
 import { checkResource, checkStack, type ResourceView } from "../../policies/args";
 import { TYPES } from "../../policies/lib";
+import { installAndRun } from "../../render/host-scripts";
+import { bringUp, type MailcowHostInput } from "../../render/mailcow-host";
+import { MAIL_HOST_SECRETS, mailHostInput } from "../fixtures";
 
 /** The SDK's marker for a value a preview cannot know. */
 export const UNKNOWN_VALUE = wire.unknownValue;
@@ -72,4 +75,27 @@ export function zoneDnssec(status: string | undefined, zoneId = ZONE): ResourceV
 
 export function stack(outputs: Record<string, unknown>): ResourceView {
   return resource(TYPES.stack, "mailstack-test", outputs);
+}
+
+/**
+ * The mail host's bring-up commands as MailcowVm declares them (components/mailcow-vm.ts): one
+ * `sudo bash -s` command per step of the real renderer, the secret steps' script on stdin as it
+ * is, the others wrapped by installAndRun. Rules judge these, not the component's inputs.
+ */
+export function mailHostCommands(input: MailcowHostInput = mailHostInput()): ResourceView[] {
+  return bringUp(input, MAIL_HOST_SECRETS, "").map((step) =>
+    resource(TYPES.command, `mailcow-${step.name}`, {
+      connection: { host: "10.3.0.4", user: "mailstack-deploy", hostKey: "ssh-ed25519 AAAA" },
+      create: "sudo bash -s",
+      stdin: step.secret ? step.script.content : installAndRun(step.script),
+      logging: step.secret ? "none" : "stdoutAndStderr",
+    }),
+  );
+}
+
+/** One of mailHostCommands() by step name. */
+export function mailHostCommand(name: string, input?: MailcowHostInput): ResourceView {
+  const found = mailHostCommands(input).find((r) => r.name === `mailcow-${name}`);
+  if (!found) throw new Error(`no bring-up step ${name}`);
+  return found;
 }
