@@ -30,6 +30,8 @@ import {
   type ServiceLimit,
   type TlsVersion,
 } from "./mailcow";
+import { vmMonitoringScript, type VmMonitoringInput } from "./monitoring-host";
+import { EXPORTER_PORT_LIST } from "./monitoring";
 import { renderScript } from "./shell";
 
 export interface MailcowHostInput {
@@ -60,6 +62,8 @@ export interface MailcowHostInput {
   };
   /** mailstack-backup, when the off-site backup is set up: the pre-upgrade backup uses it. */
   readonly offsiteBackupTool: string;
+  /** The exporters (where they listen, who may scrape them). */
+  readonly monitoring: VmMonitoringInput & { readonly scrapeCidrs: readonly string[] };
 }
 
 /** Where pre-upgrade backups go when there is no off-site backup (mailcow's own backup). */
@@ -80,6 +84,7 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
       publicPorts: input.publicPorts,
       adminNetworks: input.admin.networks,
       httpsEarlySources: input.httpsEarlySources,
+      monitoring: { sources: input.monitoring.scrapeCidrs, ports: EXPORTER_PORT_LIST },
     }),
     dockerScript(),
     crowdsecScript(),
@@ -219,6 +224,8 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
       "up",
     ),
     hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
+    // After mailcow is up: the Postfix exporter reads the queue in mailcow's Postfix volume.
+    hostStep(vmMonitoringScript(input.monitoring)),
   ];
   return steps;
 }

@@ -73,6 +73,14 @@ const input: MailcowHostInput = {
     },
   },
   offsiteBackupTool: "/usr/local/sbin/mailstack-backup",
+  monitoring: {
+    listenAddress: "10.3.0.4",
+    scrapeCidrs: ["10.3.5.0/24"],
+    mailcowDir: "/opt/mailcow-dockerized",
+    composeProject: "mailcowdockerized",
+    services: ["postfix-mailcow", "dovecot-mailcow"],
+    families: ["ip4", "ip6"],
+  },
 };
 const steps = bringUp(input, secrets, tlsKeyPem);
 const step = (name: string) => steps.find((s) => s.name === name);
