@@ -265,8 +265,15 @@ export interface PveMonitoringInput {
 }
 
 const pveNames = (stack: string) => {
-  const base = `mailstack-${stack.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-pve-backup-metrics`;
-  return { tool: `/usr/local/sbin/${base}`, service: `${base}.service`, timer: `${base}.timer`, prom: `${base}.prom` };
+  const slug = stack.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  const base = `mailstack-${slug}-pve-backup-metrics`;
+  return {
+    tool: `/usr/local/sbin/${base}`,
+    remover: `/usr/local/sbin/mailstack-${slug}-pve-monitoring-remove`,
+    service: `${base}.service`,
+    timer: `${base}.timer`,
+    prom: `${base}.prom`,
+  };
 };
 
 export function pveBackupCollector(
@@ -291,6 +298,7 @@ export function pveMonitoringFiles(input: PveMonitoringInput): InstalledFile[] {
       exporterDropIn(exporterCommands({ listenAddress: input.listenAddress }).node),
     ),
     { path: names.tool, mode: "0755", content: pveBackupCollector(input) },
+    { path: names.remover, mode: "0755", content: pveMonitoringRemover(input.stack) },
     unit(
       names.service,
       `[Unit]
@@ -338,12 +346,22 @@ export function pveMonitoringScript(input: PveMonitoringInput): string {
   );
 }
 
-/** Removes the stack's collector from the node (node_exporter stays: other stacks may use it). */
-export function pveMonitoringDelete(stack: string): string {
+/** The node's removal program for one stack (installed with the collector; the delete runs it). */
+function pveMonitoringRemover(stack: string): string {
   const names = pveNames(stack);
-  return [
-    `systemctl disable --now ${names.timer} 2>/dev/null || true`,
-    `rm -f /etc/systemd/system/${names.service} /etc/systemd/system/${names.timer} ${names.tool} ${MONITORING_PATHS.textfileDir}/${names.prom}`,
-    "systemctl daemon-reload",
-  ].join("\n");
+  return renderScript("pve-monitoring-remove", {
+    TIMER: names.timer,
+    FILES: [
+      `/etc/systemd/system/${names.service}`,
+      `/etc/systemd/system/${names.timer}`,
+      names.tool,
+      `${MONITORING_PATHS.textfileDir}/${names.prom}`,
+      names.remover,
+    ],
+  });
+}
+
+/** What the delete of the stack's command on the node runs: the installed removal program. */
+export function pveMonitoringDelete(stack: string): string {
+  return pveNames(stack).remover;
 }
