@@ -49,8 +49,13 @@ export function rawConfig(config: ConfigObject, secrets: Partial<Record<SecretKe
   return { stack: "prod", values, isSecret: (key) => secretNames.has(key) };
 }
 
+/** Every secret, except the InfluxDB token a metric server of that type alone may have. */
 export function allSecrets(): Partial<Record<SecretKey, string>> {
-  return Object.fromEntries(Object.keys(secretKeys).map((key) => [key, SECRET_VALUE]));
+  return Object.fromEntries(
+    Object.keys(secretKeys)
+      .filter((key) => key !== "proxmoxMetricsToken")
+      .map((key) => [key, SECRET_VALUE]),
+  );
 }
 
 export function load(config: ConfigObject, secrets?: Partial<Record<SecretKey, string>>): LoadedConfig {

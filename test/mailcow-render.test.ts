@@ -217,7 +217,7 @@ describe("host scripts", () => {
     expect(admin?.content).toContain('gpasswd -d "$ADMIN_USER" docker');
   });
 
-  it("open only the public ports, SSH only from the admin networks", () => {
+  it("open only the public ports, SSH only from the admin networks, the exporters only from the scrape networks", () => {
     const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
     const allowed = [
       ...decoded(firewall, "UFW_RULES_B64").matchAll(
@@ -233,6 +233,9 @@ describe("host scripts", () => {
       "any:993",
       "any:995",
       "10.3.0.0/24:22",
+      "10.3.5.0/24:9100",
+      "10.3.5.0/24:9154",
+      "10.3.5.0/24:9115",
     ]);
     expect(firewall).toContain("ufw default deny incoming");
     expect(firewall).not.toMatch(/ufw (--force )?reset|ufw reload|ufw disable/);
