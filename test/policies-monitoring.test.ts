@@ -6,7 +6,7 @@ import type { ResourceView } from "../policies/args";
 import { exporterSources } from "../policies/exposure/exporter-sources";
 import { TYPES } from "../policies/lib";
 import { firewallPlan, type FirewallPlan } from "../render/firewall-plan";
-import { firewallScript, script } from "../render/host-scripts";
+import { firewallScript } from "../render/host-scripts";
 import { EXPORTER_PORT_LIST } from "../render/monitoring";
 import { vmMonitoringScript } from "../render/monitoring-host";
 import { resource, stackMessages, UNKNOWN_VALUE } from "./support/policy";
@@ -96,9 +96,21 @@ describe("exporter sources (mailstack-exposure-restrict-exporter-sources)", () =
     "ufw allow proto tcp to any port 9154",
     "ufw allow proto tcp from 0.0.0.0/0 to any port 9115",
   ])("fails the host firewall command %j", async (line) => {
-    const stdin = script("firewall", "exporters", ["ufw default deny incoming", line]).content;
+    const stdin = ["#!/bin/bash", "# mailstack firewall: test", "ufw default deny incoming", line, ""].join("\n");
     expect(await stackMessages(exporterSources, [command("mailcow-firewall", stdin)])).toEqual([
       expect.stringMatching(/^mailcow-firewall: ".*" opens .* to everyone: allow only the monitoring networks/),
+    ]);
+  });
+
+  it("reads the rules the stack's firewall step carries in its settings", async () => {
+    expect(
+      await stackMessages(exporterSources, [command("mailcow-firewall", hostFirewall(["0.0.0.0/0"]).content)]),
+    ).toEqual([
+      expect.stringMatching(
+        /^mailcow-firewall: "ufw allow log from 0\.0\.0\.0\/0 to any port 9100 proto tcp" opens node_exporter \(9100\) to everyone/,
+      ),
+      expect.anything(),
+      expect.anything(),
     ]);
   });
 

@@ -37,17 +37,6 @@ function spec(resource: PolicyResource): Record<string, unknown> | undefined {
   return isKnown(value) ? asRecord(value) : undefined;
 }
 
-/** Scripts as run, plus the files they carry in `*_B64` array settings (render/shell.ts headers). */
-function scriptTexts(resource: PolicyResource): string[] {
-  const texts = commandScripts(resource.props);
-  const decoded: string[] = [];
-  for (const script of texts)
-    for (const match of script.matchAll(/^readonly [A-Z0-9_]*_B64=\((.*)\)$/gm))
-      for (const item of (match[1] ?? "").matchAll(/'([A-Za-z0-9+/=]*)'/g))
-        decoded.push(Buffer.from(item[1] ?? "", "base64").toString("utf8"));
-  return [...texts, ...decoded];
-}
-
 /** The ports a UFW allow/limit command opens (undefined: not such a command). */
 function ufwPorts(words: readonly string[]): PortSet | undefined {
   const ports = new Set<number>();
@@ -148,7 +137,7 @@ export const exporterSources = stackRule(RULES.exporterSources, {
         );
     }
     for (const resource of args.resources.filter((r) => r.type === TYPES.command)) {
-      for (const problem of new Set(scriptTexts(resource).flatMap(exporterExposures)))
+      for (const problem of new Set(commandScripts(resource.props).flatMap(exporterExposures)))
         report(
           `${resource.name}: ${problem}: allow only the monitoring networks (mailstack:monitoring.scrapeCidrs) and listen on the LAN address`,
           resource.urn,
