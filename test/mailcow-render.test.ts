@@ -255,7 +255,7 @@ describe("host scripts", () => {
       "ufw default deny routed",
       "ufw logging low",
     ]);
-    expect(rules).toHaveLength(8);
+    expect(rules).toHaveLength(11);
     for (const rule of [...defaults, ...rules]) {
       const dry = await run("bash", ["-c", rule.replace(/^ufw /, "ufw --dry-run ")]);
       expect(dry.status, `${rule}\n${dry.stderr}`).toBe(0);
