@@ -3,12 +3,12 @@
 // anywhere, and no exporter listens on every address (the VM also holds its public IPv6). Judges
 // the custom resources: the pfSense objects and the scripts the remote commands run.
 import type { PolicyResource } from "@pulumi/policy";
-import { RULES } from "../levels";
+import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,
   asArray,
   asRecord,
-  commandScripts,
+  hostConfigTexts,
   isKnown,
   isWorldCidr,
   snapshot,
@@ -136,8 +136,9 @@ export const exporterSources = stackRule(RULES.exporterSources, {
           rule.urn,
         );
     }
-    for (const resource of args.resources.filter((r) => r.type === TYPES.command)) {
-      for (const problem of new Set(commandScripts(resource.props).flatMap(exporterExposures)))
+    // What the hosts run: the bring-up's commands and the first boot's cloud-init snippet.
+    for (const resource of args.resources.filter((r) => r.type === TYPES.command || r.type === TYPES.snippet)) {
+      for (const problem of new Set(hostConfigTexts(resource).flatMap(exporterExposures)))
         report(
           `${resource.name}: ${problem}: allow only the monitoring networks (mailstack:monitoring.scrapeCidrs) and listen on the LAN address`,
           resource.urn,
