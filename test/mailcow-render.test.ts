@@ -168,6 +168,7 @@ describe("host scripts", () => {
     "autoconfig",
     "compose-override",
     "mailcow-up",
+    "monitoring",
   ];
 
   it("are the bring-up's steps in order, the first boot's host scripts among them", () => {
