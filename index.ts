@@ -8,6 +8,7 @@ import { BackupJob } from "./components/backup-job";
 import { MailDnsZone } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
 import { MailcowTenants } from "./components/mailcow-tenants";
+import { Monitoring } from "./components/monitoring";
 import { PfSenseRules } from "./components/pfsense-rules";
 import { ProxmoxAccess } from "./components/proxmox-access";
 import { dkimKey, mailTlsKeys } from "./components/keys";
@@ -19,12 +20,14 @@ import { firewallPlan } from "./render/firewall-plan";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
 import { BIN_DIR } from "./render/backup";
 import { MAILCOW_REPOSITORY } from "./render/host-scripts";
+import { monitoringSetup } from "./render/monitoring-plan";
 import { clusterNames } from "./render/proxmox";
 
 function mailstack(): Deferred<StackOutputs> {
   const { config, secrets } = readConfig();
   const endpoints = serviceEndpoints(config);
   const host = config.hostname;
+  const monitoring = monitoringSetup(config, endpoints);
 
   const cloudflareProvider = new cloudflare.Provider("cloudflare", { apiToken: secrets.cloudflareApiToken });
   const nodeSshAddress = config.proxmox.sshAddress ?? new URL(config.proxmox.endpoint).hostname;
@@ -133,6 +136,7 @@ function mailstack(): Deferred<StackOutputs> {
         notifyFrom: `mailstack-updates@${config.domains[0]?.name ?? host}`,
       },
       postfixLimits: config.limits.postfix,
+      monitoring: monitoring.vm,
       tlsKeyPem: tlsKeys.active.privateKeyPem,
       nodeSshPrivateKey: secrets.proxmoxSshPrivateKey ?? "",
     },
@@ -222,6 +226,7 @@ function mailstack(): Deferred<StackOutputs> {
       hostPublicIpv6: config.publicIpv6,
       hostAddresses: [lanIpv4, ...(config.lan.ipv6 ? [config.lan.ipv6.split("/")[0] ?? ""] : []), config.publicIpv6],
       publicPorts: publicPorts(endpoints),
+      ...(monitoring.pfsense ? { monitoring: monitoring.pfsense } : {}),
     }),
     connection: {
       endpoint: config.pfsense.endpoint,
@@ -229,6 +234,41 @@ function mailstack(): Deferred<StackOutputs> {
       ...(config.pfsense.caCertificate ? { caCertificate: config.pfsense.caCertificate } : {}),
     },
   });
+
+  const metrics = config.monitoring.proxmoxMetrics;
+  new Monitoring(
+    "monitoring",
+    {
+      stack: config.stack,
+      mailHost: host,
+      files: monitoring.files,
+      ...(metrics
+        ? {
+            metricsServer: {
+              ...metrics,
+              name: clusterPrefix(config.stack),
+              ...(secrets.proxmoxMetricsToken ? { token: secrets.proxmoxMetricsToken } : {}),
+            },
+          }
+        : {}),
+      ...(monitoring.pveNode
+        ? {
+            pveNode: {
+              connection: {
+                host: nodeSshAddress,
+                user: config.proxmox.sshUser,
+                privateKey: secrets.proxmoxSshPrivateKey ?? "",
+                hostKey: config.proxmox.sshHostKey,
+              },
+              listenAddress: monitoring.pveNode.listenAddress,
+              planHost: config.proxmox.node,
+              vmid: mailcow.vmId,
+            },
+          }
+        : {}),
+    },
+    { providers: [proxmoxProvider] },
+  );
 
   const dkimKeys = new Map(config.domains.map((domain) => [domain.name, dkimKey(domain.name)]));
   const plans = mailZones(config);

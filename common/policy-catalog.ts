@@ -39,6 +39,7 @@ export const RULES = {
   ruleLogging: rule("mailstack-exposure-require-rule-logging", "medium"),
   sshPasswords: rule("mailstack-exposure-disallow-ssh-passwords", "critical"),
   sshSources: rule("mailstack-exposure-restrict-ssh-sources", "critical"),
+  exporterSources: rule("mailstack-exposure-restrict-exporter-sources", "critical"),
   vmBackup: rule("mailstack-resilience-require-vm-backup", "high"),
   offsiteBackup: rule("mailstack-resilience-require-offsite-backup", "high", true),
   deletionProtection: rule("mailstack-resilience-require-deletion-protection", "medium", true),

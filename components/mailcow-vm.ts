@@ -94,6 +94,8 @@ export interface MailcowVmArgs {
   readonly updates: MailcowHostInput["updates"];
   /** Postfix's per-client limits. */
   readonly postfixLimits: PostfixClientLimits;
+  /** The exporters and who may scrape them (render/monitoring-host.ts). */
+  readonly monitoring: MailcowHostInput["monitoring"];
   /** The server's TLS key (PEM, secret): the one the TLSA record pins. */
   readonly tlsKeyPem: pulumi.Input<string>;
   /** SSH private key for the Proxmox node (secret). */
@@ -112,6 +114,8 @@ export class MailcowVm extends pulumi.ComponentResource {
   readonly adminUrl: string;
   /** Resolves once mailcow answers (UI and API) with a certificate for the host. */
   readonly ready: command.remote.Command;
+  /** The last step of the bring-up (the exporters, after mailcow is up). */
+  readonly monitored: command.remote.Command;
   /** SSH to the VM as the deploy user (host key verified), for components that install more. */
   readonly connection: command.types.input.remote.ConnectionArgs;
   /** The VM's name in the plan's files/<host>/ tree. */
@@ -165,6 +169,7 @@ export class MailcowVm extends pulumi.ComponentResource {
       logging: args.logging,
       updates: args.updates,
       postfixLimits: args.postfixLimits,
+      monitoring: args.monitoring,
     });
     const hostInput = deployKey.publicKeyOpenssh.apply(hostInputWith);
 
@@ -332,6 +337,7 @@ export class MailcowVm extends pulumi.ComponentResource {
     // Which steps there are, in which order and which hold secrets depends on the configuration
     // only (not on generated keys or passwords): the renderer's own list, rendered without them.
     const steps = bringUp(hostInputWith(""), REDACTED_SECRETS, "");
+    const commands = new Map<string, command.remote.Command>();
     steps.forEach((step, index) => {
       const rendered = (all: readonly BringUpStep[]): BringUpStep => {
         const found = all[index];
@@ -358,9 +364,13 @@ export class MailcowVm extends pulumi.ComponentResource {
         },
       );
       previous = last;
+      commands.set(step.name, last);
     });
-    if (!last) throw new Error("internal: no bring-up steps");
-    this.ready = last;
+    const up = commands.get("mailcow-up");
+    if (!last || !up) throw new Error("internal: no bring-up steps");
+    // Tenants and backups need mailcow up, not its monitoring.
+    this.ready = up;
+    this.monitored = last;
 
     this.apiKey = apiKey;
     this.connection = connection;

@@ -47,9 +47,11 @@ type WithRequired<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable
 /** The validated configuration with every derived default filled in. */
 type PbsConfig = NonNullable<ParsedConfig["backup"]["pbs"]>;
 
+type MonitoringConfig = ParsedConfig["monitoring"];
+
 export type MailstackConfig = Omit<
   ParsedConfig,
-  "hostZone" | "lan" | "mailcow" | "dmarc" | "tlsRpt" | "dns" | "backup"
+  "hostZone" | "lan" | "mailcow" | "dmarc" | "tlsRpt" | "dns" | "backup" | "monitoring"
 > & {
   /** The stack's name: cluster-wide names on Proxmox derive from it, so two stacks never collide. */
   readonly stack: string;
@@ -61,6 +63,9 @@ export type MailstackConfig = Omit<
   readonly dns: WithRequired<ParsedConfig["dns"], "caaIodef">;
   readonly backup: Omit<WithRequired<ParsedConfig["backup"], "notifyEmail">, "pbs"> & {
     readonly pbs?: WithRequired<PbsConfig, "storageId">;
+  };
+  readonly monitoring: Omit<WithRequired<MonitoringConfig, "notifyEmail" | "pfsenseInterface">, "smtp"> & {
+    readonly smtp: WithRequired<MonitoringConfig["smtp"], "smarthost" | "from">;
   };
 };
 
@@ -181,6 +186,13 @@ export function loadConfig(raw: RawConfig): LoadedConfig {
     } else secrets[key] = value;
   }
 
+  if (secrets.proxmoxMetricsToken !== undefined && config.monitoring?.proxmoxMetrics?.type !== "influxdb") {
+    problems.push({
+      key: `${NAMESPACE}:proxmoxMetricsToken`,
+      message:
+        "is only used by an InfluxDB metric server (mailstack:monitoring.proxmoxMetrics.type: influxdb); remove it with `pulumi config rm`",
+    });
+  }
   if (!/^[A-Za-z0-9_.-]{1,60}$/.test(raw.stack)) {
     problems.push({
       key: "stack",
@@ -248,6 +260,16 @@ function resolveDefaults(config: ParsedConfig, stack: string): MailstackConfig {
       ...backup,
       notifyEmail: config.backup.notifyEmail ?? config.admin.email,
       ...(pbs ? { pbs: { ...pbs, storageId: pbs.storageId ?? clusterPrefix(stack) } } : {}),
+    },
+    monitoring: {
+      ...config.monitoring,
+      notifyEmail: config.monitoring.notifyEmail ?? config.admin.email,
+      pfsenseInterface: config.monitoring.pfsenseInterface ?? config.pfsense.lanInterface,
+      smtp: {
+        ...config.monitoring.smtp,
+        smarthost: config.monitoring.smtp.smarthost ?? `${config.hostname}:25`,
+        from: config.monitoring.smtp.from ?? `alertmanager@${primary}`,
+      },
     },
   };
 }

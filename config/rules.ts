@@ -3,7 +3,7 @@
 import { isStagingStack, relaxableFor, RELAXABLE_RULES, RULES, STACK_RELAXATIONS } from "../common/policy-catalog";
 import { LIMIT_TEXT, outside, tooWide } from "../common/cidr";
 import { isAtOrBelow } from "./names";
-import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr } from "./net";
+import { broadcastOf, inPrefix, isLinkLocalIpv6, networkOf, parseCidr, parseIpv4 } from "./net";
 import { MAILCOW_OLDEST_SUPPORTED, MAILCOW_RELEASES, type ConfigKey, type ParsedConfig } from "./schema";
 
 export interface Problem {
@@ -437,12 +437,66 @@ const rules = [
   ),
 ] as readonly Rule<ConfigKey>[];
 
+/** The ranges a network that scrapes the exporters may come from: private IPv4 (RFC 1918, CGNAT). */
+const SCRAPE_RANGES = new Set(["private", "carrierGradeNat"]);
+
+const monitoringRules = [
+  rule(["monitoring"], ({ monitoring }) =>
+    monitoring.scrapeCidrs.flatMap((text, index): Problem[] => {
+      const cidr = parseCidr(text, 4);
+      const range = cidr ? parseIpv4(cidr.address)?.range() : undefined;
+      if (!cidr || (range !== undefined && SCRAPE_RANGES.has(range) && cidr.prefix >= 8)) return [];
+      return [
+        {
+          path: ["monitoring", "scrapeCidrs", index],
+          message: `${text} is not a private network: the exporters answer only private IPv4 networks (RFC 1918 or 100.64.0.0/10), never the internet; give the network Prometheus scrapes from, or use remoteWrite to reach a hosted backend; policy ${RULES.exporterSources.name}`,
+        },
+      ];
+    }),
+  ),
+  rule(["monitoring", "pfsense"], ({ monitoring, pfsense }) =>
+    monitoring.pfsenseInterface === pfsense.wanInterface
+      ? [
+          {
+            path: ["monitoring", "pfsenseInterface"],
+            message: `"${pfsense.wanInterface}" is the WAN interface: the exporters must never be reachable from the internet; give the pfSense interface of the monitoring network (the LAN by default); policy ${RULES.exporterSources.name}`,
+          },
+        ]
+      : [],
+  ),
+  rule(["monitoring"], ({ monitoring }) =>
+    monitoring.smtp.passwordFile !== undefined && monitoring.smtp.username === undefined
+      ? [
+          {
+            path: ["monitoring", "smtp", "username"],
+            message: "smtp.passwordFile needs smtp.username (the SMTP login)",
+          },
+        ]
+      : [],
+  ),
+  rule(["monitoring"], ({ monitoring }) => {
+    const metrics = monitoring.proxmoxMetrics;
+    if (!metrics?.protocol) return [];
+    const allowed = { influxdb: ["udp", "http", "https"], graphite: ["udp", "tcp"], opentelemetry: ["http", "https"] }[
+      metrics.type
+    ];
+    return allowed.includes(metrics.protocol)
+      ? []
+      : [
+          {
+            path: ["monitoring", "proxmoxMetrics", "protocol"],
+            message: `a ${metrics.type} metric server speaks ${allowed.join(" or ")}, not ${metrics.protocol}`,
+          },
+        ];
+  }),
+] as readonly Rule<ConfigKey>[];
+
 /**
  * Runs every cross-field rule none of whose keys failed to parse. `parsed` holds every key
  * that parsed (absent optional keys as undefined).
  */
 export function crossFieldProblems(parsed: ParsedConfig, failed: ReadonlySet<ConfigKey>): Problem[] {
-  return rules.flatMap((r) => (r.needs.some((key) => failed.has(key)) ? [] : r.check(parsed)));
+  return [...rules, ...monitoringRules].flatMap((r) => (r.needs.some((key) => failed.has(key)) ? [] : r.check(parsed)));
 }
 
 /**

@@ -7,6 +7,7 @@ import { calendarProblem, proxmoxCalendarProblem } from "./calendar";
 import { domainNameProblem, emailProblem, httpsUrlProblem, localPartProblem, mailtoProblem } from "./names";
 import { ipv4NotPublic, ipv6NotGlobal, parseCidr, parseIpv4, parseIpv6 } from "./net";
 import { parseSshPublicKey } from "./ssh";
+import { ALERT_NAMES, DEFAULT_THRESHOLDS, DURATION } from "../render/monitoring";
 
 /**
  * The cloud image the VM boots from: Debian 13 (trixie) genericcloud, pinned to a release and
@@ -105,6 +106,15 @@ const email = checkedString(
       ? "must not contain quotes, $, `, \\, # or spaces: mailcow.conf and the host scripts carry it (use an alias without them)"
       : undefined),
 );
+const hostPort = checkedString("host:port such as 10.3.5.2:9093 or alertmanager.example.org:9093", (value) => {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) return "not one";
+  const host = (match[1] ?? "").replace(/^\[|\]$/g, "");
+  return parseIpv4(host) || parseIpv6(host) || domainNameProblem(host) === undefined ? undefined : "not a host";
+});
+const absolutePath = z.string().regex(/^\/[A-Za-z0-9._/-]+$/, {
+  error: "expected an absolute path without spaces such as /etc/alertmanager/smtp-password",
+});
 const mailto = checkedString("a mailto: URI such as mailto:reports@example.org", mailtoProblem);
 const httpsUrl = checkedString("an https:// URL", httpsUrlProblem);
 /** A CA or server certificate to trust instead of the system store (TLS stays verified). */
@@ -589,6 +599,74 @@ export const keySchemas = {
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Monitoring: the VM's exporters answer the scrape networks (LAN IPv4 only; without them they
+   * answer 127.0.0.1 only), and the Prometheus configuration, alert rules, Alertmanager routing and
+   * Grafana dashboard for the operator's own Prometheus are rendered into the plan.
+   */
+  monitoring: z
+    .strictObject({
+      /** Networks Prometheus scrapes from: private IPv4 (the exporters listen on the LAN IPv4). */
+      scrapeCidrs: z.array(cidr4).default([]),
+      /** The pfSense interface the scrapes arrive on; pfSense's LAN by default. */
+      pfsenseInterface: z.string().min(1).optional(),
+      /** Where alerts go; admin.email by default. */
+      notifyEmail: email.optional(),
+      /** Alertmanagers (host:port) the rendered Prometheus sends alerts to. */
+      alertmanagers: z.array(hostPort).default([]),
+      /** How the rendered Alertmanager sends mail. */
+      smtp: z
+        .strictObject({
+          /** host:port of the relay; the mail host itself (port 25) by default. */
+          smarthost: hostPort.optional(),
+          from: email.optional(),
+          requireTls: z.boolean().default(true),
+          username: z.string().min(1).optional(),
+          /** A file on the Alertmanager host holding the password (the stack never sees it). */
+          passwordFile: absolutePath.optional(),
+        })
+        .prefault({}),
+      /** Where the rendered Prometheus forwards its samples (remote_write). */
+      remoteWrite: z.array(z.strictObject({ url: httpsUrl, bearerTokenFile: absolutePath.optional() })).default([]),
+      /** The Proxmox node's metric server (pushes node, VM and storage metrics there). */
+      proxmoxMetrics: z
+        .strictObject({
+          type: z.enum(["influxdb", "graphite", "opentelemetry"], {
+            error: 'expected "influxdb", "graphite" or "opentelemetry" (what Proxmox VE can push to)',
+          }),
+          server: domainName.or(anyIp),
+          port: wholeNumber("a TCP/UDP port", 1, 65535),
+          /** influxdb: udp, http or https; graphite: udp or tcp; opentelemetry: http or https. */
+          protocol: z.enum(["udp", "tcp", "http", "https"]).optional(),
+          /** OpenTelemetry path (e.g. /api/v1/otlp/v1/metrics for Prometheus' OTLP receiver), or the graphite root path. */
+          path: z.string().min(1).optional(),
+          bucket: z.string().min(1).optional(),
+          organization: z.string().min(1).optional(),
+          verifyCertificate: z.boolean().default(true),
+        })
+        .optional(),
+      /** host:port of the node_exporter on the host that runs the scheduled verify. */
+      verifyExporter: hostPort.optional(),
+      /** `for:` of alerts (a Prometheus duration such as 5m), by alert name. */
+      alertFor: z
+        .partialRecord(
+          z.enum(ALERT_NAMES, { error: `expected an alert name: ${ALERT_NAMES.join(", ")}` }),
+          z.string().regex(DURATION, { error: "expected a Prometheus duration such as 10m or 1h30m" }),
+        )
+        .default({}),
+      thresholds: z
+        .strictObject({
+          diskUsedPercent: wholeNumber("a percentage", 1, 99).default(DEFAULT_THRESHOLDS.diskUsedPercent),
+          diskFullHours: positiveInt("hours").default(DEFAULT_THRESHOLDS.diskFullHours),
+          memoryAvailablePercent: wholeNumber("a percentage", 1, 99).default(DEFAULT_THRESHOLDS.memoryAvailablePercent),
+          queueMessages: positiveInt("a number of messages").default(DEFAULT_THRESHOLDS.queueMessages),
+          certificateDays: positiveInt("days").default(DEFAULT_THRESHOLDS.certificateDays),
+          banSpikePerHour: positiveInt("a number of bans").default(DEFAULT_THRESHOLDS.banSpikePerHour),
+          verifyMaxAgeHours: positiveInt("hours").default(DEFAULT_THRESHOLDS.verifyMaxAgeHours),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** CrossGuard: rules a staging stack runs as advisory (only relaxable ones; never in production). */
   policy: z
     .strictObject({
@@ -617,10 +695,15 @@ export const secretKeys = {
   offsiteSecretAccessKey: "S3 secret access key of the off-site repository (only with mailstack:backup.offsite)",
   offsiteRepositoryPassword:
     "restic password of an existing off-site repository (optional: without it the stack generates one)",
+  proxmoxMetricsToken:
+    "InfluxDB token (or user:password) for the Proxmox metric server (optional, only with mailstack:monitoring.proxmoxMetrics of type influxdb over HTTP)",
 } as const;
 
 /** Secrets the stack can do without (it generates a value instead). */
-export const OPTIONAL_SECRETS: ReadonlySet<SecretKey> = new Set<SecretKey>(["offsiteRepositoryPassword"]);
+export const OPTIONAL_SECRETS: ReadonlySet<SecretKey> = new Set<SecretKey>([
+  "offsiteRepositoryPassword",
+  "proxmoxMetricsToken",
+]);
 
 export type SecretKey = keyof typeof secretKeys;
 
@@ -630,6 +713,7 @@ export function secretRequired(key: SecretKey, config: Partial<ParsedConfig>): b
     case "pbsPassword":
       return config.backup?.pbs !== undefined;
     case "offsiteRepositoryPassword":
+    case "proxmoxMetricsToken":
       return false;
     case "offsiteAccessKeyId":
     case "offsiteSecretAccessKey":

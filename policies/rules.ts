@@ -6,6 +6,7 @@ import { dnssecForTlsa } from "./dns/dnssec-for-tlsa";
 import { dsOutput } from "./dns/ds-output";
 import { tlsaForMx } from "./dns/tlsa-for-mx";
 import { adminPorts } from "./exposure/admin-ports";
+import { exporterSources } from "./exposure/exporter-sources";
 import { ruleLogging } from "./exposure/rule-logging";
 import { sshPasswords } from "./exposure/ssh-passwords";
 import { sshSources } from "./exposure/ssh-sources";
@@ -51,6 +52,7 @@ export const policies: Policies = [
   ruleLogging,
   sshPasswords,
   sshSources,
+  exporterSources,
   vmBackup,
   offsiteBackup,
   deletionProtection,

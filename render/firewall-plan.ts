@@ -19,12 +19,18 @@ export interface FirewallPlanInput {
   readonly hostAddresses: readonly string[];
   /** TCP ports open to the internet. */
   readonly publicPorts: readonly number[];
+  /** The networks Prometheus scrapes the host's exporters from, the interface they arrive on, the ports. */
+  readonly monitoring?: {
+    readonly interface: string;
+    readonly sources: readonly string[];
+    readonly ports: readonly number[];
+  };
 }
 
 export interface AliasSpec {
   readonly key: string;
   readonly name: string;
-  readonly type: "host" | "port";
+  readonly type: "host" | "network" | "port";
   readonly address: readonly string[];
   readonly descr: string;
 }
@@ -166,11 +172,21 @@ export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
       },
       text,
     );
+  const monitoring = input.monitoring && {
+    ...input.monitoring,
+    sources: alias(
+      "monitoring-sources",
+      "network",
+      input.monitoring.sources,
+      "monitoring: networks Prometheus scrapes from",
+    ),
+    ports: alias("monitoring-ports", "port", input.monitoring.ports, "mail host: exporter ports"),
+  };
   return {
     // The WAN group only passes: last on the WAN. The LAN group ends in a block for the host: above
     // the LAN's first other pass rule.
     anchors: { [wan]: "last", [lan]: "before-first-pass" },
-    aliases: [mailPorts, host, smtpOut, webOut],
+    aliases: [mailPorts, host, smtpOut, webOut, ...(monitoring ? [monitoring.sources, monitoring.ports] : [])],
     portForwards: [
       {
         key: "nat-mail-ipv4",
@@ -216,6 +232,24 @@ export function firewallPlan(input: FirewallPlanInput): FirewallPlan {
         },
         "mail ports to the mail host (IPv6)",
       ),
+      // Prometheus scrapes the exporters on the host's LAN IPv4, from the monitoring networks only.
+      ...(monitoring
+        ? [
+            rule(
+              "monitoring-in",
+              {
+                type: "pass",
+                interface: monitoring.interface,
+                ipprotocol: "inet",
+                protocol: "tcp",
+                source: monitoring.sources.name,
+                destination: input.hostIpv4,
+                destination_port: monitoring.ports.name,
+              },
+              "mail host: monitoring (Prometheus scrapes the exporters)",
+            ),
+          ]
+        : []),
       // From the host: only what it needs, everything else blocked and logged.
       egress("lan-smtp-out", "tcp", smtpOut.name, "mail host: SMTP out"),
       egress(

@@ -112,6 +112,8 @@ export interface FirewallInput {
    * (data/web/inc/init_db.inc.php:1365-1375 at mailcow 2026-07a), which must never face the internet.
    */
   readonly httpsEarlySources: readonly string[];
+  /** The exporters' ports (render/monitoring.ts), open only to the networks Prometheus scrapes from. */
+  readonly monitoring?: { readonly sources: readonly string[]; readonly ports: readonly number[] };
 }
 
 /** Exists once the admin account has the stack's password and 2FA: 443 is then open to everyone. */
@@ -129,6 +131,11 @@ export function ufwRules(input: FirewallInput): string {
     ...input.publicPorts.map((port) => `ufw allow log ${port}/tcp comment 'mailstack-public'`),
     ...input.adminNetworks.map(
       (network) => `ufw allow log from ${network} to any port 22 proto tcp comment 'mailstack-admin-ssh'`,
+    ),
+    ...(input.monitoring?.sources ?? []).flatMap((network) =>
+      (input.monitoring?.ports ?? []).map(
+        (port) => `ufw allow log from ${network} to any port ${port} proto tcp comment 'mailstack-monitoring'`,
+      ),
     ),
     "",
   ].join("\n");

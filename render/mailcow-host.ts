@@ -34,6 +34,8 @@ import {
 import { dockerDaemonJson } from "./host-files";
 import { dockerLogOptions, loggingScript, type LoggingInput } from "./logging";
 import { incidentReportFiles } from "./report";
+import { vmMonitoringScript, type VmMonitoringInput } from "./monitoring-host";
+import { EXPORTER_PORT_LIST } from "./monitoring";
 import { renderScript } from "./shell";
 import { hostFilesScript, UNATTENDED_STATE, updatesScript, type UpdatesInput } from "./updates";
 
@@ -71,6 +73,8 @@ export interface MailcowHostInput {
   readonly updates: Omit<UpdatesInput, "hostname" | "mailcowRepository" | "pinnedTag">;
   /** Postfix's per-client limits (extra.cf). */
   readonly postfixLimits: PostfixClientLimits;
+  /** The exporters (where they listen, who may scrape them). */
+  readonly monitoring: VmMonitoringInput & { readonly scrapeCidrs: readonly string[] };
 }
 
 /** Where pre-upgrade backups go when there is no off-site backup (mailcow's own backup). */
@@ -91,6 +95,7 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
       publicPorts: input.publicPorts,
       adminNetworks: input.admin.networks,
       httpsEarlySources: input.httpsEarlySources,
+      monitoring: { sources: input.monitoring.scrapeCidrs, ports: EXPORTER_PORT_LIST },
     }),
     dockerScript(dockerDaemonJson(dockerLogOptions(input.logging))),
     loggingScript(input.logging, MAILCOW_DIR),
@@ -245,6 +250,8 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
     hostStep(hostFilesScript("incident-report", incidentReportFiles())),
     // Last: mailcow answers (UI, API, the host's certificate) once the bring-up is done.
     hostStep(mailcowUpScript(root, input.hostname, input.mailcow.version)),
+    // After mailcow is up: the Postfix exporter reads the queue in mailcow's Postfix volume.
+    hostStep(vmMonitoringScript(input.monitoring)),
   ];
   return steps;
 }

@@ -4,6 +4,8 @@
 import { stringify } from "yaml";
 
 export const MAILCOW_DIR = "/opt/mailcow-dockerized";
+/** mailcow.conf's COMPOSE_PROJECT_NAME: the prefix of its containers' labels and volumes. */
+export const COMPOSE_PROJECT = "mailcowdockerized";
 
 export interface MailcowSecrets {
   readonly dbPass: string;
@@ -87,7 +89,7 @@ export function mailcowConfVariables(
     ["SQL_PORT", "127.0.0.1:13306"],
     ["REDIS_PORT", "127.0.0.1:7654"],
     ["TZ", input.timezone],
-    ["COMPOSE_PROJECT_NAME", "mailcowdockerized"],
+    ["COMPOSE_PROJECT_NAME", COMPOSE_PROJECT],
     // Written explicitly: an empty value makes the restore script refuse to run.
     ["DOCKER_COMPOSE_VERSION", "native"],
     ["ACL_ANYONE", "disallow"],

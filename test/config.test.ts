@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, formatProblem, loadConfig, type ConfigProblem } from "../config/load";
 import { MAILCOW_DEFAULT_VERSION } from "../config/schema";
+import { ALERT_NAMES } from "../render/monitoring";
 import { allSecrets, baseConfig, load, rawConfig, rsaSshKey, SECRET_VALUE, type ConfigObject } from "./fixtures";
 
 function problemsOf(config: ConfigObject, secrets = allSecrets()): readonly ConfigProblem[] {
@@ -820,5 +821,53 @@ describe('limits of one stack (README "Scale")', () => {
     config.domains = hosted(300, 2);
     config.capacity = { domains: 300 };
     expect(load(config).config.capacity).toEqual({ domains: 300, mailboxes: 2000 });
+  });
+});
+
+describe("mailstack:monitoring", () => {
+  const withMonitoring = (monitoring: Record<string, unknown>): ConfigObject => ({ ...baseConfig(), monitoring });
+  const messages = (config: ConfigObject, secrets = allSecrets()) =>
+    problemsOf(config, secrets).map((p) => `${p.key}: ${p.message}`);
+
+  it("defaults to no scrape networks, mail to the admin and the mail host as relay", () => {
+    const { config } = load(baseConfig());
+    expect(config.monitoring.scrapeCidrs).toEqual([]);
+    expect(config.monitoring.notifyEmail).toBe(config.admin.email);
+    expect(config.monitoring.pfsenseInterface).toBe(config.pfsense.lanInterface);
+    expect(config.monitoring.smtp.smarthost).toBe(`${config.hostname}:25`);
+  });
+
+  it.each(["0.0.0.0/0", "134.255.229.0/24", "10.0.0.0/7"])("refuses the scrape network %s", (cidr) => {
+    expect(messages(withMonitoring({ scrapeCidrs: [cidr] }))).toEqual([
+      expect.stringMatching(/^mailstack:monitoring\.scrapeCidrs\[0\]: .* is not a private network/),
+    ]);
+  });
+
+  it("refuses the WAN as the interface the scrapes arrive on", () => {
+    expect(messages(withMonitoring({ scrapeCidrs: ["10.3.5.0/24"], pfsenseInterface: "wan" }))).toEqual([
+      expect.stringMatching(/^mailstack:monitoring\.pfsenseInterface: "wan" is the WAN interface/),
+    ]);
+  });
+
+  it("takes an InfluxDB token only for an InfluxDB metric server", () => {
+    const token = { ...allSecrets(), proxmoxMetricsToken: SECRET_VALUE };
+    const server = { server: "10.3.5.10", port: 8086, protocol: "https" };
+    expect(() => load(withMonitoring({ proxmoxMetrics: { type: "influxdb", ...server } }), token)).not.toThrow();
+    expect(messages(withMonitoring({ proxmoxMetrics: { type: "graphite", ...server, port: 2003 } }), token)).toEqual([
+      expect.stringMatching(
+        /^mailstack:monitoring\.proxmoxMetrics\.protocol: a graphite metric server speaks udp or tcp/,
+      ),
+      expect.stringMatching(/^mailstack:proxmoxMetricsToken: is only used by an InfluxDB metric server/),
+    ]);
+  });
+
+  it("needs the SMTP login with a password file, and alert names it knows", () => {
+    expect(messages(withMonitoring({ smtp: { passwordFile: "/etc/alertmanager/smtp" } }))).toEqual([
+      "mailstack:monitoring.smtp.username: smtp.passwordFile needs smtp.username (the SMTP login)",
+    ]);
+    expect(messages(withMonitoring({ alertFor: { MailHostDwn: "5m" } }))).toEqual([
+      "mailstack:monitoring.alertFor.MailHostDwn: unknown setting (did you mean MailHostDown?); valid: " +
+        ALERT_NAMES.join(", "),
+    ]);
   });
 });

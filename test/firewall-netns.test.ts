@@ -6,10 +6,13 @@
 // namespace (IPv4 DNAT, routed IPv6), with listeners on many ports in the VM namespace: a change
 // that was written but never applied does not reach the packet filter here either. The fake
 // starts as pfSense does (its two LAN default allow rules) plus an admin's WAN block rule.
-// pfSense itself cannot run here; this proves the rules' semantics with a real packet filter.
+// pfSense itself cannot run here; this proves the rules' semantics with a real packet filter. A
+// "mon" namespace on pfSense's opt1 is the monitoring network (mailstack:monitoring.scrapeCidrs
+// 10.3.5.0/24 in prod), with a second address outside it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { require as tsxRequire } from "tsx/cjs/api";
 import { marker, NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
+import { EXPORTER_PORT_LIST } from "../render/monitoring";
 import { loopbackCertificate } from "./fakes/https";
 import { FakePfRest } from "./fakes/pfrest";
 import { runOk } from "./support/exec";
@@ -22,14 +25,17 @@ import { requireTool } from "./tools";
 const { deploy } = tsxRequire("./support/pfsense-deploy", __filename) as typeof Deploy;
 
 const suffix = String(process.pid);
-const NS = { wan: `msw-${suffix}`, fw: `msf-${suffix}`, vm: `msv-${suffix}` };
+const NS = { wan: `msw-${suffix}`, fw: `msf-${suffix}`, vm: `msv-${suffix}`, mon: `msm-${suffix}` };
+/** Prometheus in the scrape network, and a host on the same pfSense interface outside it. */
+const SCRAPER_IPV4 = "10.3.5.10";
+const OUTSIDER_IPV4 = "10.3.6.10";
 const WAN_IPV4 = "134.255.229.52";
 const CLIENT_IPV4 = "134.255.229.10";
 /** A source the admin blocks on the WAN (a blocklist entry): it must not reach the mail ports either. */
 const BLOCKED_IPV4 = "134.255.229.66";
 const CLIENT_IPV6 = "2001:db8:ffff::10";
 const VM_PUBLIC_IPV6 = "2a05:bec0:27:fd03::4";
-const PROBE_EXTRA = [22, 110, 143, 4190, 8080, ...NEVER_PUBLIC];
+const PROBE_EXTRA = [22, 110, 143, 4190, 8080, ...NEVER_PUBLIC, ...EXPORTER_PORT_LIST];
 const API_KEY = "pfrest-lab-key";
 
 const ROUTER: Router = {
@@ -39,6 +45,7 @@ const ROUTER: Router = {
     networks: ["10.3.0.0/24", "fd03::/64", "2a05:bec0:27:fd03::/64"],
     addresses: ["10.3.0.1", "fd03::1", "2a05:bec0:27:fd03::1"],
   },
+  opt1: { device: "ms-fwmon", networks: ["10.3.5.0/24", "10.3.6.0/24"], addresses: ["10.3.5.1", "10.3.6.1"] },
 };
 
 let plan: FirewallPlan;
@@ -79,6 +86,8 @@ beforeAll(async () => {
   plan = await planOf();
   fake = new FakePfRest(await loopbackCertificate(), API_KEY);
   fake.reset();
+  // prod's pfSense has a third interface for the monitoring VLAN (mailstack:monitoring.pfsenseInterface).
+  fake.interfaces = [...fake.interfaces, { id: "opt1", descr: "MONITORING", if: "vtnet2" }];
   fake.seed(
     "rule",
     {
@@ -97,6 +106,7 @@ beforeAll(async () => {
   await lab.create();
   await ip("link", "add", "ms-wan0", "netns", NS.wan, "type", "veth", "peer", "name", "ms-fwwan", "netns", NS.fw);
   await ip("link", "add", "ms-lan0", "netns", NS.vm, "type", "veth", "peer", "name", "ms-fwlan", "netns", NS.fw);
+  await ip("link", "add", "ms-mon0", "netns", NS.mon, "type", "veth", "peer", "name", "ms-fwmon", "netns", NS.fw);
   const setup: [string, string[]][] = [
     [NS.wan, ["ip", "addr", "add", `${CLIENT_IPV4}/24`, "dev", "ms-wan0"]],
     [NS.wan, ["ip", "addr", "add", `${BLOCKED_IPV4}/24`, "dev", "ms-wan0"]],
@@ -106,6 +116,10 @@ beforeAll(async () => {
     [NS.fw, ["ip", "addr", "add", "10.3.0.1/24", "dev", "ms-fwlan"]],
     [NS.fw, ["ip", "-6", "addr", "add", "fd03::1/64", "dev", "ms-fwlan", "nodad"]],
     [NS.fw, ["ip", "-6", "addr", "add", "2a05:bec0:27:fd03::1/64", "dev", "ms-fwlan", "nodad"]],
+    [NS.fw, ["ip", "addr", "add", "10.3.5.1/24", "dev", "ms-fwmon"]],
+    [NS.fw, ["ip", "addr", "add", "10.3.6.1/24", "dev", "ms-fwmon"]],
+    [NS.mon, ["ip", "addr", "add", `${SCRAPER_IPV4}/24`, "dev", "ms-mon0"]],
+    [NS.mon, ["ip", "addr", "add", `${OUTSIDER_IPV4}/24`, "dev", "ms-mon0"]],
     [NS.vm, ["ip", "addr", "add", "10.3.0.4/24", "dev", "ms-lan0"]],
     [NS.vm, ["ip", "-6", "addr", "add", "fd03::4/64", "dev", "ms-lan0", "nodad"]],
     [NS.vm, ["ip", "-6", "addr", "add", `${VM_PUBLIC_IPV6}/64`, "dev", "ms-lan0", "nodad"]],
@@ -113,7 +127,7 @@ beforeAll(async () => {
   for (const [ns, command] of setup) await inNs(ns, ...command);
   for (const ns of Object.values(NS)) {
     await inNs(ns, "ip", "link", "set", "lo", "up");
-    for (const device of ["ms-wan0", "ms-fwwan", "ms-fwlan", "ms-lan0"]) {
+    for (const device of ["ms-wan0", "ms-fwwan", "ms-fwlan", "ms-lan0", "ms-mon0", "ms-fwmon"]) {
       try {
         await inNs(ns, "ip", "link", "set", device, "up");
       } catch {
@@ -124,6 +138,7 @@ beforeAll(async () => {
   await inNs(NS.wan, "ip", "route", "add", "default", "via", WAN_IPV4);
   await inNs(NS.wan, "ip", "-6", "route", "add", "default", "via", "2001:db8:ffff::1");
   await inNs(NS.vm, "ip", "route", "add", "default", "via", "10.3.0.1");
+  await inNs(NS.mon, "ip", "route", "add", "default", "via", "10.3.5.1");
   await inNs(NS.vm, "ip", "-6", "route", "add", "default", "via", "fd03::1");
   await inNs(NS.fw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1");
 
@@ -135,6 +150,7 @@ beforeAll(async () => {
   await settle(NS.wan, WAN_IPV4, 25);
   await settle(NS.wan, VM_PUBLIC_IPV6, 25);
   await settle(NS.vm, CLIENT_IPV6, 25);
+  await settle(NS.mon, "10.3.0.4", EXPORTER_PORT_LIST[0] ?? 9100, SCRAPER_IPV4);
 });
 
 afterAll(async () => {
@@ -201,6 +217,35 @@ describe("the prod firewall after `pulumi up`, on a real packet filter", () => {
     for (const host of [WAN_IPV4, VM_PUBLIC_IPV6]) {
       const results = await probe(NS.wan, host, [993, 995]);
       expect(results, host).toEqual({ 993: "open", 995: "filtered" });
+    }
+  });
+});
+
+describe("monitoring through the prod firewall after `pulumi up`", () => {
+  it("lets the monitoring network, and only it, scrape the exporters on the mail host's LAN address", async () => {
+    const rule = plan.rules.find((r) => r.key === "monitoring-in");
+    expect(rule?.interface).toEqual(["opt1"]);
+    expect(plan.aliases.find((a) => a.key === "alias-monitoring-sources")?.address).toEqual(["10.3.5.0/24"]);
+    const all = (result: string) => Object.fromEntries(EXPORTER_PORT_LIST.map((port) => [port, result]));
+    expect(await probe(NS.mon, "10.3.0.4", EXPORTER_PORT_LIST, { from: SCRAPER_IPV4 })).toEqual(all("open"));
+    // The same pfSense interface, another network: refused like everything else there.
+    expect(await probe(NS.mon, "10.3.0.4", [...EXPORTER_PORT_LIST, 25, 22], { from: OUTSIDER_IPV4 })).toEqual({
+      ...all("filtered"),
+      25: "filtered",
+      22: "filtered",
+    });
+    // From the monitoring network only the exporters: not SSH or mail ports of the host.
+    expect(await probe(NS.mon, "10.3.0.4", [22, 25, 8080], { from: SCRAPER_IPV4 })).toEqual({
+      22: "filtered",
+      25: "filtered",
+      8080: "filtered",
+    });
+  });
+
+  it("never lets the WAN reach an exporter, over IPv4 (NAT) or IPv6 (the public address)", async () => {
+    for (const host of [WAN_IPV4, VM_PUBLIC_IPV6]) {
+      const results = await probe(NS.wan, host, EXPORTER_PORT_LIST);
+      for (const port of EXPORTER_PORT_LIST) expect(results[port], `${host}:${port}`).toBe("filtered");
     }
   });
 });

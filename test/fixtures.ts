@@ -52,8 +52,13 @@ export function rawConfig(config: ConfigObject, secrets: Partial<Record<SecretKe
   return { stack: "prod", values, isSecret: (key) => secretNames.has(key) };
 }
 
+/** Every secret, except the InfluxDB token a metric server of that type alone may have. */
 export function allSecrets(): Partial<Record<SecretKey, string>> {
-  return Object.fromEntries(Object.keys(secretKeys).map((key) => [key, SECRET_VALUE]));
+  return Object.fromEntries(
+    Object.keys(secretKeys)
+      .filter((key) => key !== "proxmoxMetricsToken")
+      .map((key) => [key, SECRET_VALUE]),
+  );
 }
 
 export function load(config: ConfigObject, secrets?: Partial<Record<SecretKey, string>>): LoadedConfig {
@@ -169,5 +174,13 @@ const MAIL_HOST_INPUT: MailcowHostInput = {
     },
   },
   offsiteBackupTool: "/usr/local/sbin/mailstack-backup",
+  monitoring: {
+    listenAddress: "10.3.0.4",
+    scrapeCidrs: ["10.3.5.0/24"],
+    mailcowDir: "/opt/mailcow-dockerized",
+    composeProject: "mailcowdockerized",
+    services: ["postfix-mailcow", "dovecot-mailcow"],
+    families: ["ip4", "ip6"],
+  },
   ...DAY2_HOST_INPUT,
 };

@@ -115,6 +115,7 @@ describe("host scripts", () => {
     "updates",
     "incident-report",
     "mailcow-up",
+    "monitoring",
   ];
 
   it("are the bring-up's steps in order, the first boot's host scripts among them", () => {
@@ -172,7 +173,7 @@ describe("host scripts", () => {
     expect(admin?.content).toContain('gpasswd -d "$ADMIN_USER" docker');
   });
 
-  it("open only the public ports, SSH only from the admin networks", () => {
+  it("open only the public ports, SSH only from the admin networks, the exporters only from the scrape networks", () => {
     const firewall = scripts.find((s) => s.name === "firewall")?.content ?? "";
     const allowed = [
       ...decoded(firewall, "UFW_RULES_B64").matchAll(
@@ -188,6 +189,9 @@ describe("host scripts", () => {
       "any:993",
       "any:995",
       "10.3.0.0/24:22",
+      "10.3.5.0/24:9100",
+      "10.3.5.0/24:9154",
+      "10.3.5.0/24:9115",
     ]);
     expect(firewall).toContain("ufw default deny incoming");
     expect(firewall).not.toMatch(/ufw (--force )?reset|ufw reload|ufw disable/);
@@ -207,7 +211,7 @@ describe("host scripts", () => {
       "ufw default deny routed",
       "ufw logging low",
     ]);
-    expect(rules).toHaveLength(8);
+    expect(rules).toHaveLength(11);
     for (const rule of [...defaults, ...rules]) {
       const dry = await run("bash", ["-c", rule.replace(/^ufw /, "ufw --dry-run ")]);
       expect(dry.status, `${rule}\n${dry.stderr}`).toBe(0);

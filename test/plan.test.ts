@@ -144,8 +144,20 @@ describe("planStack", () => {
     const secrets = Object.fromEntries(
       Object.keys(secretKeys).map((key) => [`mailstack:${key}`, `${key}-0123456789-do-not-leak`]),
     );
-    const result = await planStack({ dir: root, stack: "prod", secrets });
+    // An InfluxDB metric server, so that its token (a secret of that type only) is used too.
+    const monitoring = JSON.stringify({
+      scrapeCidrs: ["10.3.5.0/24"],
+      pfsenseInterface: "opt1",
+      proxmoxMetrics: { type: "influxdb", server: "10.3.5.10", port: 8086, protocol: "https" },
+    });
+    const result = await planStack({
+      dir: root,
+      stack: "prod",
+      secrets,
+      overrides: { "mailstack:monitoring": monitoring },
+    });
     expect(result.missingSecrets).toEqual([]);
+    expect(JSON.stringify(result.document)).toContain('"influxToken":"[secret]"');
     for (const file of result.files) {
       for (const value of Object.values(secrets)) expect(file.content).not.toContain(value);
     }

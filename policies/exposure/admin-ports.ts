@@ -34,9 +34,9 @@ const FIREWALL_UI_PORTS: ReadonlyMap<number, string> = new Map([
 /** Destinations that include the firewall's own addresses ("any" does too). */
 const FIREWALL_ITSELF = /^(any|\(self\)|this firewall|[a-z0-9_]+:ip|wanip)?$/i;
 
-type PortSet = "any" | Set<number>;
+export type PortSet = "any" | Set<number>;
 
-function parsePorts(entry: string, aliases: ReadonlyMap<string, string[]>, depth = 0): PortSet | undefined {
+export function parsePorts(entry: string, aliases: ReadonlyMap<string, string[]>, depth = 0): PortSet | undefined {
   const value = entry.trim();
   if (value === "" || value.toLowerCase() === "any") return "any";
   const alias = aliases.get(value);

@@ -101,7 +101,7 @@ lock() {
 }
 
 run_backup() {
-  local started summary snapshot added paths=() keep=() time_args=()
+  local started summary snapshot added size paths=() keep=() time_args=()
   started=$(date +%s)
   STEP="preparing $STAGING_DIR"
   install -d -m 0700 "$STAGING_DIR"
@@ -148,10 +148,12 @@ run_backup() {
   [ "${#keep[@]}" -gt 0 ] || die "no retention configured (KEEP_DAILY etc. in $CONFIG_FILE)"
   # Grouped by host and tag: the staging path carries a date, so the default (host,paths) would keep everything.
   restic forget --quiet --host "$BACKUP_HOST" --tag mailstack --group-by host,tags "${keep[@]}" --prune
+  # The repository's size for monitoring (mailstack_backup_repository_size_bytes); not worth failing over.
+  size=$(restic stats --json --quiet --mode raw-data 2>/dev/null | sed -n 's/.*"total_size":\([0-9]*\).*/\1/p' || true)
 
   status_set backup_last_result=success "backup_last_run=$(date -Is)" "backup_last_success=$(date -Is)" \
     "backup_last_success_epoch=$(date +%s)" "backup_last_snapshot=$snapshot" "backup_last_added_bytes=$added" \
-    "backup_last_duration_seconds=$(($(date +%s) - started))" backup_last_error=
+    "backup_last_duration_seconds=$(($(date +%s) - started))" "backup_repository_size_bytes=$size" backup_last_error=
   log "backup of $BACKUP_HOST to $RESTIC_REPOSITORY done"
 }
 
