@@ -275,6 +275,7 @@ function mailstack(): Deferred<StackOutputs> {
       mailboxes: domain.mailboxes.map((box) => `${box.localPart}@${domain.name}`),
       mtaStsPolicyUrl: zone.mtaSts.policyUrl,
       mtaStsPolicyId: zone.mtaSts.policyId,
+      mtaStsPolicy: zone.mtaSts.policy,
       dkim: { name: zone.dkim.name, value: zone.dkim.value },
       autoconfigHost: `autoconfig.${domain.name}`,
       autodiscoverHost: `autodiscover.${domain.name}`,
@@ -285,6 +286,7 @@ function mailstack(): Deferred<StackOutputs> {
     const ds = zones.get(plan.zone.name)?.ds;
     delegation[plan.zone.name] = {
       zoneId: plan.zone.zoneId,
+      records: zones.get(plan.zone.name)?.records ?? [],
       ...(plan.zone.nameServers ? { nameServers: plan.zone.nameServers } : {}),
       ...(ds ? { ds } : {}),
     };
@@ -301,6 +303,7 @@ function mailstack(): Deferred<StackOutputs> {
       ...(config.lan.ipv6 ? { lanIpv6: config.lan.ipv6 } : {}),
     },
     endpoints,
+    tlsMinVersion: config.tlsMinVersion,
     urls: {
       webmail: config.mailcow.sogo ? `https://${host}/SOGo/` : `https://${host}/`,
       admin: `https://${host}/admin`,

@@ -299,17 +299,24 @@ export interface Knot {
   load(zone: string, text: string): Promise<void>;
   /** The zone's KSK (flags 257) as DNSKEY rdata, once Knot has signed the zone. */
   ksk(zone: string): Promise<string>;
+  /** The zone as Knot serves it (signed zones with DNSKEY, RRSIG, NSEC), in presentation form. */
+  read(zone: string): Promise<string>;
 }
 
 /** Knot serving `zones` (texts by zone name) from `<dir>/zones`, signing the signed ones. */
-export async function startKnot(dir: string, zones: readonly (KnotZone & { readonly text: string })[]): Promise<Knot> {
+export async function startKnot(
+  parent: string,
+  zones: readonly (KnotZone & { readonly text: string })[],
+  name = "knot",
+): Promise<Knot> {
+  const dir = name === "knot" ? parent : join(parent, name);
   mkdirSync(join(dir, "zones"), { recursive: true });
   mkdirSync(join(dir, "knot"), { recursive: true });
   for (const zone of zones) writeFileSync(join(dir, "zones", `${zone.name}.zone`), zone.text);
   const port = await freePort();
   const config = join(dir, "knot.conf");
   writeFileSync(config, knotConfig(dir, port, zones));
-  const daemon = Daemon.start("knot", "knotd", ["-c", config], dir);
+  const daemon = Daemon.start(name, "knotd", ["-c", config], dir);
   const ksk = (zone: string) =>
     waitFor(`Knot's KSK for ${zone}`, async () => {
       const key = (await kdig(port, zone, "DNSKEY")).answers.find(
@@ -336,6 +343,12 @@ export async function startKnot(dir: string, zones: readonly (KnotZone & { reado
       requireTool("knotc");
       await runOk("knotc", ["-c", config, "-b", "-t", "60", "zone-reload", zone]);
     },
+    async read(zone) {
+      requireTool("knotc");
+      // Lines look like "[zone.] owner ttl TYPE data".
+      const text = await runOk("knotc", ["-c", config, "zone-read", zone]);
+      return text.replace(/^\[[^\]]*\] /gm, "");
+    },
   };
 }
 
@@ -354,6 +367,8 @@ export interface UnboundOptions {
   readonly ipv6?: boolean;
   /** A control socket for `unbound-control reload` (empties the caches). */
   readonly control?: boolean;
+  /** Stubs served by another Knot (zone → port) instead of `knotPort`. */
+  readonly stubPorts?: Readonly<Record<string, number>>;
 }
 
 export function unboundConfig(dir: string, options: UnboundOptions): string {
@@ -378,7 +393,11 @@ export function unboundConfig(dir: string, options: UnboundOptions): string {
     ...(options.ipv6 ? ["  access-control: ::1 allow"] : []),
     `  trust-anchor-file: "${join(dir, `${options.name}.anchors`)}"`,
     '  module-config: "validator iterator"',
-    ...stubs.flatMap((zone) => ["stub-zone:", `  name: "${zone}"`, `  stub-addr: 127.0.0.1@${options.knotPort}`]),
+    ...stubs.flatMap((zone) => [
+      "stub-zone:",
+      `  name: "${zone}"`,
+      `  stub-addr: 127.0.0.1@${options.stubPorts?.[zone] ?? options.knotPort}`,
+    ]),
     ...(options.control
       ? ["remote-control:", "  control-enable: yes", `  control-interface: "${join(dir, `${options.name}.ctl`)}"`]
       : []),
@@ -391,6 +410,8 @@ export interface Unbound {
   readonly daemon: Daemon;
   /** Rereads the config and empties every cache (needs `control`). */
   reload(): Promise<void>;
+  /** Asks another Knot (or, without a port, the first one again) for a zone; reloads. */
+  restub(zone: string, port?: number): Promise<void>;
 }
 
 export async function startUnbound(
@@ -404,13 +425,21 @@ export async function startUnbound(
   const daemon = Daemon.start(options.name, "unbound", ["-d", "-c", config], dir);
   // Any answer (a bogus zone answers SERVFAIL) means the resolver is up.
   await waitFor(`an answer from ${options.name}`, async () => ((await kdig(port, probe, "SOA")) ? true : undefined));
+  const stubPorts: Record<string, number> = { ...options.stubPorts };
+  const reload = async () => {
+    requireTool("unbound-control");
+    await runOk("unbound-control", ["-c", config, "reload"]);
+    await waitFor(`${options.name} after reload`, async () => ((await kdig(port, probe, "SOA")) ? true : undefined));
+  };
   return {
     port,
     daemon,
-    async reload() {
-      requireTool("unbound-control");
-      await runOk("unbound-control", ["-c", config, "reload"]);
-      await waitFor(`${options.name} after reload`, async () => ((await kdig(port, probe, "SOA")) ? true : undefined));
+    reload,
+    async restub(zone, stubPort) {
+      if (stubPort === undefined) delete stubPorts[zone];
+      else stubPorts[zone] = stubPort;
+      writeFileSync(config, unboundConfig(dir, { ...options, port, stubPorts }));
+      await reload();
     },
   };
 }

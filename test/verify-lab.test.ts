@@ -1,0 +1,225 @@
+// `npm run verify` against the loopback lab (test/support/verify-lab.ts): real Knot, Unbound,
+// Postfix, Dovecot and HTTPS servers with the planned zone and the rendered settings. It must
+// pass clean, then catch each injected fault in the right category with a fix. All servers are
+// shared by this file; every fault is undone before the next test.
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postfixOpensslCnf, TLS12_CIPHERS } from "../render/mailcow";
+import { CATEGORIES, type Category, type Report, type Result } from "../verify/result";
+import { DOMAIN, IPV4, IPV6, VerifyLab, type VerifyRun } from "./support/verify-lab";
+
+let lab: VerifyLab;
+let clean: VerifyRun;
+
+beforeAll(async () => {
+  lab = await VerifyLab.start();
+  clean = await lab.verify();
+  // How long a full run takes on this machine (reported, never asserted).
+  console.log(`verify: ${clean.report.results.length} checks in ${(clean.report.durationMs / 1000).toFixed(1)} s`);
+});
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const failures = (report: Report) => report.results.filter((result) => result.status === "fail");
+const failingCategories = (report: Report) => new Set(failures(report).map((result) => result.category));
+const show = (results: readonly Result[]) =>
+  results
+    .map((r) => `${r.status} ${r.category}/${r.check} ${r.host ?? r.domain ?? ""}:${r.port ?? ""} ${r.message}`)
+    .join("\n");
+
+/** The fault is caught: exit 1, failures exactly in `categories`, each with a fix; returns the failures. */
+function caught(run: VerifyRun, categories: readonly Category[]): Result[] {
+  expect(run.code, run.stderr).toBe(1);
+  const failed = failures(run.report);
+  expect([...failingCategories(run.report)].sort(), show(failed)).toEqual([...categories].sort());
+  for (const result of failed) expect(result.fix, `${result.check}: ${result.message}`).toMatch(/\w{3,}/);
+  return failed;
+}
+
+describe("verify on a healthy deployment", () => {
+  it("passes clean: exit 0, no failure or warning", () => {
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.report.summary.fail, show(failures(clean.report))).toBe(0);
+    expect(
+      clean.report.results.filter((r) => r.status === "warn"),
+      "warnings",
+    ).toEqual([]);
+  });
+
+  it("reports every category, each result with its subject", () => {
+    expect(new Set(clean.report.results.map((r) => r.category))).toEqual(new Set(CATEGORIES));
+    for (const result of clean.report.results) {
+      expect(result.domain ?? result.host, result.check).toBeTruthy();
+      expect(["pass", "warn", "fail"]).toContain(result.status);
+    }
+  });
+
+  it("checks TLS, the certificate and DANE on every endpoint over IPv4 and IPv6", () => {
+    const tls = clean.report.results.filter((r) => r.check === "tls-versions");
+    expect(new Set(tls.map((r) => `${r.port}@${r.address}`))).toEqual(
+      new Set([25, 465, 587, 993, 995, 443].flatMap((port) => [`${port}@${IPV4}`, `${port}@${IPV6}`])),
+    );
+    const dane = clean.report.results.filter((r) => r.check === "dane-match");
+    expect(dane.map((r) => [r.address, r.status]).sort()).toEqual([
+      [IPV4, "pass"],
+      [IPV6, "pass"],
+    ]);
+    const groups = clean.report.results.find((r) => r.check === "tls-groups" && r.port === 25);
+    expect(groups?.details?.accepted).toEqual(["X25519", "prime256v1", "secp384r1"]);
+  });
+
+  it("validates the chain from the lab trust anchor to the zone and checks the DS the stack reports", () => {
+    const ds = clean.report.results.filter((r) => r.category === "dnssec" && r.check.startsWith("dnssec-ds"));
+    expect(ds.map((r) => [r.check, r.status])).toEqual([
+      ["dnssec-ds", "pass"],
+      ["dnssec-ds-output", "pass"],
+    ]);
+  });
+
+  it("runs only the categories asked for with --only", async () => {
+    const only = await lab.verify({ extra: ["--only", "dane", "ptr"] });
+    expect(only.code).toBe(0);
+    expect(new Set(only.report.results.map((r) => r.category))).toEqual(new Set(["dane", "ptr"]));
+  });
+});
+
+describe("verify catches injected faults", () => {
+  it("a TLSA record for another key (dane)", async () => {
+    const other = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "der" });
+    const hash = createHash("sha256").update(other).digest("hex");
+    try {
+      await lab.changeZone("child", (text) => text.replace(/(IN TLSA 3 1 1 )[0-9a-f]{64}/i, `$1${hash}`));
+      const failed = caught(await lab.verify(), ["dane"]);
+      const match = failed.filter((r) => r.check === "dane-match");
+      expect(match.map((r) => r.address).sort()).toEqual([IPV4, IPV6].sort());
+      expect(match[0]?.message).toMatch(/no TLSA record .* matches the certificate presented/);
+      expect(match[0]?.fix).toMatch(/pulumi (refresh|up)/);
+    } finally {
+      await lab.restoreZones();
+    }
+  });
+
+  it("TLS 1.0 allowed on Postfix (tls)", async () => {
+    const opensslCnf = join(lab.dir, "openssl.cnf");
+    const original = readFileSync(opensslCnf, "utf8");
+    try {
+      writeFileSync(
+        opensslCnf,
+        `${postfixOpensslCnf("1.2").replace("MinProtocol = TLSv1.2", "MinProtocol = TLSv1")}CipherString = DEFAULT:@SECLEVEL=0\n`,
+      );
+      await lab.postconf([
+        "smtpd_tls_protocols=>=TLSv1",
+        "smtpd_tls_mandatory_protocols=>=TLSv1",
+        `tls_high_cipherlist=${TLS12_CIPHERS}:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA`,
+      ]);
+      const failed = caught(await lab.verify(), ["tls"]);
+      const versions = failed.filter((r) => r.check === "tls-versions");
+      expect(new Set(versions.map((r) => r.port))).toEqual(new Set([25, 465, 587]));
+      for (const result of versions) expect(result.message).toMatch(/TLS 1\.0 is accepted/);
+      expect(versions[0]?.fix).toMatch(/extra\.cf/);
+    } finally {
+      writeFileSync(opensslCnf, original);
+      await lab.postconf([
+        "smtpd_tls_protocols=>=TLSv1.2",
+        "smtpd_tls_mandatory_protocols=>=TLSv1.2",
+        `tls_high_cipherlist=${TLS12_CIPHERS}`,
+      ]);
+    }
+  });
+
+  it("an expired certificate (certificate)", async () => {
+    try {
+      await lab.postconf([`smtpd_tls_cert_file=${lab.expiredCert.cert}`]);
+      const failed = caught(await lab.verify(), ["certificate"]);
+      const expiry = failed.filter((r) => r.check === "certificate-expiry");
+      expect(new Set(expiry.map((r) => r.port))).toEqual(new Set([25, 465, 587]));
+      expect(expiry[0]?.message).toMatch(/expired on/);
+      expect(expiry[0]?.fix).toMatch(/acme-mailcow/);
+    } finally {
+      await lab.postconf([`smtpd_tls_cert_file=${lab.mailCert.cert}`]);
+    }
+  });
+
+  it("a missing DKIM record (dkim)", async () => {
+    try {
+      await lab.changeZone("child", (text) =>
+        text
+          .split("\n")
+          .filter((line) => !line.startsWith(`dkim._domainkey.${DOMAIN}.`))
+          .join("\n"),
+      );
+      const failed = caught(await lab.verify(), ["dkim"]);
+      expect(failed.find((r) => r.check === "dkim-record")?.message).toMatch(
+        /no DKIM record at dkim\._domainkey\.xd-cloud\.de/,
+      );
+    } finally {
+      await lab.restoreZones();
+    }
+  });
+
+  it("a bad DNSSEC signature (dnssec)", async () => {
+    try {
+      await lab.breakSignature(DOMAIN, "MX");
+      const failed = caught(await lab.verify(), ["dnssec"]);
+      const mx = failed.find((r) => r.check === "dnssec-rrset-mx");
+      expect(mx?.message).toMatch(/MX xd-cloud\.de does not validate/);
+      expect(mx?.message).toMatch(/SERVFAIL/);
+      expect(mx?.message).toMatch(/signature by key \d+ does not verify/);
+    } finally {
+      await lab.restoreSignatures();
+    }
+  });
+
+  it("a DS at the parent that does not match the zone's key (dnssec)", async () => {
+    try {
+      await lab.changeZone("parent", (text) =>
+        text.replace(
+          /( IN DS \d+ 13 2 [0-9A-F]+)([0-9A-F])$/m,
+          (_, head: string, last: string) => `${head}${last === "0" ? "1" : "0"}`,
+        ),
+      );
+      const run = await lab.verify();
+      expect(run.code).toBe(1);
+      const ds = failures(run.report).find((r) => r.category === "dnssec" && r.check === "dnssec-ds");
+      expect(ds?.message, show(failures(run.report))).toMatch(/the DS at de .* matches no DNSKEY of xd-cloud\.de/);
+      // The fix names the DS the registrar must publish (the stack's).
+      expect(ds?.fix).toContain(lab.ds.split(/\s+/).slice(-1)[0] ?? "?");
+      // Validating resolvers now refuse the whole zone: that is reported too, under dnssec.
+      expect(failures(run.report).some((r) => r.check === "dnssec-validates" && /SERVFAIL/.test(r.message))).toBe(true);
+    } finally {
+      await lab.restoreZones();
+    }
+  });
+
+  it("an MTA-STS id that does not match the policy (mta-sts)", async () => {
+    try {
+      await lab.changeZone("child", (text) => text.replace(/(v=STSv1; id=)[0-9a-f]+/, "$1" + "0".repeat(32)));
+      const failed = caught(await lab.verify(), ["mta-sts"]);
+      expect(failed.find((r) => r.check === "mta-sts-txt")?.message).toMatch(
+        /announces id 0{32}, the stack's policy has id [0-9a-f]{32}/,
+      );
+    } finally {
+      await lab.restoreZones();
+    }
+  });
+
+  it("an extra open port (ports)", async () => {
+    const open = await lab.openPort();
+    const failed = caught(await lab.verify({ overrides: { 3306: open } }), ["ports"]);
+    expect(failed.map((r) => [r.check, r.port, r.address]).sort()).toEqual([
+      ["port-closed", 3306, IPV4],
+      ["port-closed", 3306, IPV6],
+    ]);
+    expect(failed[0]?.message).toMatch(/3306 \(MySQL\/MariaDB\) answers/);
+  });
+
+  it("is clean again once every fault is undone", async () => {
+    const again = await lab.verify();
+    expect(again.code, show(failures(again.report))).toBe(0);
+    expect(again.report.results.length).toBe(clean.report.results.length);
+  });
+});
