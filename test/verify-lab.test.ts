@@ -4,11 +4,15 @@
 // shared by this file; every fault is undone before the next test.
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postfixOpensslCnf, TLS12_CIPHERS } from "../render/mailcow";
 import { CATEGORIES, type Category, type Report, type Result } from "../verify/result";
-import { DOMAIN, IPV4, IPV6, VerifyLab, type VerifyRun } from "./support/verify-lab";
+import { root } from "./plans";
+import { runOk } from "./support/exec";
+import { DOMAIN, HOST, IPV4, IPV6, VerifyLab, type VerifyRun } from "./support/verify-lab";
+import { requirePythonTool } from "./tools";
 
 let lab: VerifyLab;
 let clean: VerifyRun;
@@ -117,6 +121,8 @@ describe("verify catches injected faults", () => {
         `tls_high_cipherlist=${TLS12_CIPHERS}:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA`,
       ]);
       const failed = caught(await lab.verify(), ["tls"]);
+      // sslyze (its own OpenSSL build) agrees that TLS 1.0 is now accepted on 25.
+      expect((await sslyze(25, true)).protocols).toContain("TLSv1");
       const versions = failed.filter((r) => r.check === "tls-versions");
       expect(new Set(versions.map((r) => r.port))).toEqual(new Set([25, 465, 587]));
       for (const result of versions) expect(result.message).toMatch(/TLS 1\.0 is accepted/);
@@ -188,6 +194,8 @@ describe("verify catches injected faults", () => {
       expect(ds?.message, show(failures(run.report))).toMatch(/the DS at de .* matches no DNSKEY of xd-cloud\.de/);
       // The fix names the DS the registrar must publish (the stack's).
       expect(ds?.fix).toContain(lab.ds.split(/\s+/).slice(-1)[0] ?? "?");
+      // checkdmarc's own chain check agrees.
+      expect((await checkdmarc()).dnssec).toBe(false);
       // Validating resolvers now refuse the whole zone: that is reported too, under dnssec.
       expect(failures(run.report).some((r) => r.check === "dnssec-validates" && /SERVFAIL/.test(r.message))).toBe(true);
     } finally {
@@ -199,6 +207,7 @@ describe("verify catches injected faults", () => {
     try {
       await lab.changeZone("child", (text) => text.replace(/(v=STSv1; id=)[0-9a-f]+/, "$1" + "0".repeat(32)));
       const failed = caught(await lab.verify(), ["mta-sts"]);
+      expect((await checkdmarc()).mta_sts_record.record).toBe(`v=STSv1; id=${"0".repeat(32)}`);
       expect(failed.find((r) => r.check === "mta-sts-txt")?.message).toMatch(
         /announces id 0{32}, the stack's policy has id [0-9a-f]{32}/,
       );
@@ -221,5 +230,185 @@ describe("verify catches injected faults", () => {
     const again = await lab.verify();
     expect(again.code, show(failures(again.report))).toBe(0);
     expect(again.report.results.length).toBe(clean.report.results.length);
+  });
+});
+
+// ---- independent implementations on the same lab ----------------------------------------------
+
+interface SslyzeScan {
+  readonly protocols: string[];
+  readonly tls12: string[];
+  readonly curves: string[];
+  readonly compression: boolean;
+  readonly secureRenegotiation: boolean;
+  readonly extendedMasterSecret: boolean;
+  readonly trusted: boolean;
+}
+
+const SSLYZE_PROTOCOLS: Readonly<Record<string, string>> = {
+  ssl_2_0_cipher_suites: "SSLv2",
+  ssl_3_0_cipher_suites: "SSLv3",
+  tls_1_0_cipher_suites: "TLSv1",
+  tls_1_1_cipher_suites: "TLSv1.1",
+  tls_1_2_cipher_suites: "TLSv1.2",
+  tls_1_3_cipher_suites: "TLSv1.3",
+};
+/** sslyze says secp256r1 where OpenSSL (and verify) say prime256v1. */
+const CURVE_NAMES: Readonly<Record<string, string>> = { secp256r1: "prime256v1" };
+
+async function sslyze(port: number, starttls: boolean): Promise<SslyzeScan> {
+  const python = requirePythonTool("sslyze");
+  const out = join(lab.dir, `sslyze-${port}.json`);
+  await runOk(
+    python,
+    [
+      "-m",
+      "sslyze",
+      `--json_out=${out}`,
+      ...(starttls ? ["--starttls=smtp"] : []),
+      `--certinfo_ca_file=${lab.ca.certFile}`,
+      "--quiet",
+      // The scans to compare; naming them also turns off sslyze's own Mozilla verdict (exit 1).
+      ...["--certinfo", "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3"],
+      ...["--compression", "--reneg", "--elliptic_curves", "--ems"],
+      `${HOST}:${lab.ports.public[port] ?? 0}{127.0.0.1}`,
+    ],
+    { timeoutMs: 300_000 },
+  );
+  interface Suites {
+    result: { accepted_cipher_suites: { cipher_suite: { openssl_name: string } }[] };
+  }
+  const scan = (
+    JSON.parse(readFileSync(out, "utf8")) as { server_scan_results: { scan_result: Record<string, unknown> }[] }
+  ).server_scan_results[0]?.scan_result;
+  if (!scan) throw new Error(`sslyze scanned nothing on ${port}`);
+  const suites = (key: string) =>
+    (scan[key] as Suites).result.accepted_cipher_suites.map((s) => s.cipher_suite.openssl_name);
+  const result = <T>(key: string) => (scan[key] as { result: T }).result;
+  const certificate = result<{
+    certificate_deployments: {
+      path_validation_results: { trust_store: { name: string }; was_validation_successful: boolean }[];
+    }[];
+  }>("certificate_info");
+  return {
+    protocols: Object.entries(SSLYZE_PROTOCOLS)
+      .filter(([key]) => suites(key).length > 0)
+      .map(([, name]) => name),
+    tls12: suites("tls_1_2_cipher_suites"),
+    curves: result<{ supported_curves: { name: string }[] }>("elliptic_curves").supported_curves.map(
+      (c) => CURVE_NAMES[c.name] ?? c.name,
+    ),
+    compression: result<{ supports_compression: boolean }>("tls_compression").supports_compression,
+    secureRenegotiation: result<{ supports_secure_renegotiation: boolean }>("session_renegotiation")
+      .supports_secure_renegotiation,
+    extendedMasterSecret: result<{ supports_ems_extension: boolean }>("tls_extended_master_secret")
+      .supports_ems_extension,
+    trusted:
+      certificate.certificate_deployments[0]?.path_validation_results.find(
+        (p) => p.trust_store.name === "Supplied CA file",
+      )?.was_validation_successful ?? false,
+  };
+}
+
+/** verify's findings on one endpoint over IPv4, in sslyze's terms. */
+function verifyView(report: Report, port: number): SslyzeScan {
+  const at = (check: string) => report.results.find((r) => r.check === check && r.port === port && r.address === IPV4);
+  return {
+    protocols: (at("tls-versions")?.details?.accepted as string[] | undefined) ?? [],
+    tls12: (at("tls-ciphers")?.details?.accepted as string[] | undefined) ?? [],
+    curves: (at("tls-groups")?.details?.accepted as string[] | undefined) ?? [],
+    compression: at("tls-compression")?.status !== "pass",
+    secureRenegotiation: at("tls-renegotiation")?.status === "pass",
+    extendedMasterSecret: at("tls-extended-master-secret")?.status === "pass",
+    trusted: at("certificate-chain")?.status === "pass",
+  };
+}
+
+const sorted = (scan: SslyzeScan) => ({
+  ...scan,
+  protocols: [...scan.protocols].sort(),
+  tls12: [...scan.tls12].sort(),
+  curves: [...scan.curves].sort(),
+});
+
+interface CheckdmarcView {
+  spf: { valid: boolean; record: string };
+  dmarc: { valid: boolean; tags: { p: { value: string } } };
+  tls_rpt: { valid: boolean; tags: { rua: { value: string[] } } };
+  mta_sts_record: { record: string };
+  mta_sts_policy: { policy: { mode: string; max_age: number; mx: string[] } };
+  dnssec: boolean;
+  dnssec_mx: boolean;
+  tlsa: string[];
+}
+
+async function policyText(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: lab.stsPort,
+        path: "/.well-known/mta-sts.txt",
+        servername: `mta-sts.${DOMAIN}`,
+        headers: { host: `mta-sts.${DOMAIN}` },
+        ca: readFileSync(lab.ca.certFile),
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve(body));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function checkdmarc(): Promise<CheckdmarcView> {
+  const python = requirePythonTool("checkdmarc");
+  const output = await runOk(
+    python,
+    [join(root, "test", "cross-check", "checkdmarc_probe.py"), DOMAIN, HOST, String(lab.unbound.port)],
+    { input: await policyText(), timeoutMs: 120_000 },
+  );
+  return JSON.parse(output) as CheckdmarcView;
+}
+
+describe("independent implementations agree with verify on the same lab", () => {
+  it("sslyze sees the same protocols, TLS 1.2 suites, groups, compression, renegotiation, EMS and trust on every port", async () => {
+    for (const [port, starttls] of [
+      [25, true],
+      [587, true],
+      [465, false],
+      [993, false],
+      [995, false],
+      [443, false],
+    ] as const) {
+      const scan = await sslyze(port, starttls);
+      expect(sorted(scan), `port ${port}`).toEqual(sorted(verifyView(clean.report, port)));
+      expect(scan.protocols, `port ${port}`).toEqual(["TLSv1.2", "TLSv1.3"]);
+    }
+  });
+
+  it("checkdmarc reads the same SPF, DMARC, TLS-RPT, MTA-STS, DNSSEC and TLSA verdicts", async () => {
+    const view = await checkdmarc();
+    const served = (check: string) => clean.report.results.find((r) => r.check === check && r.status === "pass");
+    expect(view.spf.valid).toBe(true);
+    expect(view.spf.record).toBe("v=spf1 ip4:134.255.229.52 ip6:2a05:bec0:27:fd03::4 -all");
+    expect(served("spf-record")).toBeDefined();
+    expect(view.dmarc.valid).toBe(true);
+    expect(served("dmarc-policy")?.message).toBe(`p=${view.dmarc.tags.p.value}`);
+    expect(view.tls_rpt.valid).toBe(true);
+    expect(served("tls-rpt")?.message).toContain(view.tls_rpt.tags.rua.value.join(", "));
+    const id = /id=([0-9a-f]+)/.exec(view.mta_sts_record.record)?.[1];
+    expect(served("mta-sts-txt")?.message).toContain(`policy id ${id ?? "?"}`);
+    expect(served("mta-sts-policy")?.message).toContain(
+      `mode ${view.mta_sts_policy.policy.mode}, max_age ${view.mta_sts_policy.policy.max_age}`,
+    );
+    expect(view.mta_sts_policy.policy.mx).toEqual([HOST]);
+    expect([view.dnssec, view.dnssec_mx]).toEqual([true, true]);
+    expect(served("dnssec-ds")).toBeDefined();
+    const tlsa = clean.report.results.find((r) => r.check === "dane-match" && r.address === IPV4)?.details?.matching;
+    expect(view.tlsa).toEqual(tlsa);
   });
 });

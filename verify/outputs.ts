@@ -1,6 +1,8 @@
 // The stack outputs `verify` checks against (outputs.ts, StackOutputs), read from
 // `pulumi stack output --json` or a file. Only what verify needs is validated; values a
-// provider did not report yet ("[unknown]" in the plan) or secrets ("[secret]") count as absent.
+// provider did not report yet ("[unknown]" in the plan) or secrets count as absent: without
+// --show-secrets the CLI prints a secret as "[secret]" (pulumi v3.248.0
+// pkg/cmd/pulumi/stack/stack_output.go, display.MassageSecrets in pkg/backend/display/json.go).
 import { z } from "zod";
 import type { DeclaredRecord } from "../render/dns";
 import type { Security } from "../render/endpoints";
