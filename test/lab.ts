@@ -260,6 +260,8 @@ export interface KnotZone {
   readonly name: string;
   /** Knot signs the zone (algorithm 13 by default, like Cloudflare); off: served as written. */
   readonly signed: boolean;
+  /** Another signing algorithm (Knot's name, e.g. rsasha256 like the root and most TLDs). */
+  readonly algorithm?: "rsasha256" | "ed25519";
 }
 
 /** knot.conf for zones in `<dir>/zones/<zone>.zone`, listening on 127.0.0.1@port. */
@@ -273,6 +275,7 @@ export function knotConfig(dir: string, port: number, zones: readonly KnotZone[]
     `    zonefile-load: ${signed ? "difference-no-serial" : "whole"}`,
     "    journal-content: all",
   ];
+  const algorithms = [...new Set(zones.flatMap((zone) => (zone.signed && zone.algorithm ? [zone.algorithm] : [])))];
   return [
     "server:",
     `    listen: 127.0.0.1@${port}`,
@@ -282,8 +285,15 @@ export function knotConfig(dir: string, port: number, zones: readonly KnotZone[]
     "template:",
     ...template("default", true),
     ...template("unsigned", false),
+    ...(algorithms.length > 0
+      ? ["policy:", ...algorithms.flatMap((algorithm) => [`  - id: ${algorithm}`, `    algorithm: ${algorithm}`])]
+      : []),
     "zone:",
-    ...zones.flatMap((zone) => [`  - domain: ${zone.name}`, ...(zone.signed ? [] : ["    template: unsigned"])]),
+    ...zones.flatMap((zone) => [
+      `  - domain: ${zone.name}`,
+      ...(zone.signed ? [] : ["    template: unsigned"]),
+      ...(zone.signed && zone.algorithm ? [`    dnssec-policy: ${zone.algorithm}`] : []),
+    ]),
     "log:",
     "  - target: stderr",
     "    any: info",

@@ -76,7 +76,9 @@ describe("verify on a healthy deployment", () => {
     expect(groups?.details?.accepted).toEqual(["X25519", "prime256v1", "secp384r1"]);
   });
 
-  it("validates the chain from the lab trust anchor to the zone and checks the DS the stack reports", () => {
+  it("validates the chain from the lab trust anchor (RSA, like .de) to the zone (ECDSA, like Cloudflare) and checks the DS the stack reports", () => {
+    expect(readFileSync(lab.anchorFile, "utf8")).toMatch(/^de\. IN DNSKEY 257 3 8 /);
+    expect(lab.ds).toMatch(/ IN DS \d+ 13 2 [0-9A-F]{64}$/);
     const ds = clean.report.results.filter((r) => r.category === "dnssec" && r.check.startsWith("dnssec-ds"));
     expect(ds.map((r) => [r.check, r.status])).toEqual([
       ["dnssec-ds", "pass"],

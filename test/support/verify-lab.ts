@@ -227,7 +227,8 @@ export class VerifyLab {
       `$ORIGIN ${zone}.\n$TTL 3600\n${soa}${owner} 3600 IN PTR ${HOST}.\n`;
     this.parentText = `$ORIGIN ${PARENT}.\n$TTL 3600\n${soa}${DOMAIN}. 3600 IN NS ada.ns.cloudflare.com.\n${DOMAIN}. 3600 IN NS bob.ns.cloudflare.com.\n`;
     this.knot = await startKnot(dir, [
-      { name: PARENT, signed: true, text: this.parentText },
+      // The parent signs with RSA/SHA-256 like .de and the root; the zone with ECDSA P-256 like Cloudflare.
+      { name: PARENT, signed: true, algorithm: "rsasha256", text: this.parentText },
       { name: DOMAIN, signed: true, text: this.zoneText },
       { name: v4.zone, signed: false, text: reverse(v4.zone, v4.owner) },
       { name: v6.zone, signed: false, text: reverse(v6.zone, v6.owner) },
