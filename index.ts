@@ -10,6 +10,7 @@ import { MailcowVm } from "./components/mailcow-vm";
 import { MailcowTenants } from "./components/mailcow-tenants";
 import { PfSenseRules } from "./components/pfsense-rules";
 import { ProxmoxAccess } from "./components/proxmox-access";
+import { VerifySchedule } from "./components/verify-schedule";
 import { dkimKey, mailTlsKeys } from "./components/keys";
 import { clusterPrefix } from "./config/load";
 import { readConfig } from "./config/pulumi";
@@ -20,6 +21,8 @@ import { publicPorts, serviceEndpoints } from "./render/endpoints";
 import { BIN_DIR } from "./render/backup";
 import { MAILCOW_REPOSITORY } from "./render/host-scripts";
 import { clusterNames } from "./render/proxmox";
+import { verifyBundle } from "./verify/bundle";
+import { VERIFIED_OUTPUTS } from "./verify/outputs";
 
 function mailstack(): Deferred<StackOutputs> {
   const { config, secrets } = readConfig();
@@ -293,7 +296,7 @@ function mailstack(): Deferred<StackOutputs> {
   }
   const tlsa = [...zones.values()].find((zone) => zone.tlsa)?.tlsa;
 
-  return {
+  const outputs: Deferred<StackOutputs> = {
     environment: config.environment,
     mailHost: {
       hostname: host,
@@ -323,6 +326,27 @@ function mailstack(): Deferred<StackOutputs> {
     mailcowAdmin: tenants.admin,
     backup: backupOutputs,
   };
+
+  if (config.verify) {
+    // What verify checks against: only the outputs it reads (none of them secret).
+    const stackOutputs = outputs as Readonly<Record<string, unknown>>;
+    const checked = Object.fromEntries(VERIFIED_OUTPUTS.map((key) => [key, stackOutputs[key]]));
+    new VerifySchedule("verify", {
+      connection: {
+        host: config.verify.host,
+        hostKey: config.verify.sshHostKey,
+        privateKey: secrets.verifySshPrivateKey ?? "",
+      },
+      sshUser: config.verify.sshUser,
+      schedule: config.verify.schedule,
+      textfileDirectory: config.verify.textfileDirectory,
+      ...(config.verify.resolver ? { resolver: config.verify.resolver } : {}),
+      outputs: checked,
+      bundle: verifyBundle(),
+      planHost: config.verify.host,
+    });
+  }
+  return outputs;
 }
 
 // The Pulumi Node.js runtime calls an exported function and uses its result as stack outputs.

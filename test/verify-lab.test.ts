@@ -3,14 +3,17 @@
 // pass clean, then catch each injected fault in the right category with a fix. All servers are
 // shared by this file; every fault is undone before the next test.
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postfixOpensslCnf, TLS12_CIPHERS } from "../render/mailcow";
+import { PROMETHEUS_FILE_NAME, verifySettings } from "../render/verify-schedule";
+import { verifyBundle } from "../verify/bundle";
 import { CATEGORIES, type Category, type Report, type Result } from "../verify/result";
 import { root } from "./plans";
-import { runOk } from "./support/exec";
+import { run, runOk } from "./support/exec";
 import { DOMAIN, HOST, IPV4, IPV6, VerifyLab, type VerifyRun } from "./support/verify-lab";
 import { requirePythonTool } from "./tools";
 
@@ -232,6 +235,56 @@ describe("verify catches injected faults", () => {
     const again = await lab.verify();
     expect(again.code, show(failures(again.report))).toBe(0);
     expect(again.report.results.length).toBe(clean.report.results.length);
+  });
+});
+
+describe("scheduled verify", () => {
+  it("the bundle runs on its own through the installed wrapper and settings and writes the textfile", async () => {
+    // A "verify host": a directory outside the repository (no node_modules), the rendered files.
+    const host = mkdtempSync(join(tmpdir(), "mailstack-verify-host-"));
+    try {
+      const bundle = join(host, "mailstack-verify.js");
+      writeFileSync(bundle, verifyBundle());
+      const textfiles = join(host, "textfile");
+      mkdirSync(textfiles);
+      const settings = join(host, "verify.env");
+      writeFileSync(
+        settings,
+        verifySettings(
+          {
+            sshUser: "root",
+            schedule: "hourly",
+            textfileDirectory: textfiles,
+            resolver: `127.0.0.1:${lab.unbound.port}`,
+          },
+          { bundle, outputs: lab.outputsFile, trustAnchor: lab.anchorFile },
+        ),
+      );
+      const result = await run(
+        "bash",
+        [join(root, "render", "scripts", "mailstack-verify.sh"), "--ca", lab.ca.certFile, ...lab.connect()],
+        {
+          cwd: host,
+          env: { ...process.env, MAILSTACK_VERIFY_CONFIG: settings, NODE_PATH: "" },
+          timeoutMs: 180_000,
+        },
+      );
+      expect(
+        result.status,
+        `${result.stderr}\n${result.stdout
+          .split("\n")
+          .filter((l) => /FAIL|fix:/.test(l))
+          .join("\n")}`,
+      ).toBe(0);
+      expect(result.stdout).toMatch(/^mailstack verify: mail\.xd-cloud\.de: \d+ checks, \d+ pass, 0 warn, 0 fail/);
+      const metrics = readFileSync(join(textfiles, PROMETHEUS_FILE_NAME), "utf8");
+      expect(metrics).toMatch(/^mailstack_verify_success\{mail_host="mail\.xd-cloud\.de"\} 1$/m);
+      expect(metrics).toMatch(
+        /^mailstack_verify_check_status\{mail_host="mail\.xd-cloud\.de",category="dane",check="dane-match",.*address="134\.255\.229\.52"\} 0$/m,
+      );
+    } finally {
+      rmSync(host, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,9 +4,22 @@
 // --show-secrets the CLI prints a secret as "[secret]" (pulumi v3.248.0
 // pkg/cmd/pulumi/stack/stack_output.go, display.MassageSecrets in pkg/backend/display/json.go).
 import { z } from "zod";
+import type { StackOutputs } from "../outputs";
 import type { DeclaredRecord } from "../render/dns";
 import type { Security } from "../render/endpoints";
 import type { TlsVersion } from "../render/mailcow";
+
+/** The stack outputs verify reads (none is secret); the scheduled host gets exactly these. */
+export const VERIFIED_OUTPUTS = [
+  "environment",
+  "mailHost",
+  "tlsMinVersion",
+  "endpoints",
+  "publicPorts",
+  "domains",
+  "zones",
+  "tlsa",
+] as const satisfies readonly (keyof StackOutputs)[];
 
 export interface TargetEndpoint {
   readonly name: string;

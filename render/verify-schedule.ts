@@ -1,0 +1,156 @@
+// Scheduled `verify` on a host that is not the mail VM (pure renderers): the settings file, the
+// outputs it checks against, the wrapper, the systemd service and timer, and the install script
+// that puts them in place. Shell lives in render/scripts/*.sh; this file only supplies values.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { shellQuote } from "./backup";
+import { fileStep, script, type HostScript } from "./host-scripts";
+
+export interface VerifyHostInput {
+  /** The SSH user the stack logs in as (the bundle is copied into its home). */
+  readonly sshUser: string;
+  /** systemd calendar expression, e.g. "hourly". */
+  readonly schedule: string;
+  /** node_exporter's textfile collector directory. */
+  readonly textfileDirectory: string;
+  /** A validating resolver HOST[:PORT]; the host's own when absent. */
+  readonly resolver?: string;
+}
+
+export const VERIFY_PATHS = {
+  bundle: "/usr/local/lib/mailstack-verify/mailstack-verify.js",
+  wrapper: "/usr/local/bin/mailstack-verify",
+  settings: "/etc/mailstack-verify/verify.env",
+  outputs: "/etc/mailstack-verify/outputs.json",
+  /** Relative to the SSH user's home: where the stack's SFTP copy of the bundle lands. */
+  staged: ".mailstack-verify/mailstack-verify.js",
+  /** Debian's root key (dns-root-data): verify validates the chain from it. */
+  trustAnchor: "/usr/share/dns/root.key",
+} as const;
+
+export const PROMETHEUS_FILE_NAME = "mailstack_verify.prom";
+
+const readScript = (name: string) => readFileSync(join(__dirname, "scripts", name), "utf8");
+
+export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+function assignments(values: readonly (readonly [string, string])[]): string {
+  return values.map(([name, value]) => `${name}=${shellQuote(value)}`).join("\n");
+}
+
+export interface VerifyPaths {
+  readonly bundle: string;
+  readonly outputs: string;
+  readonly trustAnchor: string;
+}
+
+/** /etc/mailstack-verify/verify.env, read by the wrapper (tests point the paths elsewhere). */
+export function verifySettings(input: VerifyHostInput, paths: VerifyPaths = VERIFY_PATHS): string {
+  return `# mailstack: settings of mailstack-verify (rendered by the stack; changes are overwritten).
+${assignments([
+  ["VERIFY_NODE", "node"],
+  ["VERIFY_BUNDLE", paths.bundle],
+  ["VERIFY_OUTPUTS", paths.outputs],
+  ["VERIFY_PROMETHEUS_FILE", `${input.textfileDirectory.replace(/\/$/, "")}/${PROMETHEUS_FILE_NAME}`],
+  ["VERIFY_RESOLVER", input.resolver ?? ""],
+  ["VERIFY_TRUST_ANCHOR", paths.trustAnchor],
+])}
+`;
+}
+
+export interface Unit {
+  readonly name: string;
+  readonly content: string;
+}
+
+export function verifyUnits(input: VerifyHostInput, wrapper: string = VERIFY_PATHS.wrapper): Unit[] {
+  return [
+    {
+      name: "mailstack-verify.service",
+      content: `[Unit]
+Description=mailstack: verify the deployed mail stack from outside
+Documentation=file://${wrapper}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=${wrapper}
+# 1 means a check failed: the metrics say which; only 2 (bad usage) and crashes fail the unit.
+SuccessExitStatus=1
+TimeoutStartSec=5min
+Nice=10
+ProtectSystem=strict
+ReadWritePaths=${input.textfileDirectory}
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+LockPersonality=yes
+SystemCallArchitectures=native
+`,
+    },
+    {
+      name: "mailstack-verify.timer",
+      content: `[Unit]
+Description=mailstack: scheduled verify of the deployed mail stack
+
+[Timer]
+OnCalendar=${input.schedule}
+RandomizedDelaySec=5min
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+`,
+    },
+  ];
+}
+
+/** Every file the verify host receives besides the bundle, with its mode. */
+export function verifyFiles(
+  input: VerifyHostInput,
+  outputsJson: string,
+): { path: string; mode: string; content: string }[] {
+  return [
+    { path: VERIFY_PATHS.wrapper, mode: "0755", content: readScript("mailstack-verify.sh") },
+    { path: VERIFY_PATHS.settings, mode: "0644", content: verifySettings(input) },
+    {
+      path: VERIFY_PATHS.outputs,
+      mode: "0644",
+      content: outputsJson.endsWith("\n") ? outputsJson : `${outputsJson}\n`,
+    },
+    ...verifyUnits(input).map((unit) => ({
+      path: `/etc/systemd/system/${unit.name}`,
+      mode: "0644",
+      content: unit.content,
+    })),
+  ];
+}
+
+/** Installs Node.js (when missing), the copied bundle, the files and the timer; starts a first run. */
+export function verifyInstallScript(input: VerifyHostInput, outputsJson: string, bundleSha256: string): HostScript {
+  return script("verify-install", "scheduled verify of the mail stack (Node.js, bundle, settings, timer)", [
+    assignments([
+      ["VERIFY_BUNDLE", VERIFY_PATHS.bundle],
+      ["VERIFY_BUNDLE_SHA256", bundleSha256],
+      ["VERIFY_STAGED", VERIFY_PATHS.staged],
+      ["VERIFY_SSH_USER", input.sshUser],
+      ["VERIFY_TEXTFILE_DIR", input.textfileDirectory],
+      ["VERIFY_TRUST_ANCHOR", VERIFY_PATHS.trustAnchor],
+    ]),
+    "VERIFY_RELOAD=0",
+    ...verifyFiles(input, outputsJson).map((file) =>
+      file.path.startsWith("/etc/systemd/")
+        ? fileStep(file.path, file.mode, file.content, "VERIFY_RELOAD=1")
+        : fileStep(file.path, file.mode, file.content),
+    ),
+    readScript("verify-install.sh"),
+  ]);
+}

@@ -1,0 +1,236 @@
+// Scheduled verify (mailstack:verify): the config key and its rules, the rendered files against
+// the tools that read them (shellcheck, systemd-analyze, bash), and the VerifySchedule component
+// under the mock engine: the bundle copied by SFTP, one install script on SSH stdin, the outputs
+// it checks without a secret, nothing of it when the key is absent.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, formatProblem } from "../config/load";
+import { plain, redact, type RecordedResource } from "../plan/engine";
+import type { PlanResult } from "../plan/run";
+import {
+  PROMETHEUS_FILE_NAME,
+  sha256,
+  verifyInstallScript,
+  verifySettings,
+  verifyUnits,
+  VERIFY_PATHS,
+  type VerifyHostInput,
+} from "../render/verify-schedule";
+import { baseConfig, ED25519_KEY, load } from "./fixtures";
+import { planWithKeys } from "./plans";
+import { run, runOk } from "./support/exec";
+import { requireTool } from "./tools";
+
+const dir = mkdtempSync(join(tmpdir(), "mailstack-verify-schedule-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFxQ4sH7xsA0mCpNaqurdzKrxwnIPXhUrPRzN/599wh root@monitor";
+
+function problems(verify: unknown): string[] {
+  try {
+    load({ ...baseConfig(), verify });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems.map(formatProblem);
+  }
+}
+
+describe("mailstack:verify", () => {
+  it("is off by default and then needs no SSH key", () => {
+    expect(load(baseConfig()).config.verify).toBeUndefined();
+  });
+
+  it("fills the defaults: root, hourly, Debian's node_exporter textfile directory", () => {
+    const { config } = load({ ...baseConfig(), verify: { host: "monitor.example.net", sshHostKey: HOST_KEY } });
+    expect(config.verify).toEqual({
+      host: "monitor.example.net",
+      sshUser: "root",
+      sshHostKey: HOST_KEY,
+      schedule: "hourly",
+      textfileDirectory: "/var/lib/prometheus/node-exporter",
+    });
+  });
+
+  it("needs the verify host's SSH key as a secret", () => {
+    const { verifySshPrivateKey: _, ...others } = Object.fromEntries(
+      Object.entries(load(baseConfig()).secrets).map(([key, value]) => [key, value]),
+    );
+    let message = "";
+    try {
+      load({ ...baseConfig(), verify: { host: "monitor.example.net", sshHostKey: HOST_KEY } }, others);
+    } catch (error) {
+      message = (error as ConfigError).problems.map(formatProblem).join("\n");
+    }
+    expect(message).toMatch(
+      /mailstack:verifySshPrivateKey: is not set: SSH private key for mailstack:verify\.host.*pulumi config set --secret mailstack:verifySshPrivateKey/,
+    );
+  });
+
+  it.each([
+    [
+      { host: "mail.example.org", sshHostKey: HOST_KEY },
+      /mailstack:verify\.host = "mail\.example\.org": verify checks what the internet sees, so it cannot run on the mail host/,
+    ],
+    [
+      { host: "134.255.229.52", sshHostKey: HOST_KEY },
+      /mailstack:verify\.host = "134\.255\.229\.52": .*cannot run on the mail host/,
+    ],
+    [
+      { host: "10.3.0.20", sshHostKey: HOST_KEY },
+      /mailstack:verify\.host = "10\.3\.0\.20": 10\.3\.0\.20 is inside 10\.3\.0\.0\/24: from there SSH .* answer/,
+    ],
+    [
+      { host: "monitor.example.net", sshHostKey: HOST_KEY, schedule: "every hour" },
+      /mailstack:verify\.schedule = "every hour": expected a systemd calendar expression/,
+    ],
+    [
+      { host: "monitor.example.net", sshHostKey: HOST_KEY, resolver: "9.9.9.9:99999" },
+      /mailstack:verify\.resolver = "9\.9\.9\.9:99999": expected a resolver .*port 99999 is out of range/,
+    ],
+    [{ host: "monitor.example.net", sshHostKey: "ssh-rsa AAAA" }, /mailstack:verify\.sshHostKey/],
+    [
+      { host: "monitor.example.net", sshHostKey: HOST_KEY, textfileDirectory: "textfiles" },
+      /mailstack:verify\.textfileDirectory = "textfiles": expected an absolute directory path/,
+    ],
+    [
+      { hots: "monitor.example.net", sshHostKey: HOST_KEY },
+      /mailstack:verify\.hots: unknown setting \(did you mean host\?\)/,
+    ],
+  ])("%j is refused with a message naming the key", (verify, message) => {
+    expect(problems(verify).join("\n")).toMatch(message);
+  });
+
+  it("accepts an IPv6 resolver and a host outside the admin networks", () => {
+    expect(problems({ host: "2001:db8:1::5", sshHostKey: HOST_KEY, resolver: "[2620:fe::fe]:53" })).toEqual([]);
+    expect(problems({ host: "monitor.example.net", sshHostKey: ED25519_KEY, resolver: "2620:fe::fe" })).toEqual([]);
+  });
+});
+
+const input: VerifyHostInput = { sshUser: "monitor", schedule: "hourly", textfileDirectory: join(dir, "textfile") };
+
+describe("the rendered verify host files", () => {
+  it("install script passes shellcheck and carries the outputs, the digest and the settings", async () => {
+    requireTool("shellcheck");
+    const content = verifyInstallScript(
+      input,
+      '{"mailHost":{"hostname":"mail.example.org"}}',
+      sha256("bundle"),
+    ).content;
+    const file = join(dir, "verify-install");
+    writeFileSync(file, content);
+    const result = await run("shellcheck", ["-s", "bash", file]);
+    expect(result.stdout + result.stderr).toBe("");
+    expect(content).toContain(
+      `write_file ${VERIFY_PATHS.outputs} 0644 <<'MAILSTACK_EOF' || true\n{"mailHost":{"hostname":"mail.example.org"}}\n`,
+    );
+    expect(content).toContain(`VERIFY_BUNDLE_SHA256='${sha256("bundle")}'`);
+    expect(content).toContain("VERIFY_SSH_USER='monitor'");
+    expect(content).toContain("systemctl enable --now mailstack-verify.timer");
+  });
+
+  it("units are valid for systemd: an hourly persistent timer, a sandboxed oneshot that may exit 1", async () => {
+    requireTool("systemd-analyze");
+    const wrapper = join(dir, "mailstack-verify");
+    writeFileSync(wrapper, "#!/bin/sh\n", { mode: 0o755 });
+    const units = verifyUnits(input, wrapper);
+    const paths = units.map((unit) => {
+      const path = join(dir, unit.name);
+      writeFileSync(path, unit.content);
+      return path;
+    });
+    const result = await run("systemd-analyze", ["verify", "--man=no", ...paths]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(units[1]?.content).toMatch(/OnCalendar=hourly\nRandomizedDelaySec=5min\nPersistent=true/);
+    expect(units[0]?.content).toContain(`ReadWritePaths=${input.textfileDirectory}`);
+    expect(units[0]?.content).toContain("SuccessExitStatus=1");
+  });
+
+  it("settings read back exactly in bash", async () => {
+    const settings = join(dir, "verify.env");
+    writeFileSync(settings, verifySettings({ ...input, resolver: "[2620:fe::fe]:53" }));
+    const output = await runOk("bash", [
+      "-c",
+      `. ${settings}; printf '%s\\n' "$VERIFY_BUNDLE" "$VERIFY_PROMETHEUS_FILE" "$VERIFY_RESOLVER"`,
+    ]);
+    expect(output.split("\n").slice(0, 3)).toEqual([
+      VERIFY_PATHS.bundle,
+      join(dir, "textfile", PROMETHEUS_FILE_NAME),
+      "[2620:fe::fe]:53",
+    ]);
+  });
+});
+
+const VERIFY_CONFIG = JSON.stringify({ host: "monitor.example.net", sshUser: "monitor", sshHostKey: HOST_KEY });
+const SECRET = "verify-ssh-key-do-not-leak";
+
+function byName(result: PlanResult, name: string): RecordedResource {
+  const found = result.run.resources.find((r) => r.name === name);
+  if (!found) throw new Error(`no resource ${name} in ${result.run.resources.map((r) => r.name).join(", ")}`);
+  return found;
+}
+
+describe("VerifySchedule", () => {
+  it("is not planned without mailstack:verify", async () => {
+    const { result } = await planWithKeys();
+    expect(result.run.resources.filter((r) => r.type === "mailstack:verify:VerifySchedule")).toEqual([]);
+  });
+
+  it("copies the bundle by SFTP, then installs with one script over SSH that holds the outputs but no secret", async () => {
+    const { result, keys } = await planWithKeys(
+      { "mailstack:verify": VERIFY_CONFIG },
+      { preview: false, secrets: { "mailstack:verifySshPrivateKey": SECRET } },
+    );
+    const copy = byName(result, "verify-bundle");
+    expect(copy.type).toBe("command:remote:CopyToRemote");
+    const copyInputs = plain(copy.inputs) as {
+      connection: Record<string, string>;
+      source: { asset: string };
+      remotePath: string;
+      triggers: string[];
+    };
+    expect(copyInputs.connection).toMatchObject({
+      host: "monitor.example.net",
+      user: "monitor",
+      hostKey: HOST_KEY,
+      privateKey: SECRET,
+    });
+    expect(copyInputs.remotePath).toBe(VERIFY_PATHS.staged);
+    expect(copyInputs.source.asset.startsWith("#!/usr/bin/env node\n")).toBe(true);
+    expect(copyInputs.triggers).toEqual([sha256(copyInputs.source.asset)]);
+
+    const install = byName(result, "verify-install");
+    expect(install.dependencies).toContain(copy.urn);
+    expect(install.inputs.create).toBe("sudo bash -s");
+    const script = String(plain(install.inputs.stdin));
+    expect(script).toContain(`VERIFY_BUNDLE_SHA256='${sha256(copyInputs.source.asset)}'`);
+    const outputsJson =
+      /write_file \/etc\/mailstack-verify\/outputs\.json 0644 <<'MAILSTACK_EOF' \|\| true\n([\s\S]*?)\nMAILSTACK_EOF/.exec(
+        script,
+      )?.[1] ?? "";
+    const outputs = JSON.parse(outputsJson) as Record<string, unknown> & {
+      domains: Record<string, { dkim: { value: string } }>;
+    };
+    expect(Object.keys(outputs)).not.toContain("mailboxInitialPasswords");
+    expect(outputs.domains["xd-cloud.de"]?.dkim.value).toMatch(/^v=DKIM1; k=rsa; .*p=MII/);
+
+    const exposed = JSON.stringify([
+      redact(result.run.resources.map((r) => r.inputs)),
+      result.files,
+      redact(result.run.outputs),
+    ]);
+    expect(exposed).not.toContain(SECRET);
+    for (const values of keys.values()) {
+      if (typeof values.privateKeyPem === "string") expect(script).not.toContain(values.privateKeyPem.split("\n")[1]);
+    }
+    const files = new Map(result.files.map((file) => [file.path, file.content]));
+    expect(files.get("files/monitor.example.net/etc/mailstack-verify/outputs.json")).toBe(`${outputsJson}\n`);
+    expect(files.get("files/monitor.example.net/etc/systemd/system/mailstack-verify.timer")).toContain(
+      "OnCalendar=hourly",
+    );
+    expect(files.get("files/monitor.example.net/usr/local/bin/mailstack-verify")).toMatch(/^#!\/bin\/bash\n/);
+  });
+});
