@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { shellQuote } from "./backup";
+import { shellQuote, type Unit } from "./backup";
 import { fileStep, script, type HostScript } from "./host-scripts";
 
 export interface VerifyHostInput {
@@ -57,11 +57,6 @@ ${assignments([
   ["VERIFY_TRUST_ANCHOR", paths.trustAnchor],
 ])}
 `;
-}
-
-export interface Unit {
-  readonly name: string;
-  readonly content: string;
 }
 
 export function verifyUnits(input: VerifyHostInput, wrapper: string = VERIFY_PATHS.wrapper): Unit[] {

@@ -21,6 +21,7 @@ import {
 import { baseConfig, ED25519_KEY, load } from "./fixtures";
 import { planWithKeys } from "./plans";
 import { run, runOk } from "./support/exec";
+import { systemdVerify } from "./support/systemd";
 import { requireTool } from "./tools";
 
 const dir = mkdtempSync(join(tmpdir(), "mailstack-verify-schedule-"));
@@ -132,16 +133,10 @@ describe("the rendered verify host files", () => {
   });
 
   it("units are valid for systemd: an hourly persistent timer, a sandboxed oneshot that may exit 1", async () => {
-    requireTool("systemd-analyze");
     const wrapper = join(dir, "mailstack-verify");
     writeFileSync(wrapper, "#!/bin/sh\n", { mode: 0o755 });
     const units = verifyUnits(input, wrapper);
-    const paths = units.map((unit) => {
-      const path = join(dir, unit.name);
-      writeFileSync(path, unit.content);
-      return path;
-    });
-    const result = await run("systemd-analyze", ["verify", "--man=no", ...paths]);
+    const result = await systemdVerify(dir, units);
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(units[1]?.content).toMatch(/OnCalendar=hourly\nRandomizedDelaySec=5min\nPersistent=true/);

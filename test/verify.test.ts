@@ -356,9 +356,7 @@ describe("the Prometheus textfile", () => {
         'mailstack_verify_check_status{address="",category="records",check="record-txt",domain="example.org",host="a.example.org",mail_host="mail\\"host",port=""} 2',
       );
       expect(metrics).toMatch(/^mailstack_verify_success\{mail_host="mail\\"host"\} 0$/m);
-      expect(metrics).toMatch(
-        /^mailstack_verify_certificate_expiry_timestamp_seconds\{.*port="25"\} 1\.893456e\+09$/m,
-      );
+      expect(metrics).toMatch(/^mailstack_verify_certificate_expiry_timestamp_seconds\{.*port="25"\} 1\.893456e\+09$/m);
       expect(metrics).toMatch(
         /^mailstack_verify_results\{category="dnssec",mail_host="mail\\"host",status="fail"\} 1$/m,
       );
