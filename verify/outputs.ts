@@ -114,9 +114,10 @@ const schema = z.object({
 export function targetFromOutputs(json: unknown, source: string): Target {
   const result = schema.safeParse(json);
   if (!result.success) {
-    const problems = result.error.issues.map(
-      (issue) => `  - ${issue.path.length > 0 ? issue.path.join(".") : "(top level)"}: ${issue.message}`,
-    );
+    const problems = result.error.issues.map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+      return `  - ${where}: ${/received undefined$/.test(issue.message) ? "missing" : issue.message}`;
+    });
     throw new OutputsError(
       `${source} does not hold mailstack's stack outputs:\n${problems.join("\n")}\n` +
         "Pass the output of `pulumi stack output --json` for a mailstack stack (or the plan's out/<stack>/outputs.json).",

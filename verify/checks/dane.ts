@@ -172,7 +172,7 @@ export async function daneChecks(context: Context): Promise<Result[]> {
             "dane-stale",
             at,
             `TLSA ${stale.map(tlsaText).join(", ")} matches neither the presented certificate nor a key of the stack`,
-            "delete the stale TLSA record(s): `pulumi refresh` shows them, `pulumi up` removes what the stack does not declare",
+            "delete the stale TLSA record(s) in Cloudflare: the stack publishes only the active key and, during a rollover, the next one",
           ),
         );
       }
