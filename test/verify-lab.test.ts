@@ -123,6 +123,8 @@ describe("verify catches injected faults", () => {
       await lab.postconf([
         "smtpd_tls_protocols=>=TLSv1",
         "smtpd_tls_mandatory_protocols=>=TLSv1",
+        "smtps_smtpd_tls_mandatory_protocols=>=TLSv1",
+        "submission_smtpd_tls_mandatory_protocols=>=TLSv1",
         `tls_high_cipherlist=${TLS12_CIPHERS}:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA`,
       ]);
       const failed = caught(await lab.verify(), ["tls"]);
@@ -137,6 +139,8 @@ describe("verify catches injected faults", () => {
       await lab.postconf([
         "smtpd_tls_protocols=>=TLSv1.2",
         "smtpd_tls_mandatory_protocols=>=TLSv1.2",
+        "smtps_smtpd_tls_mandatory_protocols=>=TLSv1.2",
+        "submission_smtpd_tls_mandatory_protocols=>=TLSv1.2",
         `tls_high_cipherlist=${TLS12_CIPHERS}`,
       ]);
     }

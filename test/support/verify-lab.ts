@@ -300,13 +300,31 @@ export class VerifyLab {
         `smtpd_tls_cert_file=${this.mailCert.cert}`,
         `smtpd_tls_key_file=${this.mailCert.key}`,
         "smtpd_tls_security_level=may",
-        ...postconfArguments(postfixExtraCf("1.2", join(dir, "openssl.cnf"))).filter(known),
+        ...postconfArguments(
+          postfixExtraCf({ hostname: HOST, minVersion: "1.2", opensslConfig: join(dir, "openssl.cnf") }),
+        ).filter(known),
       ],
       {
         ipv6: true,
+        // The TLS settings of mailcow's smtps and submission services (mailcow-dockerized 2026-07a
+        // data/conf/postfix/master.cf:12-33): their minimum comes from the smtps_/submission_ parameters.
         services: [
-          { port: publicPorts[465] ?? 0, overrides: ["smtpd_tls_wrappermode=yes", "smtpd_tls_security_level=encrypt"] },
-          { port: publicPorts[587] ?? 0, overrides: ["smtpd_tls_security_level=encrypt"] },
+          {
+            port: publicPorts[465] ?? 0,
+            overrides: [
+              "smtpd_tls_wrappermode=yes",
+              "smtpd_tls_mandatory_protocols=$smtps_smtpd_tls_mandatory_protocols",
+              "tls_preempt_cipherlist=yes",
+            ],
+          },
+          {
+            port: publicPorts[587] ?? 0,
+            overrides: [
+              "smtpd_tls_security_level=encrypt",
+              "smtpd_tls_mandatory_protocols=$submission_smtpd_tls_mandatory_protocols",
+              "tls_preempt_cipherlist=yes",
+            ],
+          },
         ],
       },
     );
