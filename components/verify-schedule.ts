@@ -1,12 +1,15 @@
 // VerifySchedule: `npm run verify` on a schedule from a host that is not the mail VM (a
 // monitoring or CI box), writing node_exporter textfile metrics. The bundle (verify with its
-// npm dependencies in one file, verify/bundle.ts) is copied over SFTP, then one script installs
+// npm dependencies in one file, verify/bundle.ts; gzip + base64 in transit and in the state) is
+// copied over SFTP, then one script installs
 // Node.js, the outputs to check against, the settings and a systemd timer (render/verify-schedule.ts).
 // A StringAsset is written to remotePath over SFTP, relative to the SSH user's home, parent
 // directories created (pulumi-command v1.2.1 provider/pkg/provider/remote/copyController.go).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { showInPlan } from "./plan-files";
 import {
+  packBundle,
   sha256,
   verifyFiles,
   verifyInstallScript,
@@ -49,19 +52,20 @@ export class VerifySchedule extends pulumi.ComponentResource {
       textfileDirectory: args.textfileDirectory,
       ...(args.resolver ? { resolver: args.resolver } : {}),
     };
-    const bundleSha256 = sha256(args.bundle);
+    const packed = packBundle(args.bundle);
+    const packedSha256 = sha256(packed);
     const copy = new command.remote.CopyToRemote(
       `${name}-bundle`,
       {
         connection,
-        source: new pulumi.asset.StringAsset(args.bundle),
+        source: new pulumi.asset.StringAsset(packed),
         remotePath: VERIFY_PATHS.staged,
-        triggers: [bundleSha256],
+        triggers: [packedSha256],
       },
       { parent: this },
     );
     const outputsJson = pulumi.output(args.outputs).apply((outputs) => JSON.stringify(outputs, null, 2));
-    const install = outputsJson.apply((json) => verifyInstallScript(input, json, bundleSha256).content);
+    const install = outputsJson.apply((json) => verifyInstallScript(input, json, packedSha256).content);
     new command.remote.Command(
       `${name}-install`,
       {
@@ -73,13 +77,14 @@ export class VerifySchedule extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [copy] },
     );
-    this.registerOutputs({
-      planFiles: outputsJson.apply((json) =>
+    showInPlan(
+      outputsJson.apply((json) =>
         verifyFiles(input, json).map((file) => ({
           path: `files/${args.planHost}/${file.path.replace(/^\/+/, "")}`,
           content: file.content,
         })),
       ),
-    });
+    );
+    this.registerOutputs({});
   }
 }

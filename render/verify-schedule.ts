@@ -1,6 +1,7 @@
 // Scheduled `verify` on a host that is not the mail VM (pure renderers): the settings file, the
 // outputs it checks against, the wrapper, the systemd service and timer, and the install script
 // that puts them in place. Shell lives in render/scripts/*.sh; this file only supplies values.
+import { gzipSync, strToU8 } from "fflate";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,8 +24,8 @@ export const VERIFY_PATHS = {
   wrapper: "/usr/local/bin/mailstack-verify",
   settings: "/etc/mailstack-verify/verify.env",
   outputs: "/etc/mailstack-verify/outputs.json",
-  /** Relative to the SSH user's home: where the stack's SFTP copy of the bundle lands. */
-  staged: ".mailstack-verify/mailstack-verify.js",
+  /** Relative to the SSH user's home: where the stack's SFTP copy of the packed bundle lands. */
+  staged: ".mailstack-verify/mailstack-verify.js.gz.b64",
   /** Debian's root key (dns-root-data): verify validates the chain from it. */
   trustAnchor: "/usr/share/dns/root.key",
 } as const;
@@ -34,6 +35,20 @@ export const PROMETHEUS_FILE_NAME = "mailstack_verify.prom";
 const readScript = (name: string) => readFileSync(join(__dirname, "scripts", name), "utf8");
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/**
+ * The bundle as it travels and sits in the stack state (the copy's source): gzip, then base64
+ * (text, as a StringAsset must be), well under half the bundle. The packed text is the copy's
+ * content and trigger, so it must be a function of the bundle alone. Node's own zlib is not: its
+ * Chromium zlib hashes with CRC32C when the CPU has SSE4.2 or ARMv8 CRC and says its output then
+ * differs from vanilla zlib (node v20 deps/zlib/contrib/optimizations/insert_string.h,
+ * insert_string), so another machine or Node release could re-copy an unchanged bundle. fflate is
+ * plain JavaScript pinned by the lockfile; with `mtime: 0` its header holds no time and always OS 3
+ * (fflate 0.8.3 src/index.ts, gzh).
+ */
+export function packBundle(bundle: string): string {
+  return Buffer.from(gzipSync(strToU8(bundle), { level: 9, mtime: 0 })).toString("base64");
+}
 
 function assignments(values: readonly (readonly [string, string])[]): string {
   return values.map(([name, value]) => `${name}=${shellQuote(value)}`).join("\n");
@@ -129,12 +144,15 @@ export function verifyFiles(
   ];
 }
 
-/** Installs Node.js (when missing), the copied bundle, the files and the timer; starts a first run. */
-export function verifyInstallScript(input: VerifyHostInput, outputsJson: string, bundleSha256: string): HostScript {
+/**
+ * Installs Node.js (when missing), the copied bundle, the files and the timer; starts a first run.
+ * `packedSha256` is the SHA-256 of the packed bundle the stack copied (packBundle).
+ */
+export function verifyInstallScript(input: VerifyHostInput, outputsJson: string, packedSha256: string): HostScript {
   return script("verify-install", "scheduled verify of the mail stack (Node.js, bundle, settings, timer)", [
     assignments([
       ["VERIFY_BUNDLE", VERIFY_PATHS.bundle],
-      ["VERIFY_BUNDLE_SHA256", bundleSha256],
+      ["VERIFY_PACKED_SHA256", packedSha256],
       ["VERIFY_STAGED", VERIFY_PATHS.staged],
       ["VERIFY_SSH_USER", input.sshUser],
       ["VERIFY_TEXTFILE_DIR", input.textfileDirectory],

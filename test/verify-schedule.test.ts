@@ -2,14 +2,16 @@
 // the tools that read them (shellcheck, systemd-analyze, bash), and the VerifySchedule component
 // under the mock engine: the bundle copied by SFTP, one install script on SSH stdin, the outputs
 // it checks without a secret, nothing of it when the key is absent.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, formatProblem } from "../config/load";
 import { plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import {
+  packBundle,
   PROMETHEUS_FILE_NAME,
   sha256,
   verifyInstallScript,
@@ -18,6 +20,7 @@ import {
   VERIFY_PATHS,
   type VerifyHostInput,
 } from "../render/verify-schedule";
+import { verifyBundle } from "../verify/bundle";
 import { baseConfig, ED25519_KEY, load } from "./fixtures";
 import { planWithKeys } from "./plans";
 import { run, runOk } from "./support/exec";
@@ -127,7 +130,7 @@ describe("the rendered verify host files", () => {
     expect(content).toContain(
       `write_file ${VERIFY_PATHS.outputs} 0644 <<'MAILSTACK_EOF' || true\n{"mailHost":{"hostname":"mail.example.org"}}\n`,
     );
-    expect(content).toContain(`VERIFY_BUNDLE_SHA256='${sha256("bundle")}'`);
+    expect(content).toContain(`VERIFY_PACKED_SHA256='${sha256("bundle")}'`);
     expect(content).toContain("VERIFY_SSH_USER='monitor'");
     expect(content).toContain("systemctl enable --now mailstack-verify.timer");
   });
@@ -194,14 +197,18 @@ describe("VerifySchedule", () => {
       privateKey: SECRET,
     });
     expect(copyInputs.remotePath).toBe(VERIFY_PATHS.staged);
-    expect(copyInputs.source.asset.startsWith("#!/usr/bin/env node\n")).toBe(true);
+    // The state holds the bundle gzipped and base64-encoded, about a third of its size.
+    const bundle = gunzipSync(Buffer.from(copyInputs.source.asset, "base64")).toString("utf8");
+    expect(bundle).toBe(verifyBundle());
+    expect(bundle.startsWith("#!/usr/bin/env node\n")).toBe(true);
+    expect(copyInputs.source.asset.length).toBeLessThan(bundle.length / 2);
     expect(copyInputs.triggers).toEqual([sha256(copyInputs.source.asset)]);
 
     const install = byName(result, "verify-install");
     expect(install.dependencies).toContain(copy.urn);
     expect(install.inputs.create).toBe("sudo bash -s");
     const script = String(plain(install.inputs.stdin));
-    expect(script).toContain(`VERIFY_BUNDLE_SHA256='${sha256(copyInputs.source.asset)}'`);
+    expect(script).toContain(`VERIFY_PACKED_SHA256='${sha256(copyInputs.source.asset)}'`);
     const outputsJson =
       /write_file \/etc\/mailstack-verify\/outputs\.json 0644 <<'MAILSTACK_EOF' \|\| true\n([\s\S]*?)\nMAILSTACK_EOF/.exec(
         script,
@@ -227,5 +234,64 @@ describe("VerifySchedule", () => {
       "OnCalendar=hourly",
     );
     expect(files.get("files/monitor.example.net/usr/local/bin/mailstack-verify")).toMatch(/^#!\/bin\/bash\n/);
+  });
+});
+
+describe("the install script on a stand-in host", () => {
+  it("receives the bundle packed as a function of the bundle alone: no time, no name, readable by gzip", async () => {
+    requireTool("gunzip");
+    const bundle = verifyBundle();
+    const packed = packBundle(bundle);
+    // RFC 1952: FLG (byte 3) 0 means no name or comment, MTIME (4-7) 0 means no time, OS (9) 3.
+    const header = Buffer.from(packed, "base64").subarray(0, 10);
+    expect([...header.subarray(3, 8)]).toEqual([0, 0, 0, 0, 0]);
+    expect(header[9]).toBe(3);
+    const unpacked = await run("bash", ["-c", "base64 -d | gunzip"], { input: packed });
+    expect(unpacked.status, unpacked.stderr).toBe(0);
+    expect(unpacked.stdout).toBe(bundle);
+  });
+
+  it("unpacks the copied bundle only when its digest matches, and installs it once", async () => {
+    // The script's bundle step, run for real against a scratch "host" (no systemctl, no apt).
+    const root = mkdtempSync(join(dir, "host-"));
+    const bundle = "#!/usr/bin/env node\nconsole.log('verify');\n";
+    const packed = packBundle(bundle);
+    const staged = join(root, "home", VERIFY_PATHS.staged);
+    mkdirSync(join(staged, ".."), { recursive: true });
+    writeFileSync(staged, packed);
+    const step = readFileSync(join(__dirname, "..", "render", "scripts", "verify-install.sh"), "utf8");
+    const unpack = step.slice(
+      step.indexOf("# The bundle arrives"),
+      step.indexOf('install -d -m 0755 "$VERIFY_TEXTFILE_DIR"'),
+    );
+    const target = join(root, "lib", "mailstack-verify.js");
+    const runStep = (sha: string) =>
+      run(
+        "bash",
+        [
+          "-euo",
+          "pipefail",
+          "-c",
+          `log() { echo "mailstack: $*"; }\ngetent() { echo "x:x:0:0::${join(root, "home")}:/bin/sh"; }\n${unpack}`,
+        ],
+        {
+          env: {
+            ...process.env,
+            VERIFY_BUNDLE: target,
+            VERIFY_PACKED_SHA256: sha,
+            VERIFY_STAGED: VERIFY_PATHS.staged,
+            VERIFY_SSH_USER: "monitor",
+          },
+        },
+      );
+    const wrong = await runStep(sha256("something else"));
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/is not the bundle the stack copied/);
+    const first = await runStep(sha256(packed));
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`installed ${target}`);
+    expect(readFileSync(target, "utf8")).toBe(bundle);
+    const again = await runStep(sha256(packed));
+    expect(again.stdout).not.toContain("installed");
   });
 });
