@@ -66,16 +66,24 @@ export class VerifySchedule extends pulumi.ComponentResource {
     );
     const outputsJson = pulumi.output(args.outputs).apply((outputs) => JSON.stringify(outputs, null, 2));
     const install = outputsJson.apply((json) => verifyInstallScript(input, json, packedSha256).content);
+    const sudo = args.sshUser === "root" ? "" : "sudo ";
+    // A change of the script, the host or the SSH user replaces the install: the old one is
+    // deleted first (`delete` runs the old script from the state with `uninstall` on the old
+    // host), then the new one runs. The connection alone would only update, running `create` on
+    // the new host and leaving the old timer behind (pulumi-command v1.2.1: only `triggers` is
+    // replaceOnChanges, provider/pkg/provider/common/inputs.go; Update runs create,
+    // remote/commandController.go). Create-before-delete would uninstall what the new run installed.
     new command.remote.Command(
       `${name}-install`,
       {
         connection,
-        create: args.sshUser === "root" ? "bash -s" : "sudo bash -s",
+        create: `${sudo}bash -s`,
+        delete: `${sudo}bash -s -- uninstall`,
         stdin: install,
-        triggers: [install.apply(sha256)],
+        triggers: [install.apply(sha256), args.connection.host, args.sshUser],
         logging: "stdoutAndStderr",
       },
-      { parent: this, dependsOn: [copy] },
+      { parent: this, dependsOn: [copy], deleteBeforeReplace: true },
     );
     showInPlan(
       outputsJson.apply((json) =>

@@ -4,7 +4,7 @@
 import { gzipSync, strToU8 } from "fflate";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { shellQuote, type Unit } from "./backup";
 import { fileStep, script, type HostScript } from "./host-scripts";
 
@@ -31,6 +31,12 @@ export const VERIFY_PATHS = {
 } as const;
 
 export const PROMETHEUS_FILE_NAME = "mailstack_verify.prom";
+
+/** The metrics file in node_exporter's textfile directory. */
+const prometheusFile = (input: VerifyHostInput) =>
+  `${input.textfileDirectory.replace(/\/$/, "")}/${PROMETHEUS_FILE_NAME}`;
+
+const UNIT_DIR = "/etc/systemd/system";
 
 const readScript = (name: string) => readFileSync(join(__dirname, "scripts", name), "utf8");
 
@@ -67,7 +73,7 @@ ${assignments([
   ["VERIFY_NODE", "node"],
   ["VERIFY_BUNDLE", paths.bundle],
   ["VERIFY_OUTPUTS", paths.outputs],
-  ["VERIFY_PROMETHEUS_FILE", `${input.textfileDirectory.replace(/\/$/, "")}/${PROMETHEUS_FILE_NAME}`],
+  ["VERIFY_PROMETHEUS_FILE", prometheusFile(input)],
   ["VERIFY_RESOLVER", input.resolver ?? ""],
   ["VERIFY_TRUST_ANCHOR", paths.trustAnchor],
 ])}
@@ -137,7 +143,7 @@ export function verifyFiles(
       content: outputsJson.endsWith("\n") ? outputsJson : `${outputsJson}\n`,
     },
     ...verifyUnits(input).map((unit) => ({
-      path: `/etc/systemd/system/${unit.name}`,
+      path: `${UNIT_DIR}/${unit.name}`,
       mode: "0644",
       content: unit.content,
     })),
@@ -146,6 +152,7 @@ export function verifyFiles(
 
 /**
  * Installs Node.js (when missing), the copied bundle, the files and the timer; starts a first run.
+ * Run with the argument `uninstall` it removes them instead (the Command's `delete`).
  * `packedSha256` is the SHA-256 of the packed bundle the stack copied (packBundle).
  */
 export function verifyInstallScript(input: VerifyHostInput, outputsJson: string, packedSha256: string): HostScript {
@@ -157,10 +164,15 @@ export function verifyInstallScript(input: VerifyHostInput, outputsJson: string,
       ["VERIFY_SSH_USER", input.sshUser],
       ["VERIFY_TEXTFILE_DIR", input.textfileDirectory],
       ["VERIFY_TRUST_ANCHOR", VERIFY_PATHS.trustAnchor],
+      ["VERIFY_WRAPPER", VERIFY_PATHS.wrapper],
+      ["VERIFY_CONFIG_DIR", dirname(VERIFY_PATHS.settings)],
+      ["VERIFY_UNIT_DIR", UNIT_DIR],
+      ["VERIFY_PROMETHEUS_FILE", prometheusFile(input)],
     ]),
+    readScript("verify-uninstall.sh"),
     "VERIFY_RELOAD=0",
     ...verifyFiles(input, outputsJson).map((file) =>
-      file.path.startsWith("/etc/systemd/")
+      file.path.startsWith(`${UNIT_DIR}/`)
         ? fileStep(file.path, file.mode, file.content, "VERIFY_RELOAD=1")
         : fileStep(file.path, file.mode, file.content),
     ),

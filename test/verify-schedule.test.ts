@@ -2,7 +2,7 @@
 // the tools that read them (shellcheck, systemd-analyze, bash), and the VerifySchedule component
 // under the mock engine: the bundle copied by SFTP, one install script on SSH stdin, the outputs
 // it checks without a secret, nothing of it when the key is absent.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -207,6 +207,11 @@ describe("VerifySchedule", () => {
     const install = byName(result, "verify-install");
     expect(install.dependencies).toContain(copy.urn);
     expect(install.inputs.create).toBe("sudo bash -s");
+    // Removed or moved to another host or user: the old script uninstalls on the old host first.
+    expect(install.inputs.delete).toBe("sudo bash -s -- uninstall");
+    expect(install.options).toMatchObject({ deleteBeforeReplace: true });
+    const installTriggers = plain(install.inputs.triggers) as string[];
+    expect(installTriggers).toEqual([sha256(String(plain(install.inputs.stdin))), "monitor.example.net", "monitor"]);
     const script = String(plain(install.inputs.stdin));
     expect(script).toContain(`VERIFY_PACKED_SHA256='${sha256(copyInputs.source.asset)}'`);
     const outputsJson =
@@ -293,5 +298,84 @@ describe("the install script on a stand-in host", () => {
     expect(readFileSync(target, "utf8")).toBe(bundle);
     const again = await runStep(sha256(packed));
     expect(again.stdout).not.toContain("installed");
+  });
+
+  it("removes the scheduled verify with `uninstall`, also when it is half there, and keeps the next copy", async () => {
+    // The uninstall step of the rendered script, run for real against a scratch "host" whose
+    // systemctl records what it is asked.
+    const root = mkdtempSync(join(dir, "uninstall-"));
+    const path = (name: string) => join(root, name);
+    const units = path("systemd");
+    const bundleDir = path("lib/mailstack-verify");
+    const staged = path(`home/${VERIFY_PATHS.staged}`);
+    const step = readFileSync(join(__dirname, "..", "render", "scripts", "verify-uninstall.sh"), "utf8");
+    const env = {
+      ...process.env,
+      VERIFY_BUNDLE: `${bundleDir}/mailstack-verify.js`,
+      VERIFY_WRAPPER: path("bin/mailstack-verify"),
+      VERIFY_CONFIG_DIR: path("etc/mailstack-verify"),
+      VERIFY_UNIT_DIR: units,
+      VERIFY_PROMETHEUS_FILE: path("textfile/mailstack_verify.prom"),
+    };
+    const runUninstall = (...args: string[]) =>
+      run(
+        "bash",
+        [
+          "-euo",
+          "pipefail",
+          "-c",
+          `log() { echo "mailstack: $*"; }\nsystemctl() { echo "systemctl $*" >>${path("calls")}; }\n${step}\necho "install continues"`,
+          "verify-install",
+          ...args,
+        ],
+        { env },
+      );
+    for (const dirName of ["systemd", "lib/mailstack-verify", "etc/mailstack-verify", "bin", "textfile"])
+      mkdirSync(path(dirName), { recursive: true });
+    mkdirSync(join(staged, ".."), { recursive: true });
+    for (const file of [
+      `${units}/mailstack-verify.timer`,
+      `${units}/mailstack-verify.service`,
+      env.VERIFY_BUNDLE,
+      env.VERIFY_WRAPPER,
+      `${env.VERIFY_CONFIG_DIR}/verify.env`,
+      `${env.VERIFY_CONFIG_DIR}/outputs.json`,
+      env.VERIFY_PROMETHEUS_FILE,
+      staged,
+    ])
+      writeFileSync(file, "x");
+
+    // Without the argument the script goes on to install.
+    const onward = await runUninstall();
+    expect(onward.status, onward.stderr).toBe(0);
+    expect(onward.stdout).toContain("install continues");
+    expect(existsSync(env.VERIFY_BUNDLE)).toBe(true);
+
+    const removed = await runUninstall("uninstall");
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("removed the scheduled verify");
+    expect(removed.stdout).not.toContain("install continues");
+    expect(readFileSync(path("calls"), "utf8").split("\n")).toEqual([
+      "systemctl disable --now mailstack-verify.timer",
+      "systemctl stop mailstack-verify.service",
+      "systemctl daemon-reload",
+      "",
+    ]);
+    for (const gone of [
+      `${units}/mailstack-verify.timer`,
+      `${units}/mailstack-verify.service`,
+      bundleDir,
+      env.VERIFY_WRAPPER,
+      env.VERIFY_CONFIG_DIR,
+      env.VERIFY_PROMETHEUS_FILE,
+    ])
+      expect(existsSync(gone), gone).toBe(false);
+    expect(existsSync(staged)).toBe(true);
+
+    // Again, with nothing left (a host cleaned by hand): still succeeds, touches no unit.
+    rmSync(path("calls"));
+    const again = await runUninstall("uninstall");
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(path("calls"), "utf8")).toBe("systemctl daemon-reload\n");
   });
 });
