@@ -9,7 +9,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postfixOpensslCnf, TLS12_CIPHERS } from "../render/mailcow";
-import { PROMETHEUS_FILE_NAME, verifySettings } from "../render/verify-schedule";
+import { packBundle, PROMETHEUS_FILE_NAME, verifySettings } from "../render/verify-schedule";
 import { verifyBundle } from "../verify/bundle";
 import { CATEGORIES, type Category, type Report, type Result } from "../verify/result";
 import { root } from "./plans";
@@ -247,8 +247,9 @@ describe("scheduled verify", () => {
     // A "verify host": a directory outside the repository (no node_modules), the rendered files.
     const host = mkdtempSync(join(tmpdir(), "mailstack-verify-host-"));
     try {
+      // The bundle in the form it travels (packBundle), unpacked as the install script does.
       const bundle = join(host, "mailstack-verify.js");
-      writeFileSync(bundle, verifyBundle());
+      writeFileSync(bundle, await runOk("bash", ["-c", "base64 -d | gunzip"], { input: packBundle(verifyBundle()) }));
       const textfiles = join(host, "textfile");
       mkdirSync(textfiles);
       const settings = join(host, "verify.env");
