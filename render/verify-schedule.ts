@@ -3,10 +3,10 @@
 // that puts them in place. Shell lives in render/scripts/*.sh; this file only supplies values.
 import { gzipSync, strToU8 } from "fflate";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { shellQuote, type Unit } from "./backup";
-import { fileStep, script, type HostScript } from "./host-scripts";
+import { dirname } from "node:path";
+import { fileSettings, type Unit } from "./backup";
+import type { HostScript, InstalledFile } from "./host-scripts";
+import { renderScript, scriptSource, shellQuote } from "./shell";
 
 export interface VerifyHostInput {
   /** The SSH user the stack logs in as (the bundle is copied into its home). */
@@ -37,8 +37,6 @@ const prometheusFile = (input: VerifyHostInput) =>
   `${input.textfileDirectory.replace(/\/$/, "")}/${PROMETHEUS_FILE_NAME}`;
 
 const UNIT_DIR = "/etc/systemd/system";
-
-const readScript = (name: string) => readFileSync(join(__dirname, "scripts", name), "utf8");
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -130,12 +128,9 @@ WantedBy=timers.target
 }
 
 /** Every file the verify host receives besides the bundle, with its mode. */
-export function verifyFiles(
-  input: VerifyHostInput,
-  outputsJson: string,
-): { path: string; mode: string; content: string }[] {
+export function verifyFiles(input: VerifyHostInput, outputsJson: string): InstalledFile[] {
   return [
-    { path: VERIFY_PATHS.wrapper, mode: "0755", content: readScript("mailstack-verify.sh") },
+    { path: VERIFY_PATHS.wrapper, mode: "0755", content: scriptSource("mailstack-verify") },
     { path: VERIFY_PATHS.settings, mode: "0644", content: verifySettings(input) },
     {
       path: VERIFY_PATHS.outputs,
@@ -156,26 +151,26 @@ export function verifyFiles(
  * `packedSha256` is the SHA-256 of the packed bundle the stack copied (packBundle).
  */
 export function verifyInstallScript(input: VerifyHostInput, outputsJson: string, packedSha256: string): HostScript {
-  return script("verify-install", "scheduled verify of the mail stack (Node.js, bundle, settings, timer)", [
-    assignments([
-      ["VERIFY_BUNDLE", VERIFY_PATHS.bundle],
-      ["VERIFY_PACKED_SHA256", packedSha256],
-      ["VERIFY_STAGED", VERIFY_PATHS.staged],
-      ["VERIFY_SSH_USER", input.sshUser],
-      ["VERIFY_TEXTFILE_DIR", input.textfileDirectory],
-      ["VERIFY_TRUST_ANCHOR", VERIFY_PATHS.trustAnchor],
-      ["VERIFY_WRAPPER", VERIFY_PATHS.wrapper],
-      ["VERIFY_CONFIG_DIR", dirname(VERIFY_PATHS.settings)],
-      ["VERIFY_UNIT_DIR", UNIT_DIR],
-      ["VERIFY_PROMETHEUS_FILE", prometheusFile(input)],
-    ]),
-    readScript("verify-uninstall.sh"),
-    "VERIFY_RELOAD=0",
-    ...verifyFiles(input, outputsJson).map((file) =>
-      file.path.startsWith(`${UNIT_DIR}/`)
-        ? fileStep(file.path, file.mode, file.content, "VERIFY_RELOAD=1")
-        : fileStep(file.path, file.mode, file.content),
+  const files = verifyFiles(input, outputsJson);
+  return {
+    name: "verify-install",
+    content: renderScript(
+      "verify-install",
+      {
+        VERIFY_BUNDLE: VERIFY_PATHS.bundle,
+        VERIFY_PACKED_SHA256: packedSha256,
+        VERIFY_STAGED: VERIFY_PATHS.staged,
+        VERIFY_SSH_USER: input.sshUser,
+        VERIFY_TEXTFILE_DIR: input.textfileDirectory,
+        VERIFY_TRUST_ANCHOR: VERIFY_PATHS.trustAnchor,
+        VERIFY_WRAPPER: VERIFY_PATHS.wrapper,
+        VERIFY_CONFIG_DIR: dirname(VERIFY_PATHS.settings),
+        VERIFY_UNIT_DIR: UNIT_DIR,
+        VERIFY_PROMETHEUS_FILE: prometheusFile(input),
+        ...fileSettings(files),
+      },
+      "host",
     ),
-    readScript("verify-install.sh"),
-  ]);
+    files,
+  };
 }

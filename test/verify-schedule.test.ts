@@ -9,6 +9,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, formatProblem } from "../config/load";
 import { plain, redact, type RecordedResource } from "../plan/engine";
+import { isScript, scriptSettings } from "../policies/lib";
 import type { PlanResult } from "../plan/run";
 import {
   packBundle,
@@ -40,6 +41,19 @@ function problems(verify: unknown): string[] {
     if (!(error instanceof ConfigError)) throw error;
     return error.problems.map(formatProblem);
   }
+}
+
+/** A list setting of a rendered script (`readonly NAME=('a' 'b')`, values without quotes). */
+function listSetting(script: string, name: string): string[] {
+  const line = new RegExp(`^readonly ${name}=\\((.*)\\)$`, "m").exec(script)?.[1] ?? "";
+  return [...line.matchAll(/'([^']*)'/g)].map((match) => match[1] ?? "");
+}
+
+/** The content a rendered script installs at `path` (its PATHS and CONTENTS_B64 settings). */
+function installedContent(script: string, path: string): string | undefined {
+  const index = listSetting(script, "PATHS").indexOf(path);
+  const encoded = listSetting(script, "CONTENTS_B64")[index];
+  return index < 0 || encoded === undefined ? undefined : Buffer.from(encoded, "base64").toString("utf8");
 }
 
 describe("mailstack:verify", () => {
@@ -127,11 +141,14 @@ describe("the rendered verify host files", () => {
     writeFileSync(file, content);
     const result = await run("shellcheck", ["-s", "bash", file]);
     expect(result.stdout + result.stderr).toBe("");
-    expect(content).toContain(
-      `write_file ${VERIFY_PATHS.outputs} 0644 <<'MAILSTACK_EOF' || true\n{"mailHost":{"hostname":"mail.example.org"}}\n`,
-    );
-    expect(content).toContain(`VERIFY_PACKED_SHA256='${sha256("bundle")}'`);
-    expect(content).toContain("VERIFY_SSH_USER='monitor'");
+    expect(isScript(content, "verify-install")).toBe(true);
+    expect(installedContent(content, VERIFY_PATHS.outputs)).toBe('{"mailHost":{"hostname":"mail.example.org"}}\n');
+    expect(installedContent(content, VERIFY_PATHS.wrapper)).toMatch(/^#!\/bin\/bash\n/);
+    expect(scriptSettings(content)).toMatchObject({
+      VERIFY_PACKED_SHA256: sha256("bundle"),
+      VERIFY_SSH_USER: "monitor",
+      VERIFY_STAGED: VERIFY_PATHS.staged,
+    });
     expect(content).toContain("systemctl enable --now mailstack-verify.timer");
   });
 
@@ -213,11 +230,8 @@ describe("VerifySchedule", () => {
     const installTriggers = plain(install.inputs.triggers) as string[];
     expect(installTriggers).toEqual([sha256(String(plain(install.inputs.stdin))), "monitor.example.net", "monitor"]);
     const script = String(plain(install.inputs.stdin));
-    expect(script).toContain(`VERIFY_PACKED_SHA256='${sha256(copyInputs.source.asset)}'`);
-    const outputsJson =
-      /write_file \/etc\/mailstack-verify\/outputs\.json 0644 <<'MAILSTACK_EOF' \|\| true\n([\s\S]*?)\nMAILSTACK_EOF/.exec(
-        script,
-      )?.[1] ?? "";
+    expect(scriptSettings(script).VERIFY_PACKED_SHA256).toBe(sha256(copyInputs.source.asset));
+    const outputsJson = (installedContent(script, VERIFY_PATHS.outputs) ?? "").replace(/\n$/, "");
     const outputs = JSON.parse(outputsJson) as Record<string, unknown> & {
       domains: Record<string, { dkim: { value: string } }>;
     };
@@ -308,7 +322,9 @@ describe("the install script on a stand-in host", () => {
     const units = path("systemd");
     const bundleDir = path("lib/mailstack-verify");
     const staged = path(`home/${VERIFY_PATHS.staged}`);
-    const step = readFileSync(join(__dirname, "..", "render", "scripts", "verify-uninstall.sh"), "utf8");
+    const source = readFileSync(join(__dirname, "..", "render", "scripts", "verify-install.sh"), "utf8");
+    const start = source.indexOf('if [ "${1:-}" = uninstall ]; then');
+    const step = source.slice(start, source.indexOf("\nfi\n", start) + 4);
     const env = {
       ...process.env,
       VERIFY_BUNDLE: `${bundleDir}/mailstack-verify.js`,
