@@ -5,7 +5,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "out/", "scratch/", "**/*.tmp-*/"] },
+  { ignores: ["node_modules/", "out/", "scratch/", ".tools/", "**/*.tmp-*/"] },
   js.configs.recommended,
   {
     files: ["**/*.ts", "**/*.mts"],

@@ -11,6 +11,7 @@ import { MailcowTenants } from "./components/mailcow-tenants";
 import { Monitoring } from "./components/monitoring";
 import { PfSenseRules } from "./components/pfsense-rules";
 import { ProxmoxAccess } from "./components/proxmox-access";
+import { VerifySchedule } from "./components/verify-schedule";
 import { dkimKey, mailTlsKeys } from "./components/keys";
 import { clusterPrefix } from "./config/load";
 import { readConfig } from "./config/pulumi";
@@ -22,6 +23,8 @@ import { BIN_DIR } from "./render/backup";
 import { MAILCOW_REPOSITORY } from "./render/host-scripts";
 import { monitoringSetup } from "./render/monitoring-plan";
 import { clusterNames } from "./render/proxmox";
+import { verifyBundle } from "./verify/bundle";
+import { VERIFIED_OUTPUTS } from "./verify/outputs";
 
 function mailstack(): Deferred<StackOutputs> {
   const { config, secrets } = readConfig();
@@ -346,6 +349,7 @@ function mailstack(): Deferred<StackOutputs> {
       mailboxes: domain.mailboxes.map((box) => `${box.localPart}@${domain.name}`),
       mtaStsPolicyUrl: zone.mtaSts.policyUrl,
       mtaStsPolicyId: zone.mtaSts.policyId,
+      mtaStsPolicy: zone.mtaSts.policy,
       dkim: { name: zone.dkim.name, value: zone.dkim.value },
       autoconfigHost: `autoconfig.${domain.name}`,
       autodiscoverHost: `autodiscover.${domain.name}`,
@@ -356,13 +360,14 @@ function mailstack(): Deferred<StackOutputs> {
     const ds = zones.get(plan.zone.name)?.ds;
     delegation[plan.zone.name] = {
       zoneId: plan.zone.zoneId,
+      records: zones.get(plan.zone.name)?.records ?? [],
       ...(plan.zone.nameServers ? { nameServers: plan.zone.nameServers } : {}),
       ...(ds ? { ds } : {}),
     };
   }
   const tlsa = [...zones.values()].find((zone) => zone.tlsa)?.tlsa;
 
-  return {
+  const outputs: Deferred<StackOutputs> = {
     environment: config.environment,
     mailHost: {
       hostname: host,
@@ -372,6 +377,7 @@ function mailstack(): Deferred<StackOutputs> {
       ...(config.lan.ipv6 ? { lanIpv6: config.lan.ipv6 } : {}),
     },
     endpoints,
+    tlsMinVersion: config.tlsMinVersion,
     urls: {
       webmail: config.mailcow.sogo ? `https://${host}/SOGo/` : `https://${host}/`,
       admin: `https://${host}/admin`,
@@ -391,6 +397,27 @@ function mailstack(): Deferred<StackOutputs> {
     mailcowAdmin: tenants.admin,
     backup: backupOutputs,
   };
+
+  if (config.verify) {
+    // What verify checks against: only the outputs it reads (none of them secret).
+    const stackOutputs = outputs as Readonly<Record<string, unknown>>;
+    const checked = Object.fromEntries(VERIFIED_OUTPUTS.map((key) => [key, stackOutputs[key]]));
+    new VerifySchedule("verify", {
+      connection: {
+        host: config.verify.host,
+        hostKey: config.verify.sshHostKey,
+        privateKey: secrets.verifySshPrivateKey ?? "",
+      },
+      sshUser: config.verify.sshUser,
+      schedule: config.verify.schedule,
+      textfileDirectory: config.verify.textfileDirectory,
+      ...(config.verify.resolver ? { resolver: config.verify.resolver } : {}),
+      outputs: checked,
+      bundle: verifyBundle(),
+      planHost: config.verify.host,
+    });
+  }
+  return outputs;
 }
 
 // The Pulumi Node.js runtime calls an exported function and uses its result as stack outputs.

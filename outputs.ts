@@ -1,6 +1,7 @@
 // The stack outputs other teams consume (via `pulumi stack output` or a StackReference).
 // Keep this interface stable: renaming a field breaks consumers.
 import type * as pulumi from "@pulumi/pulumi";
+import type { DeclaredRecord } from "./render/dns";
 import type { Endpoints } from "./render/endpoints";
 
 export interface HostedDomainOutputs {
@@ -10,6 +11,8 @@ export interface HostedDomainOutputs {
   /** Where the MTA-STS policy is served (RFC 8461 §3.3) and its current id. */
   readonly mtaStsPolicyUrl: string;
   readonly mtaStsPolicyId: string;
+  /** The policy text served at mtaStsPolicyUrl (the id is derived from it). */
+  readonly mtaStsPolicy: string;
   /** The DKIM record: name and TXT value. */
   readonly dkim: { readonly name: string; readonly value: string };
   /** Thunderbird-style autoconfig and Outlook autodiscover names for mail clients. */
@@ -23,6 +26,8 @@ export interface ZoneDelegationOutputs {
   readonly nameServers?: readonly string[];
   /** "<zone>. 3600 IN DS <key tag> 13 2 <digest>"; absent when DNSSEC is off. */
   readonly ds?: string;
+  /** Every record the stack manages in the zone (what `npm run verify` expects DNS to serve). */
+  readonly records: readonly DeclaredRecord[];
 }
 
 /** Where the backups go, and the keys without which they cannot be restored (secrets). */
@@ -56,6 +61,8 @@ export interface StackOutputs {
     readonly lanIpv6?: string;
   };
   readonly endpoints: Endpoints;
+  /** The lowest TLS version the mail services accept (mailstack:tlsMinVersion). */
+  readonly tlsMinVersion: "1.2" | "1.3";
   readonly urls: { readonly webmail: string; readonly admin: string; readonly api: string };
   /** Ports the firewall opens to the internet for the mail host. */
   readonly publicPorts: readonly number[];

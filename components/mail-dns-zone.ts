@@ -7,8 +7,10 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { cloudflareRecordArgs } from "../render/cloudflare";
 import {
+  declaredRecord,
   dkimRecord,
   mailZoneRecords,
+  type DeclaredRecord,
   mtaStsId,
   mtaStsPolicyText,
   tlsaSpkiSha256,
@@ -76,6 +78,8 @@ export class MailDnsZone extends pulumi.ComponentResource {
   readonly dkim?: { readonly selector: string; readonly name: string; readonly value: pulumi.Output<string> };
   readonly tlsa?: { readonly name: string; readonly values: readonly pulumi.Output<string>[] };
   readonly mtaSts?: { readonly policyId: string; readonly policyUrl: string; readonly policy: string };
+  /** Every record the zone declares, as the stack outputs it for `verify` (zones.<zone>.records). */
+  readonly records: pulumi.Output<DeclaredRecord[]>;
 
   constructor(name: string, args: MailDnsZoneArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TYPES.mailDnsZone, name, args, opts);
@@ -96,10 +100,11 @@ export class MailDnsZone extends pulumi.ComponentResource {
         : {}),
       ...(args.mail && dkimValue ? { mail: { ...args.mail, dkim: dkimValue } } : {}),
     });
+    const lift = (value: string | pulumi.Output<string>, transform: (text: string) => string) =>
+      typeof value === "string" ? transform(value) : value.apply(transform);
+    this.records = pulumi.output(specs.map((spec) => declaredRecord(spec, lift)));
     for (const spec of specs) {
-      const record = cloudflareRecordArgs<pulumi.Output<string>, pulumi.Output<string>>(spec, (value, transform) =>
-        typeof value === "string" ? transform(value) : value.apply(transform),
-      );
+      const record = cloudflareRecordArgs<pulumi.Output<string>, pulumi.Output<string>>(spec, lift);
       new cloudflare.DnsRecord(`${name}-${spec.key}`, { zoneId, ...record }, { parent: this });
     }
 

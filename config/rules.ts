@@ -435,6 +435,35 @@ const rules = [
           ];
     }),
   ),
+  rule(
+    ["verify", "hostname", "publicIpv4", "publicIpv6", "lan", "admin"],
+    ({ verify, hostname, publicIpv4, publicIpv6, lan, admin }) => {
+      if (!verify) return [];
+      const host = verify.host.toLowerCase();
+      const own = [hostname, publicIpv4, publicIpv6, lan.ipv4.split("/")[0], lan.ipv6?.split("/")[0]];
+      if (own.some((value) => value !== undefined && value.toLowerCase() === host)) {
+        return [
+          {
+            path: ["verify", "host"],
+            message:
+              "verify checks what the internet sees, so it cannot run on the mail host itself; name a monitoring or CI host outside it",
+          },
+        ];
+      }
+      const inside = [...admin.sshCidrs, lan.ipv4, ...(lan.ipv6 ? [lan.ipv6] : [])].find((cidr) => {
+        const prefix = parseCidr(cidr, 4) ?? parseCidr(cidr, 6);
+        return prefix !== undefined && inPrefix(host, prefix);
+      });
+      return inside
+        ? [
+            {
+              path: ["verify", "host"],
+              message: `${verify.host} is inside ${inside}: from there SSH and the LAN-only ports answer, so verify would report them open; use a host outside the admin and LAN networks`,
+            },
+          ]
+        : [];
+    },
+  ),
 ] as readonly Rule<ConfigKey>[];
 
 /** The ranges a network that scrapes the exporters may come from: private IPv4 (RFC 1918, CGNAT). */

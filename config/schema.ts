@@ -126,6 +126,18 @@ const proxmoxCalendar = checkedString(
   "a Proxmox calendar event such as 'mon..fri 02:00' (systemd's syntax without timezone or '~')",
   proxmoxCalendarProblem,
 );
+/** HOST[:PORT] of a DNS resolver: an address (IPv6 in brackets with a port) or a host name. */
+function resolverProblem(value: string): string | undefined {
+  const match =
+    /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(value) ?? (parseIpv6(value) ? [value, value] : null);
+  if (!match) return "not HOST[:PORT]";
+  const host = match[1] ?? match[2] ?? "";
+  const port = match[3] === undefined ? 53 : Number(match[3]);
+  if (port < 1 || port > 65535) return `port ${port} is out of range`;
+  return parseIpv4(host) || parseIpv6(host) || domainNameProblem(host) === undefined
+    ? undefined
+    : `"${host}" is neither an address nor a host name`;
+}
 const sshKey = checkedString("an OpenSSH public key line such as 'ssh-ed25519 AAAA… user@host'", (v) => {
   const key = parseSshPublicKey(v);
   return typeof key === "string" ? key : undefined;
@@ -667,6 +679,29 @@ export const keySchemas = {
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Scheduled `npm run verify` from a host that is not the mail VM (a monitoring or CI box with
+   * node_exporter): the stack installs it there with a systemd timer. Off when absent.
+   */
+  verify: z
+    .strictObject({
+      host: domainName.or(anyIp),
+      sshUser: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "expected a Unix user name (root, or one with passwordless sudo)" })
+        .default("root"),
+      /** The host's SSH host public key ("ssh-ed25519 AAAA…", from /etc/ssh/ssh_host_ed25519_key.pub). */
+      sshHostKey: sshKey,
+      schedule: calendar.default("hourly"),
+      /** node_exporter's --collector.textfile.directory (Debian's prometheus-node-exporter default). */
+      textfileDirectory: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "expected an absolute directory path without spaces" })
+        .default("/var/lib/prometheus/node-exporter"),
+      /** A validating resolver HOST[:PORT] for verify; the host's own resolver when absent. */
+      resolver: checkedString("a resolver such as 9.9.9.9 or [2620:fe::fe]:53", resolverProblem).optional(),
+    })
+    .optional(),
   /** CrossGuard: rules a staging stack runs as advisory (only relaxable ones; never in production). */
   policy: z
     .strictObject({
@@ -697,6 +732,8 @@ export const secretKeys = {
     "restic password of an existing off-site repository (optional: without it the stack generates one)",
   proxmoxMetricsToken:
     "InfluxDB token (or user:password) for the Proxmox metric server (optional, only with mailstack:monitoring.proxmoxMetrics of type influxdb over HTTP)",
+  verifySshPrivateKey:
+    "SSH private key for mailstack:verify.host (installs the scheduled verify; only with mailstack:verify)",
 } as const;
 
 /** Secrets the stack can do without (it generates a value instead). */
@@ -718,6 +755,8 @@ export function secretRequired(key: SecretKey, config: Partial<ParsedConfig>): b
     case "offsiteAccessKeyId":
     case "offsiteSecretAccessKey":
       return config.backup?.offsite !== undefined;
+    case "verifySshPrivateKey":
+      return config.verify !== undefined;
     default:
       return true;
   }

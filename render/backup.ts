@@ -210,8 +210,8 @@ export function backupFiles(input: OffsiteBackupInput): InstalledFile[] {
   ];
 }
 
-/** The files a script installs, as its PATHS/MODES/CONTENTS_B64 settings (parallel arrays). */
-function fileSettings(files: readonly InstalledFile[]): Record<"PATHS" | "MODES" | "CONTENTS_B64", string[]> {
+/** The files a script installs, as its PATHS/MODES/CONTENTS_B64 settings (parallel arrays; also the scheduled verify). */
+export function fileSettings(files: readonly InstalledFile[]): Record<"PATHS" | "MODES" | "CONTENTS_B64", string[]> {
   return {
     PATHS: files.map((file) => file.path),
     MODES: files.map((file) => file.mode),

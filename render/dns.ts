@@ -373,3 +373,50 @@ export function mailZoneRecords<V = string>(input: MailZoneInput<V>): DnsRecordS
   });
   return records;
 }
+
+// ---- the record set as the stack outputs it -------------------------------------------------
+
+/**
+ * A managed record as the stack reports it (stack output zones.<zone>.records) and `verify`
+ * compares it with what DNS serves: the value in presentation form, TXT as its logical text
+ * (not split into strings), names without the trailing dot. Values derived from keys are V.
+ */
+export interface DeclaredRecord<V = string> {
+  readonly name: string;
+  readonly type: RecordType;
+  readonly value: string | V;
+}
+
+/** The declared form of a record; `lift` applies a text transformation to a value that may be V. */
+export function declaredRecord<V, W>(
+  spec: DnsRecordSpec<V>,
+  lift: (value: string | V, transform: (text: string) => string) => string | W,
+): DeclaredRecord<W> {
+  const value = ((): string | W => {
+    switch (spec.type) {
+      case "MX":
+        return lift(spec.content ?? "", (host) => `${spec.priority ?? 10} ${host}`);
+      case "SRV": {
+        const srv = spec.srv;
+        if (!srv) throw new Error(`SRV record ${spec.name} has no data`);
+        return `${srv.priority} ${srv.weight} ${srv.port} ${srv.target}`;
+      }
+      case "TLSA": {
+        const tlsa = spec.tlsa;
+        if (!tlsa) throw new Error(`TLSA record ${spec.name} has no data`);
+        return lift(
+          tlsa.certificate,
+          (hex) => `${tlsa.usage} ${tlsa.selector} ${tlsa.matchingType} ${hex.toLowerCase()}`,
+        );
+      }
+      case "CAA": {
+        const caa = spec.caa;
+        if (!caa) throw new Error(`CAA record ${spec.name} has no data`);
+        return `${caa.flags} ${caa.tag} "${caa.value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+      }
+      default:
+        return lift(spec.content ?? "", (text) => text);
+    }
+  })();
+  return { name: spec.name, type: spec.type, value };
+}

@@ -16,6 +16,7 @@ import {
 import { shellQuote } from "../render/shell";
 import { offsiteBackupInput } from "./fixtures";
 import { run } from "./support/exec";
+import { systemdVerify } from "./support/systemd";
 import { requireTool } from "./tools";
 
 const input = offsiteBackupInput();
@@ -53,15 +54,9 @@ describe("backup scripts", () => {
   });
 
   it("are valid systemd units: nightly backup and periodic check timers, persistent across downtime", async () => {
-    requireTool("systemd-analyze");
     writeFileSync(join(dir, "mailstack-backup"), backupTool(), { mode: 0o755 });
     const units = backupUnits(input, dir);
-    const paths = units.map((unit) => {
-      const path = join(dir, unit.name);
-      writeFileSync(path, unit.content);
-      return path;
-    });
-    const result = await run("systemd-analyze", ["verify", "--man=no", ...paths]);
+    const result = await systemdVerify(dir, units);
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     const timer = units.find((unit) => unit.name === "mailstack-backup.timer")?.content ?? "";

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { createHash, generateKeyPair, generateKeyPairSync } from "node:crypto";
 import { promises as dns } from "node:dns";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Generated } from "../plan/local-values";
 import type { PlanResult } from "../plan/run";
 import { MTA_STS_PATH } from "../render/mta-sts-worker";
-import { Daemon, freePort, kdig, selfSignedCertificate, waitFor } from "./lab";
+import { freePort, kdig, selfSignedCertificate, startKnot, startUnbound, waitFor, type Daemon } from "./lab";
 import { planWithKeys } from "./plans";
 import { runOk } from "./support/exec";
 import { requireTool } from "./tools";
@@ -37,59 +37,6 @@ let zones: { name: string; file: string; text: string }[] = [];
 let resolverPort = 0;
 let bogusResolverPort = 0;
 let resolver: (name: string, rrtype: string) => Promise<string[][] | string[]>;
-
-function knotConfig(port: number, zoneNames: readonly string[]): string {
-  return [
-    "server:",
-    `    listen: 127.0.0.1@${port}`,
-    `    rundir: ${join(dir, "knot")}`,
-    "database:",
-    `    storage: ${join(dir, "knot")}`,
-    "template:",
-    "  - id: default",
-    `    storage: ${join(dir, "zones")}`,
-    '    file: "%s.zone"',
-    "    dnssec-signing: on",
-    "    zonefile-sync: -1",
-    "    zonefile-load: difference-no-serial",
-    "    journal-content: all",
-    "zone:",
-    ...zoneNames.map((name) => `  - domain: ${name}`),
-    "log:",
-    "  - target: stderr",
-    "    any: info",
-    "",
-  ].join("\n");
-}
-
-function unboundConfig(
-  name: string,
-  port: number,
-  knotPort: number,
-  anchors: string,
-  zoneNames: readonly string[],
-): string {
-  writeFileSync(join(dir, `${name}.anchors`), anchors);
-  return [
-    "server:",
-    "  interface: 127.0.0.1",
-    `  port: ${port}`,
-    "  do-daemonize: no",
-    '  username: ""',
-    '  chroot: ""',
-    `  directory: "${dir}"`,
-    `  pidfile: "${join(dir, `${name}.pid`)}"`,
-    "  use-syslog: no",
-    '  logfile: ""',
-    "  val-log-level: 2",
-    "  do-not-query-localhost: no",
-    "  do-ip6: no",
-    `  trust-anchor-file: "${join(dir, `${name}.anchors`)}"`,
-    '  module-config: "validator iterator"',
-    ...zoneNames.flatMap((zone) => ["stub-zone:", `  name: "${zone}"`, `  stub-addr: 127.0.0.1@${knotPort}`]),
-    "",
-  ].join("\n");
-}
 
 beforeAll(async () => {
   // The prod stack plus a second hosted domain whose DMARC reports go to the first.
@@ -113,41 +60,39 @@ beforeAll(async () => {
       file: join(dir, "zones", `${file.path.slice(4, -5)}.zone`),
       text: file.content,
     }));
-  mkdirSync(join(dir, "zones"));
-  mkdirSync(join(dir, "knot"));
-  for (const zone of zones) writeFileSync(zone.file, zone.text);
   const names = zones.map((zone) => zone.name);
-
-  const knotPort = await freePort();
-  writeFileSync(join(dir, "knot.conf"), knotConfig(knotPort, names));
-  daemons.push(Daemon.start("knot", "knotd", ["-c", join(dir, "knot.conf")], dir));
+  const knot = await startKnot(
+    dir,
+    zones.map((zone) => ({ name: zone.name, signed: true, text: zone.text })),
+  );
+  daemons.push(knot.daemon);
   // Knot signs each zone on load; the KSK (flags 257) becomes the trust anchor.
-  const anchors = await Promise.all(
-    names.map((name) =>
-      waitFor(`Knot's KSK for ${name}`, async () => {
-        const ksk = (await kdig(knotPort, name, "DNSKEY")).answers.find(
-          (a) => a.type === "DNSKEY" && a.data.startsWith("257 "),
-        );
-        return ksk ? `${name}. IN DNSKEY ${ksk.data}` : undefined;
-      }),
-    ),
-  );
+  const anchors = await Promise.all(names.map(async (name) => `${name}. IN DNSKEY ${await knot.ksk(name)}`));
 
-  resolverPort = await freePort();
-  writeFileSync(
-    join(dir, "unbound.conf"),
-    unboundConfig("unbound", resolverPort, knotPort, `${anchors.join("\n")}\n`, names),
+  const unbound = await startUnbound(
+    dir,
+    { name: "unbound", knotPort: knot.port, anchors: `${anchors.join("\n")}\n`, stubs: names },
+    DOMAIN,
   );
-  daemons.push(Daemon.start("unbound", "unbound", ["-d", "-c", join(dir, "unbound.conf")], dir));
+  daemons.push(unbound.daemon);
+  resolverPort = unbound.port;
   // A second resolver whose trust anchor for the mail domain is a different key: it must refuse.
   const wrongKey = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey.export({
     format: "der",
     type: "spki",
   });
-  const bogus = `${DOMAIN}. IN DNSKEY 257 3 13 ${wrongKey.subarray(-64).toString("base64")}\n`;
-  bogusResolverPort = await freePort();
-  writeFileSync(join(dir, "bogus.conf"), unboundConfig("bogus", bogusResolverPort, knotPort, bogus, [DOMAIN]));
-  daemons.push(Daemon.start("bogus", "unbound", ["-d", "-c", join(dir, "bogus.conf")], dir));
+  const bogus = await startUnbound(
+    dir,
+    {
+      name: "bogus",
+      knotPort: knot.port,
+      anchors: `${DOMAIN}. IN DNSKEY 257 3 13 ${wrongKey.subarray(-64).toString("base64")}\n`,
+      stubs: [DOMAIN],
+    },
+    DOMAIN,
+  );
+  daemons.push(bogus.daemon);
+  bogusResolverPort = bogus.port;
   await waitFor("a validated answer from Unbound", async () =>
     (await kdig(resolverPort, DOMAIN, "SOA")).flags.includes("ad") ? true : undefined,
   );

@@ -85,10 +85,20 @@ describe("MailDnsZone", () => {
       if (typeof pem === "string") expect(everything).not.toContain(pem.split("\n")[1]);
     }
     const outputs = redact(result.run.outputs) as StackOutputs;
-    expect(outputs.zones["xd-cloud.de"]).toEqual({
+    const zone = outputs.zones["xd-cloud.de"];
+    expect(zone).toMatchObject({
       zoneId: "b2c0cd330f2aec3ee83a4e26ee4f964f",
       nameServers: ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
       ds: "[unknown]",
+    });
+    // Every record the zone declares is in the outputs (what `npm run verify` expects DNS to serve).
+    const declared = resourcesOf(result, RECORD).map((r) => `${String(r.inputs.name)} ${String(r.inputs.type)}`);
+    expect(new Set(zone?.records.map((r) => `${r.name} ${r.type}`))).toEqual(new Set(declared));
+    expect(zone?.records).toContainEqual({ name: "xd-cloud.de", type: "MX", value: "10 mail.xd-cloud.de" });
+    expect(zone?.records).toContainEqual({
+      name: "xd-cloud.de",
+      type: "TXT",
+      value: "v=spf1 ip4:134.255.229.52 ip6:2a05:bec0:27:fd03::4 -all",
     });
     expect(outputs.tlsa?.name).toBe("_25._tcp.mail.xd-cloud.de");
     const mtaSts = resourcesOf(result, RECORD).find((r) => r.name === "xd-cloud.de-mta-sts");

@@ -3,12 +3,21 @@
 // rendered extra.conf, openssl s_client as a client that can still speak old protocols (checked
 // against a permissive openssl s_server first, so a refusal means the server refused), and
 // testssl.sh for the internet.nl criteria. All servers are shared by this file.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dovecotExtraConf, GROUPS, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
-import { Daemon, freePort, postconfArguments, selfSignedCertificate, startPostfix, tcpOpen, waitFor } from "./lab";
+import {
+  Daemon,
+  freePort,
+  postconfArguments,
+  selfSignedCertificate,
+  startDovecot,
+  startPostfix,
+  tcpOpen,
+  waitFor,
+} from "./lab";
 import { planWithKeys } from "./plans";
 import { run, runOk } from "./support/exec";
 import { requireTool } from "./tools";
@@ -115,29 +124,14 @@ beforeAll(async () => {
 
   // Dovecot IMAPS with the rendered extra.conf.
   imapsPort = await freePort();
-  for (const sub of ["dovecot-run", "dovecot-state", "mail"]) mkdirSync(join(dir, sub));
-  writeFileSync(join(dir, "extra.conf"), dovecotExtraConf("1.2"));
-  writeFileSync(
-    join(dir, "dovecot.conf"),
-    [
-      "protocols = imap",
-      "listen = 127.0.0.1",
-      `base_dir = ${join(dir, "dovecot-run")}`,
-      `state_dir = ${join(dir, "dovecot-state")}`,
-      `log_path = ${join(dir, "dovecot.log")}`,
-      "ssl = required",
-      `ssl_cert = <${join(dir, "cert.pem")}`,
-      `ssl_key = <${keyFile}`,
-      `mail_location = maildir:${join(dir, "mail")}/%u`,
-      "passdb {\n  driver = static\n  args = nopassword=y\n}",
-      `userdb {\n  driver = static\n  args = uid=nobody gid=nogroup home=${join(dir, "mail")}/%u\n}`,
-      `service imap-login {\n  inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    port = ${imapsPort}\n    ssl = yes\n  }\n}`,
-      `!include ${join(dir, "extra.conf")}`,
-      "",
-    ].join("\n"),
+  daemons.push(
+    await startDovecot(dir, {
+      cert: join(dir, "cert.pem"),
+      key: keyFile,
+      extraConf: dovecotExtraConf("1.2"),
+      imaps: imapsPort,
+    }),
   );
-  requireTool("/usr/lib/dovecot/imap-login");
-  daemons.push(Daemon.start("dovecot", "dovecot", ["-F", "-c", join(dir, "dovecot.conf")], dir));
 
   // A permissive server: proves the client can still speak TLS 1.1 and sign with SHA-1.
   permissivePort = await freePort();
@@ -161,7 +155,7 @@ beforeAll(async () => {
       { OPENSSL_CONF: "/dev/null" },
     ),
   );
-  await Promise.all([imapsPort, permissivePort].map((port) => waitFor(`a listener on ${port}`, () => tcpOpen(port))));
+  await waitFor(`a listener on ${permissivePort}`, () => tcpOpen(permissivePort));
 });
 
 afterAll(async () => {

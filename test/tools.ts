@@ -92,3 +92,18 @@ export async function rejection(promise: Promise<unknown> | undefined): Promise<
   if (!(error instanceof Error)) throw new Error(`expected a rejection with an Error, got ${String(error)}`);
   return error;
 }
+
+/**
+ * The Python of a PyPI tool's virtualenv (sslyze, checkdmarc) that scripts/python-deps.sh
+ * installs; a missing one fails the test with the command to run.
+ */
+export function requirePythonTool(tool: "sslyze" | "checkdmarc"): string {
+  const dir = process.env.MAILSTACK_PYTHON_TOOLS ?? join(__dirname, "..", ".tools", "python");
+  const python = join(dir, tool, "bin", "python");
+  try {
+    accessSync(python, constants.X_OK);
+  } catch {
+    throw new Error(`${tool} is not installed in ${join(dir, tool)}; run scripts/python-deps.sh`);
+  }
+  return python;
+}
