@@ -5,6 +5,8 @@ import { isSecret, plain, redact, type ProgramRun, type RecordedResource } from 
 import type { StackOutputs } from "../outputs";
 import { loopbackCertificate } from "./fakes/https";
 import { dependencyClosure, planWithKeys, playProviders } from "./plans";
+import { decoded, setting } from "./support/scripts";
+import { isScript } from "../policies/lib";
 
 const PREFIX = "pulumi-nodejs:dynamic/mailcow:";
 
@@ -37,7 +39,11 @@ describe("MailcowTenants in the prod plan", () => {
     expect(admin?.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["password", "connection"]));
     const publish = byName("mailcow-tenants-https-public");
     expect(dependencyClosure(result.run, publish?.urn ?? "").has(admin?.urn ?? "")).toBe(true);
-    expect(String(plain(publish?.inputs.stdin))).toContain("exec /usr/local/sbin/mailstack-https-public");
+    // The step installs and runs the https-public script (render/scripts/install-and-run.sh).
+    const stdin = String(plain(publish?.inputs.stdin));
+    expect(isScript(stdin, "install-and-run")).toBe(true);
+    expect(setting(stdin, "SCRIPT_PATH")).toBe("/usr/local/sbin/mailstack-https-public");
+    expect(isScript(decoded(stdin, "SCRIPT_B64"), "https-public")).toBe(true);
     const sogo = byName("mailcow-tenants-sogo-restart");
     expect(String(plain(sogo?.inputs.create))).toBe(
       "cd /opt/mailcow-dockerized && sudo docker compose restart sogo-mailcow",

@@ -58,7 +58,9 @@ describe("the prod firewall plan", () => {
 
   it("opens plain IMAP and POP3 only when the config enables them", async () => {
     const plan = firewallOf(
-      (await planWithKeys({ "mailstack:services": JSON.stringify({ imap: true, pop3: true }) })).result.files,
+      // Plain IMAP/POP3 only where the policy catalog lets a stack relax it (staging; prod refuses them).
+      (await planWithKeys({ "mailstack:services": JSON.stringify({ imap: true, pop3: true }) }, { stack: "staging" }))
+        .result.files,
     );
     expect(plan.aliases.find((a) => a.key === "alias-mail-ports")?.address).toEqual([
       "25",
@@ -103,8 +105,9 @@ describe("PfSenseRules", () => {
     const { result } = await planWithKeys();
     const objects = result.run.resources.filter((r) => r.type.startsWith(PREFIX) && !r.type.endsWith(":Apply"));
     expect(objects.map((r) => r.type.slice(PREFIX.length)).sort()).toEqual([
-      ...Array<string>(4).fill("FirewallAlias"),
-      ...Array<string>(7).fill("FirewallRule"),
+      // Prod's monitoring network scrapes the exporters: its alias, the exporter ports and one LAN rule.
+      ...Array<string>(6).fill("FirewallAlias"),
+      ...Array<string>(8).fill("FirewallRule"),
       "PortForward",
     ]);
     for (const object of objects) {
@@ -121,14 +124,18 @@ describe("PfSenseRules", () => {
     const lan = ["lan-smtp-out", "lan-dns-out", "lan-web-out", "lan-ntp-out", "lan-block-rest"].map(
       (key) => `[mailstack:prod:${key}]`,
     );
+    // The monitoring network's scrape rule is its interface's (opt1) own group, like the WAN's.
+    const monitoring = ["[mailstack:prod:monitoring-in]"];
     for (const [index, rule] of rules.entries())
       expect(placements[index]).toEqual(
         rule.name.startsWith("pfsense-wan-")
           ? { group: wan, anchor: "last" }
-          : { group: lan, anchor: "before-first-pass" },
+          : rule.name === "pfsense-monitoring-in"
+            ? { group: monitoring, anchor: "last" }
+            : { group: lan, anchor: "before-first-pass" },
       );
     const byName = new Map(rules.map((r) => [r.name, r]));
-    const chain = ["wan-mail-ipv4", "wan-mail-ipv6", ...lan.map((m) => m.slice(16, -1))];
+    const chain = ["wan-mail-ipv4", "wan-mail-ipv6", "monitoring-in", ...lan.map((m) => m.slice(16, -1))];
     for (const [before, after] of chain.slice(0, -1).map((key, i) => [key, chain[i + 1]] as const))
       expect(byName.get(`pfsense-${after}`)?.dependencies).toContain(byName.get(`pfsense-${before}`)?.urn);
   });
@@ -144,6 +151,6 @@ describe("PfSenseRules", () => {
       "- wan: after the interface's other rules (its block rules still apply), above a final block-everything rule",
     );
     expect(table).toContain("- lan: directly above the interface's first other pass rule");
-    expect(firewallOf(files).rules).toHaveLength(7);
+    expect(firewallOf(files).rules).toHaveLength(8);
   });
 });

@@ -30,7 +30,9 @@ describe("stack outputs", () => {
   });
 
   it("offer plain IMAP and POP3 only when the config enables them", async () => {
-    const outputs = await outputsOf({ "mailstack:services": JSON.stringify({ imap: true, pop3: true, pop3s: false }) });
+    // Plain IMAP/POP3 only where the policy catalog lets a stack relax it (staging; prod refuses them).
+    const services = JSON.stringify({ imap: true, pop3: true, pop3s: false });
+    const outputs = await outputsOf({ "mailstack:services": services }, "staging");
     expect(outputs.endpoints.imap).toMatchObject({ port: 143, security: "starttls" });
     expect(outputs.endpoints.pop3).toMatchObject({ port: 110, security: "starttls" });
     expect(outputs.endpoints.pop3s).toBeUndefined();
@@ -44,6 +46,7 @@ describe("stack outputs", () => {
         mx: "mail.xd-cloud.de",
         mailboxes: ["admin@xd-cloud.de", "dmarc-reports@xd-cloud.de", "tls-reports@xd-cloud.de"],
         mtaStsPolicyUrl: "https://mta-sts.xd-cloud.de/.well-known/mta-sts.txt",
+        mtaStsPolicy: "version: STSv1\nmode: enforce\nmx: mail.xd-cloud.de\nmax_age: 1209600\n",
         mtaStsPolicyId: expect.stringMatching(/^[0-9a-f]{32}$/) as string,
         dkim: {
           name: "dkim._domainkey.xd-cloud.de",
