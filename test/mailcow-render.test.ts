@@ -218,10 +218,41 @@ describe("host scripts", () => {
     }
   });
 
+  it("accept a signing-key file only when it holds exactly the pinned key (only_key, real gpg)", async () => {
+    requireTool("gpg");
+    const home = mkdtempSync(join(tmpdir(), "mailstack-gpg-"));
+    try {
+      const gpg = (...args: string[]) => runOk("gpg", ["--homedir", home, "--batch", ...args]);
+      const keyOf = async (uid: string) => {
+        await gpg("--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never");
+        const listed = await gpg("--with-colons", "--list-keys", uid);
+        const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(listed)?.[1] ?? "";
+        const file = join(home, `${fpr}.asc`);
+        writeFileSync(file, await gpg("--armor", "--export", fpr));
+        return { fpr, file };
+      };
+      const pinned = await keyOf("Pinned <pinned@example.org>");
+      const other = await keyOf("Other <other@example.org>");
+      const both = join(home, "both.asc");
+      writeFileSync(both, readFileSync(pinned.file, "utf8") + readFileSync(other.file, "utf8"));
+      const onlyKey = (file: string) =>
+        run("bash", ["-c", `source render/scripts/lib/host.sh; only_key "$1" "$2"`, "only_key", file, pinned.fpr], {
+          env: { ...process.env, GNUPGHOME: home },
+        });
+      expect((await onlyKey(pinned.file)).status).toBe(0);
+      const appended = await onlyKey(both);
+      expect(appended.status).toBe(1);
+      expect(appended.stderr).toContain(`not exactly the pinned ${pinned.fpr}`);
+      expect((await onlyKey(other.file)).status).toBe(1);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("install Docker only with the pinned signing key and keep its API off TCP", () => {
     const docker = step("docker")?.script;
     expect(setting(docker?.content ?? "", "DOCKER_KEY_FINGERPRINT")).toBe("9DC858229FC7DD38854AE2D88D81803C0EBFCD88");
-    expect(docker?.content).toContain('if [ "$actual" != "$DOCKER_KEY_FINGERPRINT" ]; then');
+    expect(docker?.content).toContain('only_key "$tmp/docker.asc" "$DOCKER_KEY_FINGERPRINT" || exit 1');
     expect(docker?.content).toContain("docker-compose-plugin");
     // Container logs go to the bounded journal; Docker's own copy is a bounded cache (render/logging.ts).
     const daemonJson = docker?.files.find((f) => f.path === "/etc/docker/daemon.json")?.content;

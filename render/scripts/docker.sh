@@ -8,11 +8,7 @@ if ! docker compose version >/dev/null 2>&1; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   curl -fsSL --proto "=https" --tlsv1.2 https://download.docker.com/linux/debian/gpg -o "$tmp/docker.asc"
-  actual=$(gpg --batch --show-keys --with-colons "$tmp/docker.asc" | awk -F: '$1 == "fpr" { print $10; exit }')
-  if [ "$actual" != "$DOCKER_KEY_FINGERPRINT" ]; then
-    echo "mailstack: Docker signing key $actual is not the pinned $DOCKER_KEY_FINGERPRINT" >&2
-    exit 1
-  fi
+  only_key "$tmp/docker.asc" "$DOCKER_KEY_FINGERPRINT" || exit 1
   install -d -m 0755 /etc/apt/keyrings
   gpg --batch --yes --dearmor -o "$KEYRING" "$tmp/docker.asc"
   chmod 0644 "$KEYRING"

@@ -5,6 +5,18 @@ export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "mailstack: $*"; }
 
+# only_key FILE FINGERPRINT: succeeds when the OpenPGP key file holds exactly one primary key and it
+# is FINGERPRINT (its own subkeys allowed); `gpg --dearmor` would import every key in the file, so a
+# second key appended by a compromised mirror must not pass because the first one matches.
+only_key() {
+  local primaries
+  primaries=$(gpg --batch --show-keys --with-colons "$1" | awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 }')
+  if [ "$primaries" != "$2" ]; then
+    echo "mailstack: $1 holds the keys [$(echo "$primaries" | paste -sd' ')], not exactly the pinned $2" >&2
+    return 1
+  fi
+}
+
 # write_file PATH MODE [CHECK] < content: installs the content atomically; succeeds only when it
 # changed. A directory that exists keeps its mode (only a missing one is created, 0755). CHECK, a
 # function name, is called with the new file's temporary path before it replaces anything; when it
