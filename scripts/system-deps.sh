@@ -7,9 +7,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 list="${here}/system-deps.txt"
 
-# A command on PATH, or an absolute path to an executable (for packages without one on PATH).
+# A command on PATH, or an absolute path to a file (for packages without a command on PATH, such as a
+# library module: rsyslog-gnutls ships only lmnsd_gtls.so, mode 0644).
 present() {
-  if [[ "$1" == /* ]]; then [[ -x "$1" ]]; else command -v "$1" >/dev/null 2>&1; fi
+  if [[ "$1" == /* ]]; then [[ -e "$1" ]]; else command -v "$1" >/dev/null 2>&1; fi
 }
 
 missing=()
