@@ -63,14 +63,18 @@ export const STACK_RELAXATIONS: Readonly<Record<string, readonly string[]>> = {
   staging: [RULES.mtaSts.name, RULES.dmarc.name, RULES.offsiteBackup.name, RULES.deletionProtection.name],
 };
 
+// The pack is compiled by the Pulumi CLI's own ts-node settings (lib below ES2022 there: no
+// Object.hasOwn; the real engine's policy preview found it, test/engine-stack.test.ts).
+const known = (stack: string): boolean => Object.prototype.hasOwnProperty.call(STACK_RELAXATIONS, stack);
+
 /** The rules `stack` may lower (empty for a production stack). */
 export function relaxableFor(stack: string): readonly string[] {
-  return Object.hasOwn(STACK_RELAXATIONS, stack) ? (STACK_RELAXATIONS[stack] ?? []) : [];
+  return known(stack) ? (STACK_RELAXATIONS[stack] ?? []) : [];
 }
 
 /** Whether the pack knows `stack` as a staging stack (one that may relax rules). */
 export function isStagingStack(stack: string): boolean {
-  return Object.hasOwn(STACK_RELAXATIONS, stack);
+  return known(stack);
 }
 
 /**
