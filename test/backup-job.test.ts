@@ -53,7 +53,7 @@ describe("BackupJob", () => {
     const { result } = await planWithKeys({
       "mailstack:backup": JSON.stringify({
         schedule: "Mon..Fri *-*-* 01:15",
-        retention: { daily: 3, weekly: 0, monthly: 2, yearly: 1 },
+        retention: { daily: 8, weekly: 0, monthly: 2, yearly: 1 },
         pbs: {
           server: "pbs.example.org",
           datastore: "mail",
@@ -64,7 +64,7 @@ describe("BackupJob", () => {
     });
     expect(plain(byName(result, "backup-vm").inputs)).toMatchObject({
       schedule: "Mon..Fri *-*-* 01:15",
-      pruneBackups: { "keep-daily": 3, "keep-monthly": 2, "keep-yearly": 1 },
+      pruneBackups: { "keep-daily": 8, "keep-monthly": 2, "keep-yearly": 1 },
       storage: "mailstack-prod",
     });
     expect(find(result, "backup-offsite-install")).toBeUndefined();
