@@ -119,6 +119,7 @@ const TYPE = {
   mailbox: "pulumi-nodejs:dynamic/mailcow:Mailbox",
   mailcowAdmin: "pulumi-nodejs:dynamic/mailcow:Admin",
   backupJob: "pulumi-nodejs:dynamic/proxmox:BackupJob",
+  rateLimit: "pulumi-nodejs:dynamic/mailcow:RateLimit",
 } as const;
 
 /** A DNS record whose (redacted) content or type matches. */
@@ -154,6 +155,9 @@ export const FIXTURES: readonly RuleFixture[] = [
   ),
   fixture(RULES.verifiedConnections, "pfsense-http", "pfSense is reached over plain HTTP", (run) =>
     editResources(run, ofType(TYPE.pfsenseRule), replacing(/^https:\/\//i, "http://")),
+  ),
+  fixture(RULES.rateLimits, "zero", "a mailbox's sending limit is 0 (unbounded in mailcow)", (run) =>
+    editResources(run, ofType(TYPE.rateLimit), setting(["value"], 0)),
   ),
   fixture(RULES.mtaSts, "testing", "the served MTA-STS policy is in testing mode", (run) =>
     editResources(run, ofType(TYPE.worker), replacing("mode: enforce", "mode: testing")),

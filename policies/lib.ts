@@ -79,6 +79,15 @@ export function propsOf(resource: { readonly props: Record<string, unknown> }): 
   return resource.props;
 }
 
+/**
+ * Whether a component was registered with its inputs. Under PULUMI_NODEJS_SKIP_COMPONENT_INPUTS the
+ * SDK registers components without them (@pulumi/pulumi 3.248.0 resource.js): a rule that can only
+ * judge a component's inputs has nothing to judge then, and must not report their absence.
+ */
+export function hasInputs(resource: { readonly props: Record<string, unknown> }): boolean {
+  return Object.keys(resource.props).length > 0;
+}
+
 /** A value for a message: strings as they are, anything else as JSON. */
 export function text(value: unknown): string {
   if (typeof value === "string") return value;

@@ -136,7 +136,9 @@ describe("planStack", () => {
     for (const resource of result.run.resources) {
       const outputs = JSON.stringify(resource.outputs ?? {});
       expect(outputs, resource.name).not.toContain("planFiles");
-      expect(outputs.length, resource.name).toBeLessThan(4096);
+      // The stack's own outputs are what consumers read (endpoints, DS, TLSA, DKIM, MTA-STS policies):
+      // they grow with the domains. Every other resource's outputs stay small.
+      if (resource.type !== "pulumi:pulumi:Stack") expect(outputs.length, resource.name).toBeLessThan(4096);
     }
   });
 

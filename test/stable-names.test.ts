@@ -71,7 +71,7 @@ describe("stable resource names", () => {
     expect(steps.map((s) => `${s.name} ${s.action}`).sort()).toEqual(BATCHED);
   });
 
-  it("a renamed mailbox replaces that mailbox (and its initial password), nothing else", async () => {
+  it("a renamed mailbox replaces that mailbox (its initial password and its sending limit), nothing else", async () => {
     const target = five[3] as Domain;
     const renamed: Domain = {
       ...target,
@@ -83,8 +83,10 @@ describe("stable resource names", () => {
       [
         `mailcow-tenants-office@${target.name} delete`,
         `mailcow-tenants-office@${target.name}-password delete`,
+        `mailcow-tenants-office@${target.name}-rate-limit delete`,
         `mailcow-tenants-team@${target.name} create`,
         `mailcow-tenants-team@${target.name}-password create`,
+        `mailcow-tenants-team@${target.name}-rate-limit create`,
       ].sort(),
     );
   });

@@ -3,7 +3,7 @@
 // least 1 (its own or the default), each RateLimit it declares is one, and Postfix limits each
 // client's connections and messages (MailcowVm). Reads the components' inputs.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asArray, asRecord, isKnown, peek, propsOf, resourceRule, text } from "../lib";
+import { TYPES, asArray, asRecord, isKnown, peek, propsOf, resourceRule, text, hasInputs } from "../lib";
 
 const positive = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value > 0;
 const POSTFIX_LIMITS = ["connectionCount", "connectionRatePerMinute", "messageRatePerMinute"] as const;
@@ -15,6 +15,7 @@ export const rateLimits = resourceRule(RULES.rateLimits, {
     "Keep mailstack:limits (limits.mailcow.domain/mailbox, limits.postfix) and any rateLimit in mailstack:domains at 1 or more.",
   validateResource: (args, report) => {
     if (args.type === TYPES.mailcowVm) {
+      if (!hasInputs(args)) return;
       const postfix = peek(() => asRecord(propsOf(args).postfixLimits));
       if (!isKnown(postfix)) return;
       for (const key of POSTFIX_LIMITS)
@@ -28,7 +29,7 @@ export const rateLimits = resourceRule(RULES.rateLimits, {
         report(`${text(props.scope)} ${text(props.object)} has the sending limit ${text(props.value)}: use 1 or more`);
       return;
     }
-    if (args.type !== TYPES.tenants) return;
+    if (args.type !== TYPES.tenants || !hasInputs(args)) return;
     const props = peek(() => propsOf(args));
     if (!isKnown(props)) return;
     const defaults = asRecord(props.limits);

@@ -2,7 +2,7 @@
 // bounds (GDPR art. 5(1)(e): no longer than necessary; and at least what the operator must keep),
 // and Docker's local copy of the containers' logs is bounded too. Reads MailcowVm's inputs.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule } from "../lib";
+import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, hasInputs } from "../lib";
 
 const positive = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value > 0;
 
@@ -12,7 +12,7 @@ export const logRetention = resourceRule(RULES.logRetention, {
   remediationSteps:
     "Set mailstack:logging.retention.days between legalMinDays and legalMaxDays, and keep maxSizeMiB and containerCache set.",
   validateResource: (args, report) => {
-    if (args.type !== TYPES.mailcowVm) return;
+    if (args.type !== TYPES.mailcowVm || !hasInputs(args)) return;
     const logging = peek(() => asRecord(propsOf(args).logging));
     const bounds = peek(() => asRecord(propsOf(args).logRetentionPolicy));
     if (!isKnown(logging) || !isKnown(bounds)) return;

@@ -2,7 +2,7 @@
 // declares in writing why they stay local (mailstack:logging.localOnly.reason). Reads MailcowVm's
 // inputs (a component's outputs do not carry them).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule } from "../lib";
+import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, hasInputs } from "../lib";
 
 const stringOf = (value: unknown) => (typeof value === "string" ? value : "");
 
@@ -12,7 +12,7 @@ export const logShipping = resourceRule(RULES.logShipping, {
   remediationSteps:
     "Configure mailstack:logging.forward (host, caCertificate), or mailstack:logging.localOnly.reason saying why logs stay on the host.",
   validateResource: (args, report) => {
-    if (args.type !== TYPES.mailcowVm) return;
+    if (args.type !== TYPES.mailcowVm || !hasInputs(args)) return;
     const logging = peek(() => asRecord(propsOf(args).logging));
     if (!isKnown(logging)) return;
     const forward = asRecord(logging.forward);
