@@ -1,8 +1,11 @@
-// A fake mailcow API on loopback that follows mailcow's own PHP at the pinned release (mailcow-
-// dockerized tag 2026-07a, data/web/): authentication as inc/sessions.inc.php:50-94 and
+// A fake mailcow API on loopback that follows mailcow's own PHP at the pinned release
+// (mailcow/mailcow-dockerized, tag 2026-07a, data/web/): authentication as inc/sessions.inc.php:50-94 and
 // json_api.php do it, the add/edit/delete/get semantics of inc/functions.mailbox.inc.php,
 // functions.admin.inc.php and functions.dkim.inc.php, and the answers they push into
 // $_SESSION['return'] ([{type, log, msg}], HTTP 200). Each behaviour cites the upstream lines.
+// Upstream source: mailcow/mailcow-dockerized@2026-07a data/web/json_api.php,
+// data/web/inc/sessions.inc.php, data/web/inc/functions.mailbox.inc.php,
+// data/web/inc/functions.admin.inc.php, data/web/inc/functions.dkim.inc.php.
 import { createPublicKey } from "node:crypto";
 import { isIP } from "node:net";
 import { FakeHttpsApi, type JsonReply, type LoggedRequest, type TestCertificate } from "./https";

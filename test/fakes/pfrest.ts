@@ -1,6 +1,9 @@
 // A fake pfSense REST API on loopback, rebuilt from pfrest's source: repository
 // pfrest/pfSense-pkg-RESTAPI, tag v2.10.0, code under pfSense-pkg-RESTAPI/files/usr/local/pkg/RESTAPI/
 // (cited below as R/…), and pfSense's filter reload (pfsense/pfsense RELENG_2_7_2, src/etc/inc/).
+// Upstream source: pfrest/pfSense-pkg-RESTAPI@v2.10.0
+// pfSense-pkg-RESTAPI/files/usr/local/pkg/RESTAPI/Core/Endpoint.inc, Core/Model.inc, Core/Response.inc;
+// pfsense/pfsense@RELENG_2_7_2 src/etc/inc/filter.inc.
 //
 // What it reproduces, because the provider depends on it:
 // - Requests are answered by nginx first: an unknown path is nginx's HTML 404, not JSON
