@@ -265,4 +265,21 @@ export const FIXTURES: readonly RuleFixture[] = [
   fixture(RULES.deletionProtection, "unprotected", "the VM has no Proxmox deletion protection", (run) =>
     editResources(run, ofType(TYPE.vm), setting(["protection"], false)),
   ),
+  fixture(RULES.logShipping, "no-reason", "the logging step forwards nothing and gives no reason", (run) =>
+    editResources(
+      run,
+      both(ofType(TYPE.command), named("logging")),
+      replacing(/^readonly LOCAL_ONLY_REASON='.*'$/m, "readonly LOCAL_ONLY_REASON=''"),
+    ),
+  ),
+  fixture(RULES.logRetention, "journal-forever", "journald's drop-in has no time bound", (run) =>
+    editResources(run, both(ofType(TYPE.command), named("logging")), replacing(/^MaxRetentionSec=.*\n/m, "")),
+  ),
+  fixture(RULES.logRetention, "docker-json-file", "Docker logs to unbounded json-file copies", (run) =>
+    editResources(
+      run,
+      both(ofType(TYPE.command), named("docker")),
+      replacing('"log-driver": "journald"', '"log-driver": "json-file"'),
+    ),
+  ),
 ];

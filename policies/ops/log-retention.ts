@@ -1,10 +1,63 @@
 // The mail host keeps its logs for a bounded time and size, within the retention policy's legal
 // bounds (GDPR art. 5(1)(e): no longer than necessary; and at least what the operator must keep),
-// and Docker's local copy of the containers' logs is bounded too. Reads MailcowVm's inputs.
+// and Docker's local copy of the containers' logs is bounded too. Judges MailcowVm's inputs (the
+// legal bounds are only there) and, where the engine sends no component inputs, what the host runs:
+// journald's drop-in of the logging step (render/scripts/logging.sh JOURNALD_CONF_B64) and Docker's
+// daemon.json of the docker step (render/scripts/docker.sh DAEMON_JSON_B64).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, resourceRule, hasInputs } from "../lib";
+import {
+  TYPES,
+  asRecord,
+  hasInputs,
+  hostConfigTexts,
+  isKnown,
+  isScript,
+  peek,
+  propsOf,
+  resourceRule,
+  scriptSettings,
+} from "../lib";
 
 const positive = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value > 0;
+const decoded = (value: string | undefined) => Buffer.from(value ?? "", "base64").toString("utf8");
+
+/** A journald.conf value (the last assignment wins, as in systemd's parser), or undefined. */
+function journaldValue(conf: string, key: string): string | undefined {
+  return [...conf.matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => (m[1] ?? "").trim()).pop();
+}
+
+/**
+ * Why a host's journal or Docker's log copy is unbounded, from the scripts that set them up.
+ * journald: MaxRetentionSec and SystemMaxUse set and not 0 (systemd's journald.conf(5): 0 turns
+ * the time bound off; an empty SystemMaxUse falls back to a share of the file system). Docker
+ * (docs.docker.com, config/containers/logging: json-file, local, dual-logging): json-file, the
+ * default driver, keeps everything unless max-size is set; local and the journald driver's
+ * dual-logging cache are bounded by default (20 MB in 5 files per container).
+ */
+function unboundedLogs(script: string): string[] {
+  const settings = scriptSettings(script);
+  const problems: string[] = [];
+  if (isScript(script, "logging")) {
+    const conf = decoded(settings.JOURNALD_CONF_B64);
+    for (const key of ["MaxRetentionSec", "SystemMaxUse"]) {
+      const value = journaldValue(conf, key);
+      if (value === undefined || value === "" || /^0+[a-z]*$/i.test(value))
+        problems.push(`its journal has no ${key}: keep mailstack:logging.retention set`);
+    }
+  }
+  if (isScript(script, "docker")) {
+    let daemon: Record<string, unknown> = {};
+    try {
+      daemon = asRecord(JSON.parse(decoded(settings.DAEMON_JSON_B64)));
+    } catch {
+      daemon = {};
+    }
+    const driver = typeof daemon["log-driver"] === "string" ? daemon["log-driver"] : "json-file";
+    const bounded = driver !== "json-file" || asRecord(daemon["log-opts"])["max-size"] !== undefined;
+    if (!bounded) problems.push("Docker keeps its container logs unbounded: keep mailstack:logging.containerCache set");
+  }
+  return problems;
+}
 
 export const logRetention = resourceRule(RULES.logRetention, {
   description:
@@ -12,6 +65,10 @@ export const logRetention = resourceRule(RULES.logRetention, {
   remediationSteps:
     "Set mailstack:logging.retention.days between legalMinDays and legalMaxDays, and keep maxSizeMiB and containerCache set.",
   validateResource: (args, report) => {
+    if (args.type === TYPES.command || args.type === TYPES.snippet) {
+      for (const problem of new Set(hostConfigTexts(args).flatMap(unboundedLogs))) report(`${args.name}: ${problem}`);
+      return;
+    }
     if (args.type !== TYPES.mailcowVm || !hasInputs(args)) return;
     const logging = peek(() => asRecord(propsOf(args).logging));
     const bounds = peek(() => asRecord(propsOf(args).logRetentionPolicy));
