@@ -282,4 +282,11 @@ export const FIXTURES: readonly RuleFixture[] = [
       replacing('"log-driver": "journald"', '"log-driver": "json-file"'),
     ),
   ),
+  fixture(RULES.exporterSources, "every-address", "the exporters listen on every address, the public IPv6 too", (run) =>
+    editResources(
+      run,
+      both(ofType(TYPE.command), named("monitoring")),
+      replacing(/^readonly LISTEN_ADDRESS='.*'$/m, "readonly LISTEN_ADDRESS='0.0.0.0'"),
+    ),
+  ),
 ];

@@ -59,12 +59,7 @@ describe("every rule refuses its violations, made on the custom resources of the
   it("has a fixture for every mandatory rule", () => {
     const covered = new Set(FIXTURES.map((f) => f.rule));
     const mandatory = Object.values(RULES).filter((r) => r.enforcementLevel === "mandatory");
-    // This one judges component inputs (or first-boot files) only, so far: no fixture on the custom
-    // resources yet (the closing note of issue 17 lists it as open).
-    const componentOnly = [RULES.exporterSources].map((r) => r.name);
-    expect(mandatory.filter((r) => !covered.has(r.name) && !componentOnly.includes(r.name)).map((r) => r.name)).toEqual(
-      [],
-    );
+    expect(mandatory.filter((r) => !covered.has(r.name)).map((r) => r.name)).toEqual([]);
   });
 
   it.each(FIXTURES.map((f) => [f.name, f] as const))("%s", async (_, fixture) => {
