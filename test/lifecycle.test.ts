@@ -148,6 +148,35 @@ describe("day-2 changes on the prod stack", () => {
     expectKept(steps);
   });
 
+  it("a new update window or mailcow update mode: only the updates step runs again", async () => {
+    for (const updates of [{ window: { start: "05:00", durationMinutes: 60 } }, { mailcow: "upgrade" }]) {
+      const steps = await change({ "mailstack:updates": JSON.stringify(updates) });
+      expect(summary(steps), JSON.stringify(updates)).toEqual({ "mailcow-updates": "replace" });
+    }
+  });
+
+  it("another monitoring network: the pfSense alias is edited in place, the firewall step re-runs, the VM stays", async () => {
+    const monitoring = JSON.parse(prod.stackConfig.values["mailstack:monitoring"] ?? "{}") as Record<string, unknown>;
+    const steps = await change({
+      "mailstack:monitoring": JSON.stringify({ ...monitoring, scrapeCidrs: ["10.3.5.0/24", "10.3.6.0/24"] }),
+    });
+    // The first-boot snippet carries the firewall script too: rewritten in place, never the VM.
+    expect(summary(steps)).toEqual({
+      "pfsense-alias-monitoring-sources": "update",
+      "mailcow-firewall": "replace",
+      "mailcow-user-data": "update",
+    });
+    expectKept(steps);
+  });
+
+  it("a logging change: only the logging step re-runs (and the first-boot snippet is rewritten in place)", async () => {
+    const steps = await change({
+      "mailstack:logging": JSON.stringify({ localOnly: { reason: "The collector is being replaced this quarter." } }),
+    });
+    expect(summary(steps)).toEqual({ "mailcow-logging": "replace", "mailcow-user-data": "update" });
+    expectKept(steps);
+  });
+
   it("shows what does replace the VM: moving its snippets to another storage (a ForceNew file id)", async () => {
     const proxmox = JSON.parse(prod.stackConfig.values["mailstack:proxmox"] ?? "{}") as object;
     const steps = await change({ "mailstack:proxmox": JSON.stringify({ ...proxmox, snippetDatastore: "cephfs" }) });
