@@ -235,6 +235,7 @@ function mailstack(): Deferred<StackOutputs> {
       endpoint: config.pfsense.endpoint,
       apiKey: secrets.pfsenseApiKey ?? "",
       ...(config.pfsense.caCertificate ? { caCertificate: config.pfsense.caCertificate } : {}),
+      concurrency: config.apiConcurrency,
     },
   });
 
@@ -323,6 +324,7 @@ function mailstack(): Deferred<StackOutputs> {
       connectAddress: config.mailcow.apiConnectAddress,
       apiKey: mailcow.apiKey,
       ...(config.mailcow.caCertificate ? { caCertificate: config.mailcow.caCertificate } : {}),
+      concurrency: config.apiConcurrency,
     },
     host: { connection: mailcow.connection },
     sogo: config.mailcow.sogo,

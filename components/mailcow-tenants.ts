@@ -57,6 +57,8 @@ export interface MailcowTenantsArgs {
     readonly connectAddress: string;
     readonly apiKey: pulumi.Input<string>;
     readonly caCertificate?: string;
+    /** mailstack:apiConcurrency: at most this many requests in flight to the API. */
+    readonly concurrency?: number;
   };
   /** SSH to the mail VM, for what the API cannot do (SOGo restart, opening 443). */
   readonly host: { readonly connection: command.types.input.remote.ConnectionArgs };

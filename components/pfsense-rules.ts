@@ -13,6 +13,8 @@ export interface PfSenseRulesArgs {
     readonly endpoint: string;
     readonly apiKey: pulumi.Input<string>;
     readonly caCertificate?: string;
+    /** mailstack:apiConcurrency: at most this many requests in flight to the API. */
+    readonly concurrency?: number;
   };
 }
 

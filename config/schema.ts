@@ -404,6 +404,15 @@ export const keySchemas = {
       mailboxes: positiveInt("the most mailboxes this stack may declare").default(MAX_MAILBOXES),
     })
     .prefault({}),
+  /**
+   * At most this many requests in flight at once to each of the mailcow and pfSense APIs during
+   * `pulumi up`, whatever `--parallel` lets the engine run (providers/throttle.ts; README "Scale").
+   */
+  apiConcurrency: z.preprocess(
+    // A top-level value arrives as the string the CLI stored (`pulumi config set apiConcurrency 8`).
+    (value) => (typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value),
+    positiveInt("the most requests in flight to one API (mailcow, pfSense)", 64).default(4),
+  ),
   dmarc: z
     .strictObject({
       policy: z.enum(["none", "quarantine", "reject"]).default("reject"),

@@ -10,6 +10,7 @@
 // (keepErrorFields).
 import * as https from "node:https";
 import { isIP } from "node:net";
+import { DEFAULT_API_CONCURRENCY, withApiSlot } from "./throttle";
 
 export interface Endpoint {
   /** https://host[:port] */
@@ -22,6 +23,8 @@ export interface Endpoint {
   /** Retries after the first attempt, for timeouts, connection errors, 5xx and 429. */
   readonly retries?: number;
   readonly backoffMs?: number;
+  /** At most this many requests to this base URL in flight at once (providers/throttle.ts). */
+  readonly concurrency?: number;
 }
 
 /** How a dynamic provider reaches an API (its inputs carry this, the key as a secret). */
@@ -36,6 +39,8 @@ export interface ApiConnection {
   readonly timeoutMs?: number;
   readonly retries?: number;
   readonly backoffMs?: number;
+  /** mailstack:apiConcurrency: at most this many requests in flight to this API. */
+  readonly concurrency?: number;
 }
 
 export function endpointFrom(connection: ApiConnection): Endpoint {
@@ -46,6 +51,7 @@ export function endpointFrom(connection: ApiConnection): Endpoint {
     ...(connection.timeoutMs ? { timeoutMs: connection.timeoutMs } : {}),
     ...(connection.retries !== undefined ? { retries: connection.retries } : {}),
     ...(connection.backoffMs !== undefined ? { backoffMs: connection.backoffMs } : {}),
+    ...(connection.concurrency !== undefined ? { concurrency: connection.concurrency } : {}),
   };
 }
 
@@ -211,6 +217,7 @@ function once(
 
 /**
  * Sends a request; retries timeouts, connection errors, 5xx and 429 with exponential backoff.
+ * Each attempt waits for one of the API's slots (providers/throttle.ts), the backoff does not.
  * A request that is not idempotent is retried only when the server cannot have acted on it;
  * otherwise the error (marked `unsure`) goes to the caller. `describeError` turns a non-2xx JSON
  * answer into the server's own message.
@@ -228,7 +235,9 @@ export async function rest(
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, backoff * 2 ** (attempt - 1)));
     try {
-      const response = await once(endpoint, request, headers);
+      const response = await withApiSlot(endpoint.baseUrl, endpoint.concurrency ?? DEFAULT_API_CONCURRENCY, () =>
+        once(endpoint, request, headers),
+      );
       if (response.status >= 200 && response.status < 300) return response;
       const message = describeError(response.json, response.statusText ?? "") ?? "no message";
       const final = request.final?.(response) ?? false;

@@ -822,6 +822,22 @@ describe('limits of one stack (README "Scale")', () => {
     config.capacity = { domains: 300 };
     expect(load(config).config.capacity).toEqual({ domains: 300, mailboxes: 2000 });
   });
+
+  it("takes mailstack:apiConcurrency as the requests in flight per API (default 4), refusing 0 and more than 64", () => {
+    const config = baseConfig();
+    expect(load(config).config.apiConcurrency).toBe(4);
+    config.apiConcurrency = "8";
+    expect(load(config).config.apiConcurrency).toBe(8);
+    for (const [value, bound] of [
+      [0, "at least 1"],
+      [65, "at most 64"],
+    ] as const) {
+      config.apiConcurrency = String(value);
+      expect(problemsOf(config).map((p) => `${p.key}: ${p.message}`)).toEqual([
+        `mailstack:apiConcurrency: expected the most requests in flight to one API (mailcow, pfSense), ${bound}`,
+      ]);
+    }
+  });
 });
 
 describe("mailstack:monitoring", () => {

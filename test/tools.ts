@@ -70,11 +70,19 @@ export interface RevivedResult {
 export async function runRevived(
   provider: "mailcowProvider" | "pfSenseProvider" | "proxmoxProvider",
   operations: readonly RevivedOperation[],
+  /** Load the provider this many times and start all operations at once (see run-revived.ts). */
+  concurrentCopies?: number,
 ): Promise<RevivedResult[]> {
   const root = join(__dirname, "..");
   const output = await runOk(
     process.execPath,
-    ["--require", "tsx/cjs", join(root, "test", "support", "run-revived.ts"), provider],
+    [
+      "--require",
+      "tsx/cjs",
+      join(root, "test", "support", "run-revived.ts"),
+      provider,
+      ...(concurrentCopies ? [String(concurrentCopies)] : []),
+    ],
     { cwd: root, input: JSON.stringify(operations) },
   );
   return output

@@ -86,6 +86,11 @@ export class FakeHttpsApi {
   onRequest: ((request: LoggedRequest) => void) | undefined;
   /** How long a "slow" reply waits (longer than the client's timeout). */
   slowMs = 3_000;
+  /** How long every answer takes (a real API's latency; 0: at once). */
+  latencyMs = 0;
+  /** Requests received and not yet answered (or dropped), and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
 
   constructor(
     readonly certificate: TestCertificate,
@@ -156,6 +161,15 @@ export class FakeHttpsApi {
         headers: req.headers,
       };
       this.requests.push(request);
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      // Held until the reply is written (before the client can read it), or the connection drops.
+      let open = true;
+      const done = () => {
+        if (open) this.inFlight--;
+        open = false;
+      };
+      res.on("close", done);
       this.onRequest?.(request);
       const index = this.faults.findIndex((entry) => entry.when(request));
       const fault = index >= 0 ? this.faults.splice(index, 1)[0]?.fault : undefined;
@@ -165,6 +179,7 @@ export class FakeHttpsApi {
           "content-type": reply.text !== undefined ? (reply.contentType ?? "text/html") : "application/json",
           ...reply.headers,
         };
+        done();
         if (reply.statusText === undefined) res.writeHead(reply.status, headers);
         else res.writeHead(reply.status, reply.statusText, headers);
         res.end(text);
@@ -209,8 +224,11 @@ export class FakeHttpsApi {
             await this.handle(request);
             req.socket.destroy();
             return;
-          default:
-            send(await this.handle(request));
+          default: {
+            const reply = await this.handle(request);
+            if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+            send(reply);
+          }
         }
       };
       answer().catch((error: unknown) => {
