@@ -68,7 +68,7 @@ export interface RevivedResult {
  * never on a command line: they carry secrets). See test/support/run-revived.ts.
  */
 export async function runRevived(
-  provider: "mailcowProvider" | "pfSenseProvider" | "proxmoxProvider",
+  provider: "mailcowProvider" | "pfSenseProvider" | "pfSenseRemoteSyslogProvider" | "proxmoxProvider",
   operations: readonly RevivedOperation[],
 ): Promise<RevivedResult[]> {
   const root = join(__dirname, "..");
