@@ -20,6 +20,7 @@ import { mailZones } from "./render/dns-zones";
 import { firewallPlan } from "./render/firewall-plan";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
 import { BIN_DIR } from "./render/backup";
+import { PFSENSE_SYSLOG_PORT } from "./render/logging";
 import { MAILCOW_REPOSITORY } from "./render/host-scripts";
 import { monitoringSetup } from "./render/monitoring-plan";
 import { clusterNames } from "./render/proxmox";
@@ -55,6 +56,12 @@ function mailstack(): Deferred<StackOutputs> {
     realmTfa: config.proxmox.realmTfa,
   });
 
+  // pfSense's firewall log, received on the mail host's LAN address and forwarded with its journal.
+  const lanIpv4 = config.lan.ipv4.split("/")[0] ?? "";
+  const pfsenseLogs =
+    config.logging.forward && config.logging.pfsense !== false
+      ? { listen: lanIpv4, port: PFSENSE_SYSLOG_PORT, source: config.lan.gateway4 }
+      : undefined;
   const mailcow = new MailcowVm(
     "mailcow",
     {
@@ -121,6 +128,7 @@ function mailstack(): Deferred<StackOutputs> {
               },
             }
           : {}),
+        ...(pfsenseLogs ? { pfsense: pfsenseLogs } : {}),
         ...(config.logging.localOnly ? { localOnlyReason: config.logging.localOnly.reason } : {}),
         retention: { days: config.logging.retention.days, maxSizeMiB: config.logging.retention.maxSizeMiB },
         containerCache: config.logging.containerCache,
@@ -219,7 +227,6 @@ function mailstack(): Deferred<StackOutputs> {
       : {}),
   };
 
-  const lanIpv4 = config.lan.ipv4.split("/")[0] ?? "";
   new PfSenseRules("pfsense", {
     plan: firewallPlan({
       namespace: pulumi.getStack(),
@@ -237,6 +244,15 @@ function mailstack(): Deferred<StackOutputs> {
       ...(config.pfsense.caCertificate ? { caCertificate: config.pfsense.caCertificate } : {}),
       concurrency: config.apiConcurrency,
     },
+    ...(pfsenseLogs
+      ? {
+          remoteSyslog: {
+            address: pfsenseLogs.listen,
+            port: pfsenseLogs.port,
+            sourceInterface: config.pfsense.lanInterface,
+          },
+        }
+      : {}),
   });
 
   const metrics = config.monitoring.proxmoxMetrics;

@@ -5,6 +5,7 @@ import { TYPES } from "../common/resource-types";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, markerOf, rulePlacement, type FirewallPlan } from "../render/firewall-plan";
 import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
+import { PfSenseRemoteSyslog, remoteSyslogSpec } from "../providers/pfsense-syslog";
 import { showInPlan } from "./plan-files";
 
 export interface PfSenseRulesArgs {
@@ -16,6 +17,8 @@ export interface PfSenseRulesArgs {
     /** mailstack:apiConcurrency: at most this many requests in flight to the API. */
     readonly concurrency?: number;
   };
+  /** Where pfSense sends its firewall log (the mail host's receiver), from which interface. */
+  readonly remoteSyslog?: { readonly address: string; readonly port: number; readonly sourceInterface: string };
 }
 
 export class PfSenseRules extends pulumi.ComponentResource {
@@ -23,7 +26,16 @@ export class PfSenseRules extends pulumi.ComponentResource {
   readonly ruleTable: string;
 
   constructor(name: string, args: PfSenseRulesArgs, opts?: pulumi.ComponentResourceOptions) {
-    super(TYPES.pfSenseRules, name, { plan: args.plan, endpoint: args.connection.endpoint }, opts);
+    super(
+      TYPES.pfSenseRules,
+      name,
+      {
+        plan: args.plan,
+        endpoint: args.connection.endpoint,
+        ...(args.remoteSyslog ? { remoteSyslog: args.remoteSyslog } : {}),
+      },
+      opts,
+    );
     const connection = pulumi.secret(pulumi.output(args.connection));
 
     const aliases = args.plan.aliases.map(
@@ -60,6 +72,15 @@ export class PfSenseRules extends pulumi.ComponentResource {
     const objects = [...aliases, ...forwards, ...rules];
     const revision = pulumi.all(objects.map((object) => object.writeId)).apply(applyRevision);
     new PfSenseApply(`${name}-apply`, { connection, revision }, { parent: this, dependsOn: objects });
+
+    if (args.remoteSyslog) {
+      const { sourceInterface, ...server } = args.remoteSyslog;
+      new PfSenseRemoteSyslog(
+        `${name}-remote-syslog`,
+        { connection, spec: remoteSyslogSpec(server, sourceInterface) },
+        { parent: this },
+      );
+    }
 
     this.ruleTable = firewallTable(args.plan);
     showInPlan([

@@ -362,6 +362,13 @@ const rules = [
         message: "logs are either forwarded or kept local only: remove logging.localOnly or logging.forward",
       });
     }
+    if (logging.pfsense === true && !logging.forward) {
+      problems.push({
+        path: ["logging", "pfsense"],
+        message:
+          "pfSense's firewall log is forwarded through the mail host's log forwarding: set logging.forward, or remove logging.pfsense",
+      });
+    }
     const { days, legalMinDays, legalMaxDays } = logging.retention;
     if (legalMinDays > legalMaxDays) {
       problems.push({

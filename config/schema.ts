@@ -541,6 +541,11 @@ export const keySchemas = {
           peerName: domainName.optional(),
         })
         .optional(),
+      /**
+       * pfSense's firewall log sent to the mail host (plain UDP syslog on the LAN, pfSense's only
+       * transport) and forwarded with the journal over TLS. Default: on when `forward` is set.
+       */
+      pfsense: z.boolean({ error: "expected true or false (pfSense's firewall log forwarded)" }).optional(),
       localOnly: z
         .strictObject({
           reason: z

@@ -198,7 +198,7 @@ function gateOf(connection: PfSenseConnection): Gate {
  * Runs `work` when no other write to this pfSense is running, then applies a removal still
  * unapplied when nothing else is waiting (so a burst of deletes reloads the filter once).
  */
-async function exclusive<T>(connection: PfSenseConnection, work: (gate: Gate) => Promise<T>): Promise<T> {
+export async function exclusive<T>(connection: PfSenseConnection, work: (gate: Gate) => Promise<T>): Promise<T> {
   const gate = gateOf(connection);
   const before = gate.tail;
   let release!: () => void;
@@ -310,7 +310,7 @@ function prerequisites(connection: PfSenseConnection): Promise<void> {
 }
 
 /** A request to pfrest, after the prerequisites were checked. */
-async function call(...args: Parameters<typeof send>): Promise<unknown> {
+export async function call(...args: Parameters<typeof send>): Promise<unknown> {
   await prerequisites(args[0]);
   return send(...args);
 }

@@ -114,6 +114,8 @@ export interface FirewallInput {
   readonly httpsEarlySources: readonly string[];
   /** The exporters' ports (render/monitoring.ts), open only to the networks Prometheus scrapes from. */
   readonly monitoring?: { readonly sources: readonly string[]; readonly ports: readonly number[] };
+  /** pfSense's syslog (UDP) to the log receiver, from pfSense's LAN address only (render/logging.ts). */
+  readonly pfsenseSyslog?: { readonly source: string; readonly port: number };
 }
 
 /** Exists once the admin account has the stack's password and 2FA: 443 is then open to everyone. */
@@ -137,6 +139,11 @@ export function ufwRules(input: FirewallInput): string {
         (port) => `ufw allow log from ${network} to any port ${port} proto tcp comment 'mailstack-monitoring'`,
       ),
     ),
+    ...(input.pfsenseSyslog
+      ? [
+          `ufw allow log from ${input.pfsenseSyslog.source} to any port ${input.pfsenseSyslog.port} proto udp comment 'mailstack-pfsense-syslog'`,
+        ]
+      : []),
     "",
   ].join("\n");
 }

@@ -22,8 +22,26 @@ export interface LogRetention {
   readonly maxSizeMiB: number;
 }
 
+/**
+ * pfSense's firewall log, received on the mail host's LAN address: pfSense's syslogd sends plain
+ * UDP only (`@server` lines, pfsense/pfsense@9363ac5b src/etc/inc/syslog.inc), so it goes no
+ * further than the LAN, and rsyslog forwards it with the journal over TLS.
+ */
+export interface PfSenseLogReceiver {
+  /** The mail host's LAN IPv4 address (rsyslog listens there only). */
+  readonly listen: string;
+  readonly port: number;
+  /** pfSense's LAN address, the only sender accepted. */
+  readonly source: string;
+}
+
+/** The UDP port the mail host receives pfSense's log on (unprivileged, not the standard 514). */
+export const PFSENSE_SYSLOG_PORT = 5514;
+
 export interface LoggingInput {
   readonly forward?: LogForward;
+  /** Only with `forward`: pfSense's log is forwarded, never stored on the host. */
+  readonly pfsense?: PfSenseLogReceiver;
   /** Why the logs stay on the host, as declared (mailstack:logging.localOnly.reason). */
   readonly localOnlyReason?: string;
   readonly retention: LogRetention;
@@ -58,7 +76,21 @@ const quote = (value: string) => {
 };
 
 /** /etc/rsyslog.conf: the journal in, TLS out, nothing written locally. */
-export function rsyslogConf(forward: LogForward, paths: RsyslogPaths = RSYSLOG_PATHS): string {
+export function rsyslogConf(
+  forward: LogForward,
+  paths: RsyslogPaths = RSYSLOG_PATHS,
+  pfsense?: PfSenseLogReceiver,
+): string {
+  const receiver = pfsense
+    ? [
+        "",
+        "# pfSense's firewall log (plain UDP syslog on the LAN), from pfSense's LAN address only; other",
+        "# senders are dropped here and by the host firewall.",
+        'module(load="imudp")',
+        `input(type="imudp" name="pfsense" address=${quote(pfsense.listen)} port=${quote(String(pfsense.port))})`,
+        `if $inputname == "pfsense" and $fromhost-ip != ${quote(pfsense.source)} then stop`,
+      ]
+    : [];
   return [
     "# mailstack: the journal (host services and the mailcow containers) forwarded to the collector over",
     "# syslog/TLS (RFC 5425); rendered by the stack, do not edit on the host. No local log files: the",
@@ -70,6 +102,7 @@ export function rsyslogConf(forward: LogForward, paths: RsyslogPaths = RSYSLOG_P
     '  maxMessageSize="64k"',
     ")",
     'module(load="imjournal" StateFile="imjournal.state" Ratelimit.Interval="0")',
+    ...receiver,
     "",
     "# A line that looks like it carries a secret stays in the journal (root only) and is never sent.",
     `if re_match(tolower($msg), ${quote(SECRET_PATTERN)}) then stop`,
@@ -141,7 +174,11 @@ export function loggingFiles(input: LoggingInput): { path: string; mode: string;
     { path: JOURNALD_DROP_IN, mode: "0644", content: journaldConf(input.retention) },
     ...(input.forward
       ? [
-          { path: "/etc/rsyslog.conf", mode: "0644", content: rsyslogConf(input.forward) },
+          {
+            path: "/etc/rsyslog.conf",
+            mode: "0644",
+            content: rsyslogConf(input.forward, RSYSLOG_PATHS, input.pfsense),
+          },
           { path: RSYSLOG_PATHS.caFile, mode: "0644", content: `${input.forward.caCertificate.trim()}\n` },
         ]
       : [{ path: "/etc/mailstack/logging-local-only", mode: "0644", content: `${input.localOnlyReason ?? ""}\n` }]),
@@ -159,7 +196,7 @@ export function loggingScript(input: LoggingInput, mailcowDir: string): HostScri
         JOURNALD_DROP_IN,
         JOURNALD_CONF_B64: b64(journaldConf(input.retention)),
         FORWARD: input.forward !== undefined,
-        RSYSLOG_CONF_B64: input.forward ? b64(rsyslogConf(input.forward)) : "",
+        RSYSLOG_CONF_B64: input.forward ? b64(rsyslogConf(input.forward, RSYSLOG_PATHS, input.pfsense)) : "",
         CA_FILE: RSYSLOG_PATHS.caFile,
         CA_PEM_B64: input.forward ? b64(`${input.forward.caCertificate.trim()}\n`) : "",
         COLLECTOR: input.forward ? `${input.forward.host}:${input.forward.port}` : "",

@@ -96,6 +96,9 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
       adminNetworks: input.admin.networks,
       httpsEarlySources: input.httpsEarlySources,
       monitoring: { sources: input.monitoring.scrapeCidrs, ports: EXPORTER_PORT_LIST },
+      ...(input.logging.forward && input.logging.pfsense
+        ? { pfsenseSyslog: { source: input.logging.pfsense.source, port: input.logging.pfsense.port } }
+        : {}),
     }),
     dockerScript(dockerDaemonJson(dockerLogOptions(input.logging))),
     loggingScript(input.logging, MAILCOW_DIR),

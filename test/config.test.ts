@@ -654,6 +654,18 @@ const invalid: Invalid[] = [
     message: /either forwarded or kept local only/,
   },
   {
+    title: "pfSense's firewall log asked for without a collector to forward it to",
+    mutate: set("logging", { pfsense: true, localOnly: { reason: "the journal is the record here" } }),
+    key: "mailstack:logging.pfsense",
+    message: /set logging\.forward, or remove logging\.pfsense/,
+  },
+  {
+    title: "pfSense's log switch given as a word",
+    mutate: set("logging", { pfsense: "yes" }),
+    key: "mailstack:logging.pfsense",
+    message: /expected true or false/,
+  },
+  {
     title: "a local-only declaration without a real reason",
     mutate: set("logging", { localOnly: { reason: "none" } }),
     key: "mailstack:logging.localOnly.reason",

@@ -42,7 +42,13 @@ const first: FirewallInput = {
   adminNetworks: ["10.3.0.0/28", "fd03::/124"],
   httpsEarlySources: ["10.3.0.0/28"],
 };
-const second: FirewallInput = { ...first, publicPorts: [25], adminNetworks: ["10.3.0.0/28", "10.3.0.64/28"] };
+// (With pfSense's syslog: ufw lists a UDP rule with a source as rendered, the exact-lines checks cover it.)
+const second: FirewallInput = {
+  ...first,
+  publicPorts: [25],
+  adminNetworks: ["10.3.0.0/28", "10.3.0.64/28"],
+  pfsenseSyslog: { source: "10.3.0.1", port: 5514 },
+};
 
 const lab = new NetnsLab(Object.values(NS));
 let dir = "";

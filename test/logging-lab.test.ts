@@ -1,13 +1,20 @@
 // Log shipping for real: rsyslogd checks the rendered configuration (rsyslogd -N1), then, in a
 // network namespace of its own with a journald of its own, forwards the journal over TLS to a local
 // receiver (test/support/tls-receiver.ts) whose certificate the rendered configuration pins: an ordinary journal
-// line arrives, a secret-looking one does not (it stays in the local journal), and a receiver with a
+// line and pfSense's firewall log (UDP from pfSense's address; another sender's is dropped) arrive,
+// a secret-looking line does not (it stays in the local journal), and a receiver with a
 // certificate from another CA gets nothing. journald reports the rendered size bound itself.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { journaldConf, rsyslogConf, SECRET_PATTERN } from "../render/logging";
+import {
+  journaldConf,
+  PFSENSE_SYSLOG_PORT,
+  rsyslogConf,
+  SECRET_PATTERN,
+  type PfSenseLogReceiver,
+} from "../render/logging";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { NetnsLab } from "./support/netns";
 import { run, runOk } from "./support/exec";
@@ -21,7 +28,13 @@ const lab = new NetnsLab([NS]);
 let right: TestCertificate;
 let wrong: TestCertificate;
 
-function config(name: string, port: number, ca: TestCertificate): string {
+/** pfSense's LAN address, the mail host's (the receiver's), and another LAN host's, all on the lab's lo. */
+const PFSENSE = "10.77.0.1";
+const LISTEN = "10.77.0.2";
+const STRANGER = "10.77.0.3";
+const PFSENSE_RECEIVER: PfSenseLogReceiver = { listen: LISTEN, port: PFSENSE_SYSLOG_PORT, source: PFSENSE };
+
+function config(name: string, port: number, ca: TestCertificate, pfsense?: PfSenseLogReceiver): string {
   const caFile = join(dir, `${name}-ca.pem`);
   writeFileSync(caFile, ca.cert);
   const work = join(dir, `${name}-work`);
@@ -31,6 +44,7 @@ function config(name: string, port: number, ca: TestCertificate): string {
     rsyslogConf(
       { host: "127.0.0.1", port, caCertificate: ca.cert, peerName: COLLECTOR },
       { caFile, workDirectory: work },
+      pfsense,
     ),
   );
   return path;
@@ -48,7 +62,13 @@ beforeAll(async () => {
     writeFileSync(join(dir, `${name}-server.pem`), cert.cert);
     writeFileSync(join(dir, `${name}-server.key`), cert.key, { mode: 0o600 });
   }
-  await runOk("install", ["-d", join(dir, "right-work"), join(dir, "wrong-work"), join(dir, "check-work")]);
+  await runOk("install", [
+    "-d",
+    join(dir, "right-work"),
+    join(dir, "wrong-work"),
+    join(dir, "check-work"),
+    join(dir, "check-pfsense-work"),
+  ]);
 });
 
 afterAll(async () => {
@@ -65,9 +85,19 @@ describe("the rendered rsyslog configuration", () => {
     expect((await run("rsyslogd", ["-N1", "-f", join(dir, "broken.conf")])).status).not.toBe(0);
   });
 
-  it("forwards over TLS to the pinned collector only, and never a secret-looking line", async () => {
+  it("passes rsyslogd -N1 with pfSense's receiver, which a wrong input parameter fails", async () => {
+    const path = config("check-pfsense", 6514, right, PFSENSE_RECEIVER);
+    const ok = await run("rsyslogd", ["-N1", "-f", path]);
+    expect(ok.status, ok.stderr).toBe(0);
+    writeFileSync(join(dir, "broken-udp.conf"), readFileSync(path, "utf8").replace("address=", "adress="));
+    expect((await run("rsyslogd", ["-N1", "-f", join(dir, "broken-udp.conf")])).status).not.toBe(0);
+  });
+
+  it("forwards over TLS to the pinned collector only, never a secret-looking line, and pfSense's UDP log from pfSense only", async () => {
     await lab.create();
     await runOk("ip", ["netns", "exec", NS, "ip", "link", "set", "lo", "up"]);
+    for (const address of [PFSENSE, LISTEN, STRANGER])
+      await runOk("ip", ["netns", "exec", NS, "ip", "addr", "add", `${address}/32`, "dev", "lo"]);
     const receivers = [
       { name: "right", port: 6514 },
       { name: "wrong", port: 6515 },
@@ -82,7 +112,7 @@ describe("the rendered rsyslog configuration", () => {
         join(dir, `${receiver.name}-received.txt`),
       );
     }
-    const configs = [config("right", 6514, right), config("wrong", 6515, right)];
+    const configs = [config("right", 6514, right, PFSENSE_RECEIVER), config("wrong", 6515, right)];
     const dropIn = join(dir, "journald.conf");
     writeFileSync(dropIn, journaldConf({ days: 30, maxSizeMiB: 512 }));
     const result = await run(
@@ -106,6 +136,7 @@ describe("the rendered rsyslog configuration", () => {
           LAB_CONFIGS: configs.join(" "),
           LAB_RECEIVED: receivers.map((r) => join(dir, `${r.name}-received.txt`)).join(" "),
           LAB_MARK: MARK,
+          LAB_PFSENSE: `${LISTEN} ${PFSENSE_SYSLOG_PORT} ${PFSENSE} ${STRANGER}`,
         },
         timeoutMs: 120_000,
       },
@@ -118,6 +149,9 @@ describe("the rendered rsyslog configuration", () => {
     );
     expect(received).toContain(`after ${MARK}`);
     expect(received).not.toContain("hunter2");
+    // pfSense's firewall log (UDP on the LAN) went on over TLS; a datagram from another host did not.
+    expect(received).toMatch(new RegExp(`filterlog.*from-${PFSENSE.replace(/\./g, "\\.")} ${MARK}`));
+    expect(received).not.toContain(`from-${STRANGER}`);
     // The secret-looking line stayed in the journal (root only): it was filtered, not lost.
     expect(readFileSync(join(dir, "journal.txt"), "utf8")).toContain(`password=hunter2-${MARK}`);
     // The collector with another CA's certificate received nothing.

@@ -39,6 +39,7 @@
 //   R/../../share/pfSense-pkg-RESTAPI/info.xml, while the model's default is `descr`).
 import { isIP } from "node:net";
 import { FakeHttpsApi, type JsonReply, type LoggedRequest, type TestCertificate } from "./https";
+import { logSettingsRequest, type Settings } from "./pfrest-logsettings";
 
 export type Kind = "alias" | "rule" | "port_forward";
 export type PfObject = Record<string, unknown>;
@@ -49,6 +50,8 @@ export interface PfConfig {
   alias: PfObject[];
   rule: PfObject[];
   port_forward: PfObject[];
+  /** Config path `syslog` (test/fakes/pfrest-logsettings.ts); absent: the model's defaults. */
+  syslog?: Settings;
 }
 
 /** The ruleset pf runs: what the last successful filter reload built from the config. */
@@ -78,7 +81,7 @@ const MODELS: Readonly<Record<Kind, { subsystem?: Subsystem; manyMinimum: number
   port_forward: { subsystem: "natconf", manyMinimum: 0, verbose: "Port Forward" },
 };
 
-type Target = Kind | "apply" | "settings" | "log";
+type Target = Kind | "apply" | "settings" | "log" | "logsettings";
 /** The endpoints the fake serves (R/Endpoints/*.inc: url, many, request_method_options). */
 const ENDPOINTS: Readonly<Record<string, { target: Target; many: boolean; methods: readonly string[] }>> = {
   "/api/v2/firewall/alias": { target: "alias", many: false, methods: ["GET", "POST", "PATCH", "DELETE"] },
@@ -94,6 +97,7 @@ const ENDPOINTS: Readonly<Record<string, { target: Target; many: boolean; method
   "/api/v2/firewall/apply": { target: "apply", many: false, methods: ["GET", "POST"] },
   "/api/v2/system/restapi/settings": { target: "settings", many: false, methods: ["GET", "PATCH"] },
   "/api/v2/status/logs/system": { target: "log", many: true, methods: ["GET"] },
+  "/api/v2/status/logs/settings": { target: "logsettings", many: false, methods: ["GET", "PATCH"] },
 };
 
 /** R/Core/Response.inc HTTP_STATUS_MESSAGES (the ones pfrest answers with here). */
@@ -223,6 +227,8 @@ export class FakePfRest {
   /** The next reload(s) fail as pf refusing the ruleset, with this error. */
   failingReloads: string[] = [];
   private backgroundReloads = 0;
+  /** syslogd restarts (LogSettings apply() system_syslogd_start, once per PATCH). */
+  syslogdRestarts = 0;
   private pid = 41000;
 
   constructor(
@@ -266,6 +272,7 @@ export class FakePfRest {
     this.barrier = undefined;
     this.failingReloads = [];
     this.reloads = 0;
+    this.syslogdRestarts = 0;
     this.api.requests.length = 0;
     this.api.clearFaults();
   }
@@ -525,6 +532,14 @@ export class FakePfRest {
           ha_sync: false,
         }),
       };
+    }
+    if (target === "logsettings") {
+      const ids = this.interfaces.map((i) => i.id);
+      const { shown, next, filterReload } = logSettingsRequest(working.syslog, request.method, data, ids, refuse);
+      if (!next) return { reply: envelope(200, "SUCCESS", "", shown) };
+      working.syslog = next;
+      this.syslogdRestarts++;
+      return { reply: envelope(200, "SUCCESS", "", shown), wrote: { dirty: [], clean: [], reload: filterReload } };
     }
     if (target === "log") {
       const limit = typeof data.limit === "number" && data.limit > 0 ? data.limit : this.systemLog.length;

@@ -5,7 +5,8 @@
 # until the receivers got what they will get. Environment: LAB_DIR (configs and outputs),
 # LAB_DROP_IN (journald drop-in), LAB_CONFIGS (rsyslog configurations, space separated),
 # LAB_RECEIVED (the receivers' output files, space separated, same order), LAB_MARK (the unique
-# word in both lines).
+# word in both lines), LAB_PFSENSE (optional: "<listen> <port> <pfSense address> <stranger address>", UDP
+# syslog lines sent as pfSense's syslogd does, from both addresses).
 set -euo pipefail
 
 # `ip netns exec` mounts a fresh /sys without cgroups, which journald needs to start.
@@ -39,6 +40,17 @@ done
 sleep 1
 echo "ordinary line $LAB_MARK from the journal" | systemd-cat -t mailstack-lab
 echo "login failed for bob password=hunter2-$LAB_MARK" | systemd-cat -t mailstack-lab
+if [[ -n "${LAB_PFSENSE:-}" ]]; then
+  read -r listen port pfsense stranger <<<"$LAB_PFSENSE"
+  # pfSense's syslogd: one RFC 3164 datagram per line, from the address it binds (-b).
+  for from in "$pfsense" "$stranger"; do
+    python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.sendto(sys.argv[4].encode(), (sys.argv[2], int(sys.argv[3])))' \
+      "$from" "$listen" "$port" "<134>Dec  1 12:00:00 pfSense filterlog[4242]: 9,,,1000000103,vtnet0,match,block,in,4 from-$from $LAB_MARK"
+  done
+fi
 echo "after $LAB_MARK" | systemd-cat -t mailstack-lab
 
 # The first receiver gets the lines it will get; then the others had as long.

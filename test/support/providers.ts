@@ -1,6 +1,7 @@
 // The dynamic providers the resources use, whose serialization test/support/serialize-providers.ts checks.
 import { mailcowProvider } from "../../providers/mailcow";
 import { pfSenseProvider } from "../../providers/pfsense";
+import { remoteSyslogProvider as pfSenseRemoteSyslogProvider } from "../../providers/pfsense-syslog";
 import { proxmoxProvider } from "../../providers/proxmox";
 
-export const all = { pfSenseProvider, mailcowProvider, proxmoxProvider } as const;
+export const all = { pfSenseProvider, pfSenseRemoteSyslogProvider, mailcowProvider, proxmoxProvider } as const;
