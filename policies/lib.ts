@@ -118,6 +118,97 @@ export function asArray(value: unknown): unknown[] {
   return Array.isArray(value) ? (value as unknown[]) : [];
 }
 
+// ---- pfSense objects --------------------------------------------------------------------------
+
+/** Ports a pfSense field names: every port, or a set of them. */
+export type PortSet = "any" | Set<number>;
+
+/** The ports of a pfSense port field (a number, a range `a:b`/`a-b`, an alias, empty for any); undefined: unparsable. */
+export function parsePorts(entry: string, aliases: ReadonlyMap<string, string[]>, depth = 0): PortSet | undefined {
+  const value = entry.trim();
+  if (value === "" || value.toLowerCase() === "any") return "any";
+  const alias = aliases.get(value);
+  if (alias) {
+    if (depth > 4) return undefined;
+    const ports = new Set<number>();
+    for (const item of alias) {
+      const inner = parsePorts(item, aliases, depth + 1);
+      if (inner === undefined) return undefined;
+      if (inner === "any") return "any";
+      for (const port of inner) ports.add(port);
+    }
+    return ports;
+  }
+  const range = /^(\d+)(?:[:-](\d+))?$/.exec(value);
+  if (!range) return undefined;
+  const from = Number(range[1]);
+  const to = Number(range[2] ?? range[1]);
+  const ports = new Set<number>();
+  for (let port = from; port <= Math.min(to, 65535); port++) ports.add(port);
+  return ports;
+}
+
+/** The watched services a port set reaches, as `what (port)`. */
+export function reachedServices(ports: PortSet, watched: ReadonlyMap<number, string>): string[] {
+  return [...watched].filter(([port]) => ports === "any" || ports.has(port)).map(([port, what]) => `${what} (${port})`);
+}
+
+/** A pfSense object's spec, its unknown fields as UNKNOWN (they parse as no ports, and are skipped). */
+export function pfsenseSpec(resource: PolicyResource): Record<string, unknown> | undefined {
+  const value = snapshot(() => propsOf(resource).spec);
+  return isKnown(value) ? asRecord(value) : undefined;
+}
+
+/** What the stack asks pfSense to let in: the aliases, the enabled port forwards and pass rules. */
+export interface PfsenseIngress {
+  /** Alias name → its entries. */
+  aliases: ReadonlyMap<string, string[]>;
+  /** Enabled port forwards, each with the ports it reaches: the public port and, when set, `local_port`. */
+  forwards: { resource: PolicyResource; ports: PortSet[] }[];
+  /** Enabled pass rules whose destination port parses; `onWan` when one of its interfaces is a WAN. */
+  passRules: { resource: PolicyResource; spec: Record<string, unknown>; ports: PortSet; onWan: boolean }[];
+}
+
+/**
+ * Reads the pfSense aliases, port forwards and pass rules of a stack. The WAN interfaces are `wan`
+ * and every interface a port forward sits on. A forward without a destination port forwards every
+ * port; a field that does not parse (unknown, or not a port) is skipped.
+ */
+export function pfsenseIngress(resources: readonly PolicyResource[]): PfsenseIngress {
+  const aliases = new Map<string, string[]>();
+  for (const alias of resources.filter((r) => r.type === `${TYPES.pfsensePrefix}FirewallAlias`)) {
+    const value = pfsenseSpec(alias);
+    if (value && typeof value.name === "string") aliases.set(value.name, asArray(value.address).map(String));
+  }
+  const forwardResources = resources.filter((r) => r.type === TYPES.pfsenseForward);
+  const wan = new Set(["wan", ...forwardResources.map((f) => text(pfsenseSpec(f)?.interface ?? "wan"))]);
+  const forwards: PfsenseIngress["forwards"] = [];
+  for (const resource of forwardResources) {
+    const value = pfsenseSpec(resource);
+    if (!value || value.disabled === true) continue;
+    const ports: PortSet[] = [];
+    for (const field of ["destination_port", "local_port"]) {
+      if (field === "local_port" && (value[field] === undefined || value[field] === "")) continue;
+      const parsed = parsePorts(text(value[field] ?? ""), aliases);
+      if (parsed) ports.push(parsed);
+    }
+    forwards.push({ resource, ports });
+  }
+  const passRules: PfsenseIngress["passRules"] = [];
+  for (const resource of resources.filter((r) => r.type === TYPES.pfsenseRule)) {
+    const value = pfsenseSpec(resource);
+    if (!value || value.type !== "pass" || value.disabled === true) continue;
+    const ports = parsePorts(text(value.destination_port ?? ""), aliases);
+    if (!ports) continue;
+    const onWan = [value.interface]
+      .flat()
+      .map(text)
+      .some((name) => wan.has(name));
+    passRules.push({ resource, spec: value, ports, onWan });
+  }
+  return { aliases, forwards, passRules };
+}
+
 // ---- DNS ------------------------------------------------------------------------------------
 
 export function dnsName(name: string): string {
