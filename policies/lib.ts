@@ -50,7 +50,7 @@ export type Maybe<T> = T | typeof UNKNOWN;
  * Reads a value; during a preview the policy SDK throws when a rule touches an unknown value.
  * Rules skip what they cannot know instead of reporting it.
  */
-export function peek<T>(read: () => T): Maybe<T> {
+export function readUnlessUnknown<T>(read: () => T): Maybe<T> {
   try {
     return read();
   } catch (error) {
@@ -69,13 +69,13 @@ export function isKnown<T>(value: Maybe<T>): value is T {
 }
 
 /** A value as a plain string, or undefined (unknown or absent). */
-export function str(read: () => unknown): string | undefined {
-  const value = peek(read);
+export function knownString(read: () => unknown): string | undefined {
+  const value = readUnlessUnknown(read);
   return typeof value === "string" ? value : undefined;
 }
 
 /** A resource's props typed as unknown values (the SDK types them any): rules check before use. */
-export function propsOf(resource: { readonly props: Record<string, unknown> }): Record<string, unknown> {
+export function unknownProps(resource: { readonly props: Record<string, unknown> }): Record<string, unknown> {
   return resource.props;
 }
 
@@ -99,15 +99,15 @@ export function text(value: unknown): string {
  * A plain copy of a value read from props: nested values a preview cannot know become UNKNOWN
  * instead of throwing later, so a stack rule can skip just those and still check the rest.
  */
-export function snapshot(read: () => unknown): unknown {
-  const value = peek(read);
+export function plainCopy(read: () => unknown): unknown {
+  const value = readUnlessUnknown(read);
   if (!isKnown(value) || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) {
     const items = value as unknown[];
-    return Array.from({ length: items.length }, (_, index) => snapshot(() => items[index]));
+    return Array.from({ length: items.length }, (_, index) => plainCopy(() => items[index]));
   }
   const object = value as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(object).map((key) => [key, snapshot(() => object[key])]));
+  return Object.fromEntries(Object.keys(object).map((key) => [key, plainCopy(() => object[key])]));
 }
 
 export function asRecord(value: unknown): Record<string, unknown> {
@@ -155,7 +155,7 @@ export function reachedServices(ports: PortSet, watched: ReadonlyMap<number, str
 
 /** A pfSense object's spec, its unknown fields as UNKNOWN (they parse as no ports, and are skipped). */
 export function pfsenseSpec(resource: PolicyResource): Record<string, unknown> | undefined {
-  const value = snapshot(() => propsOf(resource).spec);
+  const value = plainCopy(() => unknownProps(resource).spec);
   return isKnown(value) ? asRecord(value) : undefined;
 }
 
@@ -236,11 +236,11 @@ export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[
   return resources
     .filter((r) => r.type === TYPES.dnsRecord)
     .flatMap((r) => {
-      const zoneId = str(() => r.props.zoneId);
-      const name = str(() => r.props.name);
-      const type = str(() => r.props.type);
+      const zoneId = knownString(() => r.props.zoneId);
+      const name = knownString(() => r.props.name);
+      const type = knownString(() => r.props.type);
       if (!zoneId || !name || !type) return [];
-      const content = peek(() => propsOf(r).content);
+      const content = readUnlessUnknown(() => unknownProps(r).content);
       return [
         {
           urn: r.urn,
@@ -258,7 +258,7 @@ export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[
 
 /** The script a remote command runs: its stdin (for `bash -s`) and its create command. */
 export function commandScripts(props: Record<string, unknown>): string[] {
-  return [str(() => props.stdin), str(() => props.create), str(() => props.update)]
+  return [knownString(() => props.stdin), knownString(() => props.create), knownString(() => props.update)]
     .filter((s): s is string => s !== undefined)
     .flatMap((script) => withEncodedPayloads(script));
 }
@@ -309,7 +309,7 @@ export function hostConfigTexts(resource: {
 }): string[] {
   if (resource.type === TYPES.command) return commandScripts(resource.props);
   if (resource.type !== TYPES.snippet) return [];
-  const data = peek(() => asRecord(resource.props.sourceRaw).data);
+  const data = readUnlessUnknown(() => asRecord(resource.props.sourceRaw).data);
   return isKnown(data) && typeof data === "string" ? withEncodedPayloads(data) : [];
 }
 
@@ -352,7 +352,9 @@ export function stackHostTexts(resources: readonly PolicyResource[]): { urn: str
 /** True when a preview cannot know a remote command's script yet (its rules run again at `up`). */
 export function scriptUnknown(resource: PolicyResource): boolean {
   if (resource.type !== TYPES.command) return false;
-  return [() => propsOf(resource).stdin, () => propsOf(resource).create].some((read) => !isKnown(peek(read)));
+  return [() => unknownProps(resource).stdin, () => unknownProps(resource).create].some(
+    (read) => !isKnown(readUnlessUnknown(read)),
+  );
 }
 
 /** The values of `NAME=value` lines (env files such as mailcow.conf) in a text. */
