@@ -5,7 +5,7 @@ import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { BackupJob } from "./components/backup-job";
-import { MailDnsZone } from "./components/mail-dns-zone";
+import { MailDnsZone, mailDnsZoneArgs } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
 import { MailcowTenants } from "./components/mailcow-tenants";
 import { Monitoring } from "./components/monitoring";
@@ -297,37 +297,10 @@ function mailstack(): Deferred<StackOutputs> {
       plan.zone.name,
       new MailDnsZone(
         plan.zone.name,
-        {
-          zone: plan.zone,
-          accountId: config.cloudflare.accountId,
-          ttl: config.dns.ttl,
-          dnssec: config.dns.dnssec,
-          protectDnssec: config.environment === "production",
-          tlsMinVersion: config.tlsMinVersion,
-          caa: { issuers: config.dns.caaIssuers, iodef: config.dns.caaIodef },
-          dmarcReportAuthorizations: plan.dmarcReportAuthorizations,
-          ...(plan.holdsHost
-            ? {
-                host: {
-                  name: host,
-                  ipv4: config.publicIpv4,
-                  ipv6: config.publicIpv6,
-                  tlsaPublicKeys: config.dns.dane ? tlsKeys.published : [],
-                },
-              }
-            : {}),
-          ...(plan.mail
-            ? {
-                mail: {
-                  ...plan.mail,
-                  mxHost: host,
-                  ipv4: config.publicIpv4,
-                  ipv6: config.publicIpv6,
-                  dkimPublicKeyPem: dkimKeys.get(plan.zone.name)?.publicKeyPem ?? "",
-                },
-              }
-            : {}),
-        },
+        mailDnsZoneArgs(config, plan, {
+          tlsaPublicKeys: tlsKeys.published,
+          dkimPublicKeyPem: (domain) => dkimKeys.get(domain)?.publicKeyPem ?? "",
+        }),
         { providers: [cloudflareProvider] },
       ),
     ]),

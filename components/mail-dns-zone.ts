@@ -17,6 +17,9 @@ import {
   type MailDomainSettings,
 } from "../render/dns";
 import { mtaStsWorkerScript, MTA_STS_PATH } from "../render/mta-sts-worker";
+import type { MailstackConfig } from "../config/load";
+import type { ZonePlan } from "../render/dns-zones";
+import type { MailZoneInput } from "../render/dns";
 
 export interface MailDnsZoneArgs {
   readonly zone: { readonly name: string; readonly zoneId: string; readonly nameServers?: readonly string[] };
@@ -64,6 +67,67 @@ export function zoneSettings(tlsMinVersion: "1.2" | "1.3"): Record<string, strin
 
 const WORKER_COMPATIBILITY_DATE = "2026-06-01";
 
+/** The keys a zone publishes: the server's public keys for TLSA (active first) and each domain's DKIM key. */
+export interface ZoneKeys {
+  readonly tlsaPublicKeys: readonly pulumi.Input<string>[];
+  readonly dkimPublicKeyPem: (domain: string) => pulumi.Input<string>;
+}
+
+/** The MailDnsZone arguments for one planned zone (render/dns-zones.ts mailZones) of the validated config. */
+export function mailDnsZoneArgs(config: MailstackConfig, plan: ZonePlan, keys: ZoneKeys): MailDnsZoneArgs {
+  return {
+    zone: plan.zone,
+    accountId: config.cloudflare.accountId,
+    ttl: config.dns.ttl,
+    dnssec: config.dns.dnssec,
+    protectDnssec: config.environment === "production",
+    tlsMinVersion: config.tlsMinVersion,
+    caa: { issuers: config.dns.caaIssuers, iodef: config.dns.caaIodef },
+    dmarcReportAuthorizations: plan.dmarcReportAuthorizations,
+    ...(plan.holdsHost
+      ? {
+          host: {
+            name: config.hostname,
+            ipv4: config.publicIpv4,
+            ipv6: config.publicIpv6,
+            tlsaPublicKeys: config.dns.dane ? keys.tlsaPublicKeys : [],
+          },
+        }
+      : {}),
+    ...(plan.mail
+      ? {
+          mail: {
+            ...plan.mail,
+            mxHost: config.hostname,
+            ipv4: config.publicIpv4,
+            ipv6: config.publicIpv6,
+            dkimPublicKeyPem: keys.dkimPublicKeyPem(plan.zone.name),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The record set's input (render/dns.ts mailZoneRecords) for a zone's arguments, with the DKIM
+ * record value and the TLSA values already derived from the keys (plain strings or Outputs).
+ */
+export function zoneRecordsInput<V>(
+  args: MailDnsZoneArgs,
+  values: { readonly dkim?: V; readonly tlsa: readonly V[] },
+): MailZoneInput<V> {
+  return {
+    zone: args.zone.name,
+    ttl: args.ttl,
+    caa: args.caa,
+    dmarcReportAuthorizations: args.dmarcReportAuthorizations,
+    ...(args.host
+      ? { host: { name: args.host.name, ipv4: args.host.ipv4, ipv6: args.host.ipv6, tlsa: values.tlsa } }
+      : {}),
+    ...(args.mail && values.dkim !== undefined ? { mail: { ...args.mail, dkim: values.dkim } } : {}),
+  };
+}
+
 export class MailDnsZone extends pulumi.ComponentResource {
   /** The DS record for the registrar (DNSSEC on). */
   readonly ds?: pulumi.Output<string>;
@@ -90,16 +154,9 @@ export class MailDnsZone extends pulumi.ComponentResource {
     const tlsaValues = (args.host?.tlsaPublicKeys ?? []).map((pem) => pulumi.output(pem).apply(tlsaSpkiSha256));
     const policy = args.mail ? mtaStsPolicyText(args.mail.mtaSts) : undefined;
 
-    const specs = mailZoneRecords<pulumi.Output<string>>({
-      zone,
-      ttl: args.ttl,
-      caa: args.caa,
-      dmarcReportAuthorizations: args.dmarcReportAuthorizations,
-      ...(args.host
-        ? { host: { name: args.host.name, ipv4: args.host.ipv4, ipv6: args.host.ipv6, tlsa: tlsaValues } }
-        : {}),
-      ...(args.mail && dkimValue ? { mail: { ...args.mail, dkim: dkimValue } } : {}),
-    });
+    const specs = mailZoneRecords<pulumi.Output<string>>(
+      zoneRecordsInput(args, { ...(dkimValue ? { dkim: dkimValue } : {}), tlsa: tlsaValues }),
+    );
     const lift = (value: string | pulumi.Output<string>, transform: (text: string) => string) =>
       typeof value === "string" ? transform(value) : value.apply(transform);
     this.records = pulumi.output(specs.map((spec) => declaredRecord(spec, lift)));

@@ -13,15 +13,8 @@ import { macAddressFor, HOST_READY_MARKER } from "../render/cloud-init";
 import { showInPlan } from "./plan-files";
 import type { NetworkInput } from "../render/cloud-init";
 import { installAndRun } from "../render/host-scripts";
-import {
-  REDACTED_SECRETS,
-  type MailcowConfInput,
-  type MailcowSecrets,
-  type ServiceLimit,
-  type TlsVersion,
-} from "../render/mailcow";
+import { REDACTED_SECRETS, type MailcowSecrets, type TlsVersion } from "../render/mailcow";
 import { bringUp, cloudInit, renderedFiles, type BringUpStep, type MailcowHostInput } from "../render/mailcow-host";
-import type { LoggingInput } from "../render/logging";
 import type { PostfixClientLimits } from "../render/mailcow";
 import {
   guestHostKeyScript,
@@ -67,27 +60,18 @@ export interface MailcowVmArgs {
     readonly bridge: string;
     readonly vlanId?: number;
   };
-  readonly admin: {
-    readonly username: string;
-    readonly email: string;
-    readonly sshKeys: readonly string[];
-    readonly networks: readonly string[];
-  };
-  readonly publicPorts: readonly number[];
+  /** The admin user, their keys and the networks they connect from. */
+  readonly admin: MailcowHostInput["admin"];
+  /** The ports the host's firewall opens to everyone. */
+  readonly publicPorts: MailcowHostInput["publicPorts"];
   /** Who reaches 443 before mailcow's admin account is secured (admin and API networks). */
-  readonly httpsEarlySources: readonly string[];
-  readonly mailcow: {
-    readonly version: string;
-    readonly commit: string;
-    readonly repository: string;
-    readonly conf: MailcowConfInput;
-    readonly limits: Readonly<Partial<Record<string, ServiceLimit>>>;
-    readonly domains: readonly string[];
-  };
+  readonly httpsEarlySources: MailcowHostInput["httpsEarlySources"];
+  /** The release, its configuration, service limits and hosted domains (render/mailcow-host.ts). */
+  readonly mailcow: MailcowHostInput["mailcow"];
   /** mailstack-backup's path (the upgrade's backup uses it when the off-site backup is set up). */
-  readonly offsiteBackupTool: string;
+  readonly offsiteBackupTool: MailcowHostInput["offsiteBackupTool"];
   /** Log shipping and the journal's bounds (policies read them from the component's inputs). */
-  readonly logging: LoggingInput;
+  readonly logging: MailcowHostInput["logging"];
   /** The retention policy's bounds in days (policies check the journal's retention against them). */
   readonly logRetentionPolicy: { readonly minDays: number; readonly maxDays: number };
   /** Updates, the maintenance window, the mailcow release check. */

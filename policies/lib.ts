@@ -50,7 +50,7 @@ export type Maybe<T> = T | typeof UNKNOWN;
  * Reads a value; during a preview the policy SDK throws when a rule touches an unknown value.
  * Rules skip what they cannot know instead of reporting it.
  */
-export function peek<T>(read: () => T): Maybe<T> {
+export function readUnlessUnknown<T>(read: () => T): Maybe<T> {
   try {
     return read();
   } catch (error) {
@@ -69,13 +69,13 @@ export function isKnown<T>(value: Maybe<T>): value is T {
 }
 
 /** A value as a plain string, or undefined (unknown or absent). */
-export function str(read: () => unknown): string | undefined {
-  const value = peek(read);
+export function knownString(read: () => unknown): string | undefined {
+  const value = readUnlessUnknown(read);
   return typeof value === "string" ? value : undefined;
 }
 
 /** A resource's props typed as unknown values (the SDK types them any): rules check before use. */
-export function propsOf(resource: { readonly props: Record<string, unknown> }): Record<string, unknown> {
+export function unknownProps(resource: { readonly props: Record<string, unknown> }): Record<string, unknown> {
   return resource.props;
 }
 
@@ -99,15 +99,15 @@ export function text(value: unknown): string {
  * A plain copy of a value read from props: nested values a preview cannot know become UNKNOWN
  * instead of throwing later, so a stack rule can skip just those and still check the rest.
  */
-export function snapshot(read: () => unknown): unknown {
-  const value = peek(read);
+export function plainCopy(read: () => unknown): unknown {
+  const value = readUnlessUnknown(read);
   if (!isKnown(value) || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) {
     const items = value as unknown[];
-    return Array.from({ length: items.length }, (_, index) => snapshot(() => items[index]));
+    return Array.from({ length: items.length }, (_, index) => plainCopy(() => items[index]));
   }
   const object = value as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(object).map((key) => [key, snapshot(() => object[key])]));
+  return Object.fromEntries(Object.keys(object).map((key) => [key, plainCopy(() => object[key])]));
 }
 
 export function asRecord(value: unknown): Record<string, unknown> {
@@ -116,6 +116,97 @@ export function asRecord(value: unknown): Record<string, unknown> {
 
 export function asArray(value: unknown): unknown[] {
   return Array.isArray(value) ? (value as unknown[]) : [];
+}
+
+// ---- pfSense objects --------------------------------------------------------------------------
+
+/** Ports a pfSense field names: every port, or a set of them. */
+export type PortSet = "any" | Set<number>;
+
+/** The ports of a pfSense port field (a number, a range `a:b`/`a-b`, an alias, empty for any); undefined: unparsable. */
+export function parsePorts(entry: string, aliases: ReadonlyMap<string, string[]>, depth = 0): PortSet | undefined {
+  const value = entry.trim();
+  if (value === "" || value.toLowerCase() === "any") return "any";
+  const alias = aliases.get(value);
+  if (alias) {
+    if (depth > 4) return undefined;
+    const ports = new Set<number>();
+    for (const item of alias) {
+      const inner = parsePorts(item, aliases, depth + 1);
+      if (inner === undefined) return undefined;
+      if (inner === "any") return "any";
+      for (const port of inner) ports.add(port);
+    }
+    return ports;
+  }
+  const range = /^(\d+)(?:[:-](\d+))?$/.exec(value);
+  if (!range) return undefined;
+  const from = Number(range[1]);
+  const to = Number(range[2] ?? range[1]);
+  const ports = new Set<number>();
+  for (let port = from; port <= Math.min(to, 65535); port++) ports.add(port);
+  return ports;
+}
+
+/** The watched services a port set reaches, as `what (port)`. */
+export function reachedServices(ports: PortSet, watched: ReadonlyMap<number, string>): string[] {
+  return [...watched].filter(([port]) => ports === "any" || ports.has(port)).map(([port, what]) => `${what} (${port})`);
+}
+
+/** A pfSense object's spec, its unknown fields as UNKNOWN (they parse as no ports, and are skipped). */
+export function pfsenseSpec(resource: PolicyResource): Record<string, unknown> | undefined {
+  const value = plainCopy(() => unknownProps(resource).spec);
+  return isKnown(value) ? asRecord(value) : undefined;
+}
+
+/** What the stack asks pfSense to let in: the aliases, the enabled port forwards and pass rules. */
+export interface PfsenseIngress {
+  /** Alias name → its entries. */
+  aliases: ReadonlyMap<string, string[]>;
+  /** Enabled port forwards, each with the ports it reaches: the public port and, when set, `local_port`. */
+  forwards: { resource: PolicyResource; ports: PortSet[] }[];
+  /** Enabled pass rules whose destination port parses; `onWan` when one of its interfaces is a WAN. */
+  passRules: { resource: PolicyResource; spec: Record<string, unknown>; ports: PortSet; onWan: boolean }[];
+}
+
+/**
+ * Reads the pfSense aliases, port forwards and pass rules of a stack. The WAN interfaces are `wan`
+ * and every interface a port forward sits on. A forward without a destination port forwards every
+ * port; a field that does not parse (unknown, or not a port) is skipped.
+ */
+export function pfsenseIngress(resources: readonly PolicyResource[]): PfsenseIngress {
+  const aliases = new Map<string, string[]>();
+  for (const alias of resources.filter((r) => r.type === `${TYPES.pfsensePrefix}FirewallAlias`)) {
+    const value = pfsenseSpec(alias);
+    if (value && typeof value.name === "string") aliases.set(value.name, asArray(value.address).map(String));
+  }
+  const forwardResources = resources.filter((r) => r.type === TYPES.pfsenseForward);
+  const wan = new Set(["wan", ...forwardResources.map((f) => text(pfsenseSpec(f)?.interface ?? "wan"))]);
+  const forwards: PfsenseIngress["forwards"] = [];
+  for (const resource of forwardResources) {
+    const value = pfsenseSpec(resource);
+    if (!value || value.disabled === true) continue;
+    const ports: PortSet[] = [];
+    for (const field of ["destination_port", "local_port"]) {
+      if (field === "local_port" && (value[field] === undefined || value[field] === "")) continue;
+      const parsed = parsePorts(text(value[field] ?? ""), aliases);
+      if (parsed) ports.push(parsed);
+    }
+    forwards.push({ resource, ports });
+  }
+  const passRules: PfsenseIngress["passRules"] = [];
+  for (const resource of resources.filter((r) => r.type === TYPES.pfsenseRule)) {
+    const value = pfsenseSpec(resource);
+    if (!value || value.type !== "pass" || value.disabled === true) continue;
+    const ports = parsePorts(text(value.destination_port ?? ""), aliases);
+    if (!ports) continue;
+    const onWan = [value.interface]
+      .flat()
+      .map(text)
+      .some((name) => wan.has(name));
+    passRules.push({ resource, spec: value, ports, onWan });
+  }
+  return { aliases, forwards, passRules };
 }
 
 // ---- DNS ------------------------------------------------------------------------------------
@@ -145,11 +236,11 @@ export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[
   return resources
     .filter((r) => r.type === TYPES.dnsRecord)
     .flatMap((r) => {
-      const zoneId = str(() => r.props.zoneId);
-      const name = str(() => r.props.name);
-      const type = str(() => r.props.type);
+      const zoneId = knownString(() => r.props.zoneId);
+      const name = knownString(() => r.props.name);
+      const type = knownString(() => r.props.type);
       if (!zoneId || !name || !type) return [];
-      const content = peek(() => propsOf(r).content);
+      const content = readUnlessUnknown(() => unknownProps(r).content);
       return [
         {
           urn: r.urn,
@@ -167,7 +258,7 @@ export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[
 
 /** The script a remote command runs: its stdin (for `bash -s`) and its create command. */
 export function commandScripts(props: Record<string, unknown>): string[] {
-  return [str(() => props.stdin), str(() => props.create), str(() => props.update)]
+  return [knownString(() => props.stdin), knownString(() => props.create), knownString(() => props.update)]
     .filter((s): s is string => s !== undefined)
     .flatMap((script) => withEncodedPayloads(script));
 }
@@ -218,7 +309,7 @@ export function hostConfigTexts(resource: {
 }): string[] {
   if (resource.type === TYPES.command) return commandScripts(resource.props);
   if (resource.type !== TYPES.snippet) return [];
-  const data = peek(() => asRecord(resource.props.sourceRaw).data);
+  const data = readUnlessUnknown(() => asRecord(resource.props.sourceRaw).data);
   return isKnown(data) && typeof data === "string" ? withEncodedPayloads(data) : [];
 }
 
@@ -261,7 +352,9 @@ export function stackHostTexts(resources: readonly PolicyResource[]): { urn: str
 /** True when a preview cannot know a remote command's script yet (its rules run again at `up`). */
 export function scriptUnknown(resource: PolicyResource): boolean {
   if (resource.type !== TYPES.command) return false;
-  return [() => propsOf(resource).stdin, () => propsOf(resource).create].some((read) => !isKnown(peek(read)));
+  return [() => unknownProps(resource).stdin, () => unknownProps(resource).create].some(
+    (read) => !isKnown(readUnlessUnknown(read)),
+  );
 }
 
 /** The values of `NAME=value` lines (env files such as mailcow.conf) in a text. */

@@ -6,6 +6,7 @@
 // tests, pulumi.Output<string> in the component, so the record *set* is known before any key.
 import { createPublicKey } from "node:crypto";
 import { sha256Hex } from "./hash";
+import { MAIL_SERVICES, offers, type MailServices } from "./endpoints";
 
 export interface SrvData {
   readonly priority: number;
@@ -56,13 +57,7 @@ export function assertNever(value: never): never {
   throw new Error(`unhandled case ${JSON.stringify(value)}`);
 }
 
-export interface MailServices {
-  readonly submission: boolean;
-  readonly pop3s: boolean;
-  readonly imap: boolean;
-  readonly pop3: boolean;
-  readonly sieve: boolean;
-}
+export type { MailServices };
 
 export interface DmarcPolicy {
   readonly policy: "none" | "quarantine" | "reject";
@@ -196,13 +191,11 @@ function serviceRecords(domain: string, mail: MailDomainInput<unknown>, ttl: num
   const offered = (on: boolean, port: number): SrvData =>
     on ? { priority: 0, weight: 1, port, target: mail.mxHost } : { priority: 0, weight: 0, port: 0, target: "." };
   const services: [string, SrvData, string][] = [
-    ["submissions", offered(true, 465), "message submission over implicit TLS"],
-    ["submission", offered(mail.services.submission, 587), "message submission with STARTTLS"],
-    ["imaps", offered(true, 993), "IMAP over implicit TLS"],
-    ["imap", offered(mail.services.imap, 143), "IMAP with STARTTLS"],
-    ["pop3s", offered(mail.services.pop3s, 995), "POP3 over implicit TLS"],
-    ["pop3", offered(mail.services.pop3, 110), "POP3 with STARTTLS"],
-    ["sieve", offered(mail.services.sieve, 4190), "ManageSieve"],
+    ...MAIL_SERVICES.map((service): [string, SrvData, string] => [
+      service.name,
+      offered(offers(mail.services, service), service.port),
+      service.description,
+    ]),
     ["autodiscover", offered(true, 443), "Outlook autodiscover"],
   ];
   if (mail.groupware) {

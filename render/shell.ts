@@ -51,7 +51,7 @@ export function b64(content: string): string {
  * sees first stays the script's own description), followed by the library `library` of
  * render/scripts/lib/ when one is named (helpers the script calls).
  */
-export function renderScript(name: string, settings: ShellSettings, library?: "host" | "backup"): string {
+export function renderScript(name: string, settings: ShellSettings, library?: "host" | "backup" | "tool"): string {
   const lines = scriptSource(name).split("\n");
   let end = 0;
   while (end < lines.length && (lines[end]?.startsWith("#") ?? false)) end++;

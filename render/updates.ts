@@ -78,32 +78,40 @@ export const UPDATE_PATHS: UpdatePaths = {
 };
 
 export function rebootTool(input: UpdatesInput, paths: UpdatePaths = UPDATE_PATHS): string {
-  return renderScript("maintenance-reboot", {
-    WINDOW_START: input.window.start,
-    WINDOW_MINUTES: input.window.durationMinutes,
-    AUTOMATIC_REBOOT: input.automaticReboot,
-    LOCK_FILE: paths.lockFile,
-    REBOOT_REQUIRED_FILE: paths.rebootRequiredFile,
-  });
+  return renderScript(
+    "maintenance-reboot",
+    {
+      WINDOW_START: input.window.start,
+      WINDOW_MINUTES: input.window.durationMinutes,
+      AUTOMATIC_REBOOT: input.automaticReboot,
+      LOCK_FILE: paths.lockFile,
+      REBOOT_REQUIRED_FILE: paths.rebootRequiredFile,
+    },
+    "tool",
+  );
 }
 
 export function mailcowUpdateTool(input: UpdatesInput, paths: UpdatePaths = UPDATE_PATHS): string {
-  return renderScript("mailcow-update", {
-    MAILCOW_DIR: paths.mailcowDir,
-    REPOSITORY: input.mailcowRepository,
-    PINNED_TAG: input.pinnedTag,
-    MODE: input.mailcow,
-    BACKUP_TOOL: paths.backupTool,
-    RELEASE_SCRIPT: paths.releaseScript,
-    UP_SCRIPT: paths.upScript,
-    METRICS_FILE: paths.metricsFile,
-    STATE_FILE: paths.notifiedState,
-    UNATTENDED_STATE: paths.unattendedState,
-    NOTIFY_EMAIL: input.notifyEmail,
-    NOTIFY_FROM: input.notifyFrom,
-    NOTIFY_SMTP_URL: "smtp://127.0.0.1:25",
-    HOST: input.hostname,
-  });
+  return renderScript(
+    "mailcow-update",
+    {
+      MAILCOW_DIR: paths.mailcowDir,
+      REPOSITORY: input.mailcowRepository,
+      PINNED_TAG: input.pinnedTag,
+      MODE: input.mailcow,
+      BACKUP_TOOL: paths.backupTool,
+      RELEASE_SCRIPT: paths.releaseScript,
+      UP_SCRIPT: paths.upScript,
+      METRICS_FILE: paths.metricsFile,
+      STATE_FILE: paths.notifiedState,
+      UNATTENDED_STATE: paths.unattendedState,
+      NOTIFY_EMAIL: input.notifyEmail,
+      NOTIFY_FROM: input.notifyFrom,
+      NOTIFY_SMTP_URL: "smtp://127.0.0.1:25",
+      HOST: input.hostname,
+    },
+    "tool",
+  );
 }
 
 export type HostFile = InstalledFile;

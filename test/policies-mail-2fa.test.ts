@@ -18,16 +18,9 @@ import { unenforcedLogins } from "../policies/twofactor/unenforced-logins";
 import type { ResourceView } from "../policies/args";
 import { readStackConfig } from "../plan/stack-file";
 import { plainRecordArgs } from "../render/cloudflare";
-import {
-  dkimRecord,
-  dmarcRecord,
-  mailZoneRecords,
-  spfRecord,
-  tlsRptRecord,
-  type DmarcPolicy,
-  type MailZoneInput,
-} from "../render/dns";
+import { dkimRecord, dmarcRecord, mailZoneRecords, spfRecord, tlsRptRecord, type DmarcPolicy } from "../render/dns";
 import { mailZones } from "../render/dns-zones";
+import { mailDnsZoneArgs, zoneRecordsInput } from "../components/mail-dns-zone";
 import { realmTfaScript } from "../render/proxmox";
 import { allSecrets } from "./fixtures";
 import { root } from "./plans";
@@ -70,26 +63,8 @@ function prodConfig(change: (values: Record<string, string>) => void = () => und
 /** The Cloudflare records the stack declares for its zones, rendered by render/dns.ts. */
 function stackRecords(config: MailstackConfig, dkimPublicKeyPem: string): ResourceView[] {
   return mailZones(config).flatMap((plan) => {
-    const input: MailZoneInput = {
-      zone: plan.zone.name,
-      ttl: config.dns.ttl,
-      caa: { issuers: config.dns.caaIssuers, iodef: config.dns.caaIodef },
-      dmarcReportAuthorizations: plan.dmarcReportAuthorizations,
-      ...(plan.holdsHost
-        ? { host: { name: config.hostname, ipv4: config.publicIpv4, ipv6: config.publicIpv6, tlsa: [] } }
-        : {}),
-      ...(plan.mail
-        ? {
-            mail: {
-              ...plan.mail,
-              mxHost: config.hostname,
-              ipv4: config.publicIpv4,
-              ipv6: config.publicIpv6,
-              dkim: dkimRecord(dkimPublicKeyPem),
-            },
-          }
-        : {}),
-    };
+    const args = mailDnsZoneArgs(config, plan, { tlsaPublicKeys: [], dkimPublicKeyPem: () => dkimPublicKeyPem });
+    const input = zoneRecordsInput(args, { dkim: dkimRecord(dkimPublicKeyPem), tlsa: [] });
     return mailZoneRecords(input).map((spec) =>
       resource(TYPES.dnsRecord, `${plan.zone.name}-${spec.key}`, {
         zoneId: plan.zone.zoneId,

@@ -91,6 +91,19 @@ describe("exporter sources (mailstack-exposure-restrict-exporter-sources)", () =
     ]);
   });
 
+  it("fails a port forward without a destination port (pfSense forwards every port then)", async () => {
+    const forward = resource(TYPES.pfsenseForward, "pfsense-nat-all", {
+      connection: UNKNOWN_VALUE,
+      kind: "port_forward",
+      spec: { interface: "wan", destination: "wan:ip", target: "10.3.0.4", protocol: "any" },
+    });
+    expect(await stackMessages(exporterSources, [forward])).toEqual([
+      "port forward pfsense-nat-all exposes node_exporter (9100) to the internet: remove the exporter port from it",
+      "port forward pfsense-nat-all exposes the Postfix exporter (9154) to the internet: remove the exporter port from it",
+      "port forward pfsense-nat-all exposes the blackbox exporter (9115) to the internet: remove the exporter port from it",
+    ]);
+  });
+
   it.each([
     "ufw allow 9100",
     "ufw allow proto tcp to any port 9154",

@@ -3,7 +3,17 @@
 // least 1 (its own or the default), each RateLimit it declares is one, and Postfix limits each
 // client's connections and messages (MailcowVm). Reads the components' inputs.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asArray, asRecord, isKnown, peek, propsOf, resourceRule, text, hasInputs } from "../lib";
+import {
+  TYPES,
+  asArray,
+  asRecord,
+  isKnown,
+  readUnlessUnknown,
+  unknownProps,
+  resourceRule,
+  text,
+  hasInputs,
+} from "../lib";
 
 const positive = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value > 0;
 const POSTFIX_LIMITS = ["connectionCount", "connectionRatePerMinute", "messageRatePerMinute"] as const;
@@ -16,7 +26,7 @@ export const rateLimits = resourceRule(RULES.rateLimits, {
   validateResource: (args, report) => {
     if (args.type === TYPES.mailcowVm) {
       if (!hasInputs(args)) return;
-      const postfix = peek(() => asRecord(propsOf(args).postfixLimits));
+      const postfix = readUnlessUnknown(() => asRecord(unknownProps(args).postfixLimits));
       if (!isKnown(postfix)) return;
       for (const key of POSTFIX_LIMITS)
         if (!positive(postfix[key]))
@@ -24,13 +34,13 @@ export const rateLimits = resourceRule(RULES.rateLimits, {
       return;
     }
     if (args.type === TYPES.rateLimit) {
-      const props = peek(() => propsOf(args));
+      const props = readUnlessUnknown(() => unknownProps(args));
       if (isKnown(props) && !positive(props.value))
         report(`${text(props.scope)} ${text(props.object)} has the sending limit ${text(props.value)}: use 1 or more`);
       return;
     }
     if (args.type !== TYPES.tenants || !hasInputs(args)) return;
-    const props = peek(() => propsOf(args));
+    const props = readUnlessUnknown(() => unknownProps(args));
     if (!isKnown(props)) return;
     const defaults = asRecord(props.limits);
     const check = (what: string, own: unknown, fallback: unknown, key: string) => {

@@ -1,6 +1,6 @@
 // Every zone the stack writes records to is DNSSEC-signed (DANE and MTA-STS rely on it).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, dnsRecords, propsOf, stackRule, str } from "../lib";
+import { TYPES, dnsRecords, unknownProps, stackRule, knownString } from "../lib";
 
 /**
  * Cloudflare's DNSSEC states that mean "signed": "active", and "pending" (signed, waiting for the
@@ -13,8 +13,8 @@ const SIGNED = new Set([undefined, "active", "pending"]);
 export function dnssecZones(resources: Parameters<typeof dnsRecords>[0]): Set<string> {
   const zones = new Set<string>();
   for (const r of resources.filter((r) => r.type === TYPES.zoneDnssec)) {
-    const zone = str(() => propsOf(r).zoneId);
-    if (zone && SIGNED.has(str(() => propsOf(r).status))) zones.add(zone);
+    const zone = knownString(() => unknownProps(r).zoneId);
+    if (zone && SIGNED.has(knownString(() => unknownProps(r).status))) zones.add(zone);
   }
   return zones;
 }
@@ -25,10 +25,10 @@ export const dnssec = stackRule(RULES.dnssec, {
     "Keep mailstack:dns.dnssec true and publish the DS record (stack output zones.<zone>.ds) at the registrar.",
   validateStack: (args, report) => {
     for (const r of args.resources.filter((r) => r.type === TYPES.zoneDnssec)) {
-      const status = str(() => propsOf(r).status);
+      const status = knownString(() => unknownProps(r).status);
       if (!SIGNED.has(status))
         report(
-          `DNSSEC of zone ${str(() => propsOf(r).zoneId) ?? r.name} is "${status}": set status "active" (mailstack:dns.dnssec true)`,
+          `DNSSEC of zone ${knownString(() => unknownProps(r).zoneId) ?? r.name} is "${status}": set status "active" (mailstack:dns.dnssec true)`,
           r.urn,
         );
     }

@@ -1,6 +1,6 @@
 // The DS record of every signed zone is a stack output, so the registrar team can publish it.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, stackRule, str } from "../lib";
+import { TYPES, asRecord, isKnown, readUnlessUnknown, unknownProps, stackRule, knownString } from "../lib";
 
 export const dsOutput = stackRule(RULES.dsOutput, {
   description: "The DS record of every DNSSEC zone is exported as the stack output zones.<zone>.ds.",
@@ -8,19 +8,19 @@ export const dsOutput = stackRule(RULES.dsOutput, {
   validateStack: (args, report) => {
     const stack = args.resources.find((r) => r.type === TYPES.stack);
     if (!stack) return;
-    const zones = peek(() => asRecord(propsOf(stack).zones));
+    const zones = readUnlessUnknown(() => asRecord(unknownProps(stack).zones));
     if (!isKnown(zones)) return;
     // zone id → its exported DS (UNKNOWN while a preview cannot know it).
     const exported = new Map<string, unknown>();
     for (const name of Object.keys(zones)) {
-      const zoneId = str(() => asRecord(zones[name]).zoneId) ?? name;
+      const zoneId = knownString(() => asRecord(zones[name]).zoneId) ?? name;
       exported.set(
         zoneId,
-        peek(() => asRecord(zones[name]).ds),
+        readUnlessUnknown(() => asRecord(zones[name]).ds),
       );
     }
     for (const r of args.resources.filter((r) => r.type === TYPES.zoneDnssec)) {
-      const zone = str(() => propsOf(r).zoneId);
+      const zone = knownString(() => unknownProps(r).zoneId);
       if (!zone) continue;
       const ds = exported.get(zone);
       if (!isKnown(ds)) continue;

@@ -1,17 +1,12 @@
 // Nothing the admins use is reachable from the internet: SSH, the Proxmox and PBS UIs, the
 // pfSense UI, and mailcow's API (which shares 443 with webmail, so its allow-list decides).
-import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../../common/policy-catalog";
 import { LIMIT_TEXT, tooWide } from "../../common/cidr";
 import {
-  TYPES,
-  asArray,
-  asRecord,
   envValues,
-  isKnown,
   isWorldCidr,
-  propsOf,
-  snapshot,
+  pfsenseIngress,
+  reachedServices,
   stackHostTexts,
   stackRule,
   text,
@@ -34,88 +29,33 @@ const FIREWALL_UI_PORTS: ReadonlyMap<number, string> = new Map([
 /** Destinations that include the firewall's own addresses ("any" does too). */
 const FIREWALL_ITSELF = /^(any|\(self\)|this firewall|[a-z0-9_]+:ip|wanip)?$/i;
 
-export type PortSet = "any" | Set<number>;
-
-export function parsePorts(entry: string, aliases: ReadonlyMap<string, string[]>, depth = 0): PortSet | undefined {
-  const value = entry.trim();
-  if (value === "" || value.toLowerCase() === "any") return "any";
-  const alias = aliases.get(value);
-  if (alias) {
-    if (depth > 4) return undefined;
-    const ports = new Set<number>();
-    for (const item of alias) {
-      const inner = parsePorts(item, aliases, depth + 1);
-      if (inner === undefined) return undefined;
-      if (inner === "any") return "any";
-      for (const port of inner) ports.add(port);
-    }
-    return ports;
-  }
-  const range = /^(\d+)(?:[:-](\d+))?$/.exec(value);
-  if (!range) return undefined;
-  const from = Number(range[1]);
-  const to = Number(range[2] ?? range[1]);
-  const ports = new Set<number>();
-  for (let port = from; port <= Math.min(to, 65535); port++) ports.add(port);
-  return ports;
-}
-
-function exposed(ports: PortSet, watched: ReadonlyMap<number, string>): string[] {
-  return [...watched].filter(([port]) => ports === "any" || ports.has(port)).map(([port, what]) => `${what} (${port})`);
-}
-
-/** The pfSense object's spec, its unknown fields as UNKNOWN (they parse as no ports, and are skipped). */
-function spec(resource: PolicyResource): Record<string, unknown> | undefined {
-  const value = snapshot(() => propsOf(resource).spec);
-  return isKnown(value) ? asRecord(value) : undefined;
-}
-
 export const adminPorts = stackRule(RULES.adminPorts, {
   description:
     "No pfSense rule, port forward or host firewall rule exposes SSH, the Proxmox/PBS/pfSense UIs to the WAN; mailcow's API allow-list (API_ALLOW_FROM) is bounded as a whole.",
   remediationSteps:
     "Reach admin interfaces over the LAN or a VPN; keep mailstack:mailcow.apiAllowFrom to the admin networks.",
   validateStack: (args, report) => {
-    const aliases = new Map<string, string[]>();
-    for (const alias of args.resources.filter((r) => r.type === `${TYPES.pfsensePrefix}FirewallAlias`)) {
-      const value = spec(alias);
-      if (value && typeof value.name === "string") aliases.set(value.name, asArray(value.address).map(String));
-    }
-    const forwards = args.resources.filter((r) => r.type === TYPES.pfsenseForward);
-    const wan = new Set(["wan", ...forwards.map((f) => text(spec(f)?.interface ?? "wan"))]);
-
-    for (const forward of forwards) {
-      const value = spec(forward);
-      if (!value || value.disabled === true) continue;
+    const { forwards, passRules } = pfsenseIngress(args.resources);
+    for (const { resource: forward, ports } of forwards) {
       // Both ends count: the public port, and the port it reaches on the target (local_port).
-      const reached = new Set<string>();
-      for (const field of ["destination_port", "local_port"]) {
-        if (field === "local_port" && (value[field] === undefined || value[field] === "")) continue;
-        const ports = parsePorts(text(value[field] ?? ""), aliases);
-        if (ports) for (const what of exposed(ports, ADMIN_PORTS)) reached.add(what);
-      }
+      const reached = new Set(ports.flatMap((set) => reachedServices(set, ADMIN_PORTS)));
       for (const what of reached)
         report(
           `port forward ${forward.name} exposes ${what} to the internet: remove it and reach ${what} over the LAN or a VPN`,
           forward.urn,
         );
     }
-    for (const rule of args.resources.filter((r) => r.type === TYPES.pfsenseRule)) {
-      const value = spec(rule);
-      if (!value || value.type !== "pass" || value.disabled === true) continue;
-      const interfaces = [value.interface].flat().map(text);
-      if (!interfaces.some((i) => wan.has(i))) continue;
-      const ports = parsePorts(text(value.destination_port ?? ""), aliases);
-      if (!ports) continue;
-      for (const what of exposed(ports, ADMIN_PORTS))
+    for (const { resource: rule, spec, ports, onWan } of passRules) {
+      if (!onWan) continue;
+      for (const what of reachedServices(ports, ADMIN_PORTS))
         report(
           `WAN rule ${rule.name} passes ${what} from the internet: remove the port, reach it over the LAN or a VPN`,
           rule.urn,
         );
-      if (FIREWALL_ITSELF.test(text(value.destination ?? "")))
-        for (const what of exposed(ports, FIREWALL_UI_PORTS))
+      if (FIREWALL_ITSELF.test(text(spec.destination ?? "")))
+        for (const what of reachedServices(ports, FIREWALL_UI_PORTS))
           report(
-            `WAN rule ${rule.name} opens ${what} on the firewall itself: give the rule the mail host as destination, not ${text(value.destination ?? "any")}`,
+            `WAN rule ${rule.name} opens ${what} on the firewall itself: give the rule the mail host as destination, not ${text(spec.destination ?? "any")}`,
             rule.urn,
           );
     }

@@ -2,21 +2,17 @@
 // port forward reaches them, no pass rule opens them to any source, no UFW rule allows them from
 // anywhere, and no exporter listens on every address (the VM also holds its public IPv6). Judges
 // the custom resources: the pfSense objects and the scripts the remote commands run.
-import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,
-  asArray,
-  asRecord,
   hostConfigTexts,
-  isKnown,
   isWorldCidr,
-  snapshot,
+  pfsenseIngress,
+  reachedServices,
   stackRule,
   text,
-  propsOf,
+  type PortSet,
 } from "../lib";
-import { parsePorts, type PortSet } from "./admin-ports";
 
 /** Port → the exporter listening there (render/monitoring.ts EXPORTER_PORTS). */
 export const WATCHED_EXPORTERS: ReadonlyMap<number, string> = new Map([
@@ -26,15 +22,7 @@ export const WATCHED_EXPORTERS: ReadonlyMap<number, string> = new Map([
 ]);
 
 function exporters(ports: PortSet): string[] {
-  return [...WATCHED_EXPORTERS]
-    .filter(([port]) => ports === "any" || ports.has(port))
-    .map(([port, what]) => `${what} (${port})`);
-}
-
-/** The pfSense object's spec, its unknown fields as UNKNOWN (they parse as nothing, and are skipped). */
-function spec(resource: PolicyResource): Record<string, unknown> | undefined {
-  const value = snapshot(() => propsOf(resource).spec);
-  return isKnown(value) ? asRecord(value) : undefined;
+  return reachedServices(ports, WATCHED_EXPORTERS);
 }
 
 /** The ports a UFW allow/limit command opens (undefined: not such a command). */
@@ -91,44 +79,26 @@ export const exporterSources = stackRule(RULES.exporterSources, {
   remediationSteps:
     "List the networks Prometheus scrapes from in mailstack:monitoring.scrapeCidrs (private IPv4) and keep mailstack:monitoring.pfsenseInterface off the WAN; a hosted backend gets the samples by remote_write, never by scraping the host over the internet.",
   validateStack: (args, report) => {
-    const aliases = new Map<string, string[]>();
-    for (const alias of args.resources.filter((r) => r.type === `${TYPES.pfsensePrefix}FirewallAlias`)) {
-      const value = spec(alias);
-      if (value && typeof value.name === "string") aliases.set(value.name, asArray(value.address).map(String));
-    }
-    const forwards = args.resources.filter((r) => r.type === TYPES.pfsenseForward);
-    const wan = new Set(["wan", ...forwards.map((f) => text(spec(f)?.interface ?? "wan"))]);
-    for (const forward of forwards) {
-      const value = spec(forward);
-      if (!value || value.disabled === true) continue;
-      const reached = new Set<string>();
-      for (const field of ["destination_port", "local_port"]) {
-        if (value[field] === undefined || value[field] === "") continue;
-        const ports = parsePorts(text(value[field]), aliases);
-        if (ports) for (const what of exporters(ports)) reached.add(what);
-      }
+    const { aliases, forwards, passRules } = pfsenseIngress(args.resources);
+    for (const { resource: forward, ports } of forwards) {
+      const reached = new Set(ports.flatMap(exporters));
       for (const what of reached)
         report(
           `port forward ${forward.name} exposes ${what} to the internet: remove the exporter port from it`,
           forward.urn,
         );
     }
-    for (const rule of args.resources.filter((r) => r.type === TYPES.pfsenseRule)) {
-      const value = spec(rule);
-      if (!value || value.type !== "pass" || value.disabled === true) continue;
-      const ports = parsePorts(text(value.destination_port ?? ""), aliases);
-      if (!ports) continue;
+    for (const { resource: rule, spec, ports, onWan } of passRules) {
       const reached = exporters(ports);
       if (reached.length === 0) continue;
-      const interfaces = [value.interface].flat().map(text);
-      if (interfaces.some((name) => wan.has(name))) {
+      if (onWan) {
         report(
           `WAN rule ${rule.name} passes ${reached.join(", ")} from the internet: scrape from the monitoring networks (mailstack:monitoring.scrapeCidrs) on a LAN interface`,
           rule.urn,
         );
         continue;
       }
-      const source = text(value.source ?? "any");
+      const source = text(spec.source ?? "any");
       const sources = aliases.get(source) ?? [source];
       if (sources.some(isWorldCidr))
         report(

@@ -1,7 +1,7 @@
 // Every firewall rule the stack owns logs, so blocked probes and passed sessions are visible:
 // pfSense rules, port forwards (no unlogged linked rule) and the host firewall (UFW).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, hostConfigTexts, isKnown, peek, propsOf, resourceRule } from "../lib";
+import { TYPES, asRecord, hostConfigTexts, isKnown, readUnlessUnknown, unknownProps, resourceRule } from "../lib";
 
 /** UFW commands in a host script that pass traffic without logging it, or turn logging off. */
 export function unloggedUfwRules(script: string): string[] {
@@ -29,7 +29,7 @@ export const ruleLogging = resourceRule(RULES.ruleLogging, {
       return;
     }
     if (args.type !== TYPES.pfsenseRule && args.type !== TYPES.pfsenseForward) return;
-    const spec = peek(() => asRecord(propsOf(args).spec));
+    const spec = readUnlessUnknown(() => asRecord(unknownProps(args).spec));
     if (!isKnown(spec)) return;
     if (args.type === TYPES.pfsenseRule && spec.log !== true)
       report(`firewall rule ${args.name} does not log: set log true`);

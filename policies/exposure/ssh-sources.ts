@@ -8,8 +8,8 @@ import {
   hostConfigTexts,
   isKnown,
   isWorldCidr,
-  peek,
-  propsOf,
+  readUnlessUnknown,
+  unknownProps,
   resourceRule,
   text,
   ufwAllows,
@@ -46,7 +46,7 @@ export const sshSources = resourceRule(RULES.sshSources, {
     "List the admin networks in mailstack:admin.sshCidrs; never 0.0.0.0/0, ::/0 or lists that add up to it.",
   validateResource: (args, report) => {
     if (args.type === TYPES.pfsenseRule) {
-      const spec = peek(() => asRecord(propsOf(args).spec));
+      const spec = readUnlessUnknown(() => asRecord(unknownProps(args).spec));
       if (!isKnown(spec) || spec.type !== "pass" || spec.disabled === true) return;
       if (!["tcp", "tcp/udp", "any", ""].includes(text(spec.protocol ?? "any"))) return;
       const source = text(spec.source ?? "any");

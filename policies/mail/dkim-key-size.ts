@@ -1,7 +1,7 @@
 // DKIM keys have at least 2048 bits (RFC 8301 §3.2: 1024 is the floor, 2048 the recommendation).
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, isKnown, peek, propsOf, resourceRule, str, txtText } from "../lib";
+import { TYPES, isKnown, readUnlessUnknown, unknownProps, resourceRule, knownString, txtText } from "../lib";
 
 export const MIN_BITS = 2048;
 
@@ -32,29 +32,29 @@ export const dkimKeySize = resourceRule(RULES.dkimKeySize, {
     };
     switch (args.type) {
       case TYPES.privateKey: {
-        if (str(() => propsOf(args).algorithm) !== "RSA") return;
-        const bits = peek(() => propsOf(args).rsaBits);
+        if (knownString(() => unknownProps(args).algorithm) !== "RSA") return;
+        const bits = readUnlessUnknown(() => unknownProps(args).rsaBits);
         if (!isKnown(bits)) return;
         small(typeof bits === "number" ? bits : 2048, `key ${args.name}`);
         return;
       }
       case TYPES.dnsRecord: {
-        if (str(() => propsOf(args).type)?.toUpperCase() !== "TXT") return;
-        const content = str(() => propsOf(args).content);
+        if (knownString(() => unknownProps(args).type)?.toUpperCase() !== "TXT") return;
+        const content = knownString(() => unknownProps(args).content);
         if (content === undefined) return;
         const text = txtText(content);
         // v=DKIM1 is optional (RFC 6376 §3.6.1): a key under _domainkey is a DKIM key too.
-        const name = str(() => propsOf(args).name) ?? "";
+        const name = knownString(() => unknownProps(args).name) ?? "";
         if (!/^v=DKIM1\s*(;|$)/i.test(text) && !/\._domainkey\./i.test(name)) return;
-        small(dkimRecordBits(text), `the DKIM record ${str(() => propsOf(args).name) ?? args.name}`);
+        small(dkimRecordBits(text), `the DKIM record ${knownString(() => unknownProps(args).name) ?? args.name}`);
         return;
       }
       case TYPES.dkimKey: {
-        const pem = str(() => propsOf(args).privateKeyPem);
+        const pem = knownString(() => unknownProps(args).privateKeyPem);
         if (pem)
           small(
             rsaBits(createPrivateKey(pem)),
-            `the DKIM key mailcow signs ${str(() => propsOf(args).domain) ?? ""} with`,
+            `the DKIM key mailcow signs ${knownString(() => unknownProps(args).domain) ?? ""} with`,
           );
         return;
       }

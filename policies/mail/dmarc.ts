@@ -1,6 +1,6 @@
 // DMARC asks receivers to quarantine or reject failing mail (p=, sp=, for all of it).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, propsOf, resourceRule, str, txtText } from "../lib";
+import { TYPES, unknownProps, resourceRule, knownString, txtText } from "../lib";
 
 const ENFORCING = ["quarantine", "reject"];
 
@@ -29,15 +29,15 @@ export const dmarc = resourceRule(RULES.dmarc, {
   description: "The DMARC records quarantine or reject (p and sp) for all mail (mandatory in production).",
   remediationSteps: "Set mailstack:dmarc.policy to quarantine or reject once the aggregate reports are clean.",
   validateResource: (args, report) => {
-    if (args.type === TYPES.dnsRecord && str(() => propsOf(args).type)?.toUpperCase() === "TXT") {
-      const content = str(() => propsOf(args).content);
+    if (args.type === TYPES.dnsRecord && knownString(() => unknownProps(args).type)?.toUpperCase() === "TXT") {
+      const content = knownString(() => unknownProps(args).content);
       if (content === undefined) return;
       const text = txtText(content);
       if (!/^v=DMARC1\s*(;|$)/i.test(text)) return;
       // "<domain>._report._dmarc.<zone>" authorises external report addresses (RFC 7489 §7.1).
-      if (/\._report\._dmarc\./i.test(str(() => propsOf(args).name) ?? "")) return;
+      if (/\._report\._dmarc\./i.test(knownString(() => unknownProps(args).name) ?? "")) return;
       for (const problem of dmarcProblems(text))
-        report(`DMARC of ${str(() => propsOf(args).name) ?? args.name} ${problem}`);
+        report(`DMARC of ${knownString(() => unknownProps(args).name) ?? args.name} ${problem}`);
     }
   },
 });

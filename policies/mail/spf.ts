@@ -1,6 +1,6 @@
 // SPF ends in -all (hard fail) and stays within the 10 DNS lookups of RFC 7208 §4.6.4.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, propsOf, resourceRule, str, txtText } from "../lib";
+import { TYPES, unknownProps, resourceRule, knownString, txtText } from "../lib";
 
 const LOOKUP_TERMS = /^[+\-~?]?(include:|a\b|a:|a\/|mx\b|mx:|mx\/|ptr\b|ptr:|exists:)|^redirect=/i;
 
@@ -24,11 +24,12 @@ export const spf = resourceRule(RULES.spf, {
   description: "SPF records end in -all and need at most 10 DNS lookups (counted at the top level).",
   remediationSteps: 'Publish "v=spf1 mx -all" (MailDnsZone does) and avoid include chains.',
   validateResource: (args, report) => {
-    if (args.type !== TYPES.dnsRecord || str(() => propsOf(args).type)?.toUpperCase() !== "TXT") return;
-    const content = str(() => propsOf(args).content);
+    if (args.type !== TYPES.dnsRecord || knownString(() => unknownProps(args).type)?.toUpperCase() !== "TXT") return;
+    const content = knownString(() => unknownProps(args).content);
     if (content === undefined) return;
     const text = txtText(content);
     if (!/^v=spf1(\s|$)/i.test(text)) return;
-    for (const problem of spfProblems(text)) report(`SPF of ${str(() => propsOf(args).name) ?? args.name} ${problem}`);
+    for (const problem of spfProblems(text))
+      report(`SPF of ${knownString(() => unknownProps(args).name) ?? args.name} ${problem}`);
   },
 });

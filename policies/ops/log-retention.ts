@@ -12,8 +12,8 @@ import {
   hostConfigTexts,
   isKnown,
   isScript,
-  peek,
-  propsOf,
+  readUnlessUnknown,
+  unknownProps,
   resourceRule,
   scriptSettings,
 } from "../lib";
@@ -70,8 +70,8 @@ export const logRetention = resourceRule(RULES.logRetention, {
       return;
     }
     if (args.type !== TYPES.mailcowVm || !hasInputs(args)) return;
-    const logging = peek(() => asRecord(propsOf(args).logging));
-    const bounds = peek(() => asRecord(propsOf(args).logRetentionPolicy));
+    const logging = readUnlessUnknown(() => asRecord(unknownProps(args).logging));
+    const bounds = readUnlessUnknown(() => asRecord(unknownProps(args).logRetentionPolicy));
     if (!isKnown(logging) || !isKnown(bounds)) return;
     const { days, maxSizeMiB } = asRecord(logging.retention);
     const cache = asRecord(logging.containerCache);

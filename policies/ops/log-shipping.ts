@@ -10,8 +10,8 @@ import {
   hostConfigTexts,
   isKnown,
   isScript,
-  peek,
-  propsOf,
+  readUnlessUnknown,
+  unknownProps,
   resourceRule,
   scriptSettings,
 } from "../lib";
@@ -44,7 +44,7 @@ export const logShipping = resourceRule(RULES.logShipping, {
       return;
     }
     if (args.type !== TYPES.mailcowVm || !hasInputs(args)) return;
-    const logging = peek(() => asRecord(propsOf(args).logging));
+    const logging = readUnlessUnknown(() => asRecord(unknownProps(args).logging));
     if (!isKnown(logging)) return;
     const forward = asRecord(logging.forward);
     const forwarded = stringOf(forward.host) !== "" && stringOf(forward.caCertificate).includes("BEGIN CERTIFICATE");

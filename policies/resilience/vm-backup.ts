@@ -1,7 +1,18 @@
 // The mail VM has a daily backup job to an encrypted Proxmox Backup Server storage.
 import type { PolicyResource } from "@pulumi/policy";
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asArray, asRecord, isKnown, peek, propsOf, snapshot, stackRule, str, text } from "../lib";
+import {
+  TYPES,
+  asArray,
+  asRecord,
+  isKnown,
+  readUnlessUnknown,
+  unknownProps,
+  plainCopy,
+  stackRule,
+  knownString,
+  text,
+} from "../lib";
 
 /** True for a systemd calendar / Proxmox schedule that fires every day. */
 export function isDaily(schedule: string): boolean {
@@ -14,10 +25,10 @@ export function isDaily(schedule: string): boolean {
 }
 
 function targets(job: PolicyResource, vm: PolicyResource): boolean {
-  if (peek(() => propsOf(job).all) === true) return true;
+  if (readUnlessUnknown(() => unknownProps(job).all) === true) return true;
   if (job.dependencies.some((d) => d.urn === vm.urn)) return true;
-  const vmId = peek(() => propsOf(vm).vmId);
-  const ids = peek(() => asArray(propsOf(job).vmids).map((id) => text(id)));
+  const vmId = readUnlessUnknown(() => unknownProps(vm).vmId);
+  const ids = readUnlessUnknown(() => asArray(unknownProps(job).vmids).map((id) => text(id)));
   return isKnown(vmId) && isKnown(ids) && vmId !== undefined && ids.includes(text(vmId));
 }
 
@@ -27,7 +38,9 @@ export const vmBackup = stackRule(RULES.vmBackup, {
   validateStack: (args, report) => {
     const jobs = args.resources.filter((r) => r.type === TYPES.backupJobResource);
     const storages = new Map(
-      args.resources.filter((r) => r.type === TYPES.pbs).map((r) => [str(() => propsOf(r).storage) ?? r.name, r]),
+      args.resources
+        .filter((r) => r.type === TYPES.pbs)
+        .map((r) => [knownString(() => unknownProps(r).storage) ?? r.name, r]),
     );
     for (const vm of args.resources.filter((r) => r.type === TYPES.vm)) {
       const mine = jobs.filter((job) => targets(job, vm));
@@ -36,12 +49,12 @@ export const vmBackup = stackRule(RULES.vmBackup, {
         continue;
       }
       for (const job of mine) {
-        if (peek(() => propsOf(job).enabled) === false)
+        if (readUnlessUnknown(() => unknownProps(job).enabled) === false)
           report(`backup job ${job.name} is disabled: enable it (the stack declares it enabled)`, job.urn);
-        const schedule = str(() => propsOf(job).schedule);
+        const schedule = knownString(() => unknownProps(job).schedule);
         if (schedule !== undefined && !isDaily(schedule))
           report(`backup job ${job.name} runs "${schedule}", not every day: use e.g. "*-*-* 02:00"`, job.urn);
-        const prune = snapshot(() => propsOf(job).pruneBackups);
+        const prune = plainCopy(() => unknownProps(job).pruneBackups);
         if (isKnown(prune)) {
           const keep = asRecord(prune);
           const daily = keep["keep-daily"];
@@ -49,7 +62,7 @@ export const vmBackup = stackRule(RULES.vmBackup, {
           if (isKnown(daily) && isKnown(last) && !(Number(daily ?? 0) >= 1) && !(Number(last ?? 0) >= 7))
             report(`backup job ${job.name} keeps no daily backups: set mailstack:backup.retention.daily`, job.urn);
         }
-        const storageId = str(() => propsOf(job).storage);
+        const storageId = knownString(() => unknownProps(job).storage);
         if (storageId === undefined) continue;
         const storage = storages.get(storageId);
         if (!storage) {
@@ -59,7 +72,7 @@ export const vmBackup = stackRule(RULES.vmBackup, {
           );
           continue;
         }
-        const key = peek(() => propsOf(storage).encryptionKey);
+        const key = readUnlessUnknown(() => unknownProps(storage).encryptionKey);
         if (isKnown(key) && !key)
           report(
             `PBS storage ${storageId} stores backups unencrypted: give it the stack's encryption key`,

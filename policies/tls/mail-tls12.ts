@@ -3,7 +3,7 @@
 // command may write a weaker minimum, and where a command installs mailcow (mailcow.conf), commands
 // must set both minimums: mailcow's own defaults still accept TLS 1.0.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, commandScripts, envValues, propsOf, scriptUnknown, stackRule } from "../lib";
+import { TYPES, commandScripts, envValues, unknownProps, scriptUnknown, stackRule } from "../lib";
 
 const ALLOWED = ["1.2", "1.3"];
 
@@ -47,7 +47,7 @@ export const mailTls12 = stackRule(RULES.mailTls, {
     const set = new Set<string>();
     let mailcowConf: string | undefined;
     for (const command of commands) {
-      const scripts = commandScripts(propsOf(command));
+      const scripts = commandScripts(unknownProps(command));
       const weak = [...new Set(scripts.flatMap(weakTlsMinimums))];
       if (weak.length > 0)
         report(

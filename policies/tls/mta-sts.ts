@@ -1,6 +1,6 @@
 // MTA-STS in enforce mode with a max_age of at least a week (RFC 8461 §3.2; internet.nl).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, propsOf, resourceRule, str } from "../lib";
+import { TYPES, unknownProps, resourceRule, knownString } from "../lib";
 
 export const MIN_MAX_AGE = 604800;
 
@@ -32,7 +32,7 @@ export const mtaSts = resourceRule(RULES.mtaSts, {
   remediationSteps: 'Set mailstack:mtaSts to {mode: "enforce", maxAgeSeconds: 604800} or more.',
   validateResource: (args, report) => {
     if (args.type === TYPES.workersScript) {
-      const content = str(() => propsOf(args).content);
+      const content = knownString(() => unknownProps(args).content);
       const policy = content ? policyFromWorker(content) : undefined;
       if (!policy) return;
       for (const problem of check(policy.mode, policy.maxAge, `the MTA-STS policy served by ${args.name}`))

@@ -1,7 +1,17 @@
 // Every API client the stack uses verifies its peer: TLS certificates for the Proxmox, pfSense,
 // mailcow and PBS APIs, pinned SSH host keys for remote commands.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isHttpsUrl, isKnown, peek, propsOf, resourceRule, str, text } from "../lib";
+import {
+  TYPES,
+  asRecord,
+  isHttpsUrl,
+  isKnown,
+  readUnlessUnknown,
+  unknownProps,
+  resourceRule,
+  knownString,
+  text,
+} from "../lib";
 
 const truthy = (value: unknown) => value === true || value === "true";
 
@@ -12,11 +22,11 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
     "Keep Proxmox `insecure: false`, use https:// endpoints (pin a CA with pfsense.caCertificate), set the PBS fingerprint and pin SSH host keys (proxmox.sshHostKey).",
   validateResource: (args, report) => {
     const type = args.type;
-    const props = propsOf(args);
+    const props = unknownProps(args);
     if (type === TYPES.proxmoxProvider) {
-      if (truthy(peek(() => props.insecure)))
+      if (truthy(readUnlessUnknown(() => props.insecure)))
         report("the Proxmox provider skips TLS verification: set insecure to false");
-      const endpoint = str(() => props.endpoint);
+      const endpoint = knownString(() => props.endpoint);
       if (endpoint !== undefined && !isHttpsUrl(endpoint))
         report(`the Proxmox endpoint ${endpoint} is not HTTPS: set mailstack:proxmox.endpoint to https://…:8006/`);
       return;
@@ -26,7 +36,7 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
       type.startsWith(TYPES.mailcowPrefix) ||
       type.startsWith(TYPES.proxmoxApiPrefix)
     ) {
-      const connection = peek(() => asRecord(props.connection));
+      const connection = readUnlessUnknown(() => asRecord(props.connection));
       if (!isKnown(connection)) return;
       const what = type.startsWith(TYPES.pfsensePrefix)
         ? "pfSense"
@@ -41,14 +51,14 @@ export const verifiedConnections = resourceRule(RULES.verifiedConnections, {
       if (type !== TYPES.pbs) return;
     }
     if (type === TYPES.pbs) {
-      const fingerprint = peek(() => props.fingerprint);
+      const fingerprint = readUnlessUnknown(() => props.fingerprint);
       if (isKnown(fingerprint) && (typeof fingerprint !== "string" || fingerprint.trim() === ""))
         report("the PBS storage pins no certificate fingerprint: set mailstack:backup.pbs.fingerprint");
     }
     if (type === TYPES.command || type === TYPES.copyToRemote) {
-      const connection = peek(() => asRecord(props.connection));
+      const connection = readUnlessUnknown(() => asRecord(props.connection));
       if (!isKnown(connection)) return;
-      const hostKey = peek(() => asRecord(props.connection).hostKey);
+      const hostKey = readUnlessUnknown(() => asRecord(props.connection).hostKey);
       if (!isKnown(hostKey)) return;
       if (typeof hostKey !== "string" || hostKey.trim() === "")
         report(`the SSH connection to ${text(connection.host)} does not pin the host key: set connection.hostKey`);

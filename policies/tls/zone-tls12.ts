@@ -1,7 +1,7 @@
 // Every Cloudflare zone the stack writes records to serves HTTPS with TLS 1.2+ and TLS 1.3 on
 // (the MTA-STS policy, autoconfig and the Worker are served by Cloudflare's edge).
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, dnsRecords, propsOf, stackRule, str } from "../lib";
+import { TYPES, dnsRecords, unknownProps, stackRule, knownString } from "../lib";
 
 const MIN_TLS = ["1.2", "1.3"];
 const TLS13_ON = ["on", "zrt"];
@@ -12,10 +12,10 @@ export const zoneTls12 = stackRule(RULES.zoneTls, {
   validateStack: (args, report) => {
     const settings = new Map<string, Map<string, { value: string | undefined; urn: string }>>();
     for (const r of args.resources.filter((r) => r.type === TYPES.zoneSetting)) {
-      const zone = str(() => propsOf(r).zoneId);
-      const id = str(() => propsOf(r).settingId);
+      const zone = knownString(() => unknownProps(r).zoneId);
+      const id = knownString(() => unknownProps(r).settingId);
       if (!zone || !id) continue;
-      const value = str(() => propsOf(r).value);
+      const value = knownString(() => unknownProps(r).value);
       const own = settings.get(zone) ?? new Map<string, { value: string | undefined; urn: string }>();
       settings.set(zone, own.set(id, { value, urn: r.urn }));
       if (id === "min_tls_version" && value !== undefined && !MIN_TLS.includes(value)) {

@@ -3,7 +3,7 @@
 // editAdmin), it is the admin the stack reports (output mailcowAdmin.username), and force_tfa as
 // read back is on. The stack declares no domain admins; unenforced-logins reports them.
 import { RULES } from "../../common/policy-catalog";
-import { TYPES, asRecord, isKnown, peek, propsOf, stackRule } from "../lib";
+import { TYPES, asRecord, isKnown, readUnlessUnknown, unknownProps, stackRule } from "../lib";
 
 export const adminTfa = stackRule(RULES.adminTfa, {
   description:
@@ -20,16 +20,16 @@ export const adminTfa = stackRule(RULES.adminTfa, {
       );
     for (const admin of admins) {
       // Read back by the provider (refresh, `up`); a preview of a create does not know it yet.
-      const forceTfa = peek(() => propsOf(admin).forceTfa);
+      const forceTfa = readUnlessUnknown(() => unknownProps(admin).forceTfa);
       if (isKnown(forceTfa) && forceTfa === false)
         report(
-          `the mailcow admin ${String(peek(() => propsOf(admin).username))} has force_tfa off in mailcow: run \`pulumi up\` to turn it on again (the admin resource sends force_tfa=1)`,
+          `the mailcow admin ${String(readUnlessUnknown(() => unknownProps(admin).username))} has force_tfa off in mailcow: run \`pulumi up\` to turn it on again (the admin resource sends force_tfa=1)`,
           admin.urn,
         );
     }
     const stack = args.resources.find((r) => r.type === TYPES.stack);
-    const reported = stack ? peek(() => asRecord(propsOf(stack).mailcowAdmin).username) : undefined;
-    const usernames = admins.map((r) => peek(() => propsOf(r).username));
+    const reported = stack ? readUnlessUnknown(() => asRecord(unknownProps(stack).mailcowAdmin).username) : undefined;
+    const usernames = admins.map((r) => readUnlessUnknown(() => unknownProps(r).username));
     // An admin resource whose user only the apply knows may be the admin's: nothing to report then.
     if (typeof reported === "string" && usernames.every(isKnown) && !usernames.includes(reported))
       report(

@@ -26,16 +26,7 @@ umask 022
 
 readonly TOOL=mailstack-mailcow-update
 dry_run=0
-case "${1:-}" in
-  "") ;;
-  --dry-run) dry_run=1 ;;
-  *)
-    echo "usage: $TOOL [--dry-run]" >&2
-    exit 2
-    ;;
-esac
-
-log() { echo "$TOOL: $*"; }
+dry_run_requested "$@" && dry_run=1
 
 # write_metrics SUCCESS AVAILABLE RUNNING LATEST BLOCKED
 write_metrics() {

@@ -99,9 +99,35 @@ certificate() {
 # status KEY: the newest value of KEY in the backup status file.
 status() { sed -n "s/^$1=//p" "$BACKUP_STATUS_FILE" 2>/dev/null | tail -n 1; }
 
+# run_result NAME HELP RESULT_KEY ERROR_KEY: NAME is 1 when the status file's RESULT_KEY is
+# success, else 0 with ERROR_KEY's text as the error label; nothing when no run is recorded.
+# Labelled with the caller's $kind.
+run_result() {
+  local result error
+  result=$(status "$3")
+  [ -n "$result" ] || return 0
+  family "$1" gauge "$2"
+  if [ "$result" = success ]; then
+    sample "$1" "{$kind}" 1
+  else
+    error=$(status "$4")
+    sample "$1" "{$kind,error=\"$(label "${error:0:200}")\"}" 0
+  fi
+}
+
+# run_time NAME HELP KEY: NAME is the time the status file's KEY records, in epoch seconds;
+# nothing when it records none. Labelled with the caller's $kind.
+run_time() {
+  local value
+  value=$(epoch "$(status "$3")")
+  [ -n "$value" ] || return 0
+  family "$1" gauge "$2"
+  sample "$1" "{$kind}" "$value"
+}
+
 backup() {
   [ -f "$BACKUP_CONFIG_FILE" ] || return 0
-  local since kind='kind="offsite"' result error value
+  local since kind='kind="offsite"' value
   # When monitoring first saw the backup set up: MailBackupStale waits a full period after it.
   if [ ! -s "$STATE_DIR/backup-monitored-since" ]; then
     install -d -m 0755 "$STATE_DIR"
@@ -114,21 +140,9 @@ backup() {
   number "$value" || value=0
   family mailstack_backup_last_success_timestamp_seconds gauge "When the last successful backup ended (0: none recorded)."
   sample mailstack_backup_last_success_timestamp_seconds "{$kind}" "$value"
-  result=$(status backup_last_result)
-  if [ -n "$result" ]; then
-    family mailstack_backup_last_run_success gauge "1 when the last backup succeeded; error names the failure."
-    if [ "$result" = success ]; then
-      sample mailstack_backup_last_run_success "{$kind}" 1
-    else
-      error=$(status backup_last_error)
-      sample mailstack_backup_last_run_success "{$kind,error=\"$(label "${error:0:200}")\"}" 0
-    fi
-  fi
-  value=$(epoch "$(status backup_last_run)")
-  if [ -n "$value" ]; then
-    family mailstack_backup_last_run_timestamp_seconds gauge "When the last backup ran."
-    sample mailstack_backup_last_run_timestamp_seconds "{$kind}" "$value"
-  fi
+  run_result mailstack_backup_last_run_success "1 when the last backup succeeded; error names the failure." \
+    backup_last_result backup_last_error
+  run_time mailstack_backup_last_run_timestamp_seconds "When the last backup ran." backup_last_run
   local key name help
   for key in backup_last_added_bytes:mailstack_backup_last_added_bytes:"Bytes the last backup added to the repository." \
     backup_last_duration_seconds:mailstack_backup_last_duration_seconds:"How long the last successful backup took." \
@@ -139,21 +153,10 @@ backup() {
     family "$name" gauge "$help"
     sample "$name" "{$kind}" "$value"
   done
-  result=$(status check_last_result)
-  if [ -n "$result" ]; then
-    family mailstack_backup_check_last_run_success gauge "1 when the last repository check (restic check) succeeded."
-    if [ "$result" = success ]; then
-      sample mailstack_backup_check_last_run_success "{$kind}" 1
-    else
-      error=$(status check_last_error)
-      sample mailstack_backup_check_last_run_success "{$kind,error=\"$(label "${error:0:200}")\"}" 0
-    fi
-  fi
-  value=$(epoch "$(status check_last_success)")
-  if [ -n "$value" ]; then
-    family mailstack_backup_check_last_success_timestamp_seconds gauge "When the last successful repository check ended."
-    sample mailstack_backup_check_last_success_timestamp_seconds "{$kind}" "$value"
-  fi
+  run_result mailstack_backup_check_last_run_success "1 when the last repository check (restic check) succeeded." \
+    check_last_result check_last_error
+  run_time mailstack_backup_check_last_success_timestamp_seconds "When the last successful repository check ended." \
+    check_last_success
 }
 
 crowdsec() {

@@ -13,17 +13,10 @@
 # clock (rehearsals and tests).
 set -euo pipefail
 
+# shellcheck disable=SC2034 # lib/tool.sh reads it
 readonly TOOL=mailstack-maintenance-reboot
 dry_run=0
-case "${1:-}" in
-  "") ;;
-  --dry-run) dry_run=1 ;;
-  *)
-    echo "usage: $TOOL [--dry-run]" >&2
-    exit 2
-    ;;
-esac
-log() { echo "$TOOL: $*"; }
+dry_run_requested "$@" && dry_run=1
 
 if [ ! -e "$REBOOT_REQUIRED_FILE" ]; then
   log "no reboot needed"
