@@ -4,7 +4,7 @@
 import { TYPES } from "../common/resource-types";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, markerOf, rulePlacement, type FirewallPlan } from "../render/firewall-plan";
-import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
+import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense/resources";
 import { showInPlan } from "./plan-files";
 
 export interface PfSenseRulesArgs {
