@@ -16,7 +16,7 @@ export const TYPES = {
   proxmoxProvider: "pulumi:providers:proxmoxve",
   vm: "proxmoxve:index/vmLegacy:VmLegacy",
   snippet: "proxmoxve:index/fileLegacy:FileLegacy",
-  /** The stack's PVE API resources (providers/proxmox.ts). */
+  /** The stack's PVE API resources (providers/proxmox/). */
   proxmoxApiPrefix: "pulumi-nodejs:dynamic/proxmox:",
   backupJobResource: "pulumi-nodejs:dynamic/proxmox:BackupJob",
   pbs: "pulumi-nodejs:dynamic/proxmox:PbsStorage",

@@ -1,7 +1,7 @@
 // BackupJob: the mail host's two backups. VM level: a Proxmox Backup Server storage with
 // client-side encryption under a key the stack generates and keeps (a secret output, also written
 // into the off-site backup), and a nightly snapshot job for the VM, both through the PVE API
-// (providers/proxmox.ts; the bridged storage.Pbs/backup.Job cannot be used, see there).
+// (providers/proxmox/; the bridged storage.Pbs/backup.Job cannot be used, see there).
 // Application level: mailcow's own backup plus the DANE key, data/conf and mailcow.conf, pushed
 // with restic to an off-site S3 repository by a systemd timer on the VM (render/backup.ts).
 // Secrets reach the VM only over SSH stdin.
@@ -10,7 +10,7 @@ import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { PveBackupJob, PvePbsStorage } from "../providers/proxmox";
+import { PveBackupJob, PvePbsStorage } from "../providers/proxmox/resources";
 import { pbsKeyFile } from "../render/pbs-key";
 import {
   backupFiles,

@@ -17,9 +17,8 @@ import {
   MailcowMailbox,
   MailcowPasswordPolicy,
   MailcowRateLimit,
-  type PasswordPolicy,
-  type RateLimitFrame,
-} from "../providers/mailcow";
+} from "../providers/mailcow/resources";
+import type { PasswordPolicy, RateLimitFrame } from "../providers/mailcow/policies";
 
 export interface TenantRateLimit {
   readonly value: number;

@@ -4,8 +4,8 @@
 import { TYPES } from "../common/resource-types";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallTable, markerOf, rulePlacement, type FirewallPlan } from "../render/firewall-plan";
-import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense";
-import { PfSenseRemoteSyslog, remoteSyslogSpec } from "../providers/pfsense-syslog";
+import { applyRevision, PfSenseApply, PfSenseObject } from "../providers/pfsense/resources";
+import { PfSenseRemoteSyslog, remoteSyslogSpec } from "../providers/pfsense/syslog";
 import { showInPlan } from "./plan-files";
 
 export interface PfSenseRulesArgs {

@@ -7,10 +7,6 @@ import type { Endpoint, Endpoints } from "./endpoints";
 import { grafanaDashboard } from "./grafana-dashboard";
 import { COMPOSE_PROJECT, MAILCOW_DIR } from "./mailcow";
 import {
-  alertDurations,
-  alertmanagerConfig,
-  alertRules,
-  DEFAULT_ROUTE_TIMING,
   EXPORTER_PORTS,
   EXPORTER_PORT_LIST,
   prometheusConfig,
@@ -18,6 +14,7 @@ import {
   type Probe,
   type ProbeModule,
 } from "./monitoring";
+import { alertDurations, alertmanagerConfig, alertRules, DEFAULT_ROUTE_TIMING } from "./alerting";
 import { MTA_STS_PATH } from "./mta-sts-worker";
 import type { VmMonitoringInput } from "./monitoring-host";
 

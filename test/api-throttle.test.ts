@@ -4,7 +4,7 @@
 // provider text (@pulumi/pulumi 3.248.0 cmd/dynamic-provider/index.js getProvider), and every
 // create starts at once; the fakes count the requests they hold (answered after a latency).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { DomainInputs } from "../providers/mailcow";
+import type { DomainInputs } from "../providers/mailcow/domains";
 import { marker } from "../render/firewall-plan";
 import { loopbackCertificate } from "./fakes/https";
 import { FakeMailcow } from "./fakes/mailcow";

@@ -66,7 +66,7 @@ beforeAll(async () => {
   await mailcow.api.start();
   pve = new FakePve(certificate);
   await pve.api.start();
-  // What providers/proxmox.ts needs of the token, and a PBS that knows the stack's user.
+  // What providers/proxmox/ needs of the token, and a PBS that knows the stack's user.
   pve.addToken(PVE_TOKEN_ID, secrets.pveToken.slice(PVE_TOKEN_ID.length + 1), [
     { path: "/storage", privs: ["Datastore.Allocate"] },
     { path: "/", privs: ["Sys.Audit", "Sys.Modify"], propagate: false },

@@ -1,21 +1,23 @@
 // The mailcow dynamic providers against a fake mailcow API on loopback (one server for the file).
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { MailcowConnection } from "../providers/mailcow/client";
 import {
-  mailcowAdminProvider,
   mailcowDkimProvider,
   mailcowDomainProvider,
   mailcowMailboxProvider,
-  mailcowPasswordPolicyProvider,
-  mailcowRateLimitProvider,
   type DomainInputs,
   type DomainOutputs,
   type MailboxInputs,
   type MailboxOutputs,
-  type MailcowConnection,
+} from "../providers/mailcow/domains";
+import {
+  mailcowAdminProvider,
+  mailcowPasswordPolicyProvider,
+  mailcowRateLimitProvider,
   type PasswordPolicyInputs,
   type RateLimitInputs,
-} from "../providers/mailcow";
+} from "../providers/mailcow/policies";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakeMailcow, STALE_OPENSSL_ERROR } from "./fakes/mailcow";
 import { rejection, runRevived, serializeProviders } from "./tools";

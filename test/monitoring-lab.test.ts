@@ -25,14 +25,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAILCOW_SERVICES } from "../config/schema";
 import {
   ALERT_NAMES,
-  alertDurations,
-  alertmanagerConfig,
-  alertRules,
   blackboxConfig,
   DEFAULT_THRESHOLDS,
   prometheusConfig,
   type AlertName,
 } from "../render/monitoring";
+import { alertDurations, alertmanagerConfig, alertRules } from "../render/alerting";
 import { exporterCommands, metricsCollector, MONITORING_PATHS, type MonitoringPaths } from "../render/monitoring-host";
 import { Daemon, freePort, startPostfix, waitFor } from "./lab";
 import { run, runOk } from "./support/exec";

@@ -7,17 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import {
-  ALERT_DEFAULTS,
-  ALERT_NAMES,
-  alertDurations,
-  alertRuleList,
-  alertRules,
-  DEFAULT_THRESHOLDS,
-  jobNames,
-  type AlertName,
-  type AlertRule,
-} from "../render/monitoring";
+import { ALERT_DEFAULTS, ALERT_NAMES, DEFAULT_THRESHOLDS, jobNames, type AlertName } from "../render/monitoring";
+import { alertDurations, alertRuleList, alertRules, type AlertRule } from "../render/alerting";
 import { run } from "./support/exec";
 import { requireTool } from "./tools";
 

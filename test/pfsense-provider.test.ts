@@ -4,15 +4,10 @@
 // outlive their users, lookups before resending by position, prerequisites, faults, TLS,
 // secrets, errors under serialization.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  applyRevision,
-  findOwn,
-  pfSenseApplyProvider,
-  pfSenseObjectProvider,
-  type PfSenseConnection,
-  type PfSenseObjectInputs,
-  type PfSenseObjectOutputs,
-} from "../providers/pfsense";
+import type { PfSenseConnection } from "../providers/pfsense/client";
+import { findOwn, type PfSenseObjectInputs, type PfSenseObjectOutputs } from "../providers/pfsense/objects";
+import { pfSenseApplyProvider, pfSenseObjectProvider } from "../providers/pfsense/provider";
+import { applyRevision } from "../providers/pfsense/resources";
 import { marker, rulePlacement } from "../render/firewall-plan";
 import { FakeHttpsApi, loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakePfRest, NGINX_404, type PfObject } from "./fakes/pfrest";

@@ -3,13 +3,14 @@
 // model): the operator's earlier settings come back on delete, drift made in the GUI is seen and
 // undone, pfrest's refusals reach the operator, and the provider works after serialization.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { findOwn, type PfSenseConnection } from "../providers/pfsense";
+import type { PfSenseConnection } from "../providers/pfsense/client";
+import { findOwn } from "../providers/pfsense/objects";
 import {
   remoteSyslogProvider,
   remoteSyslogSpec,
   type RemoteSyslogInputs,
   type RemoteSyslogOutputs,
-} from "../providers/pfsense-syslog";
+} from "../providers/pfsense/syslog";
 import { loopbackCertificate } from "./fakes/https";
 import { FakePfRest } from "./fakes/pfrest";
 import { plain } from "../plan/engine";

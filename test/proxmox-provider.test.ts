@@ -3,15 +3,9 @@
 import { randomBytes } from "node:crypto";
 import { Struct } from "../common/sdk-internals";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  backupJobProvider,
-  pbsStorageProvider,
-  type BackupJobInputs,
-  type BackupJobOutputs,
-  type PbsStorageInputs,
-  type PbsStorageOutputs,
-  type PveConnection,
-} from "../providers/proxmox";
+import type { PveConnection } from "../providers/proxmox/client";
+import { backupJobProvider, type BackupJobInputs, type BackupJobOutputs } from "../providers/proxmox/jobs";
+import { pbsStorageProvider, type PbsStorageInputs, type PbsStorageOutputs } from "../providers/proxmox/storage";
 import { pbsKeyFile, pbsKeyFileFingerprint } from "../render/pbs-key";
 import { loopbackCertificate, type TestCertificate } from "./fakes/https";
 import { FakePve } from "./fakes/pve";
@@ -29,7 +23,7 @@ const KEY = pbsKeyFile(randomBytes(32).toString("base64"));
 const OTHER_KEY = pbsKeyFile(randomBytes(32).toString("base64"));
 const ID = "pbs-mailcow-prod";
 
-/** What the token needs (see providers/proxmox.ts): Datastore.Allocate on /storage, Sys.Audit and Sys.Modify on / only. */
+/** What the token needs (see providers/proxmox/): Datastore.Allocate on /storage, Sys.Audit and Sys.Modify on / only. */
 const GRANTS = [
   { path: "/storage", privs: ["Datastore.Allocate"] },
   { path: "/", privs: ["Sys.Audit", "Sys.Modify"], propagate: false },

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { plain } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
-import { mailcowDomainProvider, type DomainInputs } from "../providers/mailcow";
+import { mailcowDomainProvider, type DomainInputs } from "../providers/mailcow/domains";
 import { loopbackCertificate } from "./fakes/https";
 import { FakeMailcow } from "./fakes/mailcow";
 import { planWithKeys } from "./plans";

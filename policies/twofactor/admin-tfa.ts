@@ -1,5 +1,5 @@
 // The mailcow admin must use a second factor: where the stack manages mailcow tenants, a mailcow
-// Admin resource takes the admin over (its provider always sends force_tfa=1, providers/mailcow.ts
+// Admin resource takes the admin over (its provider always sends force_tfa=1, providers/mailcow/policies.ts
 // editAdmin), it is the admin the stack reports (output mailcowAdmin.username), and force_tfa as
 // read back is on. The stack declares no domain admins; unenforced-logins reports them.
 import { RULES } from "../../common/policy-catalog";

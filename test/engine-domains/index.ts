@@ -4,7 +4,7 @@
 // SOGo restart, a remote command this test cannot run). Requests to the API at most
 // `apiConcurrency` at a time (providers/throttle.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { MailcowAdmin, MailcowDomain, MailcowMailbox } from "../../providers/mailcow";
+import { MailcowAdmin, MailcowDomain, MailcowMailbox } from "../../providers/mailcow/resources";
 
 const config = new pulumi.Config();
 const connection = {

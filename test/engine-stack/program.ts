@@ -1,14 +1,14 @@
-// The engine test stack's resources: the project's dynamic providers (providers/pfsense.ts,
-// providers/mailcow.ts and providers/proxmox.ts, through their public resource classes) as the
+// The engine test stack's resources: the project's dynamic providers (providers/pfsense/,
+// providers/mailcow/ and providers/proxmox/, through their public resource classes) as the
 // components use them — marker-owned pfSense objects applied once, a mailcow domain with its DKIM
 // key, a mailbox and the admin account (the stack's password, forced 2FA), the PBS storage with
 // the stack's key and its backup job (components/backup-job.ts) — against the endpoints in the
 // stack config (the fakes the test runs on loopback).
 // Used by index.ts on the real engine and by the test on the mock engine (plan/engine.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { MailcowAdmin, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../../providers/mailcow";
-import { applyRevision, PfSenseApply, PfSenseObject } from "../../providers/pfsense";
-import { PveBackupJob, PvePbsStorage } from "../../providers/proxmox";
+import { MailcowAdmin, MailcowDkimKey, MailcowDomain, MailcowMailbox } from "../../providers/mailcow/resources";
+import { applyRevision, PfSenseApply, PfSenseObject } from "../../providers/pfsense/resources";
+import { PveBackupJob, PvePbsStorage } from "../../providers/proxmox/resources";
 
 /** Markers of the pfSense objects this stack owns (they are in each object's descr). */
 export const MARKERS = {

@@ -4,9 +4,9 @@
 // whose value flows from a resource that changes (unknown during a preview), `replaceOnChanges`, and
 // for our dynamic providers their real diff(). The real engine checks the same on `pulumi preview`.
 import { plain, type ProgramRun, type RecordedResource } from "../../plan/engine";
-import { mailcowProvider } from "../../providers/mailcow";
-import { pfSenseProvider } from "../../providers/pfsense";
-import { proxmoxProvider } from "../../providers/proxmox";
+import { mailcowProvider } from "../../providers/mailcow/provider";
+import { pfSenseProvider } from "../../providers/pfsense/provider";
+import { proxmoxProvider } from "../../providers/proxmox/provider";
 import { pbsKeyFileFingerprint } from "../../render/pbs-key";
 
 export type Action = "create" | "update" | "replace" | "delete" | "same";
@@ -100,12 +100,12 @@ const FORCE_NEW: Readonly<Record<string, readonly string[]>> = {
 function createdOutputs(resource: RecordedResource, inputs: Record<string, unknown>): Record<string, unknown> {
   const kind = inputs.kind;
   if (kind === "dkim") {
-    // providers/mailcow.ts importDkim: publicKey is the key's SPKI.
+    // providers/mailcow/domains.ts importDkim: publicKey is the key's SPKI.
     return { publicKey: "[as imported]" };
   }
   if (kind === "admin") return { forceTfa: true };
   if (kind === "pbsStorage") {
-    // providers/proxmox.ts create: the key fingerprint PVE stores, content backup, enabled.
+    // providers/proxmox/storage.ts create: the key fingerprint PVE stores, content backup, enabled.
     const key = inputs.encryptionKey;
     return {
       keyFingerprint: typeof key === "string" && key.startsWith("{") ? pbsKeyFileFingerprint(key) : null,

@@ -1,7 +1,7 @@
 // The dynamic providers the resources use, whose serialization test/support/serialize-providers.ts checks.
-import { mailcowProvider } from "../../providers/mailcow";
-import { pfSenseProvider } from "../../providers/pfsense";
-import { remoteSyslogProvider as pfSenseRemoteSyslogProvider } from "../../providers/pfsense-syslog";
-import { proxmoxProvider } from "../../providers/proxmox";
+import { mailcowProvider } from "../../providers/mailcow/provider";
+import { pfSenseProvider } from "../../providers/pfsense/provider";
+import { remoteSyslogProvider as pfSenseRemoteSyslogProvider } from "../../providers/pfsense/syslog";
+import { proxmoxProvider } from "../../providers/proxmox/provider";
 
 export const all = { pfSenseProvider, pfSenseRemoteSyslogProvider, mailcowProvider, proxmoxProvider } as const;

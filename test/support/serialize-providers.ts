@@ -3,7 +3,7 @@
 // dynamic provider host, and runs its `check`. Prints one JSON line per provider, then one per
 // provider error class, built in serialized code: its `message` is all `pulumi up` shows
 // (sdk/nodejs/cmd/dynamic-provider/index.ts grpcResponseFromError).
-import { MailcowError } from "../../providers/mailcow";
+import { MailcowError } from "../../providers/mailcow/client";
 import { RestError } from "../../providers/rest";
 import * as providers from "./providers";
 import { revive } from "./revive";

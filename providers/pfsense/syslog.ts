@@ -25,7 +25,8 @@
 // Writes go through the pfSense provider's one-writer gate (every pfrest request rewrites the
 // whole config, see pfsense.ts), shared across provider copies in the process.
 import * as pulumi from "@pulumi/pulumi";
-import { call, exclusive, type PfSenseConnection } from "./pfsense";
+import { exclusive } from "./apply";
+import { call, type PfSenseConnection } from "./client";
 
 export const LOG_SETTINGS_PATH = "/api/v2/status/logs/settings";
 
