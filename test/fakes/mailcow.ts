@@ -6,6 +6,7 @@
 // Upstream source: mailcow/mailcow-dockerized@2026-07a data/web/json_api.php,
 // data/web/inc/sessions.inc.php, data/web/inc/functions.mailbox.inc.php,
 // data/web/inc/functions.admin.inc.php, data/web/inc/functions.dkim.inc.php.
+// (file@tag: json_api.php@2026-07a, functions.mailbox.inc.php@2026-07a, sessions.inc.php@2026-07a)
 import { createPublicKey } from "node:crypto";
 import { isIP } from "node:net";
 import { FakeHttpsApi, type JsonReply, type LoggedRequest, type TestCertificate } from "./https";

@@ -3,6 +3,7 @@
 // pfSense-pkg-RESTAPI/files/usr/local/pkg/RESTAPI/Models/LogSettings.inc, Endpoints/StatusLogsSettingsEndpoint.inc,
 // Core/Field.inc, Fields/InterfaceField.inc, Validators/IPAddressValidator.inc;
 // pfsense/pfsense@9363ac5b src/etc/inc/syslog.inc.
+// (file@tag: Models/LogSettings.inc@v2.10.0, StatusLogsSettingsEndpoint.inc@v2.10.0, syslog.inc@9363ac5b)
 //
 // What it reproduces: one object (many: false) with the model's defaults; a PATCH merges the fields
 // sent into the stored ones, validates types (FIELD_INVALID_TYPE), choices (FIELD_INVALID_CHOICE),

@@ -4,6 +4,7 @@
 // Upstream source: pfrest/pfSense-pkg-RESTAPI@v2.10.0
 // pfSense-pkg-RESTAPI/files/usr/local/pkg/RESTAPI/Core/Endpoint.inc, Core/Model.inc, Core/Response.inc;
 // pfsense/pfsense@RELENG_2_7_2 src/etc/inc/filter.inc.
+// (file@tag: Core/Endpoint.inc@v2.10.0, Core/Model.inc@v2.10.0, filter.inc@RELENG_2_7_2)
 //
 // What it reproduces, because the provider depends on it:
 // - Requests are answered by nginx first: an unknown path is nginx's HTML 404, not JSON
