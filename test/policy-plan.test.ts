@@ -122,9 +122,17 @@ describe("insecure stack configs fail the plan with the rule named", () => {
   it("logs neither shipped nor declared local-only: mailstack-ops-require-log-shipping", async () => {
     const { result } = await planWithKeys({ "mailstack:logging": "{}" });
     expect(mandatoryRules(result.policy.findings)).toEqual(["mailstack-ops-require-log-shipping"]);
-    expect(result.policy.mandatory.map((f) => f.message)).toEqual([
-      expect.stringMatching(/neither ships its logs nor says why not/),
-    ]);
+    // Judged on MailcowVm's inputs and on what the host runs: the logging step (and the first-boot
+    // snippet carrying it), each naming the keys that fix it.
+    const messages = result.policy.mandatory.map((f) => f.message);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/neither ships its logs nor says why not/),
+        expect.stringMatching(/^mailcow-logging runs the logging step without a collector and without a reason/),
+      ]),
+    );
+    for (const message of messages)
+      expect(message).toMatch(/mailstack:logging\.forward or mailstack:logging\.localOnly\.reason/);
   });
 
   it("a journal kept beyond the retention policy: rejected before any resource, naming the retention rule", async () => {
