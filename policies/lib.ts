@@ -263,6 +263,11 @@ export function commandScripts(props: Record<string, unknown>): string[] {
     .flatMap((script) => withEncodedPayloads(script));
 }
 
+/** A base64 value (line breaks allowed; undefined or empty: "") as UTF-8 text. */
+export function fromBase64(encoded: string | undefined): string {
+  return Buffer.from((encoded ?? "").replace(/\s+/g, ""), "base64").toString("utf8");
+}
+
 /**
  * A script and what it carries base64-encoded, decoded (recursively): here-documents fed to
  * `base64 -d` (render/host-scripts.ts installAndRun and installFilesScript) and `*_B64` settings
@@ -275,8 +280,7 @@ export function withEncodedPayloads(script: string, depth = 0): string[] {
   // A cloud-config (a snippet, or a snippet's content a script writes): the files it installs.
   for (const file of cloudConfigFiles(script)) found.push(...withEncodedPayloads(file, depth + 1));
   const decode = (encoded: string) => {
-    const text = Buffer.from(encoded.replace(/\s+/g, ""), "base64").toString("utf8");
-    found.push(...withEncodedPayloads(text, depth + 1));
+    found.push(...withEncodedPayloads(fromBase64(encoded), depth + 1));
   };
   for (const match of script.matchAll(/base64 -d[^\n]*<<'([A-Za-z_]+)'[^\n]*\n([A-Za-z0-9+/=\n]*?)\n\1(?=\n|$)/g))
     decode(match[2] ?? "");

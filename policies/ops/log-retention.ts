@@ -8,6 +8,7 @@ import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,
   asRecord,
+  fromBase64,
   hasInputs,
   hostConfigTexts,
   isKnown,
@@ -19,7 +20,6 @@ import {
 } from "../lib";
 
 const positive = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value > 0;
-const decoded = (value: string | undefined) => Buffer.from(value ?? "", "base64").toString("utf8");
 
 /** A journald.conf value (the last assignment wins, as in systemd's parser), or undefined. */
 function journaldValue(conf: string, key: string): string | undefined {
@@ -38,7 +38,7 @@ function unboundedLogs(script: string): string[] {
   const settings = scriptSettings(script);
   const problems: string[] = [];
   if (isScript(script, "logging")) {
-    const conf = decoded(settings.JOURNALD_CONF_B64);
+    const conf = fromBase64(settings.JOURNALD_CONF_B64);
     for (const key of ["MaxRetentionSec", "SystemMaxUse"]) {
       const value = journaldValue(conf, key);
       if (value === undefined || value === "" || /^0+[a-z]*$/i.test(value))
@@ -48,7 +48,7 @@ function unboundedLogs(script: string): string[] {
   if (isScript(script, "docker")) {
     let daemon: Record<string, unknown> = {};
     try {
-      daemon = asRecord(JSON.parse(decoded(settings.DAEMON_JSON_B64)));
+      daemon = asRecord(JSON.parse(fromBase64(settings.DAEMON_JSON_B64)));
     } catch {
       daemon = {};
     }

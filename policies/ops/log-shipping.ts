@@ -6,6 +6,7 @@ import { RULES } from "../../common/policy-catalog";
 import {
   TYPES,
   asRecord,
+  fromBase64,
   hasInputs,
   hostConfigTexts,
   isKnown,
@@ -17,7 +18,6 @@ import {
 } from "../lib";
 
 const stringOf = (value: unknown) => (typeof value === "string" ? value : "");
-const decoded = (value: string | undefined) => Buffer.from(value ?? "", "base64").toString("utf8");
 
 /** What a logging step's script says: forwarded over TLS with a pinned CA, or local with a reason. */
 function scriptShipsOrSaysWhy(script: string): boolean {
@@ -25,7 +25,7 @@ function scriptShipsOrSaysWhy(script: string): boolean {
   const forwarded =
     settings.FORWARD === "1" &&
     (settings.COLLECTOR ?? "") !== "" &&
-    decoded(settings.CA_PEM_B64).includes("BEGIN CERTIFICATE");
+    fromBase64(settings.CA_PEM_B64).includes("BEGIN CERTIFICATE");
   return forwarded || (settings.LOCAL_ONLY_REASON ?? "").trim() !== "";
 }
 
