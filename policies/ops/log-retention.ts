@@ -29,10 +29,12 @@ function journaldValue(conf: string, key: string): string | undefined {
 /**
  * Why a host's journal or Docker's log copy is unbounded, from the scripts that set them up.
  * journald: MaxRetentionSec and SystemMaxUse set and not 0 (systemd's journald.conf(5): 0 turns
- * the time bound off; an empty SystemMaxUse falls back to a share of the file system). Docker
- * (docs.docker.com, config/containers/logging: json-file, local, dual-logging): json-file, the
- * default driver, keeps everything unless max-size is set; local and the journald driver's
- * dual-logging cache are bounded by default (20 MB in 5 files per container).
+ * the time bound off; an empty SystemMaxUse falls back to a share of the file system). Docker,
+ * read in moby/moby@docker-v29.7.2-150-gb985e2313a: daemon/config/config.go (DefaultLogDriver
+ * "json-file"), daemon/logger/jsonfilelog/jsonfilelog.go (capval -1, i.e. unbounded, unless
+ * max-size is set), daemon/logger/local/local.go (defaults 20 MiB × 5 files, compressed) and
+ * daemon/logger/loggerutils/cache/local_cache.go (the journald driver's dual-logging cache is the
+ * local driver, so it has the same bound).
  */
 function unboundedLogs(script: string): string[] {
   const settings = scriptSettings(script);
