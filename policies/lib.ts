@@ -172,7 +172,10 @@ export interface PfsenseIngress {
 /**
  * Reads the pfSense aliases, port forwards and pass rules of a stack. The WAN interfaces are `wan`
  * and every interface a port forward sits on. A forward without a destination port forwards every
- * port; a field that does not parse (unknown, or not a port) is skipped.
+ * port: pfrest accepts null for it ("allow any destination port", pfSense-pkg-RESTAPI@v2.10.0
+ * Models/PortForward.inc), and pfSense then writes an `rdr` line with no port
+ * (pfsense/pfsense@9363ac5b86 src/etc/inc/filter.inc, filter_nat_rules_generate). A field that
+ * does not parse (unknown, or not a port) is skipped.
  */
 export function pfsenseIngress(resources: readonly PolicyResource[]): PfsenseIngress {
   const aliases = new Map<string, string[]>();
