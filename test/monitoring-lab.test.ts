@@ -172,18 +172,33 @@ function decoded(mail: string): string {
 }
 
 /** The first delivered mail whose Subject line is a FIRING notification of `alert`. */
-function mailFor(alert: AlertName): Promise<string> {
-  return waitFor(
-    `a mail for ${alert}`,
-    () => {
-      for (const name of existsSync(inbox) ? readdirSync(inbox) : []) {
-        const mail = decoded(readFileSync(join(inbox, name), "utf8"));
-        if (new RegExp(`^Subject: \\[mailstack ${STACK}\\] FIRING:\\d+ ${alert} `, "m").test(mail)) return mail;
-      }
-      return undefined;
-    },
-    180_000,
-  );
+async function mailFor(alert: AlertName): Promise<string> {
+  try {
+    return await waitFor(
+      `a mail for ${alert}`,
+      () => {
+        for (const name of existsSync(inbox) ? readdirSync(inbox) : []) {
+          const mail = decoded(readFileSync(join(inbox, name), "utf8"));
+          if (new RegExp(`^Subject: \\[mailstack ${STACK}\\] FIRING:\\d+ ${alert} `, "m").test(mail)) return mail;
+        }
+        return undefined;
+      },
+      180_000,
+    );
+  } catch (error) {
+    // Say where the chain stopped (no series, no alert, or no mail), so a failure on a loaded
+    // machine can be told from a broken rule without rerunning it.
+    const state = async (expr: string): Promise<string> =>
+      query(expr).then(
+        (result) => `${expr} = ${JSON.stringify(result.map((r) => [r.metric, r.value[1]]))}`,
+        (failure: unknown) => `${expr}: ${String(failure)}`,
+      );
+    const seen = await Promise.all(
+      [`ALERTS{alertname="${alert}"}`, "probe_success", "probe_duration_seconds", "up"].map(state),
+    );
+    const mails = existsSync(inbox) ? readdirSync(inbox).length : 0;
+    throw new Error(`${String(error)}\nmails in the sink: ${mails}\n${seen.join("\n")}`);
+  }
 }
 
 beforeAll(async () => {
