@@ -386,6 +386,7 @@ function mailstack(): Deferred<StackOutputs> {
     },
     mailboxInitialPasswords: tenants.initialPasswords,
     mailcowAdmin: tenants.admin,
+    admin: { username: config.admin.username, sudoPassword: mailcow.adminSudoPassword },
     backup: backupOutputs,
   };
 

@@ -84,6 +84,11 @@ export interface StackOutputs {
    * default `moohoo`; the admin must choose a new one and enrol a second factor at first login.
    */
   readonly mailcowAdmin: { readonly username: string; readonly initialPassword: string };
+  /**
+   * The mail host's admin account: its sudo password (secret; SSH takes keys only), read with
+   * `pulumi stack output --show-secrets admin`.
+   */
+  readonly admin: { readonly username: string; readonly sudoPassword: string };
   readonly backup: BackupOutputs;
 }
 

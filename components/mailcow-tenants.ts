@@ -8,7 +8,7 @@ import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { httpsPublicScript, installAndRun } from "../render/host-scripts";
+import { httpsPublicScript, installAndRun, sogoRestartScript } from "../render/host-scripts";
 import { MAILCOW_DIR } from "../render/mailcow";
 import {
   MailcowAdmin,
@@ -215,7 +215,8 @@ export class MailcowTenants extends pulumi.ComponentResource {
         `${name}-sogo-restart`,
         {
           connection: args.host.connection,
-          create: `cd ${MAILCOW_DIR} && sudo docker compose restart sogo-mailcow`,
+          create: "sudo bash -s",
+          stdin: sogoRestartScript(MAILCOW_DIR).content,
           triggers: [sha256Hex(domains.join(","))],
         },
         { parent: this, dependsOn: domainResources },

@@ -2,6 +2,7 @@
 // Everything it installs is rendered by pure functions (render/mailcow-host.ts); this class
 // wires them to resources. Secrets (database and API keys, the TLS key) travel only over SSH
 // stdin; the cloud-init snippet on the Proxmox storage holds none.
+import { DEPLOY_USER } from "../common/host-users";
 import { TYPES } from "../common/resource-types";
 import { sha256Hex } from "../render/hash";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
@@ -13,8 +14,16 @@ import { macAddressFor, HOST_READY_MARKER } from "../render/cloud-init";
 import { showInPlan } from "./plan-files";
 import type { NetworkInput } from "../render/cloud-init";
 import { installAndRun } from "../render/host-scripts";
-import { REDACTED_SECRETS, type MailcowSecrets, type TlsVersion } from "../render/mailcow";
-import { bringUp, cloudInit, renderedFiles, type BringUpStep, type MailcowHostInput } from "../render/mailcow-host";
+import { type TlsVersion } from "../render/mailcow";
+import {
+  bringUp,
+  cloudInit,
+  REDACTED_HOST_SECRETS,
+  renderedFiles,
+  type BringUpStep,
+  type HostSecrets,
+  type MailcowHostInput,
+} from "../render/mailcow-host";
 import type { PostfixClientLimits } from "../render/mailcow";
 import {
   guestHostKeyScript,
@@ -100,6 +109,8 @@ export class MailcowVm extends pulumi.ComponentResource {
   readonly ready: command.remote.Command;
   /** The last step of the bring-up (the exporters, after mailcow is up). */
   readonly monitored: command.remote.Command;
+  /** The admin's sudo password (secret; sshd never accepts it, sudo asks for it). */
+  readonly adminSudoPassword: pulumi.Output<string>;
   /** SSH to the VM as the deploy user (host key verified), for components that install more. */
   readonly connection: command.types.input.remote.ConnectionArgs;
   /** The VM's name in the plan's files/<host>/ tree. */
@@ -128,15 +139,17 @@ export class MailcowVm extends pulumi.ComponentResource {
     const apiKey = password("api-key", 40);
     const apiKeyReadOnly = password("api-key-read-only", 40);
     const sogoUrlEncryptionKey = password("sogo-url-key", 16);
+    const adminSudoPassword = password("admin-sudo-password", 24);
     const secrets = pulumi
-      .all([dbPass, dbRoot, redisPass, apiKey, apiKeyReadOnly, sogoUrlEncryptionKey])
-      .apply(([db, root, redis, api, apiReadOnly, sogo]): MailcowSecrets => ({
+      .all([dbPass, dbRoot, redisPass, apiKey, apiKeyReadOnly, sogoUrlEncryptionKey, adminSudoPassword])
+      .apply(([db, root, redis, api, apiReadOnly, sogo, sudo]): HostSecrets => ({
         dbPass: db,
         dbRoot: root,
         redisPass: redis,
         apiKey: api,
         apiKeyReadOnly: apiReadOnly,
         sogoUrlEncryptionKey: sogo,
+        adminSudoPassword: sudo,
       }));
 
     const hostInputWith = (deploy: string): MailcowHostInput => ({
@@ -294,7 +307,9 @@ export class MailcowVm extends pulumi.ComponentResource {
     // ---- bring-up over SSH ------------------------------------------------------------------
     const connection: command.types.input.remote.ConnectionArgs = {
       host: args.network.addresses[0]?.split("/")[0] ?? "",
-      user: args.admin.username,
+      // The deploy identity, never the admins' account (render/host-files.ts: restricted key, sudo
+      // only for `bash -s`).
+      user: DEPLOY_USER,
       privateKey: deployKey.privateKeyPem,
       hostKey: this.sshHostKey,
       dialErrorLimit: 60,
@@ -315,12 +330,12 @@ export class MailcowVm extends pulumi.ComponentResource {
     const withSecrets = pulumi
       .all([hostInput, secrets, args.tlsKeyPem])
       .apply(([input, values, key]) => bringUp(input, values, key));
-    const withoutSecrets = hostInput.apply((input) => bringUp(input, REDACTED_SECRETS, ""));
+    const withoutSecrets = hostInput.apply((input) => bringUp(input, REDACTED_HOST_SECRETS, ""));
     let previous: pulumi.Resource = cloudInitDone;
     let last: command.remote.Command | undefined;
     // Which steps there are, in which order and which hold secrets depends on the configuration
     // only (not on generated keys or passwords): the renderer's own list, rendered without them.
-    const steps = bringUp(hostInputWith(""), REDACTED_SECRETS, "");
+    const steps = bringUp(hostInputWith(""), REDACTED_HOST_SECRETS, "");
     const commands = new Map<string, command.remote.Command>();
     steps.forEach((step, index) => {
       const rendered = (all: readonly BringUpStep[]): BringUpStep => {
@@ -357,6 +372,7 @@ export class MailcowVm extends pulumi.ComponentResource {
     this.monitored = last;
 
     this.apiKey = apiKey;
+    this.adminSudoPassword = pulumi.secret(adminSudoPassword);
     this.connection = connection;
     this.planHost = vmHost;
     this.apiEndpoint = `https://${args.hostname}/api/v1/`;
@@ -365,7 +381,7 @@ export class MailcowVm extends pulumi.ComponentResource {
     // What the plan shows under files/<host>/<path>: secrets as "[secret]", the TLS key as a marker.
     const snippetDir = snippetDirectory(args.datastores.snippets);
     const planned = hostInput.apply((input) =>
-      renderedFiles(input, REDACTED_SECRETS, "[secret: the stack's TLS private key]\n", {
+      renderedFiles(input, REDACTED_HOST_SECRETS, "[secret: the stack's TLS private key]\n", {
         vm: vmHost,
         node: args.node.name,
         snippets: {

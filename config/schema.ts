@@ -1,6 +1,7 @@
 // The mailstack stack configuration: one zod schema per top-level config key, plus the
 // secret keys. Pure (no Pulumi import) so that the program, the offline plan, the policy
 // pack and the tests share one definition. Cross-field rules live in rules.ts.
+import { DEPLOY_USER } from "../common/host-users";
 import { RELAXABLE_RULES, RULE_NAMES, RULES } from "../common/policy-catalog";
 import { z } from "zod";
 import { calendarProblem, proxmoxCalendarProblem } from "./calendar";
@@ -387,6 +388,9 @@ export const keySchemas = {
       .string()
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "expected a Unix user name such as mailops" })
       .refine((name) => name !== "root", { error: "expected a personal admin user, not root (root login stays off)" })
+      .refine((name) => name !== DEPLOY_USER, {
+        error: `expected a personal admin user, not ${DEPLOY_USER} (the stack's own deploy identity)`,
+      })
       .default("mailops"),
     email: email,
     sshKeys: z.array(sshKey).min(1, { error: "expected at least one SSH public key (password login is off)" }),

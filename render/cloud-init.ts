@@ -10,6 +10,8 @@ export interface UserDataInput {
   readonly hostname: string;
   readonly timezone: string;
   readonly admin: { readonly username: string; readonly sshKeys: readonly string[] };
+  /** The bring-up's user: it exists from the first boot on, since the first SSH connection uses it. */
+  readonly deploy: { readonly username: string; readonly authorizedKey: string };
   /** Host configuration scripts, run in this order at first boot. */
   readonly scripts: readonly HostScript[];
 }
@@ -34,9 +36,17 @@ export function userData(input: UserDataInput): string {
         name: input.admin.username,
         gecos: "mailstack admin",
         shell: "/bin/bash",
+        // No sudo rule here: admin-access installs the admins' (with a password, set later by the
+        // admin-password step) and the deploy user's (`bash -s` only) before the bring-up connects.
         lock_passwd: true,
-        sudo: "ALL=(ALL) NOPASSWD:ALL",
         ssh_authorized_keys: [...input.admin.sshKeys],
+      },
+      {
+        name: input.deploy.username,
+        gecos: "mailstack deploy (Pulumi bring-up)",
+        shell: "/bin/bash",
+        lock_passwd: true,
+        ssh_authorized_keys: [input.deploy.authorizedKey],
       },
     ],
     package_update: true,

@@ -4,26 +4,48 @@
 // receive them as base64 settings; the plan shows each one at its path.
 
 export interface AdminAccessInput {
+  /** The humans' account: their keys, sudo with the stack's password. */
   readonly username: string;
   readonly sshKeys: readonly string[];
-  /** The key Pulumi's bring-up uses, accepted only from `deployFrom`. */
+  /** The bring-up's own account (common/host-users.ts DEPLOY_USER). */
+  readonly deployUser: string;
+  /** The key Pulumi's bring-up uses, accepted only from `deployFrom` and only for the deploy user. */
   readonly deployKey: string;
   readonly deployFrom: readonly string[];
 }
 
-/** authorized_keys: the admins' keys, and the deploy key only from the admin networks. */
+/** The admins' authorized_keys: their keys only (the deploy key has its own user). */
 export function authorizedKeys(input: AdminAccessInput): string {
-  return `${[
-    ...input.sshKeys,
-    `from="${input.deployFrom.join(",")}",no-agent-forwarding,no-X11-forwarding ${input.deployKey.trim()} mailstack-deploy`,
-  ].join("\n")}\n`;
+  return `${input.sshKeys.join("\n")}\n`;
 }
 
-export function sudoers(username: string): string {
-  return `${username} ALL=(ALL) NOPASSWD:ALL\n`;
+/**
+ * The deploy user's authorized_keys line. `restrict` turns off port, agent and X11 forwarding, the
+ * pty and ~/.ssh/rc (and every such permission added by later OpenSSH releases); `from=` accepts it
+ * only from the admin networks (sshd(8) AUTHORIZED_KEYS FILE FORMAT, openssh-portable V_9_2_P1
+ * auth-options.c sshauthopt_parse: "restrict" clears permit_port_forwarding_flag, agent, x11, pty
+ * and user_rc). cloud-init writes it as given (cloudinit/ssh_util.py AuthKeyLineParser keeps options).
+ */
+export function deployAuthorizedKey(input: Pick<AdminAccessInput, "deployKey" | "deployFrom">): string {
+  return `restrict,from="${input.deployFrom.join(",")}" ${input.deployKey.trim()} mailstack-deploy`;
 }
 
-export function sshdConfig(username: string): string {
+/**
+ * The humans get sudo with their password (no NOPASSWD); the deploy user may run exactly
+ * `sudo bash -s` without one: the form every bring-up command uses (a script on stdin). That is
+ * root-equivalent by design; what it removes is the interactive shell, forwarding and a shared key.
+ * sudo looks `bash` up in Debian's secure_path (/usr/bin first) and matches by path and arguments.
+ */
+export function sudoers(input: Pick<AdminAccessInput, "username" | "deployUser">): string {
+  return [
+    "# mailstack: admins with their password; the deploy identity only for scripts on stdin.",
+    `${input.username} ALL=(ALL:ALL) ALL`,
+    `${input.deployUser} ALL=(root) NOPASSWD: /usr/bin/bash -s`,
+    "",
+  ].join("\n");
+}
+
+export function sshdConfig(input: Pick<AdminAccessInput, "username" | "deployUser">): string {
   return [
     "# mailstack: SSH with keys only, no root login.",
     "PasswordAuthentication no",
@@ -31,11 +53,22 @@ export function sshdConfig(username: string): string {
     "PermitRootLogin no",
     "PubkeyAuthentication yes",
     "AuthenticationMethods publickey",
-    `AllowUsers ${username}`,
+    `AllowUsers ${input.username} ${input.deployUser}`,
     "MaxAuthTries 3",
     "LoginGraceTime 30",
     "X11Forwarding no",
     "AllowAgentForwarding no",
+    "# The deploy identity runs commands only (its key also carries `restrict`): no forwarding of any",
+    "# kind (mailcow's services listen on loopback), no tunnel, no pty.",
+    `Match User ${input.deployUser}`,
+    "    DisableForwarding yes",
+    "    AllowTcpForwarding no",
+    "    AllowStreamLocalForwarding no",
+    "    PermitTunnel no",
+    "    X11Forwarding no",
+    "    AllowAgentForwarding no",
+    "    PermitTTY no",
+    "    PermitUserRC no",
     "",
   ].join("\n");
 }

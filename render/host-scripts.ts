@@ -6,6 +6,7 @@
 import {
   AUTO_UPGRADES,
   authorizedKeys,
+  deployAuthorizedKey,
   CROWDSEC_ACQUISITION,
   CROWDSEC_BOUNCER_DROPIN,
   CROWDSEC_BOUNCER_SETTINGS,
@@ -56,8 +57,13 @@ function hostScript(
 export function adminAccessScript(input: AdminAccessInput): HostScript {
   const files = {
     keys: { path: `/home/${input.username}/.ssh/authorized_keys`, mode: "0600", content: authorizedKeys(input) },
-    sudoers: { path: "/etc/sudoers.d/90-mailstack", mode: "0440", content: sudoers(input.username) },
-    sshd: { path: "/etc/ssh/sshd_config.d/10-mailstack.conf", mode: "0644", content: sshdConfig(input.username) },
+    deployKeys: {
+      path: `/home/${input.deployUser}/.ssh/authorized_keys`,
+      mode: "0600",
+      content: `${deployAuthorizedKey(input)}\n`,
+    },
+    sudoers: { path: "/etc/sudoers.d/90-mailstack", mode: "0440", content: sudoers(input) },
+    sshd: { path: "/etc/ssh/sshd_config.d/10-mailstack.conf", mode: "0644", content: sshdConfig(input) },
   };
   return hostScript(
     "admin-access",
@@ -65,11 +71,23 @@ export function adminAccessScript(input: AdminAccessInput): HostScript {
     {
       ADMIN_USER: input.username,
       AUTHORIZED_KEYS_B64: b64(files.keys.content),
+      DEPLOY_USER: input.deployUser,
+      DEPLOY_KEYS_B64: b64(files.deployKeys.content),
       SUDOERS_B64: b64(files.sudoers.content),
       SSHD_CONFIG_B64: b64(files.sshd.content),
     },
     Object.values(files),
   );
+}
+
+/** The admin's sudo password (secret: this script runs from SSH stdin only, never installed). */
+export function adminPasswordScript(username: string, password: string): HostScript {
+  return hostScript("admin-password", "admin-password", { ADMIN_USER: username, ADMIN_PASSWORD: password });
+}
+
+/** SOGo restarted (it reads its domains at start), as a script on stdin like every bring-up command. */
+export function sogoRestartScript(mailcowDir: string): HostScript {
+  return hostScript("sogo-restart", "sogo-restart", { MAILCOW_DIR: mailcowDir });
 }
 
 export function baseHardeningScript(adminEmail: string): HostScript {

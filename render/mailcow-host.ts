@@ -3,10 +3,12 @@
 // cloud-init runs the host scripts once at first boot, so the VM is hardened before anything else
 // reaches it; the bring-up runs every step again over SSH whenever its content changes, so config
 // changes reach the running VM. MailcowVm creates one command per step, in this order.
+import { DEPLOY_USER } from "../common/host-users";
 import { autoconfigNginx, autoconfigXml } from "./autoconfig";
 import { networkConfig, netplanConfig, userData, type NetworkInput } from "./cloud-init";
 import {
   adminAccessScript,
+  adminPasswordScript,
   baseHardeningScript,
   crowdsecScript,
   dockerScript,
@@ -25,13 +27,14 @@ import {
   mailcowConf,
   postfixExtraCf,
   postfixOpensslCnf,
+  REDACTED_SECRETS,
   type MailcowConfInput,
   type MailcowSecrets,
   type PostfixClientLimits,
   type ServiceLimit,
   type TlsVersion,
 } from "./mailcow";
-import { dockerDaemonJson } from "./host-files";
+import { deployAuthorizedKey, dockerDaemonJson } from "./host-files";
 import { dockerLogOptions, loggingScript, type LoggingInput } from "./logging";
 import { incidentReportFiles } from "./report";
 import { vmMonitoringScript, type VmMonitoringInput } from "./monitoring-host";
@@ -86,6 +89,7 @@ export function hostScripts(input: MailcowHostInput): HostScript[] {
     adminAccessScript({
       username: input.admin.username,
       sshKeys: input.admin.sshKeys,
+      deployUser: DEPLOY_USER,
       deployKey: input.deployKey,
       deployFrom: input.admin.networks,
     }),
@@ -130,11 +134,22 @@ export function cloudInit(input: MailcowHostInput): { userData: string; networkC
       hostname: input.hostname,
       timezone: input.timezone,
       admin: input.admin,
+      deploy: {
+        username: DEPLOY_USER,
+        authorizedKey: deployAuthorizedKey({ deployKey: input.deployKey, deployFrom: input.admin.networks }),
+      },
       scripts: hostScripts(input),
     }),
     networkConfig: networkConfig(input.network),
   };
 }
+
+/** The bring-up's secrets: mailcow's, and the admin's sudo password (admin-password step). */
+export interface HostSecrets extends MailcowSecrets {
+  readonly adminSudoPassword: string;
+}
+
+export const REDACTED_HOST_SECRETS: HostSecrets = { ...REDACTED_SECRETS, adminSudoPassword: "[secret]" };
 
 /** One step of the bring-up. */
 export interface BringUpStep {
@@ -152,7 +167,7 @@ export interface BringUpStep {
  * restarts only the containers that read them. The TLS key is in place before mailcow first
  * starts, so the TLSA record matches from the first handshake (render/scripts/mailcow-tls-key.sh).
  */
-export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKeyPem: string): BringUpStep[] {
+export function bringUp(input: MailcowHostInput, secrets: HostSecrets, tlsKeyPem: string): BringUpStep[] {
   const root = MAILCOW_DIR;
   const hostStep = (script: HostScript): BringUpStep => ({
     name: script.name,
@@ -176,6 +191,13 @@ export function bringUp(input: MailcowHostInput, secrets: MailcowSecrets, tlsKey
   if (!adminAccess || !baseHardening) throw new Error("internal: host scripts missing");
   const steps: BringUpStep[] = [
     hostStep(adminAccess),
+    // Secret, so not a first-boot script: until it runs, the admin has no password (and no sudo).
+    {
+      name: "admin-password",
+      secret: true,
+      files: [],
+      script: adminPasswordScript(input.admin.username, secrets.adminSudoPassword),
+    },
     hostStep(baseHardening),
     hostStep(networkScript(netplanConfig(input.network))),
     ...rest.map(hostStep),
@@ -269,7 +291,7 @@ export interface RenderedFile {
 /** Every file the VM and the node receive, as the plan shows it (secrets as given, normally "[secret]"). */
 export function renderedFiles(
   input: MailcowHostInput,
-  secrets: MailcowSecrets,
+  secrets: HostSecrets,
   tlsKeyPem: string,
   hosts: {
     readonly vm: string;

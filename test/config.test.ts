@@ -430,6 +430,12 @@ const invalid: Invalid[] = [
     message: /not root/,
   },
   {
+    title: "the deploy identity as admin user",
+    mutate: set("admin.username", "mailstack-deploy"),
+    key: "mailstack:admin.username",
+    message: /not mailstack-deploy \(the stack's own deploy identity\)/,
+  },
+  {
     title: "an invalid admin e-mail",
     mutate: set("admin.email", "admin"),
     key: "mailstack:admin.email",

@@ -4,8 +4,7 @@ import { loadConfig, NAMESPACE, type LoadedConfig, type RawConfig } from "../con
 import { secretKeys, type SecretKey } from "../config/schema";
 import { BACKUP_PATHS, type OffsiteBackupInput } from "../render/backup";
 import { macAddressFor } from "../render/cloud-init";
-import type { MailcowSecrets } from "../render/mailcow";
-import type { MailcowHostInput } from "../render/mailcow-host";
+import type { HostSecrets, MailcowHostInput } from "../render/mailcow-host";
 
 export type ConfigObject = Record<string, unknown>;
 
@@ -120,13 +119,14 @@ export const DAY2_HOST_INPUT = {
 };
 
 /** mailcow secrets for rendering tests (not secret: fixed test values). */
-export const MAIL_HOST_SECRETS: MailcowSecrets = {
+export const MAIL_HOST_SECRETS: HostSecrets = {
   dbPass: "DbPass0123456789abcdefABCDEF",
   dbRoot: "DbRoot0123456789abcdefABCDEF",
   redisPass: "Redis0123456789abcdefABCDEFG",
   apiKey: "ApiKey0123456789abcdefABCDEF0123456789ab",
   apiKeyReadOnly: "ApiRo0123456789abcdefABCDEF0123456789abc",
   sogoUrlEncryptionKey: "Sogo0123456789ab",
+  adminSudoPassword: "Sudo0123456789abcdefABCD",
 };
 /** The mail host renderers' input (prod-like), a deep copy with `overrides` applied at the top level. */
 export function mailHostInput(overrides: Partial<MailcowHostInput> = {}): MailcowHostInput {

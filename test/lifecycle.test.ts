@@ -20,7 +20,7 @@ const KEEP = [
   /^mailcow-vm$/,
   /^mailcow-image$/,
   /^mailcow-(user-data|network-config)$/,
-  /^mailcow-(deploy-key|db-password|db-root-password|redis-password|api-key|api-key-read-only|sogo-url-key)$/,
+  /^mailcow-(deploy-key|db-password|db-root-password|redis-password|api-key|api-key-read-only|sogo-url-key|admin-sudo-password)$/,
   /^dkim-key-/,
   /^mailcow-tenants-(?!https-public$)(?!sogo-restart$)/,
   /-dnssec$/,
@@ -44,26 +44,39 @@ function expectKept(steps: readonly Step[], allowed: readonly string[] = []): vo
   }
 }
 
+const OPS_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops@xd-cloud.de";
+
+/** mailstack:admin as Pulumi.prod.yaml has it, with another user name or more keys. */
+const adminConfig = (username: string, sshKeys: readonly string[]) =>
+  JSON.stringify({ username, email: "admin@xd-cloud.de", sshKeys, sshCidrs: ["10.3.0.0/24", "fd03::/64"] });
+
 describe("day-2 changes on the prod stack", () => {
-  it("an admin SSH key added: the host script runs again, the snippet is rewritten in place, the VM stays", async () => {
+  it("an admin SSH key added: the host script runs again, the snippet is rewritten in place, the VM and the sudo password stay", async () => {
     const extraKey =
       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops2@xd-cloud.de";
-    const admin = JSON.stringify({
-      username: "mailops",
-      email: "admin@xd-cloud.de",
-      sshKeys: [
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSB1f8wkIt2S5RgAv5lXwfhALMeEiVictb/e4JOAnLL ops@xd-cloud.de",
-        extraKey,
-      ],
-      sshCidrs: ["10.3.0.0/24", "fd03::/64"],
-    });
-    const steps = await change({ "mailstack:admin": admin });
+    const steps = await change({ "mailstack:admin": adminConfig("mailops", [OPS_KEY, extraKey]) });
     const actions = summary(steps);
     expect(actions).toMatchObject({
       "mailcow-user-data": "update",
       "mailcow-admin-access": "replace",
     });
     expect(actions["mailcow-vm"]).toBeUndefined();
+    // The admin's sudo password is neither regenerated nor set again (the admin may have changed it).
+    expect(actions["mailcow-admin-sudo-password"]).toBeUndefined();
+    expect(actions["mailcow-admin-password"]).toBeUndefined();
+    expectKept(steps);
+  });
+
+  it("another admin user name: admin-access and the password step run again for the new user; the VM, the deploy identity and the password stay", async () => {
+    const steps = await change({ "mailstack:admin": adminConfig("mailops2", [OPS_KEY]) });
+    const actions = summary(steps);
+    expect(actions).toMatchObject({
+      "mailcow-user-data": "update",
+      "mailcow-admin-access": "replace",
+      "mailcow-admin-password": "replace",
+    });
+    for (const name of ["mailcow-vm", "mailcow-deploy-key", "mailcow-admin-sudo-password", "mailcow-cloud-init"])
+      expect(actions[name], name).toBeUndefined();
     expectKept(steps);
   });
 

@@ -52,10 +52,10 @@ describe("cloud-init user-data", () => {
     expect(all).not.toMatch(/PRIVATE KEY/);
     // The bring-up's secret steps do carry them (they travel as secrets on SSH stdin).
     expect(JSON.stringify(step("mailcow-conf"))).toContain(secrets.dbPass);
-    expect(steps.filter((s) => s.secret).map((s) => s.name)).toEqual(["tls-key", "mailcow-conf"]);
+    expect(steps.filter((s) => s.secret).map((s) => s.name)).toEqual(["admin-password", "tls-key", "mailcow-conf"]);
   });
 
-  it("creates the admin with keys only and sudo, disables passwords and root, and runs every host script", () => {
+  it("creates the admin and the deploy user with keys only, no sudo rule of its own, disables passwords and root, and runs every host script", () => {
     const document = parse(userData.replace(/^#cloud-config\n/, "")) as Record<string, unknown>;
     expect(document).toMatchObject({
       ssh_pwauth: false,
@@ -64,7 +64,8 @@ describe("cloud-init user-data", () => {
       timezone: "Europe/Berlin",
     });
     expect(document.users).toEqual([
-      expect.objectContaining({ name: "mailops", lock_passwd: true, sudo: "ALL=(ALL) NOPASSWD:ALL" }),
+      expect.objectContaining({ name: "mailops", lock_passwd: true, ssh_authorized_keys: input.admin.sshKeys }),
+      expect.objectContaining({ name: "mailstack-deploy", lock_passwd: true }),
     ]);
     const runcmd = JSON.stringify(document.runcmd);
     for (const name of ["admin-access", "base-hardening", "firewall", "docker", "crowdsec", "mailcow-release"]) {
@@ -99,6 +100,7 @@ describe("host scripts", () => {
 
   const BRING_UP_ORDER = [
     "admin-access",
+    "admin-password",
     "base-hardening",
     "network",
     "firewall",
@@ -120,8 +122,8 @@ describe("host scripts", () => {
 
   it("are the bring-up's steps in order, the first boot's host scripts among them", () => {
     expect(steps.map((s) => s.name)).toEqual(BRING_UP_ORDER);
-    // Only the TLS key and mailcow.conf hold secrets: they travel as secrets, their output unlogged.
-    expect(steps.filter((s) => s.secret).map((s) => s.name)).toEqual(["tls-key", "mailcow-conf"]);
+    // Only the admin's password, the TLS key and mailcow.conf hold secrets: they travel as secrets, their output unlogged.
+    expect(steps.filter((s) => s.secret).map((s) => s.name)).toEqual(["admin-password", "tls-key", "mailcow-conf"]);
     const firstBoot = hostScripts(input).map((s) => s.name);
     expect(firstBoot).toEqual([
       "admin-access",
@@ -161,16 +163,20 @@ describe("host scripts", () => {
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin no",
-      "AllowUsers mailops",
+      "AllowUsers mailops mailstack-deploy",
     ]) {
       expect(sshd).toContain(line);
     }
     expect(decoded(admin?.content ?? "", "SSHD_CONFIG_B64")).toBe(sshd);
-    expect(file("/home/mailops/.ssh/authorized_keys")).toContain(
-      `from="10.3.0.0/24",no-agent-forwarding,no-X11-forwarding ${input.deployKey} mailstack-deploy`,
+    expect(file("/home/mailops/.ssh/authorized_keys")).not.toContain(input.deployKey);
+    expect(file("/home/mailstack-deploy/.ssh/authorized_keys")).toBe(
+      `restrict,from="10.3.0.0/24" ${input.deployKey} mailstack-deploy\n`,
     );
     expect(setting(admin?.content ?? "", "ADMIN_USER")).toBe("mailops");
-    expect(admin?.content).toContain('gpasswd -d "$ADMIN_USER" docker');
+    // Neither user stays in the docker group (root-equivalent).
+    expect(admin?.content).toContain('gpasswd -d "$name" docker');
+    expect(admin?.content).toMatch(/^user "\$ADMIN_USER" "\$AUTHORIZED_KEYS_B64"$/m);
+    expect(admin?.content).toMatch(/^user "\$DEPLOY_USER" "\$DEPLOY_KEYS_B64"$/m);
   });
 
   it("open only the public ports, SSH only from the admin networks, the exporters only from the scrape networks", () => {

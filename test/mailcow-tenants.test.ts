@@ -45,12 +45,15 @@ describe("MailcowTenants in the prod plan", () => {
     expect(setting(stdin, "SCRIPT_PATH")).toBe("/usr/local/sbin/mailstack-https-public");
     expect(isScript(decoded(stdin, "SCRIPT_B64"), "https-public")).toBe(true);
     const sogo = byName("mailcow-tenants-sogo-restart");
-    expect(String(plain(sogo?.inputs.create))).toBe(
-      "cd /opt/mailcow-dockerized && sudo docker compose restart sogo-mailcow",
-    );
+    // Like every command on the VM, a script on stdin: the deploy user's sudo allows only `bash -s`.
+    expect(String(plain(sogo?.inputs.create))).toBe("sudo bash -s");
+    const restart = String(plain(sogo?.inputs.stdin));
+    expect(isScript(restart, "sogo-restart")).toBe(true);
+    expect(setting(restart, "MAILCOW_DIR")).toBe("/opt/mailcow-dockerized");
     for (const domain of ofType(result.run, "Domain")) expect(sogo?.dependencies).toContain(domain.urn);
-    const outputs = redact(result.run.outputs) as { mailcowAdmin: unknown };
+    const outputs = redact(result.run.outputs) as { mailcowAdmin: unknown; admin: unknown };
     expect(outputs.mailcowAdmin).toEqual({ username: "admin", initialPassword: "[secret]" });
+    expect(outputs.admin).toEqual({ username: "mailops", sudoPassword: "[secret]" });
     expect(plain(result.run.outputs.mailcowAdmin)).toMatchObject({
       username: "admin",
       initialPassword: expect.stringMatching(/^.{32}$/) as string,

@@ -127,7 +127,7 @@ describe("MailcowVm", () => {
     const { result: applied } = await planWithKeys({}, { preview: false });
     const connection = byName(applied, "mailcow-mailcow-conf").inputs.connection;
     expect(isSecret(connection)).toBe(true); // it carries the deploy key
-    expect(plain(connection)).toMatchObject({ host: "10.3.0.4", user: "mailops", hostKey: VM_HOST_KEY });
+    expect(plain(connection)).toMatchObject({ host: "10.3.0.4", user: "mailstack-deploy", hostKey: VM_HOST_KEY });
   });
 
   it("keeps every secret out of the snippets and out of every non-secret input", async () => {

@@ -14,7 +14,8 @@ import { isDaily, vmBackup } from "../policies/resilience/vm-backup";
 import { backupInstallScript } from "../render/backup";
 import { userData } from "../render/cloud-init";
 import { firewallPlan, type FirewallPlan } from "../render/firewall-plan";
-import { sshdConfig, sudoers } from "../render/host-files";
+import { DEPLOY_USER } from "../common/host-users";
+import { deployAuthorizedKey, sshdConfig, sudoers } from "../render/host-files";
 import { adminAccessScript, firewallScript, installAndRun, type HostScript } from "../render/host-scripts";
 import { b64, renderScript } from "../render/shell";
 import { snippetWriteScript } from "../render/proxmox";
@@ -152,7 +153,13 @@ function snippet(name: string, sourceRaw: unknown): ResourceView {
 }
 
 const adminAccess = () =>
-  adminAccessScript({ username: ADMIN, sshKeys: [ADMIN_KEY], deployKey: DEPLOY_KEY, deployFrom: ADMIN_NETWORKS });
+  adminAccessScript({
+    username: ADMIN,
+    sshKeys: [ADMIN_KEY],
+    deployUser: DEPLOY_USER,
+    deployKey: DEPLOY_KEY,
+    deployFrom: ADMIN_NETWORKS,
+  });
 
 const hostFirewall = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>
   firewallScript({ interface: "eth0", publicPorts: PUBLIC_PORTS, adminNetworks, httpsEarlySources: adminNetworks });
@@ -163,6 +170,10 @@ const cloudConfig = (adminNetworks: readonly string[] = ADMIN_NETWORKS) =>
     hostname: "mail.xd-cloud.de",
     timezone: "Europe/Berlin",
     admin: { username: ADMIN, sshKeys: [ADMIN_KEY] },
+    deploy: {
+      username: DEPLOY_USER,
+      authorizedKey: deployAuthorizedKey({ deployKey: DEPLOY_KEY, deployFrom: adminNetworks }),
+    },
     scripts: [adminAccess(), hostFirewall(adminNetworks)],
   });
 
@@ -173,7 +184,7 @@ const sshdScript = (config: string) =>
     {
       ADMIN_USER: ADMIN,
       AUTHORIZED_KEYS_B64: b64(`${ADMIN_KEY}\n`),
-      SUDOERS_B64: b64(sudoers(ADMIN)),
+      SUDOERS_B64: b64(sudoers({ username: ADMIN, deployUser: DEPLOY_USER })),
       SSHD_CONFIG_B64: b64(config),
     },
     "host",
@@ -495,7 +506,9 @@ describe("rule logging (mailstack-exposure-require-rule-logging)", () => {
 
 describe("SSH passwords (mailstack-exposure-disallow-ssh-passwords)", () => {
   it("accepts the rendered sshd config, admin-access script and cloud-init user-data", async () => {
-    expect(await violations(sshPasswords, command("mailcow-sshd", sshdConfig(ADMIN)))).toEqual([]);
+    expect(
+      await violations(sshPasswords, command("mailcow-sshd", sshdConfig({ username: ADMIN, deployUser: DEPLOY_USER }))),
+    ).toEqual([]);
     expect(await violations(sshPasswords, command("mailcow-admin-access", adminAccess().content))).toEqual([]);
     expect(
       await violations(sshPasswords, snippet("mailcow-user-data", { data: cloudConfig(), fileName: "user-data.yaml" })),
@@ -503,7 +516,10 @@ describe("SSH passwords (mailstack-exposure-disallow-ssh-passwords)", () => {
   });
 
   it("reports a command that turns PasswordAuthentication on", async () => {
-    const config = sshdConfig(ADMIN).replace("PasswordAuthentication no", "PasswordAuthentication yes");
+    const config = sshdConfig({ username: ADMIN, deployUser: DEPLOY_USER }).replace(
+      "PasswordAuthentication no",
+      "PasswordAuthentication yes",
+    );
     expect(await violations(sshPasswords, command("mailcow-admin-access", sshdScript(config)))).toEqual([
       "mailcow-admin-access: sshd allows password login",
       "mailcow-admin-access: it configures sshd without PasswordAuthentication no",
@@ -511,14 +527,17 @@ describe("SSH passwords (mailstack-exposure-disallow-ssh-passwords)", () => {
   });
 
   it("reports a command that turns KbdInteractiveAuthentication on", async () => {
-    const config = sshdConfig(ADMIN).replace("KbdInteractiveAuthentication no", "KbdInteractiveAuthentication yes");
+    const config = sshdConfig({ username: ADMIN, deployUser: DEPLOY_USER }).replace(
+      "KbdInteractiveAuthentication no",
+      "KbdInteractiveAuthentication yes",
+    );
     expect(await violations(sshPasswords, command("mailcow-admin-access", sshdScript(config)))).toEqual([
       "mailcow-admin-access: sshd allows password login",
     ]);
   });
 
   it("reports an sshd_config write without PasswordAuthentication no", async () => {
-    const config = sshdConfig(ADMIN).replace("PasswordAuthentication no\n", "");
+    const config = sshdConfig({ username: ADMIN, deployUser: DEPLOY_USER }).replace("PasswordAuthentication no\n", "");
     expect(await violations(sshPasswords, command("mailcow-admin-access", sshdScript(config)))).toEqual([
       "mailcow-admin-access: it configures sshd without PasswordAuthentication no",
     ]);
@@ -630,7 +649,10 @@ describe("SSH sources (mailstack-exposure-restrict-ssh-sources)", () => {
         /^mailcow-user-data: "ufw allow log from 0\.0\.0\.0\/0 to any port 22 proto tcp.*" opens SSH to everyone$/,
       ),
     ]);
-    const config = sshdConfig(ADMIN).replace("PasswordAuthentication no", "PasswordAuthentication yes");
+    const config = sshdConfig({ username: ADMIN, deployUser: DEPLOY_USER }).replace(
+      "PasswordAuthentication no",
+      "PasswordAuthentication yes",
+    );
     const adminStep = { name: "admin-access", content: sshdScript(config), files: [] };
     expect(await violations(sshPasswords, command("mailcow-admin-access", installAndRun(adminStep)))).toEqual([
       "mailcow-admin-access: sshd allows password login",
