@@ -27,6 +27,7 @@ import {
 import type { PostfixClientLimits } from "../render/mailcow";
 import {
   guestHostKeyScript,
+  guestStepScript,
   hostKeyFromOutput,
   snippetDeleteCommand,
   snippetDirectory,
@@ -304,7 +305,7 @@ export class MailcowVm extends pulumi.ComponentResource {
     );
     this.sshHostKey = hostKeyCommand.stdout.apply(hostKeyFromOutput);
 
-    // ---- bring-up over SSH ------------------------------------------------------------------
+    // ---- bring-up: the guest-agent steps from the node, then SSH as the deploy user ----------
     const connection: command.types.input.remote.ConnectionArgs = {
       host: args.network.addresses[0]?.split("/")[0] ?? "",
       // The deploy identity, never the admins' account (render/host-files.ts: restricted key, sudo
@@ -315,15 +316,18 @@ export class MailcowVm extends pulumi.ComponentResource {
       dialErrorLimit: 60,
       perDialTimeout: 10,
     };
-    const cloudInitDone = new command.remote.Command(
-      `${name}-cloud-init`,
-      {
-        connection,
-        create: `cloud-init status --wait >/dev/null || true; test -f ${HOST_READY_MARKER} || { echo "mailstack host setup failed: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
-        triggers: [vm.id],
-      },
-      { parent: this, dependsOn: [vm] },
-    );
+    // Checked over SSH as the deploy user once the guest-agent steps (admin-access) have made sure
+    // that user exists: a VM deployed before it did gets it there first.
+    const cloudInitCheck = (after: pulumi.Resource) =>
+      new command.remote.Command(
+        `${name}-cloud-init`,
+        {
+          connection,
+          create: `cloud-init status --wait >/dev/null || true; test -f ${HOST_READY_MARKER} || { echo "mailstack host setup failed: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
+          triggers: [vm.id],
+        },
+        { parent: this, dependsOn: [vm, after] },
+      );
 
     // Steps that hold secrets are rendered with them and run from stdin only; the others are
     // rendered without secrets, so they stay readable, and are installed on the host as they run.
@@ -331,7 +335,10 @@ export class MailcowVm extends pulumi.ComponentResource {
       .all([hostInput, secrets, args.tlsKeyPem])
       .apply(([input, values, key]) => bringUp(input, values, key));
     const withoutSecrets = hostInput.apply((input) => bringUp(input, REDACTED_HOST_SECRETS, ""));
-    let previous: pulumi.Resource = cloudInitDone;
+    // The guest-agent steps follow the host key read (the agent answers by then); the SSH steps
+    // follow them and the cloud-init check.
+    let previous: pulumi.Resource = hostKeyCommand;
+    let cloudInitDone: command.remote.Command | undefined;
     let last: command.remote.Command | undefined;
     // Which steps there are, in which order and which hold secrets depends on the configuration
     // only (not on generated keys or passwords): the renderer's own list, rendered without them.
@@ -343,25 +350,50 @@ export class MailcowVm extends pulumi.ComponentResource {
         if (found?.name !== step.name) throw new Error(`internal: bring-up step ${index} is not ${step.name}`);
         return found;
       };
-      const stdin = step.secret
-        ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
-        : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
-      last = new command.remote.Command(
-        `${name}-${step.name}`,
-        {
-          connection,
-          create: "sudo bash -s",
-          stdin,
-          // A new script (new content) runs again; unchanged ones never re-run.
-          triggers: [stdin.apply(sha256Hex)],
-          logging: step.secret ? "none" : "stdoutAndStderr",
-        },
-        {
-          parent: this,
-          dependsOn: [previous],
-          ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
-        },
-      );
+      if (step.via === "guest-agent") {
+        // Through the guest agent from the node (render/scripts/guest-step.sh): independent of any
+        // SSH identity in the VM, so it can create the deploy user on a VM deployed before it.
+        if (step.secret || cloudInitDone) throw new Error(`internal: guest-agent step ${step.name} is misplaced`);
+        const stdin = pulumi
+          .all([vm.vmId, withoutSecrets])
+          .apply(([vmId, all]) => guestStepScript(vmId, step.name, installAndRun(rendered(all).script)));
+        last = new command.remote.Command(
+          `${name}-${step.name}`,
+          {
+            connection: nodeConnection,
+            create: "bash -s",
+            stdin,
+            // Again on a new VM (harmless after its first boot) and whenever the script changes.
+            triggers: [vm.id, stdin.apply(sha256Hex)],
+            logging: "stdoutAndStderr",
+          },
+          { parent: this, dependsOn: [previous] },
+        );
+      } else {
+        if (!cloudInitDone) {
+          cloudInitDone = cloudInitCheck(previous);
+          previous = cloudInitDone;
+        }
+        const stdin = step.secret
+          ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
+          : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
+        last = new command.remote.Command(
+          `${name}-${step.name}`,
+          {
+            connection,
+            create: "sudo bash -s",
+            stdin,
+            // A new script (new content) runs again; unchanged ones never re-run.
+            triggers: [stdin.apply(sha256Hex)],
+            logging: step.secret ? "none" : "stdoutAndStderr",
+          },
+          {
+            parent: this,
+            dependsOn: [previous],
+            ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+          },
+        );
+      }
       previous = last;
       commands.set(step.name, last);
     });

@@ -160,6 +160,12 @@ export interface BringUpStep {
   readonly secret: boolean;
   /** What the step installs, for the plan's files/ view. */
   readonly files: readonly InstalledFile[];
+  /**
+   * How the step reaches the VM: over SSH as the deploy user (`sudo bash -s`), or through the
+   * Proxmox guest agent from the node, for the step that creates that user and its sshd settings
+   * (render/proxmox.ts guestStepScript). Guest-agent steps come first and hold no secrets.
+   */
+  readonly via: "ssh" | "guest-agent";
 }
 
 /**
@@ -169,18 +175,19 @@ export interface BringUpStep {
  */
 export function bringUp(input: MailcowHostInput, secrets: HostSecrets, tlsKeyPem: string): BringUpStep[] {
   const root = MAILCOW_DIR;
-  const hostStep = (script: HostScript): BringUpStep => ({
+  const hostStep = (script: HostScript, via: BringUpStep["via"] = "ssh"): BringUpStep => ({
     name: script.name,
     script,
     secret: false,
     files: script.files,
+    via,
   });
   const install = (
     name: string,
     files: InstalledFile[],
     onChange: { restart: string[] } | "up",
     secret = false,
-  ): BringUpStep => ({ name, files, secret, script: installFilesScript(name, files, { root, onChange }) });
+  ): BringUpStep => ({ name, files, secret, via: "ssh", script: installFilesScript(name, files, { root, onChange }) });
   const updates = {
     ...input.updates,
     hostname: input.hostname,
@@ -190,20 +197,25 @@ export function bringUp(input: MailcowHostInput, secrets: HostSecrets, tlsKeyPem
   const [adminAccess, baseHardening, ...rest] = hostScripts(input);
   if (!adminAccess || !baseHardening) throw new Error("internal: host scripts missing");
   const steps: BringUpStep[] = [
-    hostStep(adminAccess),
+    // The deploy user, its key and sshd's settings for it: through the guest agent, so a VM deployed
+    // before that user existed gets it on its next `up` (and a broken sshd drop-in is repaired the
+    // same way); every later step connects as that user.
+    hostStep(adminAccess, "guest-agent"),
     // Secret, so not a first-boot script: until it runs, the admin has no password (and no sudo).
     {
       name: "admin-password",
       secret: true,
+      via: "ssh",
       files: [],
       script: adminPasswordScript(input.admin.username, secrets.adminSudoPassword),
     },
     hostStep(baseHardening),
     hostStep(networkScript(netplanConfig(input.network))),
-    ...rest.map(hostStep),
+    ...rest.map((script) => hostStep(script)),
     {
       name: "tls-key",
       secret: true,
+      via: "ssh",
       files: [
         { path: `${root}/data/assets/ssl/acme/key.pem`, mode: "0600", content: tlsKeyPem },
         { path: `${root}/data/assets/ssl/key.pem`, mode: "0600", content: tlsKeyPem },

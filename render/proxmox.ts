@@ -1,8 +1,9 @@
 // Commands for the Proxmox node (pure). The VM's SSH host key is read through the QEMU guest agent
 // on the node, whose own host key is pinned in the config: the bring-up then verifies the VM's key
-// instead of trusting the first one it sees.
+// instead of trusting the first one it sees. The step that sets up SSH access to the VM runs
+// through the guest agent too, so it never depends on the access it sets up.
 
-import { renderScript, shellQuote } from "./shell";
+import { b64, renderScript, shellQuote } from "./shell";
 
 /**
  * Snippet directory of a Proxmox storage on the node, for the plan's view ("local" is /var/lib/vz;
@@ -54,10 +55,31 @@ export function snippetDeleteCommand(volume: string): string {
   return `f=$(pvesm path ${shellQuote(volume)}) && rm -f -- "$f"`;
 }
 
+function checkedVmId(vmId: number): number {
+  if (!Number.isInteger(vmId) || vmId < 100) throw new Error(`invalid VM id ${vmId}`);
+  return vmId;
+}
+
 /** Prints VM `vmId`'s SSH host key on the node (render/scripts/guest-host-key.sh). */
 export function guestHostKeyScript(vmId: number): string {
-  if (!Number.isInteger(vmId) || vmId < 100) throw new Error(`invalid VM id ${vmId}`);
-  return renderScript("guest-host-key", { VM_ID: vmId });
+  return renderScript("guest-host-key", { VM_ID: checkedVmId(vmId) });
+}
+
+/** How long a step run through the guest agent (and the first boot before it) may take. */
+export const GUEST_STEP_TIMEOUT_SECONDS = 3600;
+
+/**
+ * Runs `guestScript` (bash, no secrets: it travels in the node command's stdin and is logged) as
+ * root inside VM `vmId` through the guest agent, after cloud-init's first boot is done, on the node
+ * (render/scripts/guest-step.sh). The step's output and exit code are the guest script's.
+ */
+export function guestStepScript(vmId: number, step: string, guestScript: string): string {
+  return renderScript("guest-step", {
+    VM_ID: checkedVmId(vmId),
+    STEP: step,
+    STEP_TIMEOUT: GUEST_STEP_TIMEOUT_SECONDS,
+    GUEST_SCRIPT_B64: b64(guestScript),
+  });
 }
 
 /** The "type base64" of an OpenSSH public key line, as @pulumi/command's hostKey wants it. */

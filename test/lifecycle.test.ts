@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PlanResult } from "../plan/run";
 import { plain } from "../plan/engine";
-import { planWithKeys } from "./plans";
+import { dependencyClosure, planWithKeys } from "./plans";
 import { planChanges, summary, type Step } from "./support/lifecycle";
 
 const plainInputs = (inputs: unknown) => plain(inputs) as Record<string, unknown>;
@@ -233,5 +233,106 @@ describe("two stacks on one Proxmox cluster", () => {
       expect.arrayContaining(["file", "vmid", "vmname", "storage", "backupjob"]),
     );
     expect([...prodNames].filter((name) => stagingNames.has(name))).toEqual([]);
+  });
+});
+
+describe("a stack deployed before the deploy identity (main f1e1c1f), on its next `up`", () => {
+  // What that code registered for the mail host, in the new plan's terms: every VM command
+  // connected as the admin (`mailops`, the deploy key in the admin's authorized_keys, NOPASSWD
+  // sudo), admin-access was one of those SSH commands, there was neither the admin-password step nor
+  // its generated password, SOGo was restarted by a command line, and the first-boot snippet had no
+  // deploy user. Contents that changed are stand-ins: only that they differ matters to the engine.
+  const VM_ADDRESS = "10.3.0.4";
+  let after: PlanResult;
+  let steps: Step[];
+  const isVmCommand = (inputs: Record<string, unknown>) =>
+    (inputs.connection as { host?: unknown } | undefined)?.host === VM_ADDRESS;
+
+  beforeAll(async () => {
+    // Applied plans: the VM connection carries the host key the node read, as in the state.
+    after = (await planWithKeys({}, { preview: false })).result;
+    const vmConnection = after.run.resources.map((r) => plainInputs(r.inputs)).find((inputs) => isVmCommand(inputs))
+      ?.connection as Record<string, unknown>;
+    const oldInputs = (name: string, inputs: Record<string, unknown>): Record<string, unknown> | undefined => {
+      if (name === "mailcow-admin-password" || name === "mailcow-admin-sudo-password") return undefined;
+      if (name === "mailcow-admin-access")
+        return {
+          connection: { ...vmConnection, user: "mailops" },
+          create: "sudo bash -s",
+          stdin: "[f1e1c1f admin-access: mailops with the deploy key, NOPASSWD sudo, AllowUsers mailops]",
+          triggers: ["[its hash]"],
+          logging: "stdoutAndStderr",
+        };
+      if (name === "mailcow-user-data") return { ...inputs, stdin: "[f1e1c1f user-data: no deploy user]" };
+      if (!isVmCommand(inputs)) return inputs;
+      const asAdmin: Record<string, unknown> = {
+        ...inputs,
+        connection: { ...(inputs.connection as object), user: "mailops" },
+      };
+      if (name === "mailcow-tenants-sogo-restart") {
+        const { stdin: _stdin, ...rest } = asAdmin;
+        return { ...rest, create: "cd /opt/mailcow-dockerized && sudo docker compose restart sogo-mailcow" };
+      }
+      return asAdmin;
+    };
+    const before = {
+      ...after.run,
+      resources: after.run.resources.flatMap((r) => {
+        const inputs = oldInputs(r.name, plainInputs(r.inputs));
+        return inputs ? [{ ...r, inputs: inputs }] : [];
+      }),
+    };
+    steps = await planChanges(before, after.run);
+  });
+
+  const urnOf = (name: string) => {
+    const found = after.run.resources.find((r) => r.name === name);
+    if (!found) throw new Error(`no resource ${name}`);
+    return found.urn;
+  };
+
+  it("keeps the VM (and everything that must live on); admin-access is replaced by the guest-agent step on the node", () => {
+    const actions = summary(steps);
+    expect(actions["mailcow-vm"]).toBeUndefined();
+    expect(actions["mailcow-image"]).toBeUndefined();
+    expect(actions["mailcow-network-config"]).toBeUndefined();
+    expect(actions).toMatchObject({
+      "mailcow-user-data": "update",
+      "mailcow-admin-access": "replace",
+      "mailcow-admin-password": "create",
+      "mailcow-admin-sudo-password": "create",
+    });
+    expectKept(steps);
+    const adminAccess = after.run.resources.find((r) => r.name === "mailcow-admin-access");
+    const inputs = plainInputs(adminAccess?.inputs) as {
+      connection: { host: string; user: string };
+      create: string;
+      stdin: string;
+    };
+    const hostKey = after.run.resources.find((r) => r.name === "mailcow-host-key");
+    // The node's connection (the one that reads the VM's host key), never an SSH identity in the VM.
+    expect(inputs.connection).toEqual((plainInputs(hostKey?.inputs) as { connection: unknown }).connection);
+    expect(inputs.connection.host).not.toBe(VM_ADDRESS);
+    expect(inputs.create).toBe("bash -s");
+    expect(inputs.stdin).toMatch(/qm guest exec "\$VM_ID" --timeout "\$STEP_TIMEOUT" --pass-stdin 1 -- bash -s/);
+  });
+
+  it("re-runs every deploy-user step in place (connection changed, not replaced), each after admin-access", () => {
+    const vmSteps = steps.filter((s) => {
+      const resource = after.run.resources.find((r) => r.urn === s.urn);
+      return resource !== undefined && isVmCommand(plainInputs(resource.inputs));
+    });
+    expect(vmSteps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(["mailcow-cloud-init", "mailcow-base-hardening", "mailcow-mailcow-up"]),
+    );
+    const adminAccess = urnOf("mailcow-admin-access");
+    for (const step of vmSteps) {
+      expect(["update", "replace", "create"], step.name).toContain(step.action);
+      if (step.action === "update") expect(step.changed, step.name).toContain("connection.user");
+      // The engine runs a resource after everything it depends on.
+      expect(dependencyClosure(after.run, step.urn).has(adminAccess), step.name).toBe(true);
+    }
+    // The cloud-init check and the first-boot-only steps are not replaced (their triggers stay).
+    expect(vmSteps.find((s) => s.name === "mailcow-cloud-init")).toMatchObject({ action: "update" });
   });
 });
