@@ -31,6 +31,15 @@ export const setMockOptions = settings.setMockOptions;
 /** Resolves once every outstanding registration has completed (runtime/settings.js, not exported in the types). */
 export const waitForRPCs = (settings as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs;
 
+/**
+ * The SDK's promise leak tracker (runtime/debuggable.js): every call site reads
+ * `debuggable_1.debuggablePromise` from this module object when it runs, so replacing the export
+ * takes effect everywhere (the module object itself: an `import *` namespace only has getters).
+ */
+export const promiseTracking = createRequire(require.resolve("@pulumi/pulumi"))("./runtime/debuggable") as {
+  debuggablePromise: <T>(promise: Promise<T>, context: unknown) => Promise<T>;
+};
+
 /** Whether the CLI passed config `key` as a secret (runtime/config.js, not in the types). */
 export const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret: (key: string) => boolean }).isConfigSecret;
 

@@ -13,9 +13,10 @@ import {
   wire as rpc,
 } from "../common/sdk-internals";
 import { generateLocally, generatesLocally, type Generated } from "./local-values";
+import { quietSdk } from "./quiet-sdk";
 
-/** A value in the engine's wire form: secrets, unknowns, assets and resource references are tagged. */
-export type WireValue = unknown;
+export { isSecret, isUnknown, plain, policyView, redact, SECRET, UNKNOWN, type WireValue } from "./wire";
+import type { WireValue } from "./wire";
 
 export interface RecordedResource {
   readonly urn: string;
@@ -262,18 +263,7 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
   // As under the CLI (caching is its default since 3.0): serialize each dynamic provider once.
   runtimeOptions().cacheDynamicProviders = true;
 
-  // What costs most at scale is stack traces the SDK takes and never shows: one per tracked promise
-  // (runtime/debuggable.js, `new Error().stack` for its leak report) and one of unlimited depth per
-  // resource for a source position (Resource.callsites in resource.js) the engine here ignores.
-  // Both are turned off for the run (MAILSTACK_STACK_TRACES=1 keeps them, to debug the program).
-  const keepTraces = process.env.MAILSTACK_STACK_TRACES === "1";
-  const resourceClass = pulumi.Resource as unknown as { callsites: () => unknown[] };
-  const { callsites } = resourceClass;
-  const traceLimit = Error.stackTraceLimit;
-  if (!keepTraces) {
-    Error.stackTraceLimit = 0;
-    resourceClass.callsites = () => [];
-  }
+  const restoreSdk = quietSdk();
   const errorsBefore = errorCount();
   // Like the CLI's program runner, the run owns the promise rejections that happen during it:
   // a failed output (an invoke without answer, an apply or renderer that throws) fails the run at
@@ -325,8 +315,7 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
     process.off("beforeExit", stalled);
     process.off("unhandledRejection", collect);
     for (const listener of others) process.on("unhandledRejection", listener);
-    Error.stackTraceLimit = traceLimit;
-    resourceClass.callsites = callsites;
+    restoreSdk();
     if (skipBefore === undefined) delete process.env[SKIP_COMPONENT_INPUTS];
     else process.env[SKIP_COMPONENT_INPUTS] = skipBefore;
   }
@@ -343,63 +332,4 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
 
 function errorCount(): number {
   return (pulumi.log as unknown as { errcnt?: number }).errcnt ?? 0;
-}
-
-// ---- reading wire values ---------------------------------------------------------------
-
-export const SECRET = "[secret]";
-export const UNKNOWN = "[unknown]";
-
-function sigOf(value: unknown): string | undefined {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
-  const sig = (value as Record<string, unknown>)[rpc.specialSigKey];
-  return typeof sig === "string" ? sig : undefined;
-}
-
-/** True when a wire value is, or directly wraps, a secret. */
-export function isSecret(value: WireValue): boolean {
-  const sig = sigOf(value);
-  if (sig === rpc.specialSecretSig) return true;
-  return sig === rpc.specialOutputValueSig && (value as { secret?: boolean }).secret === true;
-}
-
-export function isUnknown(value: WireValue): boolean {
-  if (value === rpc.unknownValue) return true;
-  return sigOf(value) === rpc.specialOutputValueSig && !("value" in (value as object));
-}
-
-function convert(value: WireValue, secret: (inner: WireValue) => unknown, unknown: unknown = UNKNOWN): unknown {
-  if (isSecret(value)) return secret((value as { value?: unknown }).value);
-  if (isUnknown(value)) return unknown;
-  if (Array.isArray(value)) return value.map((item) => convert(item, secret, unknown));
-  if (value === null || typeof value !== "object") return value;
-  const object = value as Record<string, unknown>;
-  const sig = sigOf(object);
-  if (sig === rpc.specialResourceSig) return object.urn;
-  if (sig === rpc.specialOutputValueSig) return convert(object.value, secret, unknown);
-  if (sig === rpc.specialAssetSig) return { asset: object.text ?? object.path ?? object.uri };
-  if (sig === rpc.specialArchiveSig) {
-    return { archive: object.path ?? object.uri ?? convert(object.assets, secret, unknown) };
-  }
-  const result: Record<string, unknown> = {};
-  for (const key of Object.keys(object).sort()) result[key] = convert(object[key], secret, unknown);
-  return result;
-}
-
-/**
- * A wire value as the policy SDK hands it to rules: secrets unwrapped, values a preview cannot
- * know as the SDK's unknown sentinel (its proxy then throws when a rule reads them).
- */
-export function policyView(value: WireValue): unknown {
-  return convert(value, (inner) => policyView(inner), rpc.unknownValue);
-}
-
-/** JSON-safe view of a wire value with every secret replaced by "[secret]". */
-export function redact(value: WireValue): unknown {
-  return convert(value, () => SECRET);
-}
-
-/** JSON-safe view of a wire value with secrets unwrapped (for tests that check real content). */
-export function plain(value: WireValue): unknown {
-  return convert(value, (inner) => plain(inner));
 }

@@ -21,20 +21,29 @@ export function zoneFiles(run: ProgramRun, stack: string): PlanFile[] {
     zoneId: typeof zone.zoneId === "string" ? zone.zoneId : "",
     nameServers: Array.isArray(zone.nameServers) ? zone.nameServers.map(String) : undefined,
   }));
-  const ofZone = (type: string, zoneId: string) =>
-    run.resources.filter((r) => r.type === type && (redact(r.inputs) as { zoneId?: unknown }).zoneId === zoneId);
+  // One pass over the resources, each redacted once, grouped by type and zone (in plan order).
+  const byZone = new Map<string, unknown[]>();
+  const ofZone = (type: string, zoneId: string) => byZone.get(`${type} ${zoneId}`) ?? [];
   const listed = new Set(zones.map((zone) => zone.zoneId));
-  for (const resource of run.resources.filter((r) => r.type === TYPES.dnsRecord)) {
-    const zoneId = (redact(resource.inputs) as { zoneId?: unknown }).zoneId;
-    if (typeof zoneId !== "string" || !listed.has(zoneId))
+  const zoned = new Set<string>([TYPES.dnsRecord, TYPES.workersCustomDomain, TYPES.zoneDnssec]);
+  for (const resource of run.resources) {
+    if (!zoned.has(resource.type)) continue;
+    const inputs = redact(resource.inputs) as { zoneId?: unknown };
+    const zoneId = inputs.zoneId;
+    if (resource.type === TYPES.dnsRecord && (typeof zoneId !== "string" || !listed.has(zoneId)))
       throw new Error(
         `the DNS record ${resource.urn} is in zone ${JSON.stringify(zoneId)}, which the stack output "zones" does not list: the zone files need every zone in that output (index.ts)`,
       );
+    if (typeof zoneId !== "string") continue;
+    const key = `${resource.type} ${zoneId}`;
+    const group = byZone.get(key);
+    if (group) group.push(inputs);
+    else byZone.set(key, [inputs]);
   }
   return zones.map((zone) => {
-    const records = ofZone(TYPES.dnsRecord, zone.zoneId).map((r) => redact(r.inputs) as CloudflareRecordArgs);
-    const workers = ofZone(TYPES.workersCustomDomain, zone.zoneId).map(
-      (r) => (redact(r.inputs) as { hostname: string }).hostname,
+    const records = ofZone(TYPES.dnsRecord, zone.zoneId) as CloudflareRecordArgs[];
+    const workers = (ofZone(TYPES.workersCustomDomain, zone.zoneId) as { hostname: string }[]).map(
+      (inputs) => inputs.hostname,
     );
     const signed = ofZone(TYPES.zoneDnssec, zone.zoneId).length > 0;
     const header = [
