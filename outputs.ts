@@ -1,7 +1,7 @@
 // The stack outputs other teams consume (via `pulumi stack output` or a StackReference).
 // Keep this interface stable: renaming a field breaks consumers.
 import type * as pulumi from "@pulumi/pulumi";
-import type { DeclaredRecord } from "./render/dns";
+import type { DeclaredRecord } from "./render/dns-record";
 import type { Endpoints } from "./render/endpoints";
 
 export interface HostedDomainOutputs {
