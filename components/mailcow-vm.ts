@@ -14,7 +14,14 @@ import { showInPlan } from "./plan-files";
 import type { NetworkInput } from "../render/cloud-init";
 import { installAndRun } from "../render/host-scripts";
 import { REDACTED_SECRETS, type MailcowSecrets, type TlsVersion } from "../render/mailcow";
-import { bringUp, cloudInit, renderedFiles, type BringUpStep, type MailcowHostInput } from "../render/mailcow-host";
+import {
+  bringUp,
+  cloudInit,
+  renderedFiles,
+  stepResourceName,
+  type BringUpStep,
+  type MailcowHostInput,
+} from "../render/mailcow-host";
 import type { PostfixClientLimits } from "../render/mailcow";
 import {
   guestHostKeyScript,
@@ -331,8 +338,9 @@ export class MailcowVm extends pulumi.ComponentResource {
       const stdin = step.secret
         ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
         : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
+      const resourceName = stepResourceName(name, step.name);
       last = new command.remote.Command(
-        `${name}-${step.name}`,
+        resourceName,
         {
           connection,
           create: "sudo bash -s",
@@ -345,6 +353,9 @@ export class MailcowVm extends pulumi.ComponentResource {
           parent: this,
           dependsOn: [previous],
           ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+          // The name the step had before stepResourceName stopped the doubled prefix: a stack that
+          // has it keeps the command (no delete and create; see test/renamed-resources.test.ts).
+          ...(resourceName !== `${name}-${step.name}` ? { aliases: [{ name: `${name}-${step.name}` }] } : {}),
         },
       );
       previous = last;

@@ -136,9 +136,17 @@ export function cloudInit(input: MailcowHostInput): { userData: string; networkC
   };
 }
 
+/**
+ * The resource name of a bring-up step's command: `<component>-<step>`, without repeating a prefix
+ * the step name already has ("mailcow" + "mailcow-up" is "mailcow-up", not "mailcow-mailcow-up").
+ */
+export function stepResourceName(component: string, step: string): string {
+  return step.startsWith(`${component}-`) ? step : `${component}-${step}`;
+}
+
 /** One step of the bring-up. */
 export interface BringUpStep {
-  /** Stable: part of the command's resource name. */
+  /** Stable: part of the command's resource name (stepResourceName). */
   readonly name: string;
   readonly script: HostScript;
   /** The script holds secrets: it travels as a secret and its output is not logged. */
