@@ -18,6 +18,7 @@ import {
   bringUp,
   cloudInit,
   renderedFiles,
+  stepAliases,
   stepResourceName,
   type BringUpStep,
   type MailcowHostInput,
@@ -339,6 +340,7 @@ export class MailcowVm extends pulumi.ComponentResource {
         ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
         : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
       const resourceName = stepResourceName(name, step.name);
+      const aliases = stepAliases(name, step.name);
       last = new command.remote.Command(
         resourceName,
         {
@@ -355,7 +357,7 @@ export class MailcowVm extends pulumi.ComponentResource {
           ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
           // The name the step had before stepResourceName stopped the doubled prefix: a stack that
           // has it keeps the command (no delete and create; see test/renamed-resources.test.ts).
-          ...(resourceName !== `${name}-${step.name}` ? { aliases: [{ name: `${name}-${step.name}` }] } : {}),
+          ...(aliases.length > 0 ? { aliases } : {}),
         },
       );
       previous = last;

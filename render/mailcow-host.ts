@@ -144,6 +144,12 @@ export function stepResourceName(component: string, step: string): string {
   return step.startsWith(`${component}-`) ? step : `${component}-${step}`;
 }
 
+/** The names a step's command had before stepResourceName, for its Pulumi aliases (none if unchanged). */
+export function stepAliases(component: string, step: string): { readonly name: string }[] {
+  const before = `${component}-${step}`;
+  return stepResourceName(component, step) === before ? [] : [{ name: before }];
+}
+
 /** One step of the bring-up. */
 export interface BringUpStep {
   /** Stable: part of the command's resource name (stepResourceName). */
