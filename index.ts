@@ -15,7 +15,7 @@ import { VerifySchedule } from "./components/verify-schedule";
 import { dkimKey, mailTlsKeys } from "./components/keys";
 import { clusterPrefix } from "./config/load";
 import { readConfig } from "./config/pulumi";
-import type { BackupOutputs, Deferred, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
+import type { BackupOutputs, DeepInput, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
 import { mailZones } from "./render/dns-zones";
 import { firewallPlan } from "./render/firewall-plan";
 import { publicPorts, serviceEndpoints } from "./render/endpoints";
@@ -27,7 +27,7 @@ import { clusterNames } from "./render/proxmox";
 import { verifyBundle } from "./verify/bundle";
 import { VERIFIED_OUTPUTS } from "./verify/outputs";
 
-function mailstack(): Deferred<StackOutputs> {
+function mailstack(): DeepInput<StackOutputs> {
   const { config, secrets } = readConfig();
   const endpoints = serviceEndpoints(config);
   const host = config.hostname;
@@ -203,7 +203,7 @@ function mailstack(): Deferred<StackOutputs> {
           { providers: [proxmoxProvider] },
         )
       : undefined;
-  const backupOutputs: Deferred<BackupOutputs> = {
+  const backupOutputs: DeepInput<BackupOutputs> = {
     ...(pbs && backup?.pbsEncryptionKey
       ? {
           pbs: {
@@ -331,7 +331,7 @@ function mailstack(): Deferred<StackOutputs> {
     after: mailcow.ready,
   });
 
-  const domains: Record<string, Deferred<HostedDomainOutputs>> = {};
+  const domains: Record<string, DeepInput<HostedDomainOutputs>> = {};
   for (const domain of config.domains) {
     const zone = zones.get(domain.name);
     if (!zone?.dkim || !zone.mtaSts) throw new Error(`internal: no mail records for ${domain.name}`);
@@ -346,7 +346,7 @@ function mailstack(): Deferred<StackOutputs> {
       autodiscoverHost: `autodiscover.${domain.name}`,
     };
   }
-  const delegation: Record<string, Deferred<ZoneDelegationOutputs>> = {};
+  const delegation: Record<string, DeepInput<ZoneDelegationOutputs>> = {};
   for (const plan of plans) {
     const ds = zones.get(plan.zone.name)?.ds;
     delegation[plan.zone.name] = {
@@ -358,7 +358,7 @@ function mailstack(): Deferred<StackOutputs> {
   }
   const tlsa = [...zones.values()].find((zone) => zone.tlsa)?.tlsa;
 
-  const outputs: Deferred<StackOutputs> = {
+  const outputs: DeepInput<StackOutputs> = {
     environment: config.environment,
     mailHost: {
       hostname: host,

@@ -1,7 +1,7 @@
 // The stack outputs other teams consume (via `pulumi stack output` or a StackReference).
 // Keep this interface stable: renaming a field breaks consumers.
 import type * as pulumi from "@pulumi/pulumi";
-import type { DeclaredRecord } from "./render/dns";
+import type { DeclaredRecord } from "./render/dns-record";
 import type { Endpoints } from "./render/endpoints";
 
 export interface HostedDomainOutputs {
@@ -92,11 +92,11 @@ export interface StackOutputs {
   readonly backup: BackupOutputs;
 }
 
-/** A value of T whose parts may still be Outputs (what the program returns). */
-export type Deferred<T> =
+/** T with a pulumi.Input allowed at every level: what the program returns (the SDK resolves nested Outputs). */
+export type DeepInput<T> =
   | pulumi.Input<T>
   | (T extends readonly (infer E)[]
-      ? readonly Deferred<E>[]
+      ? readonly DeepInput<E>[]
       : T extends object
-        ? { readonly [K in keyof T]: Deferred<T[K]> }
+        ? { readonly [K in keyof T]: DeepInput<T[K]> }
         : never);

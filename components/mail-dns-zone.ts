@@ -7,15 +7,14 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { cloudflareRecordArgs } from "../render/cloudflare";
 import {
-  declaredRecord,
   dkimRecord,
   mailZoneRecords,
-  type DeclaredRecord,
   mtaStsId,
   mtaStsPolicyText,
   tlsaSpkiSha256,
   type MailDomainSettings,
 } from "../render/dns";
+import { declaredRecord, type DeclaredRecord, type MapRecordValue } from "../render/dns-record";
 import { mtaStsWorkerScript, MTA_STS_PATH } from "../render/mta-sts-worker";
 import type { MailstackConfig } from "../config/load";
 import type { ZonePlan } from "../render/dns-zones";
@@ -157,11 +156,11 @@ export class MailDnsZone extends pulumi.ComponentResource {
     const specs = mailZoneRecords<pulumi.Output<string>>(
       zoneRecordsInput(args, { ...(dkimValue ? { dkim: dkimValue } : {}), tlsa: tlsaValues }),
     );
-    const lift = (value: string | pulumi.Output<string>, transform: (text: string) => string) =>
+    const mapValue: MapRecordValue<pulumi.Output<string>, pulumi.Output<string>> = (value, transform) =>
       typeof value === "string" ? transform(value) : value.apply(transform);
-    this.records = pulumi.output(specs.map((spec) => declaredRecord(spec, lift)));
+    this.records = pulumi.output(specs.map((spec) => declaredRecord(spec, mapValue)));
     for (const spec of specs) {
-      const record = cloudflareRecordArgs<pulumi.Output<string>, pulumi.Output<string>>(spec, lift);
+      const record = cloudflareRecordArgs(spec, mapValue);
       new cloudflare.DnsRecord(`${name}-${spec.key}`, { zoneId, ...record }, { parent: this });
     }
 

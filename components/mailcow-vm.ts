@@ -20,6 +20,8 @@ import {
   cloudInit,
   REDACTED_HOST_SECRETS,
   renderedFiles,
+  stepAliases,
+  stepResourceName,
   type BringUpStep,
   type HostSecrets,
   type MailcowHostInput,
@@ -98,6 +100,15 @@ export interface MailcowVmArgs {
 
 export const LAN_INTERFACE = "lan0";
 const CPU_TYPE = "x86-64-v2-AES";
+
+/**
+ * The name a bring-up step's command had before stepResourceName stopped the doubled prefix, as an
+ * alias: a stack that has it keeps the command (no delete and create; test/renamed-resources.test.ts).
+ */
+function stepAliasOption(component: string, step: string): pulumi.CustomResourceOptions {
+  const aliases = stepAliases(component, step);
+  return aliases.length > 0 ? { aliases } : {};
+}
 
 export class MailcowVm extends pulumi.ComponentResource {
   readonly vmId: pulumi.Output<number>;
@@ -358,7 +369,7 @@ export class MailcowVm extends pulumi.ComponentResource {
           .all([vm.vmId, withoutSecrets])
           .apply(([vmId, all]) => guestStepScript(vmId, step.name, installAndRun(rendered(all).script)));
         last = new command.remote.Command(
-          `${name}-${step.name}`,
+          stepResourceName(name, step.name),
           {
             connection: nodeConnection,
             create: "bash -s",
@@ -367,7 +378,7 @@ export class MailcowVm extends pulumi.ComponentResource {
             triggers: [vm.id, stdin.apply(sha256Hex)],
             logging: "stdoutAndStderr",
           },
-          { parent: this, dependsOn: [previous] },
+          { parent: this, dependsOn: [previous], ...stepAliasOption(name, step.name) },
         );
       } else {
         if (!cloudInitDone) {
@@ -378,7 +389,7 @@ export class MailcowVm extends pulumi.ComponentResource {
           ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
           : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
         last = new command.remote.Command(
-          `${name}-${step.name}`,
+          stepResourceName(name, step.name),
           {
             connection,
             create: "sudo bash -s",
@@ -391,6 +402,7 @@ export class MailcowVm extends pulumi.ComponentResource {
             parent: this,
             dependsOn: [previous],
             ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+            ...stepAliasOption(name, step.name),
           },
         );
       }

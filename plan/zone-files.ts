@@ -1,8 +1,9 @@
 // dns/<zone>.zone for every zone of the stack: the records mailstack manages there, read back from
 // the custom resources the Cloudflare provider receives (so the file shows exactly what `pulumi up`
-// does). The zones and their name servers come from the stack output `zones` (outputs.ts), never
+// does) into DnsRecords (render/cloudflare.ts recordFromCloudflareArgs), which the zone file writes. The zones and their name servers come from the stack output `zones` (outputs.ts), never
 // from a component's inputs: the SDK may not send those (PULUMI_NODEJS_SKIP_COMPONENT_INPUTS).
-import type { CloudflareRecordArgs } from "../render/cloudflare";
+import { recordFromCloudflareArgs, type CloudflareRecordArgs } from "../render/cloudflare";
+import type { DnsRecord } from "../render/dns-record";
 import { zoneFile } from "../render/zonefile";
 import { TYPES } from "../common/resource-types";
 import { redact, type ProgramRun } from "./engine";
@@ -41,7 +42,7 @@ export function zoneFiles(run: ProgramRun, stack: string): PlanFile[] {
     else byZone.set(key, [inputs]);
   }
   return zones.map((zone) => {
-    const records = ofZone(TYPES.dnsRecord, zone.zoneId) as CloudflareRecordArgs[];
+    const records = (ofZone(TYPES.dnsRecord, zone.zoneId) as CloudflareRecordArgs[]).map(recordFromCloudflareArgs);
     const workers = (ofZone(TYPES.workersCustomDomain, zone.zoneId) as { hostname: string }[]).map(
       (inputs) => inputs.hostname,
     );
@@ -71,7 +72,7 @@ export function zoneFiles(run: ProgramRun, stack: string): PlanFile[] {
 }
 
 /** The TTL most records of the zone have (the stack gives them all mailstack:dns.ttl); 1 is Cloudflare's 300 s. */
-function usualTtl(records: readonly CloudflareRecordArgs[]): number {
+function usualTtl(records: readonly DnsRecord[]): number {
   const counts = new Map<number, number>();
   for (const record of records) counts.set(record.ttl, (counts.get(record.ttl) ?? 0) + 1);
   const [ttl = 3600] = [...counts].sort(([a, n], [b, m]) => m - n || a - b).map(([value]) => value);

@@ -1,61 +1,11 @@
-// The DNS record set of a mail zone (pure: no Pulumi import). MailDnsZone declares exactly
-// these records on Cloudflare; the offline plan writes them as a zone file; the lab tests load
-// that zone file into Knot behind a validating Unbound.
-//
-// Record values derived from keys (DKIM, TLSA) are of type V: plain strings here and in the
-// tests, pulumi.Output<string> in the component, so the record *set* is known before any key.
+// The DNS record set of a mail zone (pure: no Pulumi import): the record values (SPF, DMARC,
+// MTA-STS, TLS-RPT, DKIM, TLSA) and every record a zone gets. MailDnsZone declares exactly these
+// records on Cloudflare; the offline plan writes them as a zone file; the lab tests load that zone
+// file into Knot behind a validating Unbound. The record type itself is in render/dns-record.ts.
 import { createPublicKey } from "node:crypto";
+import type { DnsRecordSpec, SrvData } from "./dns-record";
 import { sha256Hex } from "./hash";
 import { MAIL_SERVICES, offers, type MailServices } from "./endpoints";
-
-export interface SrvData {
-  readonly priority: number;
-  readonly weight: number;
-  readonly port: number;
-  /** Target host, or "." when the service is not offered (RFC 2782, RFC 6186 §4). */
-  readonly target: string;
-}
-export interface TlsaData<V = string> {
-  readonly usage: 3;
-  readonly selector: 1;
-  readonly matchingType: 1;
-  /** Hex SHA-256 of the DER SubjectPublicKeyInfo. */
-  readonly certificate: V;
-}
-export interface CaaData {
-  readonly flags: 0 | 128;
-  readonly tag: "issue" | "issuewild" | "iodef";
-  readonly value: string;
-}
-
-interface RecordBase {
-  /** Stable identifier within the zone; part of the Pulumi resource name. */
-  readonly key: string;
-  /** Owner name, fully qualified, without the trailing dot. */
-  readonly name: string;
-  readonly ttl: number;
-  /** Why the record exists (Cloudflare record comment, zone file comment). */
-  readonly comment: string;
-}
-
-/**
- * One DNS record, discriminated on its type: a switch over `type` that misses a case does not
- * compile (see `assertNever`). TXT content is the logical text (quoting and splitting happen on output).
- */
-export type DnsRecordSpec<V = string> =
-  | (RecordBase & { readonly type: "A" | "AAAA" | "CNAME"; readonly content: string })
-  | (RecordBase & { readonly type: "MX"; readonly content: string; /** MX preference. */ readonly priority: number })
-  | (RecordBase & { readonly type: "TXT"; readonly content: string | V })
-  | (RecordBase & { readonly type: "SRV"; readonly srv: SrvData })
-  | (RecordBase & { readonly type: "TLSA"; readonly tlsa: TlsaData<V> })
-  | (RecordBase & { readonly type: "CAA"; readonly caa: CaaData });
-
-export type RecordType = DnsRecordSpec["type"];
-
-/** The compile-time end of an exhaustive switch over a union's discriminant. */
-export function assertNever(value: never): never {
-  throw new Error(`unhandled case ${JSON.stringify(value)}`);
-}
 
 export type { MailServices };
 
@@ -167,21 +117,6 @@ export function dkimRecord(publicKeyPem: string): string {
 /** TLSA 3 1 1 association data: SHA-256 over the DER SubjectPublicKeyInfo (RFC 6698 §2.1). */
 export function tlsaSpkiSha256(publicKeyPem: string): string {
   return sha256Hex(spkiDer(publicKeyPem));
-}
-
-/** A TXT value as DNS character-strings: quoted, escaped, at most 255 bytes each. */
-export function txtStrings(text: string): string {
-  const bytes = Buffer.from(text, "utf8");
-  const chunks: string[] = [];
-  for (let start = 0; start < bytes.length || chunks.length === 0;) {
-    let end = Math.min(start + 255, bytes.length);
-    // Never split inside a UTF-8 sequence.
-    while (end < bytes.length && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
-    chunks.push(bytes.subarray(start, end).toString("utf8"));
-    start = end;
-    if (start >= bytes.length) break;
-  }
-  return chunks.map((chunk) => `"${chunk.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(" ");
 }
 
 // ---- the record set -----------------------------------------------------------------------
@@ -365,51 +300,4 @@ export function mailZoneRecords<V = string>(input: MailZoneInput<V>): DnsRecordS
     comment: "where CAs report policy violations",
   });
   return records;
-}
-
-// ---- the record set as the stack outputs it -------------------------------------------------
-
-/**
- * A managed record as the stack reports it (stack output zones.<zone>.records) and `verify`
- * compares it with what DNS serves: the value in presentation form, TXT as its logical text
- * (not split into strings), names without the trailing dot. Values derived from keys are V.
- */
-export interface DeclaredRecord<V = string> {
-  readonly name: string;
-  readonly type: RecordType;
-  readonly value: string | V;
-}
-
-/** The declared form of a record; `lift` applies a text transformation to a value that may be V. */
-export function declaredRecord<V, W>(
-  spec: DnsRecordSpec<V>,
-  lift: (value: string | V, transform: (text: string) => string) => string | W,
-): DeclaredRecord<W> {
-  const value = ((): string | W => {
-    switch (spec.type) {
-      case "MX":
-        return lift(spec.content ?? "", (host) => `${spec.priority ?? 10} ${host}`);
-      case "SRV": {
-        const srv = spec.srv;
-        if (!srv) throw new Error(`SRV record ${spec.name} has no data`);
-        return `${srv.priority} ${srv.weight} ${srv.port} ${srv.target}`;
-      }
-      case "TLSA": {
-        const tlsa = spec.tlsa;
-        if (!tlsa) throw new Error(`TLSA record ${spec.name} has no data`);
-        return lift(
-          tlsa.certificate,
-          (hex) => `${tlsa.usage} ${tlsa.selector} ${tlsa.matchingType} ${hex.toLowerCase()}`,
-        );
-      }
-      case "CAA": {
-        const caa = spec.caa;
-        if (!caa) throw new Error(`CAA record ${spec.name} has no data`);
-        return `${caa.flags} ${caa.tag} "${caa.value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
-      }
-      default:
-        return lift(spec.content ?? "", (text) => text);
-    }
-  })();
-  return { name: spec.name, type: spec.type, value };
 }

@@ -151,9 +151,23 @@ export interface HostSecrets extends MailcowSecrets {
 
 export const REDACTED_HOST_SECRETS: HostSecrets = { ...REDACTED_SECRETS, adminSudoPassword: "[secret]" };
 
+/**
+ * The resource name of a bring-up step's command: `<component>-<step>`, without repeating a prefix
+ * the step name already has ("mailcow" + "mailcow-up" is "mailcow-up", not "mailcow-mailcow-up").
+ */
+export function stepResourceName(component: string, step: string): string {
+  return step.startsWith(`${component}-`) ? step : `${component}-${step}`;
+}
+
+/** The names a step's command had before stepResourceName, for its Pulumi aliases (none if unchanged). */
+export function stepAliases(component: string, step: string): { readonly name: string }[] {
+  const before = `${component}-${step}`;
+  return stepResourceName(component, step) === before ? [] : [{ name: before }];
+}
+
 /** One step of the bring-up. */
 export interface BringUpStep {
-  /** Stable: part of the command's resource name. */
+  /** Stable: part of the command's resource name (stepResourceName). */
   readonly name: string;
   readonly script: HostScript;
   /** The script holds secrets: it travels as a secret and its output is not logged. */

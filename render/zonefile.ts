@@ -1,12 +1,12 @@
-// Writes Cloudflare DNS records as an RFC 1035 master file (pure), for review, registrar
-// hand-off and migrations. SOA and NS belong to Cloudflare; they are included so that the file
-// loads in any DNS server, with the zone's assigned name servers when the config names them.
-import type { CloudflareRecordArgs } from "./cloudflare";
-import { assertNever } from "./dns";
+// Writes DNS records as an RFC 1035 master file (pure), for review, registrar hand-off and
+// migrations. It takes our record type (render/dns-record.ts), the one the Cloudflare arguments
+// are made from too. SOA and NS belong to Cloudflare; they are included so that the file loads in
+// any DNS server, with the zone's assigned name servers when the config names them.
+import { assertNever, txtStrings, type DnsRecord } from "./dns-record";
 
 export interface ZoneFileInput {
   readonly zone: string;
-  readonly records: readonly CloudflareRecordArgs[];
+  readonly records: readonly DnsRecord[];
   readonly nameServers?: readonly string[];
   readonly header?: readonly string[];
   /** Cloudflare's "automatic" TTL (ttl: 1) is 300 seconds. */
@@ -19,30 +19,33 @@ function absolute(name: string): string {
   return name === "." || name.endsWith(".") ? name : `${name}.`;
 }
 
-function rdata(record: CloudflareRecordArgs): string {
-  const data = (record.data ?? {}) as Readonly<Record<string, string | number | undefined>>;
-  const field = (key: string) => String(data[key] ?? "");
+function rdata(record: DnsRecord): string {
   switch (record.type) {
     case "A":
     case "AAAA":
+      return record.content;
     case "TXT":
-      // TXT content is already DNS character-strings (render/cloudflare.ts quotes it).
-      return String(record.content);
+      return txtStrings(record.content);
     case "CNAME":
-      return absolute(String(record.content));
+      return absolute(record.content);
     case "MX":
-      return `${record.priority ?? 10} ${absolute(String(record.content))}`;
-    case "SRV":
-      return `${field("priority")} ${field("weight")} ${field("port")} ${absolute(field("target"))}`;
-    case "TLSA":
-      return `${field("usage")} ${field("selector")} ${field("matchingType")} ${field("certificate")}`;
-    case "CAA":
-      return `${field("flags")} ${field("tag")} "${field("value").replace(/["\\]/g, (c) => `\\${c}`)}"`;
+      return `${record.priority} ${absolute(record.content)}`;
+    case "SRV": {
+      const { srv } = record;
+      return `${srv.priority} ${srv.weight} ${srv.port} ${absolute(srv.target)}`;
+    }
+    case "TLSA": {
+      const { tlsa } = record;
+      return `${tlsa.usage} ${tlsa.selector} ${tlsa.matchingType} ${tlsa.certificate}`;
+    }
+    case "CAA": {
+      const { caa } = record;
+      return `${caa.flags} ${caa.tag} "${caa.value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+    }
     default:
-      return assertNever(record.type);
+      return assertNever(record);
   }
 }
-
 export function zoneFile(input: ZoneFileInput): string {
   const ttl = input.defaultTtl ?? 3600;
   const nameServers = input.nameServers ?? [`ns1.cloudflare.invalid`, `ns2.cloudflare.invalid`];

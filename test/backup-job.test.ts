@@ -136,7 +136,7 @@ describe("BackupJob", () => {
     const { result } = await planWithKeys();
     const install = byName(result, "backup-offsite-install");
     const dependencies = dependencyClosure(result.run, install.urn);
-    expect(dependencies.has(byName(result, "mailcow-mailcow-up").urn)).toBe(true);
+    expect(dependencies.has(byName(result, "mailcow-up").urn)).toBe(true);
     expect(dependencies.has(byName(result, "backup-offsite-secrets").urn)).toBe(true);
     const planned = new Map(result.files.map((file) => [file.path, file.content]));
     expect(planned.get("files/mailcow-vm/etc/systemd/system/mailstack-backup.timer")).toContain(

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { plainRecordArgs } from "../render/cloudflare";
+import { plainRecordArgs, recordFromCloudflareArgs } from "../render/cloudflare";
 import {
   dkimRecord,
   dmarcRecord,
@@ -11,11 +11,9 @@ import {
   mtaStsId,
   mtaStsPolicyText,
   tlsaSpkiSha256,
-  txtStrings,
-  type DnsRecordSpec,
-  type RecordType,
   type MailZoneInput,
 } from "../render/dns";
+import { txtStrings, txtText, type DnsRecordSpec, type RecordType } from "../render/dns-record";
 import { mailZones } from "../render/dns-zones";
 import { zoneFile } from "../render/zonefile";
 import { baseConfig, load, type ConfigObject } from "./fixtures";
@@ -131,6 +129,14 @@ describe("record values", () => {
     expect(txtStrings("")).toBe('""');
   });
 
+  it("reads character-strings back into the text they were written from", () => {
+    for (const text of ["", 'a "b" \\c', "é".repeat(200), "x".repeat(600), '\\"" ""']) {
+      expect(txtText(txtStrings(text))).toBe(text);
+    }
+    expect(txtText("v=spf1 -all")).toBeUndefined(); // not quoted
+    expect(txtText('"a" "b')).toBeUndefined(); // unterminated
+  });
+
   it("never splits a multi-byte character", () => {
     const strings = [...txtStrings("é".repeat(200)).matchAll(/"([^"]*)"/g)].map((m) => m[1] ?? "");
     expect(strings.join("")).toBe("é".repeat(200));
@@ -224,10 +230,33 @@ describe("zones from the configuration", () => {
   });
 });
 
+describe("the Cloudflare arguments", () => {
+  it("read back into the record they were made from, for every record type", () => {
+    expect(new Set(records.map((r) => r.type))).toEqual(
+      new Set(["A", "AAAA", "TXT", "TLSA", "MX", "CNAME", "SRV", "CAA"]),
+    );
+    for (const { key: _key, ...record } of records)
+      expect(recordFromCloudflareArgs(plainRecordArgs(record))).toEqual(record);
+  });
+
+  it("fail naming the record when a field the type needs is missing", () => {
+    const mx = plainRecordArgs({
+      name: "example.org",
+      type: "MX",
+      ttl: 300,
+      comment: "",
+      content: "mx.example.org",
+      priority: 10,
+    });
+    const { priority: _priority, ...withoutPriority } = mx;
+    expect(() => recordFromCloudflareArgs(withoutPriority)).toThrow("the MX record example.org has no priority");
+  });
+});
+
 describe("the zone file", () => {
   const text = zoneFile({
     zone: "example.org",
-    records: records.map(plainRecordArgs),
+    records,
     nameServers: ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
   });
 

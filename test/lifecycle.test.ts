@@ -106,9 +106,9 @@ describe("day-2 changes on the prod stack", () => {
     const steps = await planChanges(before.run, after.run);
     const actions = summary(steps);
     expect(actions).toMatchObject({
-      "mailcow-mailcow-release": "replace",
-      "mailcow-mailcow-conf": "replace",
-      "mailcow-mailcow-up": "replace",
+      "mailcow-release": "replace",
+      "mailcow-conf": "replace",
+      "mailcow-up": "replace",
     });
     // The first-boot snippet carries the release script too: rewritten in place, never the VM.
     expect(actions["mailcow-user-data"]).toBe("update");

@@ -2,7 +2,7 @@
 import { TYPES } from "../common/resource-types";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { txtStrings } from "../render/dns";
+import { txtStrings } from "../render/dns-record";
 import { isSecret, plain, redact, type RecordedResource } from "../plan/engine";
 import type { PlanResult } from "../plan/run";
 import type { StackOutputs } from "../outputs";

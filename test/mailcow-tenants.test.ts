@@ -72,7 +72,7 @@ describe("MailcowTenants in the prod plan", () => {
 
   it("runs after the mailcow bring-up and does not wait on DNS records", async () => {
     const { result } = await planWithKeys();
-    const up = result.run.resources.find((r) => r.name === "mailcow-mailcow-up");
+    const up = result.run.resources.find((r) => r.name === "mailcow-up");
     for (const resource of result.run.resources.filter((r) => r.type.startsWith(PREFIX))) {
       const dependencies = dependencyClosure(result.run, resource.urn);
       expect(dependencies.has(up?.urn ?? ""), `${resource.name} after the bring-up`).toBe(true);

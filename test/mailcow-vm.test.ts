@@ -5,6 +5,7 @@ import type { PlanResult } from "../plan/run";
 import { dependencyClosure, planWithKeys, VM_HOST_KEY } from "./plans";
 import { scriptSettings, withEncodedPayloads } from "../policies/lib";
 import { CROWDSEC_NFT } from "../render/host-files";
+import { stepResourceName } from "../render/mailcow-host";
 import { rejection } from "./tools";
 import { decoded, setting } from "./support/scripts";
 
@@ -77,13 +78,13 @@ describe("MailcowVm", () => {
     const { result } = await planWithKeys();
     const vm = byName(result, "mailcow-vm");
     for (const dependency of dependencyClosure(result.run, vm.urn)) expect(dependency).not.toMatch(/cloudflare/);
-    const up = byName(result, "mailcow-mailcow-up");
+    const up = byName(result, "mailcow-up");
     const upDeps = dependencyClosure(result.run, up.urn);
     expect(upDeps.has(vm.urn)).toBe(true);
     const before = ["cloud-init", "admin-access", "base-hardening", "network", "firewall", "docker", "crowdsec"];
     const mailcow = ["mailcow-release", "tls-key", "mailcow-conf", "postfix-tls", "dovecot-tls", "autoconfig"];
     for (const step of [...before, ...mailcow, "compose-override"]) {
-      expect(upDeps.has(byName(result, `mailcow-${step}`).urn), step).toBe(true);
+      expect(upDeps.has(byName(result, stepResourceName("mailcow", step)).urn), step).toBe(true);
     }
   });
 
@@ -122,10 +123,10 @@ describe("MailcowVm", () => {
     expect(plain(hostKey.inputs.create)).toBe("bash -s");
     expect(setting(String(plain(hostKey.inputs.stdin)), "VM_ID")).toBe("104");
     // The VM's key is only known after apply; outside a preview the connection shows its parts.
-    expect(redact(byName(result, "mailcow-mailcow-conf").inputs.connection)).toBe("[unknown]");
+    expect(redact(byName(result, "mailcow-conf").inputs.connection)).toBe("[unknown]");
     // Outside a preview the node answers with the VM's host key (played by the test helper).
     const { result: applied } = await planWithKeys({}, { preview: false });
-    const connection = byName(applied, "mailcow-mailcow-conf").inputs.connection;
+    const connection = byName(applied, "mailcow-conf").inputs.connection;
     expect(isSecret(connection)).toBe(true); // it carries the deploy key
     expect(plain(connection)).toMatchObject({ host: "10.3.0.4", user: "mailstack-deploy", hostKey: VM_HOST_KEY });
   });
@@ -151,7 +152,7 @@ describe("MailcowVm", () => {
   it("sends secret-bearing files as secret stdin, never logged", async () => {
     const { result } = await planWithKeys();
     for (const step of ["tls-key", "mailcow-conf"]) {
-      const command = byName(result, `mailcow-${step}`);
+      const command = byName(result, stepResourceName("mailcow", step));
       expect(command.type).toBe(COMMAND);
       expect(isSecret(command.inputs.stdin)).toBe(true);
       expect(command.inputs.logging).toBe("none");
@@ -175,7 +176,7 @@ describe("MailcowVm", () => {
       "mailcow-compose-override",
       "mailcow-firewall",
       "mailcow-docker",
-      "mailcow-mailcow-conf",
+      "mailcow-conf",
       "mailcow-tls-key",
     ]) {
       expect(trigger(after, unchanged), unchanged).toBe(trigger(before, unchanged));

@@ -19,7 +19,7 @@ import { deployAuthorizedKey, sshdConfig, sudoers } from "../render/host-files";
 import { adminAccessScript, firewallScript, installAndRun, type HostScript } from "../render/host-scripts";
 import { b64, renderScript } from "../render/shell";
 import { snippetWriteScript } from "../render/proxmox";
-import type { MailcowHostInput } from "../render/mailcow-host";
+import { stepResourceName, type MailcowHostInput } from "../render/mailcow-host";
 import { mailHostInput, offsiteBackupInput } from "./fixtures";
 import {
   mailHostCommands,
@@ -129,7 +129,7 @@ const withNetworks = (networks: string[]) => (input: MailcowHostInput) => ({
   admin: { ...input.admin, networks },
 });
 const step = (commands: ResourceView[], name: string) => {
-  const found = commands.find((c) => c.name === `mailcow-${name}`);
+  const found = commands.find((c) => c.name === stepResourceName("mailcow", name));
   if (!found) throw new Error(`no step ${name}`);
   return found;
 };
@@ -417,7 +417,7 @@ describe("admin ports (mailstack-exposure-disallow-admin-ports)", () => {
         kind: "port_forward",
         spec: UNKNOWN_VALUE,
       }),
-      command("mailcow-mailcow-conf", UNKNOWN_VALUE),
+      command("mailcow-conf", UNKNOWN_VALUE),
       command("mailcow-firewall", UNKNOWN_VALUE),
     ];
     expect(await stackMessages(adminPorts, resources)).toEqual([]);

@@ -11,6 +11,7 @@ import { mtaSts, policyFromWorker } from "../policies/tls/mta-sts";
 import { verifiedConnections } from "../policies/tls/verified-connections";
 import { zoneTls12 } from "../policies/tls/zone-tls12";
 import { installAndRun, installFilesScript } from "../render/host-scripts";
+import { stepResourceName } from "../render/mailcow-host";
 import { dovecotExtraConf, postfixExtraCf, postfixOpensslCnf } from "../render/mailcow";
 import { mtaStsWorkerScript } from "../render/mta-sts-worker";
 import { mailHostInput } from "./fixtures";
@@ -39,7 +40,7 @@ const tlsa = (name: string, zoneId = ZONE) =>
 describe("mailstack-tls-require-mail-tls12", () => {
   const install = (stdin: unknown) => resource(TYPES.command, "mailcow-postfix-tls", { create: "sudo bash -s", stdin });
   const withoutStep = (name: string, input = mailHostInput()) =>
-    mailHostCommands(input).filter((r) => r.name !== `mailcow-${name}`);
+    mailHostCommands(input).filter((r) => r.name !== stepResourceName("mailcow", name));
 
   it("accepts the bring-up the stack renders for TLS 1.2 and 1.3 (the commands MailcowVm declares)", async () => {
     for (const version of ["1.2", "1.3"] as const)

@@ -5,7 +5,7 @@
 // pkg/cmd/pulumi/stack/stack_output.go, display.MassageSecrets in pkg/backend/display/json.go).
 import { z } from "zod";
 import type { StackOutputs } from "../outputs";
-import type { DeclaredRecord } from "../render/dns";
+import type { DeclaredRecord } from "../render/dns-record";
 import type { Security } from "../render/endpoints";
 import type { TlsVersion } from "../render/mailcow";
 

@@ -20,6 +20,8 @@ export interface Step {
   readonly changed: readonly string[];
   /** Why it is replaced. */
   readonly because: readonly string[];
+  /** The old URN this resource took over through an alias. */
+  readonly aliasOf?: string;
 }
 
 /**
@@ -147,17 +149,68 @@ function visibleInputs(resource: RecordedResource): Record<string, unknown> {
   return inputs;
 }
 
-/** The steps from `before` to `after`, in URN order. */
-export async function planChanges(before: ProgramRun, after: ProgramRun): Promise<Step[]> {
+/**
+ * An alias as the SDK sends it in the registration (proto/alias.proto, `Alias.toObject()`): a URN,
+ * or a spec whose empty fields the engine fills in from the resource.
+ */
+export interface AliasRequest {
+  readonly urn?: string;
+  readonly spec?: {
+    readonly name?: string;
+    readonly type?: string;
+    readonly stack?: string;
+    readonly project?: string;
+    readonly parenturn?: string;
+    readonly noparent?: boolean;
+  };
+}
+
+/**
+ * The old URN an alias names, as the engine collapses it (pulumi/pulumi@v3.248.0
+ * pkg/resource/deploy/step_generator.go collapseAliasToUrn :505-545, URN from
+ * sdk/go/common/resource/alias.go CreateURN): the spec's name, type, parent, project and stack,
+ * each defaulting to the resource's own; a parent that is the root stack means no parent. (The
+ * engine also multiplies in the aliases of an aliased parent, :580-608; no parent here has one.)
+ */
+export function aliasUrn(
+  resource: { readonly urn: string; readonly type: string; readonly name: string; readonly parent?: string },
+  alias: AliasRequest,
+): string {
+  if (alias.urn) return alias.urn;
+  const spec = alias.spec ?? {};
+  const [, stack = "", project = ""] = /^urn:pulumi:(.*?)::(.*?)::/.exec(resource.urn) ?? [];
+  let parent = spec.parenturn || resource.parent || "";
+  if (spec.noparent || parent.split("::")[2] === "pulumi:pulumi:Stack") parent = "";
+  const prefix = parent
+    ? `${parent.slice(0, parent.lastIndexOf("::"))}$`
+    : `urn:pulumi:${spec.stack || stack}::${spec.project || project}::`;
+  return `${prefix}${spec.type || resource.type}::${spec.name || resource.name}`;
+}
+
+/**
+ * The steps from `before` to `after`, in URN order. `aliases` (URN → the old URNs its aliases name)
+ * lets a resource take over an old one as the engine's getOldResource does (step_generator.go
+ * :610-660): its own URN first, then each alias; the old resource it took over is not deleted.
+ */
+export async function planChanges(
+  before: ProgramRun,
+  after: ProgramRun,
+  aliases: ReadonlyMap<string, readonly string[]> = new Map(),
+): Promise<Step[]> {
   const olds = new Map(before.resources.map((r) => [r.urn, r]));
   const news = new Map(after.resources.map((r) => [r.urn, r]));
   const steps = new Map<string, Step>();
   const order = [...after.resources];
+  const takenOver = new Set<string>();
 
   // Resources are registered in dependency order; a changing source makes its dependents'
   // property values unknown in a preview, so walk in that order.
   for (const resource of order) {
-    const old = olds.get(resource.urn);
+    const aliasOf = olds.has(resource.urn)
+      ? undefined
+      : (aliases.get(resource.urn) ?? []).find((urn) => olds.has(urn) && !news.has(urn));
+    const old = olds.get(aliasOf ?? resource.urn);
+    if (aliasOf) takenOver.add(aliasOf);
     if (!old) {
       steps.set(resource.urn, {
         urn: resource.urn,
@@ -177,6 +230,7 @@ export async function planChanges(before: ProgramRun, after: ProgramRun): Promis
         action: "same",
         changed: [],
         because: [],
+        ...(aliasOf ? { aliasOf } : {}),
       });
       continue;
     }
@@ -215,10 +269,11 @@ export async function planChanges(before: ProgramRun, after: ProgramRun): Promis
       action,
       changed: [...changed].sort(),
       because,
+      ...(aliasOf ? { aliasOf } : {}),
     });
   }
   for (const old of before.resources) {
-    if (!news.has(old.urn))
+    if (!news.has(old.urn) && !takenOver.has(old.urn))
       steps.set(old.urn, { urn: old.urn, type: old.type, name: old.name, action: "delete", changed: [], because: [] });
   }
   return [...steps.values()].sort((a, b) => (a.urn < b.urn ? -1 : 1));

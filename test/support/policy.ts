@@ -5,7 +5,7 @@ import { wire } from "../../common/sdk-internals";
 import { checkResource, checkStack, type ResourceView } from "../../policies/args";
 import { TYPES } from "../../policies/lib";
 import { installAndRun } from "../../render/host-scripts";
-import { bringUp, type MailcowHostInput } from "../../render/mailcow-host";
+import { bringUp, stepResourceName, type MailcowHostInput } from "../../render/mailcow-host";
 import { MAIL_HOST_SECRETS, mailHostInput } from "../fixtures";
 
 /** The SDK's marker for a value a preview cannot know. */
@@ -84,7 +84,7 @@ export function stack(outputs: Record<string, unknown>): ResourceView {
  */
 export function mailHostCommands(input: MailcowHostInput = mailHostInput()): ResourceView[] {
   return bringUp(input, MAIL_HOST_SECRETS, "").map((step) =>
-    resource(TYPES.command, `mailcow-${step.name}`, {
+    resource(TYPES.command, stepResourceName("mailcow", step.name), {
       connection: { host: "10.3.0.4", user: "mailstack-deploy", hostKey: "ssh-ed25519 AAAA" },
       create: "sudo bash -s",
       stdin: step.secret ? step.script.content : installAndRun(step.script),
@@ -95,7 +95,7 @@ export function mailHostCommands(input: MailcowHostInput = mailHostInput()): Res
 
 /** One of mailHostCommands() by step name. */
 export function mailHostCommand(name: string, input?: MailcowHostInput): ResourceView {
-  const found = mailHostCommands(input).find((r) => r.name === `mailcow-${name}`);
+  const found = mailHostCommands(input).find((r) => r.name === stepResourceName("mailcow", name));
   if (!found) throw new Error(`no bring-up step ${name}`);
   return found;
 }

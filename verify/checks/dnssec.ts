@@ -3,7 +3,7 @@
 // the DS the stack reports), every declared RRset is signed by the zone, and each MX host
 // validates too.
 import type * as dnsPacket from "dns-packet";
-import type { DeclaredRecord } from "../../render/dns";
+import type { DeclaredRecord } from "../../render/dns-record";
 import type { Context } from "../context";
 import { edeText, recordsOf } from "../dns/client";
 import { canonicalName, dsMatches, dsText, keyTag, type Chain } from "../dns/dnssec";

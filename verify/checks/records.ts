@@ -2,7 +2,7 @@
 // each declared value present, no stale extra values of the same kind (a second MX, a second
 // SPF or DMARC record). Records are reported in the category that owns them (TLSA → dane,
 // DKIM → dkim, …); the other categories add what the values mean.
-import type { DeclaredRecord } from "../../render/dns";
+import type { DeclaredRecord } from "../../render/dns-record";
 import type { Context } from "../context";
 import { edeText } from "../dns/client";
 import { normalDeclared, presentation } from "../dns/presentation";
