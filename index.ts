@@ -9,6 +9,7 @@ import { MailDnsZone, mailDnsZoneArgs } from "./components/mail-dns-zone";
 import { MailcowVm } from "./components/mailcow-vm";
 import { MailcowTenants } from "./components/mailcow-tenants";
 import { Monitoring } from "./components/monitoring";
+import { PfSenseConfigBackup } from "./components/pfsense-config-backup";
 import { PfSenseRules } from "./components/pfsense-rules";
 import { ProxmoxAccess } from "./components/proxmox-access";
 import { VerifySchedule } from "./components/verify-schedule";
@@ -254,6 +255,29 @@ function mailstack(): DeepInput<StackOutputs> {
         }
       : {}),
   });
+
+  // pfSense's config.xml into the off-site repository (config/rules.ts: only with backup.offsite).
+  const configBackup = config.pfsense.configBackup;
+  if (configBackup && backup?.offsiteInstalled) {
+    new PfSenseConfigBackup("pfsense-config", {
+      api: {
+        endpoint: config.pfsense.endpoint,
+        apiKey: secrets.pfsenseApiKey ?? "",
+        ...(config.pfsense.caCertificate ? { caCertificate: config.pfsense.caCertificate } : {}),
+        concurrency: config.apiConcurrency,
+      },
+      user: configBackup.user,
+      description: `mailstack ${config.stack}: ${host} downloads config.xml (key only, scp of that file)`,
+      address: configBackup.address ?? config.lan.gateway4,
+      port: configBackup.port,
+      hostKey: configBackup.hostKey,
+      schedule: configBackup.schedule,
+      mailHostAddress: lanIpv4,
+      connection: mailcow.connection,
+      after: backup.offsiteInstalled,
+      planHost: mailcow.planHost,
+    });
+  }
 
   const metrics = config.monitoring.proxmoxMetrics;
   new Monitoring(

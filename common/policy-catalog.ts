@@ -43,6 +43,7 @@ export const RULES = {
   vmBackup: rule("mailstack-resilience-require-vm-backup", "high"),
   offsiteBackup: rule("mailstack-resilience-require-offsite-backup", "high", true),
   deletionProtection: rule("mailstack-resilience-require-deletion-protection", "medium", true),
+  pfSenseConfigBackup: rule("mailstack-resilience-report-pfsense-config-backup", "medium", false, "advisory"),
   logShipping: rule("mailstack-ops-require-log-shipping", "high"),
   logRetention: rule("mailstack-ops-require-bounded-log-retention", "high"),
   rateLimits: rule("mailstack-abuse-require-rate-limits", "high"),

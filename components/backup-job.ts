@@ -97,6 +97,8 @@ export class BackupJob extends pulumi.ComponentResource {
   readonly pbsStorageId?: string;
   /** The off-site repository's restic password (secret): keep a copy outside the stack. */
   readonly resticPassword?: pulumi.Output<string>;
+  /** The off-site tools, settings and secrets installed on the VM (the repository opened). */
+  readonly offsiteInstalled?: pulumi.Resource;
 
   constructor(name: string, args: BackupJobArgs, opts?: pulumi.ComponentResourceOptions) {
     super(
@@ -218,7 +220,7 @@ export class BackupJob extends pulumi.ComponentResource {
         { parent: this, dependsOn: [offsite.after], additionalSecretOutputs: ["stdout", "stderr"] },
       );
       const install = backupInstallScript(input).content;
-      new command.remote.Command(
+      this.offsiteInstalled = new command.remote.Command(
         `${name}-offsite-install`,
         {
           connection: offsite.connection,

@@ -394,9 +394,20 @@ const rules = [
         ]
       : [],
   ),
+  rule(["pfsense", "backup"], ({ pfsense, backup }) =>
+    pfsense.configBackup && !backup.offsite
+      ? [
+          {
+            path: ["pfsense", "configBackup"],
+            message:
+              "the pfSense configuration goes into the off-site repository: configure mailstack:backup.offsite, or remove pfsense.configBackup",
+          },
+        ]
+      : [],
+  ),
   // A reboot never interrupts a backup (the host also checks the backup lock before it reboots):
   // a daily backup must not start inside the maintenance window.
-  rule(["updates", "backup"], ({ updates, backup }) => {
+  rule(["updates", "backup", "pfsense"], ({ updates, backup, pfsense }) => {
     const minutes = (time: string) => {
       const [h = "0", m = "0"] = time.split(":");
       return Number(h) * 60 + Number(m);
@@ -407,6 +418,7 @@ const rules = [
     const schedules: [readonly (string | number)[], string | undefined][] = [
       [["backup", "schedule"], backup.pbs ? backup.schedule : undefined],
       [["backup", "offsite", "schedule"], backup.offsite?.schedule],
+      [["pfsense", "configBackup", "schedule"], pfsense.configBackup?.schedule],
     ];
     return schedules.flatMap(([path, calendar]): Problem[] => {
       const match = calendar === undefined ? null : daily(calendar);

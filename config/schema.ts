@@ -474,6 +474,27 @@ export const keySchemas = {
     wanInterface: z.string().min(1).default("wan"),
     lanInterface: z.string().min(1).default("lan"),
     caCertificate: pemCertificate.optional(),
+    /**
+     * The firewall's config.xml fetched over SSH by the mail host into the off-site repository, by a
+     * pfSense user the stack creates with only "User - System: Copy files (scp)" (scponly shell) and
+     * a key that may run nothing but the download of config.xml (providers/pfsense/user.ts).
+     */
+    configBackup: z
+      .strictObject({
+        /** Where the mail host reaches pfSense's sshd (its LAN address, lan.gateway4 by default). */
+        address: domainName.or(anyIp).optional(),
+        port: wholeNumber("a TCP port", 1, 65_535).default(22),
+        user: z
+          .string({ error: "expected the pfSense user name, such as mailstack-backup" })
+          .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, {
+            error: "expected the pfSense user name, such as mailstack-backup (lower case, at most 32 characters)",
+          })
+          .default("mailstack-backup"),
+        /** pfSense's SSH host key, pinned (on the console: cat /etc/ssh/ssh_host_ed25519_key.pub). */
+        hostKey: sshKey,
+        schedule: calendar.default("*-*-* 01:30"),
+      })
+      .optional(),
   }),
   backup: z
     .strictObject({

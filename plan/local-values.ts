@@ -118,7 +118,21 @@ async function privateKey(inputs: Inputs, pool: KeyPool | undefined): Promise<Ge
     privateKeyPemPkcs8: pem(pair.privateKey, "pkcs8"),
     publicKeyPem: pem(pair.publicKey, "spki"),
   };
-  return { ...result, ...opensshValues(pair.publicKey) };
+  return { ...result, ...opensshValues(pair.publicKey), ...opensshPrivateKey(pair.privateKey) };
+}
+
+/**
+ * The private key in OpenSSH's own format ("BEGIN OPENSSH PRIVATE KEY", unencrypted), as
+ * @pulumi/tls reports privateKeyOpenssh (ssh.MarshalPrivateKey); by sshpk 1.18.0
+ * (lib/formats/ssh-private.js). Undefined where OpenSSH has no key type (P224).
+ */
+function opensshPrivateKey(key: KeyObject): Generated | undefined {
+  try {
+    const parsed = sshpk.parsePrivateKey(key.export({ format: "pem", type: "pkcs8" }).toString(), "pem");
+    return { privateKeyOpenssh: parsed.toString("openssh") };
+  } catch {
+    return undefined;
+  }
 }
 
 // ---- @pulumi/random ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { logRetention } from "./ops/log-retention";
 import { logShipping } from "./ops/log-shipping";
 import { deletionProtection } from "./resilience/deletion-protection";
 import { offsiteBackup } from "./resilience/offsite-backup";
+import { pfSenseConfigBackup } from "./resilience/pfsense-config-backup";
 import { vmBackup } from "./resilience/vm-backup";
 import { mailTls12 } from "./tls/mail-tls12";
 import { mtaSts } from "./tls/mta-sts";
@@ -55,6 +56,7 @@ export const policies: Policies = [
   exporterSources,
   vmBackup,
   offsiteBackup,
+  pfSenseConfigBackup,
   deletionProtection,
   logShipping,
   logRetention,

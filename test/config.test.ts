@@ -27,6 +27,8 @@ const set =
   };
 const domain = (index: number) => (config: ConfigObject) => (config.domains as Record<string, unknown>[])[index] ?? {};
 
+const PFSENSE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDqyrASm8ytTAYX5cQfXVLEYwhZacG+wTJi6wHTTDnGb root@fw";
+
 describe("a valid configuration", () => {
   it("loads and fills the derived defaults", () => {
     const { config } = load(baseConfig());
@@ -49,6 +51,18 @@ describe("a valid configuration", () => {
     const loaded = load(baseConfig());
     expect(loaded.secrets.cloudflareApiToken).toBe(SECRET_VALUE);
     expect(JSON.stringify(loaded.config)).not.toContain(SECRET_VALUE);
+  });
+
+  it("takes pfSense's configuration backup with the off-site repository, with its defaults", () => {
+    const config = baseConfig();
+    set("backup", { offsite: { repository: "s3:https://s3.example.com/bucket/mailcow" } })(config);
+    set("pfsense", { endpoint: "https://fw.example.org/", configBackup: { hostKey: PFSENSE_HOST_KEY } })(config);
+    expect(load(config).config.pfsense.configBackup).toEqual({
+      hostKey: PFSENSE_HOST_KEY,
+      port: 22,
+      user: "mailstack-backup",
+      schedule: "*-*-* 01:30",
+    });
   });
 
   it("ignores keys of other namespaces", () => {
@@ -689,6 +703,39 @@ const invalid: Invalid[] = [
     mutate: set("logging", { retention: { legalMinDays: 100, legalMaxDays: 30, days: 30 } }),
     key: "mailstack:logging.retention.legalMinDays",
     message: /minimum \(100 days\) exceeds its maximum \(30 days\)/,
+  },
+  {
+    title: "pfSense's configuration backup without an off-site repository to keep it",
+    mutate: set("pfsense", { endpoint: "https://fw.example.org/", configBackup: { hostKey: PFSENSE_HOST_KEY } }),
+    key: "mailstack:pfsense.configBackup",
+    message: /goes into the off-site repository: configure mailstack:backup.offsite, or remove pfsense.configBackup/,
+  },
+  {
+    title: "pfSense's configuration backup without the host key to pin",
+    mutate: set("pfsense", { endpoint: "https://fw.example.org/", configBackup: {} }),
+    key: "mailstack:pfsense.configBackup.hostKey",
+    message: /OpenSSH public key line/,
+  },
+  {
+    title: "pfSense's configuration backup inside the maintenance window, when the host may reboot",
+    mutate: (config) => {
+      set("backup", { offsite: { repository: "s3:https://s3.example.com/bucket/mailcow" } })(config);
+      set("pfsense", {
+        endpoint: "https://fw.example.org/",
+        configBackup: { hostKey: PFSENSE_HOST_KEY, schedule: "*-*-* 04:15" },
+      })(config);
+    },
+    key: "mailstack:pfsense.configBackup.schedule",
+    message: /the backup at 04:15 starts inside the maintenance window \(updates.window 04:00 for 90 minutes\)/,
+  },
+  {
+    title: "a pfSense backup user name pfSense would refuse",
+    mutate: set("pfsense", {
+      endpoint: "https://fw.example.org/",
+      configBackup: { hostKey: PFSENSE_HOST_KEY, user: "Backup User" },
+    }),
+    key: "mailstack:pfsense.configBackup.user",
+    message: /expected the pfSense user name, such as mailstack-backup/,
   },
   {
     title: "unattended mailcow upgrades without an off-site backup",

@@ -190,6 +190,37 @@ describe("day-2 changes on the prod stack", () => {
     expectKept(steps);
   });
 
+  it("pfSense's configuration backup turned on: its key, password, user and two host steps are created; nothing else changes", async () => {
+    const pfsense = JSON.parse(prod.stackConfig.values["mailstack:pfsense"] ?? "{}") as { configBackup?: unknown };
+    expect(pfsense.configBackup).toBeDefined();
+    const without = (
+      await planWithKeys({ "mailstack:pfsense": JSON.stringify({ ...pfsense, configBackup: undefined }) })
+    ).result;
+    const steps = await planChanges(without.run, prod.run);
+    expect(summary(steps)).toEqual({
+      "pfsense-config": "create",
+      "pfsense-config-key": "create",
+      "pfsense-config-password": "create",
+      "pfsense-config-user": "create",
+      "pfsense-config-secrets": "create",
+      "pfsense-config-install": "create",
+    });
+    expectKept(steps);
+  });
+
+  it("another pfSense backup schedule: only the install step re-runs; the key, the user and its password stay", async () => {
+    const pfsense = JSON.parse(prod.stackConfig.values["mailstack:pfsense"] ?? "{}") as {
+      configBackup: Record<string, unknown>;
+    };
+    const steps = await change({
+      "mailstack:pfsense": JSON.stringify({
+        ...pfsense,
+        configBackup: { ...pfsense.configBackup, schedule: "*-*-* 00:45" },
+      }),
+    });
+    expect(summary(steps)).toEqual({ "pfsense-config-install": "replace" });
+  });
+
   it("shows what does replace the VM: moving its snippets to another storage (a ForceNew file id)", async () => {
     const proxmox = JSON.parse(prod.stackConfig.values["mailstack:proxmox"] ?? "{}") as object;
     const steps = await change({ "mailstack:proxmox": JSON.stringify({ ...proxmox, snippetDatastore: "cephfs" }) });

@@ -10,6 +10,8 @@ import { sshSources } from "../policies/exposure/ssh-sources";
 import { TYPES, withEncodedPayloads } from "../policies/lib";
 import { deletionProtection } from "../policies/resilience/deletion-protection";
 import { offsiteBackup } from "../policies/resilience/offsite-backup";
+import { pfSenseConfigBackup } from "../policies/resilience/pfsense-config-backup";
+import { PFSENSE_BACKUP_PATHS, PFSENSE_CONFIG_XML, pfSenseBackupInstallScript } from "../render/pfsense-backup";
 import { isDaily, vmBackup } from "../policies/resilience/vm-backup";
 import { backupInstallScript } from "../render/backup";
 import { userData } from "../render/cloud-init";
@@ -813,6 +815,44 @@ describe("off-site backup (mailstack-resilience-require-offsite-backup)", () => 
 
   it("does not report a missing off-site backup while a command's script is unknown during preview", async () => {
     expect(await stackMessages(offsiteBackup, [vm(), command("backup-offsite-install", UNKNOWN_VALUE)])).toEqual([]);
+  });
+});
+
+describe("pfSense configuration backup (mailstack-resilience-report-pfsense-config-backup, advisory)", () => {
+  const input = {
+    address: "10.3.0.1",
+    port: 22,
+    user: "mailstack-backup",
+    hostKey: DEPLOY_KEY,
+    configPath: PFSENSE_CONFIG_XML,
+    schedule: "*-*-* 01:30",
+    paths: PFSENSE_BACKUP_PATHS,
+  };
+  const user = () =>
+    resource(TYPES.pfsenseUser, "pfsense-config-user", { connection: UNKNOWN_VALUE, spec: UNKNOWN_VALUE });
+  const install = () => command("pfsense-config-install", pfSenseBackupInstallScript(input).content);
+
+  it("is advisory: pfSense may be backed up where the stack cannot see", () => {
+    expect(pfSenseConfigBackup.enforcementLevel).toBe("advisory");
+  });
+
+  it("accepts the backup user with the rendered install script", async () => {
+    expect(await stackMessages(pfSenseConfigBackup, [...pfsenseResources(PLAN), user(), install()])).toEqual([]);
+  });
+
+  it("reports a stack that drives pfSense without backing its configuration up, at a pfSense object", async () => {
+    const found = await stackViolations(pfSenseConfigBackup, [vm(), ...pfsenseResources(PLAN)]);
+    expect(found).toHaveLength(1);
+    expect(found[0]?.message).toMatch(
+      /pfSense's configuration is not backed up by the stack: set mailstack:pfsense\.configBackup/,
+    );
+    expect(found[0]?.urn).toMatch(/pulumi-nodejs:dynamic\/pfsense:/);
+    // A user without the install (or the install without its user) is not a backup either.
+    expect(await stackMessages(pfSenseConfigBackup, [...pfsenseResources(PLAN), user()])).toHaveLength(1);
+  });
+
+  it("does not apply to a stack without pfSense objects", async () => {
+    expect(await stackMessages(pfSenseConfigBackup, [vm()])).toEqual([]);
   });
 });
 

@@ -54,7 +54,13 @@ describe("the providers' serialized code", () => {
   it("captures no built-in object whose state the serializer loses, and no class instance", async () => {
     const providers = (await serializeProviders({})).filter((result) => result.text !== "");
     expect(providers.map((result) => result.name).sort()).toEqual(
-      ["mailcowProvider", "pfSenseProvider", "pfSenseRemoteSyslogProvider", "proxmoxProvider"].sort(),
+      [
+        "mailcowProvider",
+        "pfSenseProvider",
+        "pfSenseRemoteSyslogProvider",
+        "pfSenseUserProvider",
+        "proxmoxProvider",
+      ].sort(),
     );
     for (const { name, text } of providers) {
       // A captured Set/Map/Date/Symbol/URL/Buffer… borrows methods from its global prototype

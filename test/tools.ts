@@ -68,7 +68,8 @@ export interface RevivedResult {
  * never on a command line: they carry secrets). See test/support/run-revived.ts.
  */
 export async function runRevived(
-  provider: "mailcowProvider" | "pfSenseProvider" | "pfSenseRemoteSyslogProvider" | "proxmoxProvider",
+  provider:
+    "mailcowProvider" | "pfSenseProvider" | "pfSenseRemoteSyslogProvider" | "pfSenseUserProvider" | "proxmoxProvider",
   operations: readonly RevivedOperation[],
   /** Load the provider this many times and start all operations at once (see run-revived.ts). */
   concurrentCopies?: number,

@@ -101,7 +101,7 @@ lock() {
 }
 
 run_backup() {
-  local started summary snapshot added size paths=() keep=() time_args=()
+  local started size paths=() time_args=()
   started=$(date +%s)
   STEP="preparing $STAGING_DIR"
   install -d -m 0700 "$STAGING_DIR"
@@ -134,25 +134,17 @@ run_backup() {
   if [ -n "${PBS_KEY_FILE:-}" ] && [ -f "$PBS_KEY_FILE" ]; then paths+=("$PBS_KEY_FILE"); fi
   if [ -n "${MAILSTACK_BACKUP_TIME:-}" ]; then time_args=(--time "$MAILSTACK_BACKUP_TIME"); fi
   restic backup --json --quiet --host "$BACKUP_HOST" --tag mailstack "${time_args[@]}" "${paths[@]}" >"$JSON_FILE"
-  summary=$(grep '"message_type":"summary"' "$JSON_FILE" || true)
-  snapshot=$(printf '%s' "$summary" | sed -n 's/.*"snapshot_id":"\([0-9a-f]*\)".*/\1/p')
-  added=$(printf '%s' "$summary" | sed -n 's/.*"data_added":\([0-9]*\).*/\1/p')
-  [ -n "$snapshot" ] || die "restic reported no snapshot"
-  log "snapshot ${snapshot:0:8} saved, $added bytes added to the repository"
+  restic_summary "$JSON_FILE"
 
   STEP="applying retention"
-  if [ "${KEEP_DAILY:-0}" -gt 0 ]; then keep+=(--keep-daily "$KEEP_DAILY"); fi
-  if [ "${KEEP_WEEKLY:-0}" -gt 0 ]; then keep+=(--keep-weekly "$KEEP_WEEKLY"); fi
-  if [ "${KEEP_MONTHLY:-0}" -gt 0 ]; then keep+=(--keep-monthly "$KEEP_MONTHLY"); fi
-  if [ "${KEEP_YEARLY:-0}" -gt 0 ]; then keep+=(--keep-yearly "$KEEP_YEARLY"); fi
-  [ "${#keep[@]}" -gt 0 ] || die "no retention configured (KEEP_DAILY etc. in $CONFIG_FILE)"
+  retention_args
   # Grouped by host and tag: the staging path carries a date, so the default (host,paths) would keep everything.
-  restic forget --quiet --host "$BACKUP_HOST" --tag mailstack --group-by host,tags "${keep[@]}" --prune
+  restic forget --quiet --host "$BACKUP_HOST" --tag mailstack --group-by host,tags "${KEEP[@]}" --prune
   # The repository's size for monitoring (mailstack_backup_repository_size_bytes); not worth failing over.
   size=$(restic stats --json --quiet --mode raw-data 2>/dev/null | sed -n 's/.*"total_size":\([0-9]*\).*/\1/p' || true)
 
   status_set backup_last_result=success "backup_last_run=$(date -Is)" "backup_last_success=$(date -Is)" \
-    "backup_last_success_epoch=$(date +%s)" "backup_last_snapshot=$snapshot" "backup_last_added_bytes=$added" \
+    "backup_last_success_epoch=$(date +%s)" "backup_last_snapshot=$SNAPSHOT" "backup_last_added_bytes=$ADDED" \
     "backup_last_duration_seconds=$(($(date +%s) - started))" "backup_repository_size_bytes=$size" backup_last_error=
   log "backup of $BACKUP_HOST to $RESTIC_REPOSITORY done"
 }

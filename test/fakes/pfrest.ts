@@ -41,6 +41,7 @@
 import { isIP } from "node:net";
 import { FakeHttpsApi, type JsonReply, type LoggedRequest, type TestCertificate } from "./https";
 import { logSettingsRequest, type Settings } from "./pfrest-logsettings";
+import { accountOf, ADMIN_USER, userRequest, type Account, type UsersState } from "./pfrest-user";
 
 export type Kind = "alias" | "rule" | "port_forward";
 export type PfObject = Record<string, unknown>;
@@ -53,6 +54,8 @@ export interface PfConfig {
   port_forward: PfObject[];
   /** Config path `syslog` (test/fakes/pfrest-logsettings.ts); absent: the model's defaults. */
   syslog?: Settings;
+  /** Config paths system/user and system/nextuid (test/fakes/pfrest-user.ts); absent: admin only. */
+  users?: UsersState;
 }
 
 /** The ruleset pf runs: what the last successful filter reload built from the config. */
@@ -82,7 +85,7 @@ const MODELS: Readonly<Record<Kind, { subsystem?: Subsystem; manyMinimum: number
   port_forward: { subsystem: "natconf", manyMinimum: 0, verbose: "Port Forward" },
 };
 
-type Target = Kind | "apply" | "settings" | "log" | "logsettings";
+type Target = Kind | "apply" | "settings" | "log" | "logsettings" | "user";
 /** The endpoints the fake serves (R/Endpoints/*.inc: url, many, request_method_options). */
 const ENDPOINTS: Readonly<Record<string, { target: Target; many: boolean; methods: readonly string[] }>> = {
   "/api/v2/firewall/alias": { target: "alias", many: false, methods: ["GET", "POST", "PATCH", "DELETE"] },
@@ -99,6 +102,8 @@ const ENDPOINTS: Readonly<Record<string, { target: Target; many: boolean; method
   "/api/v2/system/restapi/settings": { target: "settings", many: false, methods: ["GET", "PATCH"] },
   "/api/v2/status/logs/system": { target: "log", many: true, methods: ["GET"] },
   "/api/v2/status/logs/settings": { target: "logsettings", many: false, methods: ["GET", "PATCH"] },
+  "/api/v2/user": { target: "user", many: false, methods: ["GET", "POST", "PATCH", "DELETE"] },
+  "/api/v2/users": { target: "user", many: true, methods: ["GET", "DELETE"] },
 };
 
 /** R/Core/Response.inc HTTP_STATUS_MESSAGES (the ones pfrest answers with here). */
@@ -230,6 +235,8 @@ export class FakePfRest {
   private backgroundReloads = 0;
   /** syslogd restarts (LogSettings apply() system_syslogd_start, once per PATCH). */
   syslogdRestarts = 0;
+  /** The accounts local_user_set made (login shell, authorized_keys), by user name. */
+  readonly accounts = new Map<string, Account>();
   private pid = 41000;
 
   constructor(
@@ -274,6 +281,7 @@ export class FakePfRest {
     this.failingReloads = [];
     this.reloads = 0;
     this.syslogdRestarts = 0;
+    this.accounts.clear();
     this.api.requests.length = 0;
     this.api.clearFaults();
   }
@@ -541,6 +549,16 @@ export class FakePfRest {
       working.syslog = next;
       this.syslogdRestarts++;
       return { reply: envelope(200, "SUCCESS", "", shown), wrote: { dirty: [], clean: [], reload: filterReload } };
+    }
+    if (target === "user") {
+      const state = working.users ?? { users: [{ ...ADMIN_USER }], nextuid: 2000 };
+      const result = userRequest(state, many, request.method, data, refuse);
+      if (!result.next) return { reply: envelope(200, "SUCCESS", "", result.data) };
+      working.users = result.next;
+      // always_apply: local_user_set / local_user_del run within the request.
+      if (result.applied?.deleted) this.accounts.delete(result.applied.deleted);
+      if (result.applied?.set) this.accounts.set(String(result.applied.set.name), accountOf(result.applied.set));
+      return { reply: envelope(200, "SUCCESS", "", result.data), wrote: { dirty: [], clean: [], reload: false } };
     }
     if (target === "log") {
       const limit = typeof data.limit === "number" && data.limit > 0 ? data.limit : this.systemLog.length;

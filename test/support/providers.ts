@@ -2,6 +2,13 @@
 import { mailcowProvider } from "../../providers/mailcow/provider";
 import { pfSenseProvider } from "../../providers/pfsense/provider";
 import { remoteSyslogProvider as pfSenseRemoteSyslogProvider } from "../../providers/pfsense/syslog";
+import { pfSenseUserProvider } from "../../providers/pfsense/user";
 import { proxmoxProvider } from "../../providers/proxmox/provider";
 
-export const all = { pfSenseProvider, pfSenseRemoteSyslogProvider, mailcowProvider, proxmoxProvider } as const;
+export const all = {
+  pfSenseProvider,
+  pfSenseRemoteSyslogProvider,
+  pfSenseUserProvider,
+  mailcowProvider,
+  proxmoxProvider,
+} as const;

@@ -1,5 +1,6 @@
-# mailstack backup library: included by the renderer after the settings of mailstack-backup and
-# mailstack-restore (render/shell.ts); functions only. The caller sets TOOL (its name in messages).
+# mailstack backup library: included by the renderer after the settings of mailstack-backup,
+# mailstack-restore and mailstack-pfsense-backup (render/shell.ts); functions only. The caller sets
+# TOOL (its name in messages) and defines log and die.
 
 # load_config: reads backup.conf (MAILSTACK_BACKUP_CONFIG overrides BACKUP_CONFIG_DEFAULT) and the
 # credentials it names, and exports what restic reads.
@@ -29,6 +30,28 @@ load_config() {
     echo "$TOOL: cannot read the repository password file $RESTIC_PASSWORD_FILE" >&2
     exit 2
   fi
+}
+
+# restic_summary JSON_FILE: sets SNAPSHOT and ADDED from `restic backup --json`'s summary line;
+# ends the tool when restic reported no snapshot.
+restic_summary() {
+  local summary
+  summary=$(grep '"message_type":"summary"' "$1" || true)
+  SNAPSHOT=$(printf '%s' "$summary" | sed -n 's/.*"snapshot_id":"\([0-9a-f]*\)".*/\1/p')
+  ADDED=$(printf '%s' "$summary" | sed -n 's/.*"data_added":\([0-9]*\).*/\1/p')
+  [ -n "$SNAPSHOT" ] || die "restic reported no snapshot"
+  log "snapshot ${SNAPSHOT:0:8} saved, $ADDED bytes added to the repository"
+}
+
+# retention_args: sets KEEP to restic forget's --keep-* options from KEEP_DAILY…KEEP_YEARLY; ends
+# the tool when none is set.
+retention_args() {
+  KEEP=()
+  if [ "${KEEP_DAILY:-0}" -gt 0 ]; then KEEP+=(--keep-daily "$KEEP_DAILY"); fi
+  if [ "${KEEP_WEEKLY:-0}" -gt 0 ]; then KEEP+=(--keep-weekly "$KEEP_WEEKLY"); fi
+  if [ "${KEEP_MONTHLY:-0}" -gt 0 ]; then KEEP+=(--keep-monthly "$KEEP_MONTHLY"); fi
+  if [ "${KEEP_YEARLY:-0}" -gt 0 ]; then KEEP+=(--keep-yearly "$KEEP_YEARLY"); fi
+  [ "${#KEEP[@]}" -gt 0 ] || die "no retention configured (KEEP_DAILY etc. in $CONFIG_FILE)"
 }
 
 # verify_mailcow_backup DIR: every dataset archive is present and readable, mailcow.conf is there.
