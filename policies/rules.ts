@@ -19,6 +19,7 @@ import { logRetention } from "./ops/log-retention";
 import { logShipping } from "./ops/log-shipping";
 import { deletionProtection } from "./resilience/deletion-protection";
 import { offsiteBackup } from "./resilience/offsite-backup";
+import { replicatedHa, singleNode } from "./resilience/replicated-ha";
 import { vmBackup } from "./resilience/vm-backup";
 import { mailTls12 } from "./tls/mail-tls12";
 import { mtaSts } from "./tls/mta-sts";
@@ -56,6 +57,8 @@ export const policies: Policies = [
   vmBackup,
   offsiteBackup,
   deletionProtection,
+  replicatedHa,
+  singleNode,
   logShipping,
   logRetention,
   rateLimits,

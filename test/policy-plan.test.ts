@@ -47,7 +47,14 @@ describe("the policy pack", () => {
         message: expect.any(String) as string,
       });
     }
-    expect(Object.values(result.policy.levels).filter((level) => level === "advisory")).toHaveLength(1);
+    // The two advisory rules: unenforced logins and the VM on one node (prod has no HA).
+    expect(Object.values(result.policy.levels).filter((level) => level === "advisory")).toHaveLength(2);
+    expect(result.policy.findings).toContainEqual(
+      expect.objectContaining({
+        policy: "mailstack-resilience-report-single-node",
+        message: expect.stringContaining("runs on pve only (no Proxmox HA)") as string,
+      }),
+    );
     const written = new Map(result.files.map((f) => [f.path, f.content]));
     expect(JSON.parse(written.get("policy.json") ?? "")).toEqual(result.policy.findings);
   });
