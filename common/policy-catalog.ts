@@ -44,6 +44,8 @@ export const RULES = {
   offsiteBackup: rule("mailstack-resilience-require-offsite-backup", "high", true),
   deletionProtection: rule("mailstack-resilience-require-deletion-protection", "medium", true),
   pfSenseConfigBackup: rule("mailstack-resilience-report-pfsense-config-backup", "medium", false, "advisory"),
+  replicatedHa: rule("mailstack-resilience-require-replicated-ha", "high"),
+  singleNode: rule("mailstack-resilience-report-single-node", "low", false, "advisory"),
   logShipping: rule("mailstack-ops-require-log-shipping", "high"),
   logRetention: rule("mailstack-ops-require-bounded-log-retention", "high"),
   rateLimits: rule("mailstack-abuse-require-rate-limits", "high"),

@@ -17,6 +17,9 @@ export const TYPES = {
   proxmoxProvider: "pulumi:providers:proxmoxve",
   vm: "proxmoxve:index/vmLegacy:VmLegacy",
   snippet: "proxmoxve:index/fileLegacy:FileLegacy",
+  haResource: "proxmoxve:index/haresource:Haresource",
+  haRule: "proxmoxve:index/harule:Harule",
+  replication: "proxmoxve:index/replication:Replication",
   /** The stack's PVE API resources (providers/proxmox/). */
   proxmoxApiPrefix: "pulumi-nodejs:dynamic/proxmox:",
   backupJobResource: "pulumi-nodejs:dynamic/proxmox:BackupJob",

@@ -66,6 +66,8 @@ export interface MailcowVmArgs {
       readonly nodes: Readonly<Record<string, number>>;
       readonly maxRestart: number;
       readonly maxRelocate: number;
+      /** ZFS replication of the VM's disks to another HA node (config vm.ha.replication). */
+      readonly replication?: { readonly target: string; readonly schedule: string; readonly rateMBps?: number };
     };
   };
   readonly network: Omit<NetworkInput, "macAddress" | "interface"> & {
@@ -301,6 +303,28 @@ export class MailcowVm extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [haResource] },
       );
+      const replication = args.vm.ha.replication;
+      if (replication) {
+        // A PVE replication job `<vmid>-0` of type local (pve-guest-common ReplicationConfig.pm:
+        // one job per guest and target). bpg replaces the job on a new id, target or type
+        // (v0.111.1 fwprovider/cluster/replication/resource.go, RequiresReplace), so a new VM id
+        // makes a new job. After HA relocates the VM, PVE turns the job around itself (the old
+        // node becomes the target, ReplicationConfig.pm switch_replication_job_target_nolock):
+        // the target is left as PVE keeps it, or a refresh would replace the job back.
+        new proxmox.Replication(
+          `${name}-replication`,
+          {
+            resourceId: pulumi.interpolate`${vm.vmId}-0`,
+            type: "local",
+            target: replication.target,
+            schedule: replication.schedule,
+            ...(replication.rateMBps !== undefined ? { rate: replication.rateMBps } : {}),
+            disable: false,
+            comment: `mailstack ${args.environment}: ${args.vm.name} to ${replication.target}`,
+          },
+          { parent: this, dependsOn: [vm], deleteBeforeReplace: true, ignoreChanges: ["target"] },
+        );
+      }
     }
 
     // ---- the VM's SSH host key, read through the guest agent on the pinned node ----------------

@@ -30,6 +30,8 @@ export const MIN_ENFORCE_MAX_AGE_SECONDS = 604_800;
 
 /** The storages a Proxmox node is installed with; they exist on every node but are not shared. */
 const NODE_LOCAL_STORAGES = new Set(["local", "local-lvm", "local-zfs"]);
+/** The installer's node-local storages that are not ZFS (a directory and LVM-thin). */
+const NON_ZFS_LOCAL_STORAGES = new Set(["local", "local-lvm"]);
 
 const rules = [
   rule(["domains", "capacity"], ({ domains, capacity }) => {
@@ -248,14 +250,41 @@ const rules = [
   rule(["vm", "proxmox"], ({ vm, proxmox }) => {
     if (!vm.ha) return [];
     const problems: Problem[] = [];
-    // Proxmox's default storages are node-local: HA could not start the VM on another node.
-    for (const key of ["vmDatastore", "snippetDatastore"] as const) {
-      if (NODE_LOCAL_STORAGES.has(proxmox[key])) {
-        problems.push({
-          path: ["proxmox", key],
-          message: `"${proxmox[key]}" is node-local storage, so HA cannot start the VM on another node; name shared storage (Ceph, NFS, …) or drop vm.ha`,
-        });
-      }
+    const replication = vm.ha.replication;
+    // Proxmox's default storages are node-local: HA could not start the VM on another node. The
+    // snippets must be shared even with replication: PVE regenerates the cloud-init drive from
+    // them at every start but a live migration's (qemu-server 9.2.6 src/PVE/QemuServer.pm
+    // vm_start_nolock, Cloudinit.pm generate_cloudinit_config and read_cloudinit_snippets_file).
+    if (NODE_LOCAL_STORAGES.has(proxmox.snippetDatastore)) {
+      problems.push({
+        path: ["proxmox", "snippetDatastore"],
+        message: `"${proxmox.snippetDatastore}" is node-local storage, so HA cannot start the VM on another node (PVE reads the cloud-init snippets at every start); name shared storage with the content type snippets (CephFS, NFS, …) or drop vm.ha`,
+      });
+    }
+    if (!replication && NODE_LOCAL_STORAGES.has(proxmox.vmDatastore)) {
+      problems.push({
+        path: ["proxmox", "vmDatastore"],
+        message: `"${proxmox.vmDatastore}" is node-local storage, so HA cannot start the VM on another node; name shared storage (Ceph RBD, NFS, …), set vm.ha.replication (ZFS storage), or drop vm.ha`,
+      });
+    }
+    // Only ZFS pool storage replicates (pve-storage 0c56bad src/PVE/Storage/ZFSPoolPlugin.pm
+    // storage_can_replicate; every other plugin inherits Plugin.pm's 0).
+    if (replication && NON_ZFS_LOCAL_STORAGES.has(proxmox.vmDatastore)) {
+      problems.push({
+        path: ["proxmox", "vmDatastore"],
+        message: `"${proxmox.vmDatastore}" is not ZFS storage, and PVE replicates only ZFS pool storage; set proxmox.vmDatastore to a ZFS storage present on both nodes (e.g. local-zfs) or drop vm.ha.replication`,
+      });
+    }
+    if (replication && replication.target === proxmox.node) {
+      problems.push({
+        path: ["vm", "ha", "replication", "target"],
+        message: `the VM runs on ${proxmox.node}; replicate to another node of vm.ha.nodes`,
+      });
+    } else if (replication && !(replication.target in vm.ha.nodes)) {
+      problems.push({
+        path: ["vm", "ha", "replication", "target"],
+        message: `HA may not start the VM on ${replication.target}, the replication target: add it to vm.ha.nodes with a priority`,
+      });
     }
     if (!(proxmox.node in vm.ha.nodes)) {
       problems.push({

@@ -291,7 +291,7 @@ export const keySchemas = {
           sha512: z.string().regex(/^[0-9a-f]{128}$/, { error: "expected the image's SHA-512 (128 hex digits)" }),
         })
         .prefault(DEBIAN_IMAGE),
-      /** Proxmox HA for the VM (cluster with shared storage): node → priority. */
+      /** Proxmox HA for the VM (cluster with shared or replicated storage): node → priority. */
       ha: z
         .strictObject({
           nodes: z
@@ -299,6 +299,20 @@ export const keySchemas = {
             .refine((nodes) => Object.keys(nodes).length >= 2, { error: "expected at least two nodes for HA" }),
           maxRestart: wholeNumber("the HA restart attempts", 0, 10).default(2),
           maxRelocate: wholeNumber("the HA relocation attempts", 0, 10).default(1),
+          /**
+           * ZFS storage replication of the VM's disks to another HA node (a PVE replication job,
+           * pve-guest-common ReplicationConfig.pm): the replicated storage for a cluster without
+           * shared VM storage. Not set: the VM's disks must be on shared storage (Ceph RBD, NFS, …).
+           */
+          replication: z
+            .strictObject({
+              target: shortName("the Proxmox node the disks are replicated to"),
+              /** How often the disks are synced: what a failover loses at most. */
+              schedule: proxmoxCalendar.default("*:0/15"),
+              /** Bandwidth limit in MB/s (PVE's `rate`); none by default. */
+              rateMBps: positiveInt("the replication bandwidth limit in MB/s", 100_000).optional(),
+            })
+            .optional(),
         })
         .optional(),
     })

@@ -120,7 +120,55 @@ const TYPE = {
   mailcowAdmin: "pulumi-nodejs:dynamic/mailcow:Admin",
   backupJob: "pulumi-nodejs:dynamic/proxmox:BackupJob",
   rateLimit: "pulumi-nodejs:dynamic/mailcow:RateLimit",
+  haResource: "proxmoxve:index/haresource:Haresource",
+  haRule: "proxmoxve:index/harule:Harule",
+  replication: "proxmoxve:index/replication:Replication",
 } as const;
+
+/**
+ * The run with the VM under Proxmox HA as MailcowVm declares it (an HA resource for `vm:<vmid>`,
+ * a node-affinity rule over `nodes`, a replication job to `replicateTo`); undefined without a VM.
+ */
+function underHa(
+  run: FixtureRun,
+  nodes: Readonly<Record<string, number>>,
+  replicateTo?: string,
+): FixtureRun | undefined {
+  const vm = run.resources.find(ofType(TYPE.vm));
+  const id = vm?.inputs.vmId;
+  if (!vm || (typeof id !== "number" && typeof id !== "string")) return undefined;
+  const vmId = String(id);
+  const added = (type: string, name: string, inputs: Record<string, unknown>, dependencies: string[]) => ({
+    urn: `urn:pulumi:fixture::mailstack::${type}::${name}`,
+    type,
+    name,
+    custom: true,
+    inputs,
+    options: {},
+    dependencies,
+    propertyDependencies: {},
+    generated: false,
+  });
+  const ha = added(TYPE.haResource, "fixture-ha", { resourceId: `vm:${vmId}`, state: "started" }, [vm.urn]);
+  const rule = added(
+    TYPE.haRule,
+    "fixture-ha-nodes",
+    { rule: "fixture", type: "node-affinity", resources: [`vm:${vmId}`], nodes: { ...nodes }, strict: false },
+    [vm.urn, ha.urn],
+  );
+  const jobs =
+    replicateTo === undefined
+      ? []
+      : [
+          added(
+            TYPE.replication,
+            "fixture-replication",
+            { resourceId: `${vmId}-0`, type: "local", target: replicateTo },
+            [vm.urn],
+          ),
+        ];
+  return { ...run, resources: [...run.resources, ha, rule, ...jobs] };
+}
 
 /** A DNS record whose (redacted) content or type matches. */
 const record = (type: string, content?: RegExp) => (resource: FixtureResource) =>
@@ -264,6 +312,21 @@ export const FIXTURES: readonly RuleFixture[] = [
   ),
   fixture(RULES.deletionProtection, "unprotected", "the VM has no Proxmox deletion protection", (run) =>
     editResources(run, ofType(TYPE.vm), setting(["protection"], false)),
+  ),
+  fixture(RULES.replicatedHa, "one-node", "the VM is under HA with one node in its affinity rule", (run) =>
+    underHa(run, { pve: 1 }, "pve2"),
+  ),
+  fixture(
+    RULES.replicatedHa,
+    "local-disks",
+    "the VM is under HA on two nodes, its disks node-local, not replicated",
+    (run) => underHa(run, { pve: 2, pve2: 1 }),
+  ),
+  fixture(
+    RULES.replicatedHa,
+    "replica-elsewhere",
+    "the VM's disks are replicated to a node HA may not start it on",
+    (run) => underHa(run, { pve: 2, pve2: 1 }, "pve3"),
   ),
   fixture(RULES.logShipping, "no-reason", "the logging step forwards nothing and gives no reason", (run) =>
     editResources(

@@ -20,6 +20,7 @@ import { logShipping } from "./ops/log-shipping";
 import { deletionProtection } from "./resilience/deletion-protection";
 import { offsiteBackup } from "./resilience/offsite-backup";
 import { pfSenseConfigBackup } from "./resilience/pfsense-config-backup";
+import { replicatedHa, singleNode } from "./resilience/replicated-ha";
 import { vmBackup } from "./resilience/vm-backup";
 import { mailTls12 } from "./tls/mail-tls12";
 import { mtaSts } from "./tls/mta-sts";
@@ -58,6 +59,8 @@ export const policies: Policies = [
   offsiteBackup,
   pfSenseConfigBackup,
   deletionProtection,
+  replicatedHa,
+  singleNode,
   logShipping,
   logRetention,
   rateLimits,

@@ -22,7 +22,8 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupConf, backupSecretFiles, backupTool, restoreTool, type OffsiteBackupInput } from "../render/backup";
 import { mailcowConf, type MailcowSecrets } from "../render/mailcow";
-import { offsiteBackupInput } from "./fixtures";
+import { renderedFiles } from "../render/mailcow-host";
+import { mailHostInput, offsiteBackupInput } from "./fixtures";
 import { freePort, startPostfix, waitFor } from "./lab";
 import { run as runCommand } from "./support/exec";
 import { pbsKeyFile } from "../render/pbs-key";
@@ -173,15 +174,18 @@ function mail(index: number, body: string): string {
  * A mailcow installation and its "Docker volumes": 800 mails (16 MB, mostly incompressible, so
  * restic's ~1 MiB chunks are small against the data, as with real mailboxes).
  */
+/** mailcow.conf's secrets: the stack keeps them in its state, so a rebuilt VM gets the same. */
+const MAILCOW_SECRETS: MailcowSecrets = {
+  dbPass: "dbpass-lab",
+  dbRoot: "dbroot-lab",
+  redisPass: "redis-lab",
+  apiKey: "API-KEY-LAB",
+  apiKeyReadOnly: "API-RO-LAB",
+  sogoUrlEncryptionKey: "sogo-lab-key-123",
+};
+
 function buildMailcow(root: string, volumeRoot: string, tlsKey: string): void {
-  const secrets: MailcowSecrets = {
-    dbPass: "dbpass-lab",
-    dbRoot: "dbroot-lab",
-    redisPass: "redis-lab",
-    apiKey: "API-KEY-LAB",
-    apiKeyReadOnly: "API-RO-LAB",
-    sogoUrlEncryptionKey: "sogo-lab-key-123",
-  };
+  const secrets = MAILCOW_SECRETS;
   const files: Record<string, string | Buffer> = {
     "mailcow.conf": mailcowConf(
       {
@@ -434,6 +438,70 @@ describe("mailstack-backup and mailstack-restore against a real restic repositor
     );
     // The "volumes" it unpacked are the mail as of Jan 8: everything, including the mail of Jan 3.
     expect(tree(freshVolumes)).toEqual(tree(volumes));
+  });
+
+  it("node-loss drill: a fresh VM from the plan's host files, then the off-site restore brings mail, database and DANE key back", async () => {
+    // What `pulumi up` writes on a rebuilt VM (README, "Node-loss drill"): every file the plan
+    // shows under files/mailcow-vm/, rendered with the secrets and TLS key the stack holds, laid
+    // out in an empty root. mailcow's own checkout (its helper scripts) comes from the release
+    // step's git clone; the lab puts its stand-in for backup_and_restore.sh there.
+    const root = join(dir, "plan-vm");
+    const planned = renderedFiles(
+      mailHostInput({ hostname: HOST }),
+      { ...MAILCOW_SECRETS, adminSudoPassword: "sudo-lab" },
+      tlsKey,
+      {
+        vm: "mailcow-vm",
+        node: "pve",
+        snippets: {
+          userData: "/var/lib/vz/snippets/user-data.yaml",
+          networkConfig: "/var/lib/vz/snippets/network.yaml",
+        },
+      },
+    ).filter((file) => file.host === "mailcow-vm");
+    for (const file of planned) {
+      mkdirSync(join(root, file.path, ".."), { recursive: true });
+      writeFileSync(join(root, file.path), file.content, { mode: file.path.endsWith(".pem") ? 0o600 : 0o644 });
+    }
+    const freshDir = join(root, "opt", "mailcow-dockerized");
+    const inMailcow = (path: string) => path.startsWith("/opt/mailcow-dockerized/");
+    // The plan has the pieces the restore relies on: mailcow.conf and the stack's TLS key.
+    expect(readFileSync(join(freshDir, "mailcow.conf"), "utf8")).toContain("DBPASS=dbpass-lab");
+    expect(readFileSync(join(freshDir, "data/assets/ssl/key.pem"), "utf8")).toBe(tlsKey);
+    mkdirSync(join(freshDir, "helper-scripts"), { recursive: true });
+    cpSync(
+      join(__dirname, "lab-fixtures", "backup_and_restore.sh"),
+      join(freshDir, "helper-scripts", "backup_and_restore.sh"),
+    );
+    chmodSync(join(freshDir, "helper-scripts", "backup_and_restore.sh"), 0o755);
+    const plannedConf = readFileSync(join(freshDir, "mailcow.conf"), "utf8");
+
+    const freshVolumes = join(root, "volumes");
+    const freshConfig = configure(input({ smtpPort, mailcowDir: freshDir }), "plan-vm");
+    const run = await tool(
+      "mailstack-restore",
+      ["--snapshot", "latest", "--target", join(dir, "restore-plan-vm"), "--apply"],
+      {
+        MAILSTACK_BACKUP_CONFIG: freshConfig,
+        LAB_RESTORED_VOLUMES: freshVolumes,
+      },
+    );
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    // Mail, database, redis, rspamd, postfix and crypt as of the latest backup, byte for byte.
+    expect(tree(freshVolumes)).toEqual(tree(volumes));
+    // The DANE key is the one the TLSA record pins (the stack's, and the backup's).
+    expect(readFileSync(join(freshDir, "data/assets/ssl/key.pem"), "utf8")).toBe(tlsKey);
+    // mailcow.conf stays the plan's (its secrets are the ones in the stack's state).
+    expect(readFileSync(join(freshDir, "mailcow.conf"), "utf8")).toBe(plannedConf);
+    // data/conf is the backup's: every backed-up file is back, the plan's others are kept.
+    const restoredConf = tree(join(freshDir, "data", "conf"));
+    for (const [path, entry] of tree(join(mailcowDir, "data", "conf")))
+      expect(restoredConf.get(path), path).toBe(entry);
+    for (const file of planned.filter((f) => inMailcow(f.path) && f.path.includes("/data/conf/"))) {
+      const relativePath = file.path.replace("/opt/mailcow-dockerized/data/conf/", "");
+      if (!existsSync(join(mailcowDir, "data", "conf", relativePath)))
+        expect(readFileSync(join(freshDir, "data", "conf", relativePath), "utf8"), relativePath).toBe(file.content);
+    }
   });
 
   it("refuses a non-empty target and a malformed snapshot id", async () => {

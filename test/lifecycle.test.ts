@@ -232,6 +232,26 @@ describe("day-2 changes on the prod stack", () => {
   });
 });
 
+describe("Proxmox HA added to the running prod stack", () => {
+  it("creates the HA resource, its rule and the replication job; the VM is replaced only because its snippets move to shared storage", async () => {
+    const vm = JSON.parse(prod.stackConfig.values["mailstack:vm"] ?? "{}") as object;
+    const proxmox = JSON.parse(prod.stackConfig.values["mailstack:proxmox"] ?? "{}") as object;
+    const steps = await change({
+      "mailstack:vm": JSON.stringify({ ...vm, ha: { nodes: { pve: 2, pve2: 1 }, replication: { target: "pve2" } } }),
+      "mailstack:proxmox": JSON.stringify({ ...proxmox, vmDatastore: "local-zfs", snippetDatastore: "cephfs" }),
+    });
+    const byName = new Map(steps.map((step) => [step.name, step]));
+    for (const name of ["mailcow-ha", "mailcow-ha-nodes", "mailcow-replication"])
+      expect(byName.get(name)?.action, name).toBe("create");
+    // HA needs the snippets on shared storage (PVE reads them at every start): a new file id,
+    // ForceNew on bpg's VM, which `protect` refuses in prod. Move them before the first boot.
+    expect(byName.get("mailcow-vm")).toMatchObject({
+      action: "replace",
+      because: ["initialization.networkDataFileId", "initialization.userDataFileId"],
+    });
+  });
+});
+
 describe("two stacks on one Proxmox cluster", () => {
   it("share no cluster-wide name: storage ids, files on the node, backup jobs, HA rules, VM ids and names", async () => {
     const staging = (await planWithKeys({}, { stack: "staging" })).result;
@@ -253,6 +273,7 @@ describe("two stacks on one Proxmox cluster", () => {
         }
         if (resource.type === "proxmoxve:index/harule:Harule") add("harule", inputs.rule);
         if (resource.type === "proxmoxve:index/haresource:Haresource") add("haresource", inputs.resourceId);
+        if (resource.type === "proxmoxve:index/replication:Replication") add("replication", inputs.resourceId);
         if (resource.type.endsWith("/proxmox:PbsStorage")) add("storage", inputs.storage);
         if (resource.type.endsWith("/proxmox:BackupJob")) add("backupjob", inputs.jobId);
       }

@@ -18,6 +18,8 @@ const PROD_PROXMOX = {
 };
 
 const VM = "proxmoxve:index/vmLegacy:VmLegacy";
+/** The prod stack's VM settings with `ha` (the override replaces the whole key). */
+const vmWithHa = (ha: Record<string, unknown>) => JSON.stringify({ id: 104, cores: 8, memoryGiB: 16, diskGb: 100, ha });
 const COMMAND = "command:remote:Command";
 
 /** The snippet a node command writes (render/scripts/pve-snippet.sh carries it base64). */
@@ -184,9 +186,7 @@ describe("MailcowVm", () => {
   });
 
   it("refuses HA on node-local storage, or without the VM's own node", async () => {
-    const ha = (nodes: Record<string, number>) =>
-      JSON.stringify({ id: 104, cores: 8, memoryGiB: 16, diskGb: 100, ha: { nodes } });
-    const error = await rejection(planWithKeys({ "mailstack:vm": ha({ pve2: 2, pve3: 1 }) }));
+    const error = await rejection(planWithKeys({ "mailstack:vm": vmWithHa({ nodes: { pve2: 2, pve3: 1 } }) }));
     expect(error.message).toContain('mailstack:proxmox.vmDatastore = "local-lvm": "local-lvm" is node-local storage');
     expect(error.message).toContain('mailstack:proxmox.snippetDatastore = "local"');
     expect(error.message).toMatch(/mailstack:vm\.ha\.nodes .*the VM's node pve is not in the HA group/);
@@ -194,13 +194,7 @@ describe("MailcowVm", () => {
 
   it("adds Proxmox HA when configured", async () => {
     const { result } = await planWithKeys({
-      "mailstack:vm": JSON.stringify({
-        id: 104,
-        cores: 8,
-        memoryGiB: 16,
-        diskGb: 100,
-        ha: { nodes: { pve: 2, pve2: 1 } },
-      }),
+      "mailstack:vm": vmWithHa({ nodes: { pve: 2, pve2: 1 } }),
       "mailstack:proxmox": JSON.stringify({ ...PROD_PROXMOX, vmDatastore: "ceph-vm", snippetDatastore: "cephfs" }),
     });
     expect(redact(byName(result, "mailcow-ha").inputs)).toMatchObject({
@@ -219,8 +213,63 @@ describe("MailcowVm", () => {
       resources: ["vm:104"],
       nodes: { pve: 2, pve2: 1 },
     });
+    expect(result.run.resources.some((r) => r.name === "mailcow-replication")).toBe(false);
+    expect(
+      result.policy.findings.filter((f) => f.policy.startsWith("mailstack-resilience-")).map((f) => f.policy),
+    ).toEqual([]);
     const { result: withoutHa } = await planWithKeys();
     expect(withoutHa.run.resources.some((r) => r.name === "mailcow-ha")).toBe(false);
+    expect(withoutHa.run.resources.some((r) => r.name === "mailcow-replication")).toBe(false);
+  });
+
+  it("replicates the VM's ZFS disks to the second HA node when configured, and the policy accepts it", async () => {
+    const { result } = await planWithKeys({
+      "mailstack:vm": vmWithHa({ nodes: { pve: 2, pve2: 1 }, replication: { target: "pve2", rateMBps: 200 } }),
+      "mailstack:proxmox": JSON.stringify({ ...PROD_PROXMOX, vmDatastore: "local-zfs", snippetDatastore: "cephfs" }),
+    });
+    const job = byName(result, "mailcow-replication");
+    expect(job.type).toBe("proxmoxve:index/replication:Replication");
+    expect(redact(job.inputs)).toEqual({
+      resourceId: "104-0",
+      type: "local",
+      target: "pve2",
+      schedule: "*:0/15",
+      rate: 200,
+      disable: false,
+      comment: "mailstack production: mailcow to pve2",
+    });
+    // A new VM id is a new job; PVE turns the job around after a failover (the target is left to it).
+    expect(job.options).toMatchObject({ deleteBeforeReplace: true, ignoreChanges: ["target"] });
+    expect(job.dependencies).toContain(byName(result, "mailcow-vm").urn);
+    expect(result.policy.mandatory).toEqual([]);
+  });
+
+  it("refuses replication to the VM's own node, to a node outside HA, or from storage that is not ZFS", async () => {
+    const vm = (replication: Record<string, unknown>) => vmWithHa({ nodes: { pve: 2, pve2: 1 }, replication });
+    const proxmox = (vmDatastore: string, snippetDatastore = "cephfs") =>
+      JSON.stringify({ ...PROD_PROXMOX, vmDatastore, snippetDatastore });
+    const own = await rejection(
+      planWithKeys({ "mailstack:vm": vm({ target: "pve" }), "mailstack:proxmox": proxmox("local-zfs") }),
+    );
+    expect(own.message).toMatch(/mailstack:vm\.ha\.replication\.target .*replicate to another node of vm\.ha\.nodes/);
+    const outside = await rejection(
+      planWithKeys({ "mailstack:vm": vm({ target: "pve3" }), "mailstack:proxmox": proxmox("local-zfs") }),
+    );
+    expect(outside.message).toMatch(/mailstack:vm\.ha\.replication\.target .*add it to vm\.ha\.nodes/);
+    const lvm = await rejection(
+      planWithKeys({ "mailstack:vm": vm({ target: "pve2" }), "mailstack:proxmox": proxmox("local-lvm", "local") }),
+    );
+    expect(lvm.message).toContain('mailstack:proxmox.vmDatastore = "local-lvm": "local-lvm" is not ZFS storage');
+    expect(lvm.message).toMatch(
+      /mailstack:proxmox\.snippetDatastore = "local": .*PVE reads the cloud-init snippets at every start/,
+    );
+    const schedule = await rejection(
+      planWithKeys({
+        "mailstack:vm": vm({ target: "pve2", schedule: "*/15" }),
+        "mailstack:proxmox": proxmox("local-zfs"),
+      }),
+    );
+    expect(schedule.message).toContain("mailstack:vm.ha.replication.schedule");
   });
 
   it("uses a Proxmox provider that verifies TLS", async () => {

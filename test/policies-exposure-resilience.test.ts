@@ -12,6 +12,7 @@ import { deletionProtection } from "../policies/resilience/deletion-protection";
 import { offsiteBackup } from "../policies/resilience/offsite-backup";
 import { pfSenseConfigBackup } from "../policies/resilience/pfsense-config-backup";
 import { PFSENSE_BACKUP_PATHS, PFSENSE_CONFIG_XML, pfSenseBackupInstallScript } from "../render/pfsense-backup";
+import { replicatedHa, singleNode } from "../policies/resilience/replicated-ha";
 import { isDaily, vmBackup } from "../policies/resilience/vm-backup";
 import { backupInstallScript } from "../render/backup";
 import { userData } from "../render/cloud-init";
@@ -853,6 +854,97 @@ describe("pfSense configuration backup (mailstack-resilience-report-pfsense-conf
 
   it("does not apply to a stack without pfSense objects", async () => {
     expect(await stackMessages(pfSenseConfigBackup, [vm()])).toEqual([]);
+  });
+});
+
+describe("replicated HA (mailstack-resilience-require-replicated-ha, -report-single-node)", () => {
+  const disks = (datastoreId: string) => ({
+    disks: [{ interface: "scsi0", datastoreId, size: 100 }],
+    initialization: { datastoreId },
+  });
+  const haResource = (props: Record<string, unknown> = {}, dependencies = [VM_URN]) =>
+    resource(TYPES.haResource, "mailcow-ha", { resourceId: "vm:104", state: "started", ...props }, { dependencies });
+  const haRule = (nodes: Record<string, number>, props: Record<string, unknown> = {}) =>
+    resource(
+      TYPES.haRule,
+      "mailcow-ha-nodes",
+      { rule: "mailstack-prod-mailcow", type: "node-affinity", resources: ["vm:104"], nodes, strict: false, ...props },
+      { dependencies: [VM_URN, haResource().urn ?? ""] },
+    );
+  const replication = (target: string, props: Record<string, unknown> = {}) =>
+    resource(TYPES.replication, "mailcow-replication", {
+      resourceId: "104-0",
+      type: "local",
+      target,
+      disable: false,
+      ...props,
+    });
+  const TWO = { pve: 2, pve2: 1 };
+
+  it("accepts HA on two nodes with shared storage, or with node-local ZFS replicated to the other node", async () => {
+    expect(await stackMessages(replicatedHa, [vm(disks("ceph-vm")), haResource(), haRule(TWO)])).toEqual([]);
+    expect(
+      await stackMessages(replicatedHa, [vm(disks("local-zfs")), haResource(), haRule(TWO), replication("pve2")]),
+    ).toEqual([]);
+  });
+
+  it("finds the VM's HA resource by its vm:<vmid> id when the dependency is not recorded", async () => {
+    const messages = await stackMessages(replicatedHa, [vm(disks("ceph-vm")), haResource({}, []), haRule({ pve: 1 })]);
+    expect(messages).toEqual([expect.stringContaining("its node-affinity rule names only pve")]);
+  });
+
+  it("refuses HA with one node, or with no node-affinity rule", async () => {
+    expect(await stackViolations(replicatedHa, [vm(disks("ceph-vm")), haResource(), haRule({ pve: 1 })])).toEqual([
+      {
+        message:
+          "VM mailcow-vm is under HA (mailcow-ha) but its node-affinity rule names only pve: name at least two nodes in mailstack:vm.ha.nodes",
+        urn: haResource().urn,
+      },
+    ]);
+    expect(await stackMessages(replicatedHa, [vm(disks("ceph-vm")), haResource()])).toEqual([
+      expect.stringContaining("no node-affinity rule names it"),
+    ]);
+  });
+
+  it("refuses node-local disks without replication, or replicated to the VM's own node, a node outside HA, or disabled", async () => {
+    const local = (extra: readonly ReturnType<typeof resource>[]) =>
+      stackMessages(replicatedHa, [vm(disks("local-zfs")), haResource(), haRule(TWO), ...extra]);
+    const refused =
+      "VM mailcow-vm is under HA (mailcow-ha) with its disks on node-local storage local-zfs and no replication job to another of its HA nodes: another node has nothing to start; use shared storage (mailstack:proxmox.vmDatastore) or set mailstack:vm.ha.replication";
+    expect(await local([])).toEqual([refused]);
+    expect(await local([replication("pve")])).toEqual([refused]);
+    expect(await local([replication("pve3")])).toEqual([refused]);
+    expect(await local([replication("pve2", { disable: true })])).toEqual([refused]);
+    // The cloud-init drive counts too.
+    expect(
+      await stackMessages(replicatedHa, [
+        vm({ ...disks("ceph-vm"), initialization: { datastoreId: "local-lvm" } }),
+        haResource(),
+        haRule(TWO),
+      ]),
+    ).toEqual([expect.stringContaining("node-local storage local-lvm")]);
+  });
+
+  it("skips what a preview cannot know yet, and VMs without HA", async () => {
+    expect(
+      await stackMessages(replicatedHa, [
+        vm({ disks: UNKNOWN_VALUE, initialization: UNKNOWN_VALUE }),
+        haResource(),
+        haRule(TWO),
+      ]),
+    ).toEqual([]);
+    expect(
+      await stackMessages(replicatedHa, [vm(disks("ceph-vm")), haResource(), haRule(TWO, { nodes: UNKNOWN_VALUE })]),
+    ).toEqual([]);
+    expect(await stackMessages(replicatedHa, [vm(disks("local-lvm"))])).toEqual([]);
+  });
+
+  it("reports a VM without HA as advisory, and not one under HA", async () => {
+    expect(singleNode.enforcementLevel).toBe("advisory");
+    expect(await stackMessages(singleNode, [vm(disks("local-lvm"))])).toEqual([
+      "VM mailcow-vm runs on pve only (no Proxmox HA): when pve is lost, mail is down until the node-loss drill restores it (README)",
+    ]);
+    expect(await stackMessages(singleNode, [vm(disks("ceph-vm")), haResource(), haRule(TWO)])).toEqual([]);
   });
 });
 

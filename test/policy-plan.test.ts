@@ -47,14 +47,25 @@ describe("the policy pack", () => {
         message: expect.any(String) as string,
       });
     }
-    // Advisory by design: the logins the stack cannot give 2FA, and pfSense's configuration backup
-    // (prod has mailstack:pfsense.configBackup, so that one reports nothing here).
+    // Advisory by design: the logins the stack cannot give 2FA, the VM on one node (prod has no HA),
+    // and pfSense's configuration backup (prod has mailstack:pfsense.configBackup, so that one
+    // reports nothing here).
     expect(
       Object.entries(result.policy.levels)
         .filter(([, level]) => level === "advisory")
         .map(([name]) => name)
         .sort(),
-    ).toEqual(["mailstack-2fa-report-unenforced-logins", "mailstack-resilience-report-pfsense-config-backup"]);
+    ).toEqual([
+      "mailstack-2fa-report-unenforced-logins",
+      "mailstack-resilience-report-pfsense-config-backup",
+      "mailstack-resilience-report-single-node",
+    ]);
+    expect(result.policy.findings).toContainEqual(
+      expect.objectContaining({
+        policy: "mailstack-resilience-report-single-node",
+        message: expect.stringContaining("runs on pve only (no Proxmox HA)") as string,
+      }),
+    );
     expect(result.policy.findings.map((f) => f.policy)).not.toContain(
       "mailstack-resilience-report-pfsense-config-backup",
     );

@@ -65,6 +65,8 @@ const FORCE_NEW: Readonly<Record<string, readonly string[]>> = {
   ],
   // fwprovider/cluster/ha/resource_harule.go:77-99.
   "proxmoxve:index/harule:Harule": ["rule", "type"],
+  // v0.111.1 fwprovider/cluster/replication/resource.go:75-101 (id, target, type: RequiresReplace).
+  "proxmoxve:index/replication:Replication": ["resourceId", "target", "type"],
   // pulumi-command provider/pkg/provider/common/inputs.go: triggers are replaceOnChanges.
   "command:remote:Command": ["triggers"],
   // terraform-provider-tls internal/provider/resource_private_key.go: every input RequiresReplace.
