@@ -2,34 +2,30 @@
 // Everything it installs is rendered by pure functions (render/mailcow-host.ts); this class
 // wires them to resources. Secrets (database and API keys, the TLS key) travel only over SSH
 // stdin; the cloud-init snippet on the Proxmox storage holds none.
+import { bringUpCommands } from "./bring-up";
+import { proxmoxHa } from "./proxmox-ha";
 import { DEPLOY_USER } from "../common/host-users";
 import { TYPES } from "../common/resource-types";
-import { sha256Hex } from "../render/hash";
 import * as proxmox from "@muhlba91/pulumi-proxmoxve";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { macAddressFor, HOST_READY_MARKER } from "../render/cloud-init";
+import { macAddressFor } from "../render/cloud-init";
 import { showInPlan } from "./plan-files";
 import type { NetworkInput } from "../render/cloud-init";
-import { installAndRun } from "../render/host-scripts";
 import { type TlsVersion } from "../render/mailcow";
 import {
   bringUp,
   cloudInit,
   REDACTED_HOST_SECRETS,
   renderedFiles,
-  stepAliases,
-  stepResourceName,
-  type BringUpStep,
   type HostSecrets,
   type MailcowHostInput,
 } from "../render/mailcow-host";
 import type { PostfixClientLimits } from "../render/mailcow";
 import {
   guestHostKeyScript,
-  guestStepScript,
   hostKeyFromOutput,
   snippetDeleteCommand,
   snippetDirectory,
@@ -102,15 +98,6 @@ export interface MailcowVmArgs {
 
 export const LAN_INTERFACE = "lan0";
 const CPU_TYPE = "x86-64-v2-AES";
-
-/**
- * The name a bring-up step's command had before stepResourceName stopped the doubled prefix, as an
- * alias: a stack that has it keeps the command (no delete and create; test/renamed-resources.test.ts).
- */
-function stepAliasOption(component: string, step: string): pulumi.CustomResourceOptions {
-  const aliases = stepAliases(component, step);
-  return aliases.length > 0 ? { aliases } : {};
-}
 
 export class MailcowVm extends pulumi.ComponentResource {
   readonly vmId: pulumi.Output<number>;
@@ -283,49 +270,13 @@ export class MailcowVm extends pulumi.ComponentResource {
     );
     this.vmId = vm.vmId;
 
-    if (args.vm.ha) {
-      const resourceId = pulumi.interpolate`vm:${vm.vmId}`;
-      // bpg updates an HA resource in place on a new resource_id, editing the old VM's entry
-      // (fwprovider/cluster/ha/resource_haresource.go): a new VM id must make a new HA resource.
-      const haResource = new proxmox.Haresource(
-        `${name}-ha`,
-        { resourceId, state: "started", maxRestart: args.vm.ha.maxRestart, maxRelocate: args.vm.ha.maxRelocate },
-        { parent: this, replaceOnChanges: ["resourceId"], deleteBeforeReplace: true },
-      );
-      new proxmox.Harule(
-        `${name}-ha-nodes`,
-        {
-          rule: args.names.haRule,
-          type: "node-affinity",
-          resources: [resourceId],
-          nodes: { ...args.vm.ha.nodes },
-          strict: false,
-        },
-        { parent: this, dependsOn: [haResource] },
-      );
-      const replication = args.vm.ha.replication;
-      if (replication) {
-        // A PVE replication job `<vmid>-0` of type local (pve-guest-common ReplicationConfig.pm:
-        // one job per guest and target). bpg replaces the job on a new id, target or type
-        // (v0.111.1 fwprovider/cluster/replication/resource.go, RequiresReplace), so a new VM id
-        // makes a new job. After HA relocates the VM, PVE turns the job around itself (the old
-        // node becomes the target, ReplicationConfig.pm switch_replication_job_target_nolock):
-        // the target is left as PVE keeps it, or a refresh would replace the job back.
-        new proxmox.Replication(
-          `${name}-replication`,
-          {
-            resourceId: pulumi.interpolate`${vm.vmId}-0`,
-            type: "local",
-            target: replication.target,
-            schedule: replication.schedule,
-            ...(replication.rateMBps !== undefined ? { rate: replication.rateMBps } : {}),
-            disable: false,
-            comment: `mailstack ${args.environment}: ${args.vm.name} to ${replication.target}`,
-          },
-          { parent: this, dependsOn: [vm], deleteBeforeReplace: true, ignoreChanges: ["target"] },
-        );
-      }
-    }
+    if (args.vm.ha)
+      proxmoxHa(name, this, vm, {
+        ha: args.vm.ha,
+        rule: args.names.haRule,
+        environment: args.environment,
+        vmName: args.vm.name,
+      });
 
     // ---- the VM's SSH host key, read through the guest agent on the pinned node ----------------
     const hostKeyCommand = new command.remote.Command(
@@ -351,88 +302,18 @@ export class MailcowVm extends pulumi.ComponentResource {
       dialErrorLimit: 60,
       perDialTimeout: 10,
     };
-    // Checked over SSH as the deploy user once the guest-agent steps (admin-access) have made sure
-    // that user exists: a VM deployed before it did gets it there first.
-    const cloudInitCheck = (after: pulumi.Resource) =>
-      new command.remote.Command(
-        `${name}-cloud-init`,
-        {
-          connection,
-          create: `cloud-init status --wait >/dev/null || true; test -f ${HOST_READY_MARKER} || { echo "mailstack host setup failed: see /var/log/cloud-init-output.log" >&2; exit 1; }`,
-          triggers: [vm.id],
-        },
-        { parent: this, dependsOn: [vm, after] },
-      );
-
-    // Steps that hold secrets are rendered with them and run from stdin only; the others are
-    // rendered without secrets, so they stay readable, and are installed on the host as they run.
-    const withSecrets = pulumi
-      .all([hostInput, secrets, args.tlsKeyPem])
-      .apply(([input, values, key]) => bringUp(input, values, key));
-    const withoutSecrets = hostInput.apply((input) => bringUp(input, REDACTED_HOST_SECRETS, ""));
-    // The guest-agent steps follow the host key read (the agent answers by then); the SSH steps
-    // follow them and the cloud-init check.
-    let previous: pulumi.Resource = hostKeyCommand;
-    let cloudInitDone: command.remote.Command | undefined;
-    let last: command.remote.Command | undefined;
-    // Which steps there are, in which order and which hold secrets depends on the configuration
-    // only (not on generated keys or passwords): the renderer's own list, rendered without them.
-    const steps = bringUp(hostInputWith(""), REDACTED_HOST_SECRETS, "");
-    const commands = new Map<string, command.remote.Command>();
-    steps.forEach((step, index) => {
-      const rendered = (all: readonly BringUpStep[]): BringUpStep => {
-        const found = all[index];
-        if (found?.name !== step.name) throw new Error(`internal: bring-up step ${index} is not ${step.name}`);
-        return found;
-      };
-      if (step.via === "guest-agent") {
-        // Through the guest agent from the node (render/scripts/guest-step.sh): independent of any
-        // SSH identity in the VM, so it can create the deploy user on a VM deployed before it.
-        if (step.secret || cloudInitDone) throw new Error(`internal: guest-agent step ${step.name} is misplaced`);
-        const stdin = pulumi
-          .all([vm.vmId, withoutSecrets])
-          .apply(([vmId, all]) => guestStepScript(vmId, step.name, installAndRun(rendered(all).script)));
-        last = new command.remote.Command(
-          stepResourceName(name, step.name),
-          {
-            connection: nodeConnection,
-            create: "bash -s",
-            stdin,
-            // Again on a new VM (harmless after its first boot) and whenever the script changes.
-            triggers: [vm.id, stdin.apply(sha256Hex)],
-            logging: "stdoutAndStderr",
-          },
-          { parent: this, dependsOn: [previous], ...stepAliasOption(name, step.name) },
-        );
-      } else {
-        if (!cloudInitDone) {
-          cloudInitDone = cloudInitCheck(previous);
-          previous = cloudInitDone;
-        }
-        const stdin = step.secret
-          ? pulumi.secret(withSecrets.apply((all) => rendered(all).script.content))
-          : withoutSecrets.apply((all) => installAndRun(rendered(all).script));
-        last = new command.remote.Command(
-          stepResourceName(name, step.name),
-          {
-            connection,
-            create: "sudo bash -s",
-            stdin,
-            // A new script (new content) runs again; unchanged ones never re-run.
-            triggers: [stdin.apply(sha256Hex)],
-            logging: step.secret ? "none" : "stdoutAndStderr",
-          },
-          {
-            parent: this,
-            dependsOn: [previous],
-            ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
-            ...stepAliasOption(name, step.name),
-          },
-        );
-      }
-      previous = last;
-      commands.set(step.name, last);
+    const commands = bringUpCommands(name, this, {
+      vm,
+      after: hostKeyCommand,
+      nodeConnection,
+      connection,
+      steps: bringUp(hostInputWith(""), REDACTED_HOST_SECRETS, ""),
+      withSecrets: pulumi
+        .all([hostInput, secrets, args.tlsKeyPem])
+        .apply(([input, values, key]) => bringUp(input, values, key)),
+      withoutSecrets: hostInput.apply((input) => bringUp(input, REDACTED_HOST_SECRETS, "")),
     });
+    const last = [...commands.values()].pop();
     const up = commands.get("mailcow-up");
     if (!last || !up) throw new Error("internal: no bring-up steps");
     // Tenants and backups need mailcow up, not its monitoring.
