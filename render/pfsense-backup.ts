@@ -15,6 +15,10 @@
 //   forwarding and no terminal. (pfSense marks user-copy-files "standard-warning-root" too, because a
 //   password login could copy files; the password is random, never known to anyone, and the key is
 //   bound to the forced command.)
+// - scponly lets that forced command through (scponly/scponly@3aab916, the last upstream commit):
+//   sshd runs it as `scponly -c "scp -f …"`, substitute_known_path (helper.c) maps `scp` to its
+//   compiled path, valid_arg_vector allows scp with arguments, and dangerous_args (scponly.c)
+//   refuses only scp's -S, -o and -F. The lab's login shell is bash, not scponly (not in Debian).
 // - config.xml is written by safe_write_file (config.lib.inc: fopen of a temporary file, rename),
 //   with no chmod of the file or of /cf/conf anywhere in the source: its mode is the writer's umask
 //   (0644 under FreeBSD's default 022), which is what lets the uid-2000 user read it. Should a
