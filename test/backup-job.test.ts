@@ -25,6 +25,14 @@ const SECRETS = {
   "mailstack:offsiteSecretAccessKey": "s3-secret-do-not-leak",
 };
 
+// Prod's pfSense without its configuration backup, which needs the off-site repository that the
+// cases below leave out (config refuses it otherwise, naming mailstack:pfsense.configBackup).
+const PFSENSE_WITHOUT_CONFIG_BACKUP = JSON.stringify({
+  endpoint: "https://fw.xd-cloud.de/",
+  wanInterface: "wan",
+  lanInterface: "lan",
+});
+
 describe("BackupJob", () => {
   it("backs up the mailcow VM to PBS nightly through the PVE API: snapshot mode, zstd, schedule and retention from config, mail on failure", async () => {
     const { result } = await planWithKeys();
@@ -51,6 +59,7 @@ describe("BackupJob", () => {
 
   it("takes schedule and retention from the stack config", async () => {
     const { result } = await planWithKeys({
+      "mailstack:pfsense": PFSENSE_WITHOUT_CONFIG_BACKUP,
       "mailstack:backup": JSON.stringify({
         schedule: "Mon..Fri *-*-* 01:15",
         retention: { daily: 8, weekly: 0, monthly: 2, yearly: 1 },
@@ -166,7 +175,10 @@ describe("BackupJob", () => {
   });
 
   it("declares no backup resources when the stack configures no target, and only PBS in staging", async () => {
-    const none = await planWithKeys({ "mailstack:backup": JSON.stringify({}) });
+    const none = await planWithKeys({
+      "mailstack:pfsense": PFSENSE_WITHOUT_CONFIG_BACKUP,
+      "mailstack:backup": JSON.stringify({}),
+    });
     expect(none.result.run.resources.filter((r) => r.name.startsWith("backup"))).toEqual([]);
     const staging = await planWithKeys({}, { stack: "staging" });
     expect(find(staging.result, "backup-vm")).toBeDefined();

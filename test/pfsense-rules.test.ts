@@ -1,5 +1,6 @@
 // PfSenseRules under the mock engine, and the rule plan the prod stack gets.
 import { describe, expect, it } from "vitest";
+import { TYPES } from "../common/resource-types";
 import { isSecret, plain, type RecordedResource } from "../plan/engine";
 import { firewallPlan, NEVER_PUBLIC, type FirewallPlan } from "../render/firewall-plan";
 import { planWithKeys } from "./plans";
@@ -103,7 +104,11 @@ describe("alias names", () => {
 describe("PfSenseRules", () => {
   it("declares marker-owned objects in order and applies once after all of them", async () => {
     const { result } = await planWithKeys();
-    const objects = result.run.resources.filter((r) => r.type.startsWith(PREFIX) && !r.type.endsWith(":Apply"));
+    // PfSenseRules' own children: the pfSense backup's user (PfSenseConfigBackup) is not a firewall object.
+    const component = result.run.resources.find((r) => r.type === TYPES.pfSenseRules);
+    const objects = result.run.resources.filter(
+      (r) => r.parent === component?.urn && r.type.startsWith(PREFIX) && !r.type.endsWith(":Apply"),
+    );
     expect(objects.map((r) => r.type.slice(PREFIX.length)).sort()).toEqual([
       // Prod's monitoring network scrapes the exporters: its alias, the exporter ports and one LAN rule.
       ...Array<string>(6).fill("FirewallAlias"),
