@@ -29,7 +29,10 @@ beforeAll(async () => {
 });
 afterAll(() => fake.api.stop());
 
-const restartsSogo = (create: unknown) => typeof create === "string" && /\brestart sogo-mailcow\b/.test(create);
+// The command restarts SOGo on the host: on its command line, or in the script it sends to
+// `sudo bash -s` (render/scripts/sogo-restart.sh).
+const restartsSogo = (inputs: { create?: unknown; stdin?: unknown }) =>
+  [inputs.create, inputs.stdin].some((text) => typeof text === "string" && /\brestart sogo-mailcow\b/.test(text));
 
 describe("SOGo restarts on a first up of a 50-domain stack", () => {
   it("the fake mailcow API sees 50 add/domain calls and no SOGo restart; the plan restarts SOGo once after all of them", async () => {
@@ -53,7 +56,8 @@ describe("SOGo restarts on a first up of a 50-domain stack", () => {
     expect(fake.sogoRestarts).toBe(0);
 
     const restarts = plan.run.resources.filter(
-      (r) => r.type === "command:remote:Command" && restartsSogo((plain(r.inputs) as { create?: unknown }).create),
+      (r) =>
+        r.type === "command:remote:Command" && restartsSogo(plain(r.inputs) as { create?: unknown; stdin?: unknown }),
     );
     expect(restarts).toHaveLength(1);
     // It runs after every domain exists.
