@@ -2,36 +2,23 @@
 // fake pfrest's log settings (test/fakes/pfrest-logsettings.ts, after pfrest v2.10.0's LogSettings
 // model): the operator's earlier settings come back on delete, drift made in the GUI is seen and
 // undone, pfrest's refusals reach the operator, and the provider works after serialization.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { PfSenseConnection } from "../providers/pfsense/client";
-import { findOwn } from "../providers/pfsense/objects";
+import { describe, expect, it } from "vitest";
 import {
   remoteSyslogProvider,
   remoteSyslogSpec,
   type RemoteSyslogInputs,
   type RemoteSyslogOutputs,
 } from "../providers/pfsense/syslog";
-import { loopbackCertificate } from "./fakes/https";
-import { FakePfRest } from "./fakes/pfrest";
+import { fakePfRestForFile } from "./support/fake-pfrest";
 import { plain } from "../plan/engine";
 import { planWithKeys } from "./plans";
 import { rejection, runRevived } from "./tools";
 
 const API_KEY = "pfrest-key-syslog-0123456789-secret";
-let fake: FakePfRest;
-let connection: PfSenseConnection;
-
-beforeAll(async () => {
-  fake = new FakePfRest(await loopbackCertificate(), API_KEY);
-  await fake.api.start();
-  connection = fake.api.connection(API_KEY);
-  await findOwn(connection, "rule", "[warm-up]");
-});
-afterAll(() => fake.api.stop());
-beforeEach(() => fake.reset());
+const pfrest = fakePfRestForFile(API_KEY);
 
 const spec = remoteSyslogSpec({ address: "10.20.0.10", port: 5514 }, "lan");
-const inputs = (): RemoteSyslogInputs => ({ connection, spec });
+const inputs = (): RemoteSyslogInputs => ({ connection: pfrest.connection, spec });
 
 async function create(): Promise<RemoteSyslogOutputs> {
   const checked = await remoteSyslogProvider.check?.(inputs(), inputs());
@@ -47,7 +34,7 @@ const OPERATOR = { enableremotelogging: true, remoteserver: "192.0.2.50", source
 describe("pfSense's remote syslog", () => {
   it("sends the firewall log to the mail host from the LAN interface, restarting syslogd without a filter reload", async () => {
     await create();
-    expect(fake.config.syslog).toMatchObject({
+    expect(pfrest.fake.config.syslog).toMatchObject({
       enableremotelogging: true,
       remoteserver: "10.20.0.10:5514",
       sourceip: "lan",
@@ -55,56 +42,59 @@ describe("pfSense's remote syslog", () => {
       logall: false,
       filter: true,
     });
-    expect(fake.syslogdRestarts).toBe(1);
-    expect(fake.reloads).toBe(0);
-    expect([...fake.dirty]).toEqual([]);
+    expect(pfrest.fake.syslogdRestarts).toBe(1);
+    expect(pfrest.fake.reloads).toBe(0);
+    expect([...pfrest.fake.dirty]).toEqual([]);
   });
 
   it("gives the operator's earlier remote logging back on delete", async () => {
-    fake.config.syslog = { ...OPERATOR, auth: null, filter: null };
+    pfrest.fake.config.syslog = { ...OPERATOR, auth: null, filter: null };
     const outs = await create();
     expect(outs.previous).toMatchObject(OPERATOR);
-    expect(fake.config.syslog).toMatchObject({ remoteserver: "10.20.0.10:5514", logall: false });
+    expect(pfrest.fake.config.syslog).toMatchObject({ remoteserver: "10.20.0.10:5514", logall: false });
     await remoteSyslogProvider.delete?.("remote-syslog", outs);
-    expect(fake.config.syslog).toMatchObject(OPERATOR);
+    expect(pfrest.fake.config.syslog).toMatchObject(OPERATOR);
   });
 
   it("turns remote logging off again on delete when it was off, which unsets the server", async () => {
     const outs = await create();
     await remoteSyslogProvider.delete?.("remote-syslog", outs);
-    expect(fake.config.syslog).toMatchObject({ enableremotelogging: false, remoteserver: null, filter: null });
+    expect(pfrest.fake.config.syslog).toMatchObject({ enableremotelogging: false, remoteserver: null, filter: null });
   });
 
   it("sees remote logging switched off in the GUI, and the update switches it on again", async () => {
     const outs = await create();
-    fake.config.syslog = { ...fake.config.syslog, enableremotelogging: false, remoteserver: null };
+    pfrest.fake.config.syslog = { ...pfrest.fake.config.syslog, enableremotelogging: false, remoteserver: null };
     const read = await remoteSyslogProvider.read?.("remote-syslog", outs);
     const observed = read?.props as RemoteSyslogOutputs;
     expect(observed.spec).toMatchObject({ enableremotelogging: false, remoteserver: null });
     expect((await remoteSyslogProvider.diff?.("remote-syslog", observed, inputs()))?.changes).toBe(true);
     expect((await remoteSyslogProvider.diff?.("remote-syslog", outs, inputs()))?.changes).toBe(false);
     const updated = await remoteSyslogProvider.update?.("remote-syslog", observed, inputs());
-    expect(fake.config.syslog).toMatchObject({ enableremotelogging: true, remoteserver: "10.20.0.10:5514" });
+    expect(pfrest.fake.config.syslog).toMatchObject({ enableremotelogging: true, remoteserver: "10.20.0.10:5514" });
     // The settings from before the stack are still the ones a delete restores.
     expect(updated?.outs?.previous).toEqual(outs.previous);
   });
 
   it("reports pfrest's refusal of an interface pfSense lacks, with its response id", async () => {
-    const wrong = { connection, spec: remoteSyslogSpec({ address: "10.20.0.10", port: 5514 }, "opt9") };
+    const wrong = {
+      connection: pfrest.connection,
+      spec: remoteSyslogSpec({ address: "10.20.0.10", port: 5514 }, "opt9"),
+    };
     const error = await rejection(remoteSyslogProvider.create(wrong));
     expect(error.message).toMatch(/FIELD_INVALID_CHOICE/);
     expect(error.message).toMatch(/sourceip/);
-    expect(fake.config.syslog).toBeUndefined();
+    expect(pfrest.fake.config.syslog).toBeUndefined();
   });
 
   it("refuses a field it does not own at check time", async () => {
-    const news = { connection, spec: { ...spec, nologdefaultblock: true } };
+    const news = { connection: pfrest.connection, spec: { ...spec, nologdefaultblock: true } };
     const checked = await remoteSyslogProvider.check?.(news, news);
     expect(checked?.failures).toEqual([{ property: "spec", reason: "not a remote-logging field: nologdefaultblock" }]);
   });
 
   it("creates, refreshes and deletes when loaded back from its serialized form", async () => {
-    fake.config.syslog = { ...OPERATOR };
+    pfrest.fake.config.syslog = { ...OPERATOR };
     const results = await runRevived("pfSenseRemoteSyslogProvider", [
       { op: "create", news: { ...inputs() } },
       { op: "read", id: "remote-syslog", oldsFrom: 0 },
@@ -112,7 +102,7 @@ describe("pfSense's remote syslog", () => {
     ]);
     expect(results.map((result) => result.error)).toEqual([undefined, undefined, undefined]);
     expect(results[1]?.ok?.props).toMatchObject({ spec: { remoteserver: "10.20.0.10:5514" } });
-    expect(fake.config.syslog).toMatchObject(OPERATOR);
+    expect(pfrest.fake.config.syslog).toMatchObject(OPERATOR);
   });
 });
 

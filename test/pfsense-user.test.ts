@@ -3,9 +3,7 @@
 // account pfSense makes has the scponly shell and the forced-command key verbatim, drift made in the
 // GUI is seen and undone, an operator's user of the same name is never taken over, pfrest's refusals
 // reach the operator, and the provider works after serialization.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { PfSenseConnection } from "../providers/pfsense/client";
-import { findOwn } from "../providers/pfsense/objects";
+import { describe, expect, it } from "vitest";
 import {
   pfSenseUserProvider,
   type PfSenseUserInputs,
@@ -13,8 +11,7 @@ import {
   type PfSenseUserSpec,
 } from "../providers/pfsense/user";
 import { backupAuthorizedKey, BACKUP_USER_PRIVILEGE, PFSENSE_CONFIG_XML } from "../render/pfsense-backup";
-import { loopbackCertificate } from "./fakes/https";
-import { FakePfRest } from "./fakes/pfrest";
+import { fakePfRestForFile } from "./support/fake-pfrest";
 import { ADMIN_USER } from "./fakes/pfrest-user";
 import { isSecret, plain } from "../plan/engine";
 import { planWithKeys } from "./plans";
@@ -22,17 +19,7 @@ import { rejection, runRevived } from "./tools";
 
 const API_KEY = "pfrest-key-user-0123456789-secret";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGz0mWlq0Y6cN1q2b9yq0u3ZyCk3Lr9p7l2xkQm5o8Ua";
-let fake: FakePfRest;
-let connection: PfSenseConnection;
-
-beforeAll(async () => {
-  fake = new FakePfRest(await loopbackCertificate(), API_KEY);
-  await fake.api.start();
-  connection = fake.api.connection(API_KEY);
-  await findOwn(connection, "rule", "[warm-up]");
-});
-afterAll(() => fake.api.stop());
-beforeEach(() => fake.reset());
+const pfrest = fakePfRestForFile(API_KEY);
 
 const KEYS = backupAuthorizedKey(PUBLIC_KEY, PFSENSE_CONFIG_XML, "10.3.0.4", "mailstack-backup");
 const spec = (overrides: Partial<PfSenseUserSpec> = {}): PfSenseUserSpec => ({
@@ -44,7 +31,7 @@ const spec = (overrides: Partial<PfSenseUserSpec> = {}): PfSenseUserSpec => ({
   ...overrides,
 });
 const inputs = (overrides: Partial<PfSenseUserSpec> = {}, password = "random-password-1"): PfSenseUserInputs => ({
-  connection,
+  connection: pfrest.connection,
   spec: spec(overrides),
   password,
 });
@@ -57,22 +44,22 @@ async function create(news = inputs()): Promise<PfSenseUserOutputs> {
   return outs;
 }
 
-const stored = () => fake.config.users?.users.find((user) => user.name === "mailstack-backup");
+const stored = () => pfrest.fake.config.users?.users.find((user) => user.name === "mailstack-backup");
 
 describe("the pfSense backup user", () => {
   it("gets the scponly shell and exactly the forced-command key, with a uid from nextuid", async () => {
     const outs = await create();
     expect(outs.uid).toBe(2000);
-    expect(fake.accounts.get("mailstack-backup")).toEqual({
+    expect(pfrest.fake.accounts.get("mailstack-backup")).toEqual({
       shell: "/usr/local/bin/scponly",
       locked: false,
       authorizedKeys: `command="scp -f /cf/conf/config.xml",restrict,from="10.3.0.4" ${PUBLIC_KEY} mailstack-backup\n`,
     });
     // config.xml keeps the keys base64-encoded (Base64Field) and the password only as a hash.
     expect(stored()?.authorizedkeys).toBe(Buffer.from(KEYS).toString("base64"));
-    expect(JSON.stringify(fake.config.users)).not.toContain("random-password-1");
-    expect(fake.reloads).toBe(0);
-    expect([...fake.dirty]).toEqual([]);
+    expect(JSON.stringify(pfrest.fake.config.users)).not.toContain("random-password-1");
+    expect(pfrest.fake.reloads).toBe(0);
+    expect([...pfrest.fake.dirty]).toEqual([]);
   });
 
   it("sees a privilege added and the key changed in the GUI, and the update undoes both", async () => {
@@ -88,15 +75,15 @@ describe("the pfSense backup user", () => {
     expect((await pfSenseUserProvider.diff?.("mailstack-backup", observed, inputs()))?.changes).toBe(true);
     expect((await pfSenseUserProvider.diff?.("mailstack-backup", outs, inputs()))?.changes).toBe(false);
     await pfSenseUserProvider.update?.("mailstack-backup", observed, inputs());
-    expect(fake.accounts.get("mailstack-backup")?.shell).toBe("/usr/local/bin/scponly");
-    expect(fake.accounts.get("mailstack-backup")?.authorizedKeys).toBe(KEYS);
+    expect(pfrest.fake.accounts.get("mailstack-backup")?.shell).toBe("/usr/local/bin/scponly");
+    expect(pfrest.fake.accounts.get("mailstack-backup")?.authorizedKeys).toBe(KEYS);
   });
 
   it("sends the password only when it changes, and a new name replaces the user", async () => {
     const outs = await create();
-    fake.api.requests.length = 0;
+    pfrest.fake.api.requests.length = 0;
     await pfSenseUserProvider.update?.("mailstack-backup", outs, inputs({}, "random-password-2"));
-    const patch = fake.api.requests.find((request) => request.method === "PATCH");
+    const patch = pfrest.fake.api.requests.find((request) => request.method === "PATCH");
     expect(patch?.body).toMatchObject({ id: 1, password: "random-password-2" });
     const renamed = await pfSenseUserProvider.diff?.("mailstack-backup", outs, inputs({ name: "fw-backup" }));
     expect(renamed?.replaces).toEqual(["spec.name"]);
@@ -106,13 +93,13 @@ describe("the pfSense backup user", () => {
     const outs = await create();
     await pfSenseUserProvider.delete?.("mailstack-backup", outs);
     expect(stored()).toBeUndefined();
-    expect(fake.accounts.has("mailstack-backup")).toBe(false);
-    expect(fake.config.users?.users.map((user) => user.name)).toEqual(["admin"]);
+    expect(pfrest.fake.accounts.has("mailstack-backup")).toBe(false);
+    expect(pfrest.fake.config.users?.users.map((user) => user.name)).toEqual(["admin"]);
     expect(await pfSenseUserProvider.read?.("mailstack-backup", outs)).toEqual({});
   });
 
   it("never takes over an operator's user of the same name", async () => {
-    fake.config.users = {
+    pfrest.fake.config.users = {
       users: [{ ...ADMIN_USER }, { ...ADMIN_USER, name: "mailstack-backup", uid: 2000, scope: "user", descr: "Ops" }],
       nextuid: 2001,
     };
