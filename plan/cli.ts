@@ -6,6 +6,7 @@ import { readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblem } from "../config/load";
+import { PreviewKeyCache } from "./key-cache";
 import { prewarmedPool } from "./prewarm";
 import type * as Run from "./run";
 import { readStackConfig, StackFileError, type StackConfig } from "./stack-file";
@@ -68,12 +69,13 @@ function main(): Promise<void> | void {
   // source maps costs more than the plan itself. Stack traces show transpiled positions instead.
   process.setSourceMapsEnabled(false);
   // Start the slow RSA key generation now: it runs on other threads while the program loads.
-  const keyPool = prewarmedPool(stackConfig.values);
+  const keyCache = PreviewKeyCache.fromEnv();
+  const keyPool = prewarmedPool(stackConfig.values, stack, keyCache);
   // Loaded only now (the Pulumi SDK and the program), after the key generation has started.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { planStack, ConfigRunError, summaryLines } = require("./run") as typeof Run;
 
-  return planStack({ dir, stack, stackConfig, keyPool }).then(
+  return planStack({ dir, stack, stackConfig, keyPool, ...(keyCache ? { keyCache } : {}) }).then(
     (result: Run.PlanResult) => {
       writePlanFiles(outDir, result.files);
       const lines = [

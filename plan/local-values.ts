@@ -68,7 +68,8 @@ export function keySpecOf(inputs: Inputs): KeySpec {
   return { algorithm, rsaBits: num(inputs.rsaBits, 2048), ecdsaCurve };
 }
 
-function specId(spec: KeySpec): string {
+/** A key spec as one word (RSA-2048, ECDSA-P256, ED25519). */
+export function specId(spec: KeySpec): string {
   return spec.algorithm === "RSA"
     ? `RSA-${spec.rsaBits}`
     : spec.algorithm === "ECDSA"
@@ -100,6 +101,11 @@ export class KeyPool {
       list.push(pair);
     }
     this.ready.set(specId(spec), list);
+  }
+
+  /** How many keys of this spec are generated ahead and not yet taken. */
+  waiting(spec: KeySpec): number {
+    return this.ready.get(specId(spec))?.length ?? 0;
   }
 
   take(spec: KeySpec): Promise<KeyPair> {

@@ -6,7 +6,8 @@ import { keySchemas, OPTIONAL_SECRETS, secretKeys, type SecretKey } from "../con
 import { enforcementLevels } from "../common/policy-catalog";
 import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
-import { generateLocally, type KeyPool } from "./local-values";
+import type { KeyPool } from "./local-values";
+import { previewGenerator, type PreviewKeyCache } from "./key-cache";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
 import { componentFiles } from "./component-files";
 import { takeShownFiles } from "../components/plan-files";
@@ -34,6 +35,8 @@ export interface PlanOptions {
   readonly outputs?: OutputSimulator;
   /** Keys generated ahead of need (see KeyPool). */
   readonly keyPool?: KeyPool;
+  /** Preview keys kept between runs (plan/key-cache.ts); none: fresh keys. */
+  readonly keyCache?: PreviewKeyCache;
   /** The stack's config when the caller has read it already. */
   readonly stackConfig?: StackConfig;
   /**
@@ -82,7 +85,7 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     preview: options.preview ?? true,
     ...(options.outputs ? { outputs: options.outputs } : {}),
     ...(options.skipComponentInputs !== undefined ? { skipComponentInputs: options.skipComponentInputs } : {}),
-    generate: options.generate ?? ((type, _name, inputs) => generateLocally(type, inputs, options.keyPool)),
+    generate: options.generate ?? previewGenerator(options.stack, options.keyCache, options.keyPool),
   });
   const notes = [
     ...stackConfig.warnings,

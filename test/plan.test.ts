@@ -28,8 +28,21 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function plan(args: string[], cwd = root) {
   return run(process.execPath, ["--require", "tsx/cjs", join(root, "plan", "cli.ts"), ...args], {
     cwd,
-    env: { ...process.env, NODE_PATH: join(root, "node_modules") },
+    // The test's own preview key cache (plan/key-cache.ts), not the user's.
+    env: { ...process.env, NODE_PATH: join(root, "node_modules"), MAILSTACK_PREVIEW_KEY_CACHE: join(work, "keys") },
   });
+}
+
+/** Every file under dir by its relative path, with its content. */
+function tree(dir: string): Map<string, string> {
+  return new Map(
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => {
+        const path = join(entry.parentPath, entry.name);
+        return [path.slice(dir.length + 1), readFileSync(path, "utf8")] as const;
+      }),
+  );
 }
 
 function readJson(path: string): unknown {
@@ -86,6 +99,17 @@ describe("npm run plan", () => {
     );
     expect(zone).toMatch(/^dkim\._domainkey\.xd-cloud\.de\. 3600 IN TXT "v=DKIM1; k=rsa; /m);
     expect(zone).toContain('xd-cloud.de. 3600 IN CAA 0 issue "letsencrypt.org"');
+  });
+
+  it("writes the same files when the stack is planned again (the preview keys are kept between runs)", async () => {
+    const again = await plan(["--stack", "prod", "--out", join(work, "prod-again")]);
+    expect(again.status, again.stderr).toBe(0);
+    const first = tree(join(work, "prod"));
+    const second = tree(join(work, "prod-again"));
+    expect([...second.keys()].sort()).toEqual([...first.keys()].sort());
+    for (const [path, content] of first) expect(second.get(path), path).toBe(content);
+    // The keys are in the plan (TLSA and DKIM records), so "the same" includes them.
+    expect(first.get("dns/xd-cloud.de.zone")).toMatch(/_25\._tcp\.\S+\s+\d+\s+IN\s+TLSA\s+3 1 1 [0-9a-f]{64}/i);
   });
 
   it("plans the staging stack", async () => {
