@@ -14,6 +14,7 @@ import { PfSenseRules } from "./components/pfsense-rules";
 import { ProxmoxAccess } from "./components/proxmox-access";
 import { VerifySchedule } from "./components/verify-schedule";
 import { dkimKey, mailTlsKeys } from "./components/keys";
+import { afterBatch } from "./common/settle";
 import { clusterPrefix } from "./config/load";
 import { readConfig } from "./config/pulumi";
 import type { BackupOutputs, DeepInput, HostedDomainOutputs, StackOutputs, ZoneDelegationOutputs } from "./outputs";
@@ -28,7 +29,7 @@ import { clusterNames } from "./render/proxmox";
 import { verifyBundle } from "./verify/bundle";
 import { VERIFIED_OUTPUTS } from "./verify/outputs";
 
-function mailstack(): DeepInput<StackOutputs> {
+async function mailstack(): Promise<DeepInput<StackOutputs>> {
   const { config, secrets } = readConfig();
   const endpoints = serviceEndpoints(config);
   const host = config.hostname;
@@ -316,8 +317,9 @@ function mailstack(): DeepInput<StackOutputs> {
 
   const dkimKeys = new Map(config.domains.map((domain) => [domain.name, dkimKey(domain.name)]));
   const plans = mailZones(config);
-  const zones = new Map(
-    plans.map((plan) => [
+  const zones = new Map<string, MailDnsZone>();
+  for (const [index, plan] of plans.entries()) {
+    zones.set(
       plan.zone.name,
       new MailDnsZone(
         plan.zone.name,
@@ -327,8 +329,9 @@ function mailstack(): DeepInput<StackOutputs> {
         }),
         { providers: [cloudflareProvider] },
       ),
-    ]),
-  );
+    );
+    await afterBatch(index); // common/settle.ts: bounded in-flight registrations
+  }
 
   // Tenants after the bring-up; the DKIM keys are the stack's, so DNS is not waited for.
   const tenants = new MailcowTenants("mailcow-tenants", {
@@ -354,6 +357,7 @@ function mailstack(): DeepInput<StackOutputs> {
     passwordPolicy: config.limits.passwordPolicy,
     after: mailcow.ready,
   });
+  await tenants.declared; // declared in batches (common/settle.ts)
 
   const domains: Record<string, DeepInput<HostedDomainOutputs>> = {};
   for (const domain of config.domains) {

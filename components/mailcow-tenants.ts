@@ -4,6 +4,7 @@
 // bring-up is done; then, on the VM, one SOGo restart for new domains and 443 opened to everyone.
 // DNS is not waited for: the DKIM key is the stack's own, the same one MailDnsZone publishes.
 import { TYPES } from "../common/resource-types";
+import { afterBatch } from "../common/settle";
 import { sha256Hex } from "../render/hash";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
@@ -84,6 +85,12 @@ export class MailcowTenants extends pulumi.ComponentResource {
   readonly initialPasswords: pulumi.Output<Record<string, string>>;
   /** The admin account: its user name and the stack's initial password (secret). */
   readonly admin: { readonly username: string; readonly initialPassword: pulumi.Output<string> };
+  /**
+   * Settles once every domain's resources are declared: the component declares them in batches
+   * (common/settle.ts), so the program awaits this before it returns; it rejects with the error of
+   * a declaration that failed.
+   */
+  readonly declared: Promise<void>;
 
   constructor(name: string, args: MailcowTenantsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(
@@ -136,7 +143,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
         { parent: this, dependsOn: [after] },
       );
 
-    for (const tenant of args.domains) {
+    const declareDomain = (tenant: TenantDomain) => {
       const domain = new MailcowDomain(
         `${name}-${tenant.name}`,
         {
@@ -205,23 +212,32 @@ export class MailcowTenants extends pulumi.ComponentResource {
             .apply(([adopted, result]) => [address, adopted === true ? undefined : result] as const),
         );
       }
-    }
-
+    };
     // SOGo lists its domains at start: one restart after all domains, when the set changed (not one
     // per add/domain, whose restart_sogo the provider leaves off).
-    if (args.sogo && args.domains.length > 0) {
-      const domains = args.domains.map((domain) => domain.name).sort();
-      new command.remote.Command(
-        `${name}-sogo-restart`,
-        {
-          connection: args.host.connection,
-          create: "sudo bash -s",
-          stdin: sogoRestartScript(MAILCOW_DIR).content,
-          triggers: [sha256Hex(domains.join(","))],
-        },
-        { parent: this, dependsOn: domainResources },
-      );
-    }
+    const sogoRestart = () => {
+      if (args.sogo && args.domains.length > 0) {
+        const domains = args.domains.map((domain) => domain.name).sort();
+        new command.remote.Command(
+          `${name}-sogo-restart`,
+          {
+            connection: args.host.connection,
+            create: "sudo bash -s",
+            stdin: sogoRestartScript(MAILCOW_DIR).content,
+            triggers: [sha256Hex(domains.join(","))],
+          },
+          { parent: this, dependsOn: domainResources },
+        );
+      }
+    };
+    const declareDomains = async () => {
+      for (const [index, tenant] of args.domains.entries()) {
+        declareDomain(tenant);
+        await afterBatch(index);
+      }
+      sogoRestart();
+    };
+    this.declared = declareDomains();
     const publish = installAndRun(httpsPublicScript());
     new command.remote.Command(
       `${name}-https-public`,
@@ -231,7 +247,7 @@ export class MailcowTenants extends pulumi.ComponentResource {
 
     this.initialPasswords = pulumi.secret(
       pulumi
-        .all(passwords)
+        .output(this.declared.then(() => pulumi.all(passwords)))
         .apply((entries) =>
           Object.fromEntries(entries.filter((entry): entry is readonly [string, string] => entry[1] !== undefined)),
         ),

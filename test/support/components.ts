@@ -11,9 +11,9 @@ import { runProgram, type ProgramRun } from "../../plan/engine";
 const options = { project: "components", stack: "test", config: {} };
 
 /** Runs `build` as the whole program: the component and nothing else. */
-function run(build: () => void): Promise<ProgramRun> {
-  return runProgram(() => {
-    build();
+function run(build: () => unknown): Promise<ProgramRun> {
+  return runProgram(async () => {
+    await build();
     return {};
   }, options);
 }
@@ -26,7 +26,7 @@ export function planMailDnsZone(args: MailDnsZoneArgs): Promise<ProgramRun> {
 export function planMailcowTenants(args: Omit<MailcowTenantsArgs, "after">): Promise<ProgramRun> {
   return run(() => {
     const after = new random.RandomId("bring-up", { byteLength: 4 });
-    new MailcowTenants("tenants", { ...args, after });
+    return new MailcowTenants("tenants", { ...args, after }).declared;
   });
 }
 
