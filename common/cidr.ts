@@ -111,14 +111,15 @@ export function union(entries: readonly string[]): Union {
 
 /** The families whose union holds more public addresses than MAX_PUBLIC, with a readable size. */
 export function tooWide(entries: readonly string[]): { family: Family; size: string }[] {
+  if (entries.length === 0) return [];
   const { publicSize } = union(entries);
+  const wide = ([4, 6] as const).filter((family) => publicSize[family] > MAX_PUBLIC[family]);
+  if (wide.length === 0) return [];
   const everything = union(["0.0.0.0/0", "::/0"]).publicSize;
-  return ([4, 6] as const)
-    .filter((family) => publicSize[family] > MAX_PUBLIC[family])
-    .map((family) => ({
-      family,
-      size: publicSize[family] >= everything[family] ? "the whole" : describeSize(publicSize[family], family),
-    }));
+  return wide.map((family) => ({
+    family,
+    size: publicSize[family] >= everything[family] ? "the whole" : describeSize(publicSize[family], family),
+  }));
 }
 
 /** A size as the prefix length of one network that large, e.g. "as much as a /1". */

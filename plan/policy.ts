@@ -60,37 +60,79 @@ function views(run: ProgramRun): { inputs: ResourceView[]; state: ResourceView[]
 }
 
 /**
- * A policy pack as the plan runs it: its rules and its own runners (policies/args.ts). The pull
- * request review loads a second copy (the head's) beside this one (scripts/policy-review.ts).
+ * A policy pack as the plan runs it: its rules and its own runners (policies/args.ts), which run
+ * a list of rules on one resource (resource rules) or on the stack (stack rules), building each
+ * view of a resource once for all of them. The pull request review loads a second copy (the
+ * head's) beside this one (scripts/policy-review.ts, through packOf).
  */
 export interface Pack {
   readonly policies: readonly (ResourceValidationPolicy | StackValidationPolicy)[];
-  readonly checkResource: typeof args.checkResource;
-  readonly checkStack: typeof args.checkStack;
+  readonly checkResourceRules: typeof args.checkResourceRules;
+  readonly checkStackRules: typeof args.checkStackRules;
+}
+
+/**
+ * The pack of a tree's policies/: its rules and the runners of its args.ts. A tree from before the
+ * runners took a list of rules (a pull request's head branched earlier) has only the one-rule
+ * runners; they run the rules one by one then (same outcomes, a view per rule and resource).
+ */
+export function packOf(
+  policies: Pack["policies"],
+  runners: Partial<Pick<Pack, "checkResourceRules" | "checkStackRules">> &
+    Pick<typeof args, "checkResource" | "checkStack">,
+): Pack {
+  return {
+    policies,
+    checkResourceRules:
+      runners.checkResourceRules ??
+      ((rules, resource, config) => Promise.all(rules.map((rule) => runners.checkResource(rule, resource, config)))),
+    checkStackRules:
+      runners.checkStackRules ??
+      ((rules, resources, config) => Promise.all(rules.map((rule) => runners.checkStack(rule, resources, config)))),
+  };
 }
 
 /** The pack in this tree's policies/. */
-export const THIS_PACK: Pack = {
-  policies: thisPack,
-  checkResource: args.checkResource,
-  checkStack: args.checkStack,
-};
+export const THIS_PACK: Pack = packOf(thisPack, args);
 
+/**
+ * Runs every enabled rule of the pack: one pass over the resources for the resource rules (each
+ * resource's view is built once, then every resource rule runs on it) and one view of the stack
+ * for all stack rules. Findings come in the pack's rule order, then in resource order.
+ */
 export async function evaluatePolicies(
   run: ProgramRun,
   levels: Readonly<Record<string, EnforcementLevel>>,
   pack: Pack = THIS_PACK,
 ): Promise<PolicyReport> {
-  const { policies, checkResource, checkStack } = pack;
+  const { policies, checkResourceRules, checkStackRules } = pack;
   const { inputs, state } = views(run);
-  const findings: PolicyFinding[] = [];
-  for (const policy of policies) {
+  const enabled = policies.flatMap((policy) => {
     const level = levels[policy.name] ?? policy.enforcementLevel ?? "advisory";
-    if (level === "disabled") continue;
-    const severity = policy.severity ?? "medium";
-    const outcomes = isStackPolicy(policy)
-      ? [await checkStack(policy, state)]
-      : await Promise.all(inputs.map((resource) => checkResource(policy, resource)));
+    return level === "disabled" ? [] : [{ policy, level, severity: policy.severity ?? "medium" }];
+  });
+  const resourceRules: ResourceValidationPolicy[] = [];
+  const stackRules: StackValidationPolicy[] = [];
+  for (const { policy } of enabled) {
+    if (isStackPolicy(policy)) stackRules.push(policy);
+    else resourceRules.push(policy);
+  }
+  // [resource][resource rule] and [stack rule].
+  const byResource =
+    resourceRules.length > 0
+      ? await Promise.all(inputs.map((resource) => checkResourceRules(resourceRules, resource)))
+      : [];
+  const byStackRule = stackRules.length > 0 ? await checkStackRules(stackRules, state) : [];
+  const findings: PolicyFinding[] = [];
+  let resourceIndex = 0;
+  let stackIndex = 0;
+  for (const { policy, level, severity } of enabled) {
+    let outcomes: (args.RuleOutcome | undefined)[];
+    if (isStackPolicy(policy)) outcomes = [byStackRule[stackIndex++]];
+    else {
+      const index = resourceIndex++;
+      outcomes = byResource.map((outcome) => outcome[index]);
+    }
     for (const outcome of outcomes) {
       if (!outcome) continue;
       for (const { urn, message } of outcome.violations) {
@@ -107,10 +149,10 @@ export async function evaluatePolicies(
       }
     }
   }
+  const reported = new Set(findings.map((f) => f.policy));
   const remediation: Record<string, string> = {};
   for (const policy of policies)
-    if (policy.remediationSteps && findings.some((f) => f.policy === policy.name))
-      remediation[policy.name] = policy.remediationSteps;
+    if (policy.remediationSteps && reported.has(policy.name)) remediation[policy.name] = policy.remediationSteps;
   return {
     pack: PACK_NAME,
     levels,

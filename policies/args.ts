@@ -4,12 +4,14 @@
 import type {
   PolicyResource,
   PolicyResourceOptions,
+  ReportViolation,
   ResourceValidationArgs,
   ResourceValidationPolicy,
   StackValidationArgs,
   StackValidationPolicy,
 } from "@pulumi/policy";
 import { policyProxy as sdk } from "../common/sdk-internals";
+import { isPromiseLike, runInOrder } from "./lib";
 
 /** A resource as a rule sees it: type, name, props (inputs; outputs for stack rules). */
 export interface ResourceView {
@@ -103,41 +105,97 @@ export function stackArgs(resources: readonly ResourceView[], config: object = {
   return { resources: views, stackTags: new Map(), getConfig: <T extends object>() => config as T, notApplicable };
 }
 
-async function collect(
-  run: (report: (message: string, urn?: string) => void) => Promise<void> | void,
+/** A rule's outcome once it threw: not applicable, a value a preview cannot know, or a failure. */
+function failed(violations: Violation[], error: unknown): RuleOutcome | undefined {
+  if (error instanceof NotApplicableError) return undefined;
+  if (error instanceof sdk.UnknownValueError) return { violations, unknown: error.message };
+  throw error;
+}
+
+/**
+ * Runs one rule's validations on its args and collects what they report: synchronously when they
+ * are synchronous, as a promise when one returns a promise.
+ */
+function collect<A>(
+  validations: readonly ((args: A, report: ReportViolation) => Promise<void> | void)[],
+  args: A,
   defaultUrn: string,
-): Promise<RuleOutcome | undefined> {
+): RuleOutcome | undefined | Promise<RuleOutcome | undefined> {
   const violations: Violation[] = [];
+  const report = (message: string, urn?: string) => {
+    violations.push({ message, urn: urn ?? defaultUrn });
+  };
   try {
-    await run((message, urn) => violations.push({ message, urn: urn ?? defaultUrn }));
+    const running = runInOrder(validations, args, report);
+    if (running)
+      return running.then(
+        () => ({ violations }),
+        (error: unknown) => failed(violations, error),
+      );
   } catch (error) {
-    if (error instanceof NotApplicableError) return undefined;
-    if (error instanceof sdk.UnknownValueError) return { violations, unknown: error.message };
-    throw error;
+    return failed(violations, error);
   }
   return { violations };
 }
 
+/**
+ * Runs resource rules on one resource, in order; one outcome per rule (undefined when the rule
+ * declares itself not applicable). The resource's args are built once and every rule reads the
+ * same ones: rules only read their args, and building them per rule made the plan pay
+ * rules × resources copies and proxies (issue 19). The policy server builds them per rule
+ * (@pulumi/policy 1.21.0 server.js makeAnalyzeRpcFun); what a rule sees is the same.
+ */
+export async function checkResourceRules(
+  policies: readonly ResourceValidationPolicy[],
+  resource: ResourceView,
+  config?: object,
+): Promise<(RuleOutcome | undefined)[]> {
+  const args = resourceArgs(resource, config);
+  const outcomes: (RuleOutcome | undefined)[] = [];
+  for (const policy of policies) {
+    const validate = policy.validateResource;
+    const validations = validate === undefined ? [] : Array.isArray(validate) ? validate : [validate];
+    const outcome = collect(validations, args, args.urn);
+    outcomes.push(isPromiseLike(outcome) ? await outcome : outcome);
+  }
+  return outcomes;
+}
+
 /** Runs a resource rule on one resource; undefined when the rule declares itself not applicable. */
-export function checkResource(
+export async function checkResource(
   policy: ResourceValidationPolicy,
   resource: ResourceView,
   config?: object,
 ): Promise<RuleOutcome | undefined> {
-  const args = resourceArgs(resource, config);
-  const validations = policy.validateResource ? [policy.validateResource].flat() : [];
-  return collect(async (report) => {
-    for (const validate of validations) await validate(args, report);
-  }, args.urn);
+  return (await checkResourceRules([policy], resource, config))[0];
+}
+
+/**
+ * Runs stack rules over the resources of a stack, in order; one outcome per rule. The stack's
+ * args (a view of every resource) are built once for all of them, as checkResourceRules does for
+ * a resource (the policy server builds them per rule, @pulumi/policy 1.21.0 server.js
+ * makeAnalyzeStackRpcFun).
+ */
+export async function checkStackRules(
+  policies: readonly StackValidationPolicy[],
+  resources: readonly ResourceView[],
+  config?: object,
+): Promise<(RuleOutcome | undefined)[]> {
+  const args = stackArgs(resources, config);
+  const stackUrn = args.resources.find((r) => r.type === "pulumi:pulumi:Stack")?.urn ?? "";
+  const outcomes: (RuleOutcome | undefined)[] = [];
+  for (const policy of policies) {
+    const outcome = collect([policy.validateStack], args, stackUrn);
+    outcomes.push(isPromiseLike(outcome) ? await outcome : outcome);
+  }
+  return outcomes;
 }
 
 /** Runs a stack rule over the resources of a stack. */
-export function checkStack(
+export async function checkStack(
   policy: StackValidationPolicy,
   resources: readonly ResourceView[],
   config?: object,
 ): Promise<RuleOutcome | undefined> {
-  const args = stackArgs(resources, config);
-  const stackUrn = args.resources.find((r) => r.type === "pulumi:pulumi:Stack")?.urn ?? "";
-  return collect((report) => policy.validateStack(args, report), stackUrn);
+  return (await checkStackRules([policy], resources, config))[0];
 }

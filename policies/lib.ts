@@ -1,7 +1,7 @@
 // Helpers shared by the rules: resource types, reading values that may be unknown during a
 // preview, and the DNS and shell details several rules look at.
 import { parse as parseYaml } from "yaml";
-import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { PolicyResource, ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { RuleInfo } from "../common/policy-catalog";
 
 import { TYPES } from "../common/resource-types";
@@ -25,14 +25,43 @@ export function resourceRule(
     severity: info.severity,
     enforcementLevel: info.enforcementLevel,
     ...rest,
-    validateResource: async (args, report) => {
+    validateResource: (args, report) => {
       try {
-        for (const validate of validations) await validate(args, report);
+        return runInOrder(validations, args, report)?.catch(skipUnknown);
       } catch (error) {
-        if (!isUnknownError(error)) throw error;
+        return skipUnknown(error);
       }
     },
   };
+}
+
+const skipUnknown = (error: unknown): void => {
+  if (!isUnknownError(error)) throw error;
+};
+
+/** True for a promise (or anything awaitable). */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
+}
+
+/**
+ * Runs validations one after the other: synchronously while they return nothing (every rule of
+ * this pack), and from the first that returns a promise on, each after the previous one settled.
+ * The policy server accepts either (it awaits `Promise.resolve(validation(...))`, @pulumi/policy
+ * 1.21.0 server.js); a promise per rule and resource was most of the plan's policy time (issue 19).
+ */
+export function runInOrder<A>(
+  validations: readonly ((args: A, report: ReportViolation) => Promise<void> | void)[],
+  args: A,
+  report: ReportViolation,
+  from = 0,
+): Promise<void> | undefined {
+  for (let index = from; index < validations.length; index++) {
+    const result = validations[index]?.(args, report);
+    if (isPromiseLike(result))
+      return Promise.resolve(result).then(() => runInOrder(validations, args, report, index + 1));
+  }
+  return undefined;
 }
 
 export function stackRule(
@@ -118,6 +147,23 @@ export function asArray(value: unknown): unknown[] {
   return Array.isArray(value) ? (value as unknown[]) : [];
 }
 
+/**
+ * A function of an object computed once per object: several rules read the same derived values
+ * (the scripts a command runs, decoded; a stack's DNS records; its pfSense ingress), and the
+ * runners hand every rule the same props and resource list (policies/args.ts), so each is derived
+ * once per resource or stack instead of once per rule. Rules never write to what they are given;
+ * the results are shared, so they are read-only too.
+ */
+function once<K extends object, V>(derive: (key: K) => V): (key: K) => V {
+  const cache = new WeakMap<K, V>();
+  return (key) => {
+    if (cache.has(key)) return cache.get(key) as V;
+    const value = derive(key);
+    cache.set(key, value);
+    return value;
+  };
+}
+
 // ---- pfSense objects --------------------------------------------------------------------------
 
 /** Ports a pfSense field names: every port, or a set of them. */
@@ -177,7 +223,7 @@ export interface PfsenseIngress {
  * (pfsense/pfsense@9363ac5b86 src/etc/inc/filter.inc, filter_nat_rules_generate). A field that
  * does not parse (unknown, or not a port) is skipped.
  */
-export function pfsenseIngress(resources: readonly PolicyResource[]): PfsenseIngress {
+function pfsenseIngressUncached(resources: readonly PolicyResource[]): PfsenseIngress {
   const aliases = new Map<string, string[]>();
   for (const alias of resources.filter((r) => r.type === `${TYPES.pfsensePrefix}FirewallAlias`)) {
     const value = pfsenseSpec(alias);
@@ -211,6 +257,8 @@ export function pfsenseIngress(resources: readonly PolicyResource[]): PfsenseIng
   }
   return { aliases, forwards, passRules };
 }
+/** The pfSense aliases, port forwards and pass rules of a stack (pfsenseIngressUncached), once per resource list. */
+export const pfsenseIngress: (resources: readonly PolicyResource[]) => PfsenseIngress = once(pfsenseIngressUncached);
 
 // ---- DNS ------------------------------------------------------------------------------------
 
@@ -235,7 +283,7 @@ export interface DnsRecordView {
 }
 
 /** The DNS records of a stack (known ones only). */
-export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[] {
+function dnsRecordsUncached(resources: readonly PolicyResource[]): DnsRecordView[] {
   return resources
     .filter((r) => r.type === TYPES.dnsRecord)
     .flatMap((r) => {
@@ -256,15 +304,19 @@ export function dnsRecords(resources: readonly PolicyResource[]): DnsRecordView[
       ];
     });
 }
+/** The DNS records of a stack (known ones only), once per resource list. */
+export const dnsRecords: (resources: readonly PolicyResource[]) => readonly DnsRecordView[] = once(dnsRecordsUncached);
 
 // ---- shell scripts the stack runs -------------------------------------------------------------
 
 /** The script a remote command runs: its stdin (for `bash -s`) and its create command. */
-export function commandScripts(props: Record<string, unknown>): string[] {
+function commandScriptsUncached(props: Record<string, unknown>): string[] {
   return [knownString(() => props.stdin), knownString(() => props.create), knownString(() => props.update)]
     .filter((s): s is string => s !== undefined)
     .flatMap((script) => withEncodedPayloads(script));
 }
+/** The scripts a remote command runs (commandScriptsUncached), once per props. */
+export const commandScripts: (props: Record<string, unknown>) => readonly string[] = once(commandScriptsUncached);
 
 /** A base64 value (line breaks allowed; undefined or empty: "") as UTF-8 text. */
 export function fromBase64(encoded: string | undefined): string {
@@ -313,12 +365,17 @@ export function isScript(script: string, name: string): boolean {
 export function hostConfigTexts(resource: {
   readonly type: string;
   readonly props: Record<string, unknown>;
-}): string[] {
+}): readonly string[] {
   if (resource.type === TYPES.command) return commandScripts(resource.props);
   if (resource.type !== TYPES.snippet) return [];
-  const data = readUnlessUnknown(() => asRecord(resource.props.sourceRaw).data);
-  return isKnown(data) && typeof data === "string" ? withEncodedPayloads(data) : [];
+  return snippetTexts(resource.props);
 }
+
+/** A cloud-init snippet's content and what it installs, once per props. */
+const snippetTexts = once((props: Record<string, unknown>): readonly string[] => {
+  const data = readUnlessUnknown(() => asRecord(props.sourceRaw).data);
+  return isKnown(data) && typeof data === "string" ? withEncodedPayloads(data) : [];
+});
 
 /** The contents of a cloud-config's write_files (the host scripts cloud-init installs at first boot). */
 export function cloudConfigFiles(userData: string): string[] {
@@ -350,7 +407,7 @@ export function isWorldCidr(cidr: string): boolean {
 // ---- what the host scripts install ---------------------------------------------------------
 
 /** The scripts of every remote command and snippet of a stack (decoded payloads included). */
-export function stackHostTexts(resources: readonly PolicyResource[]): { urn: string; texts: string[] }[] {
+export function stackHostTexts(resources: readonly PolicyResource[]): { urn: string; texts: readonly string[] }[] {
   return resources
     .filter((r) => r.type === TYPES.command || r.type === TYPES.snippet)
     .map((r) => ({ urn: r.urn, texts: hostConfigTexts(r) }));

@@ -160,12 +160,13 @@ function loadPack(dir: string): { pack: Policy.Pack; fixtures: readonly RuleFixt
   /* eslint-disable @typescript-eslint/no-require-imports */
   const rules = require(resolve(dir, "rules.ts")) as typeof Rules;
   const args = require(resolve(dir, "args.ts")) as typeof Args;
+  const { packOf } = require("../plan/policy") as typeof Policy;
   const fixtures = existsSync(resolve(dir, "fixtures.ts"))
     ? (require(resolve(dir, "fixtures.ts")) as typeof Fixtures).FIXTURES
     : [];
   /* eslint-enable @typescript-eslint/no-require-imports */
   return {
-    pack: { policies: rules.policies, checkResource: args.checkResource, checkStack: args.checkStack },
+    pack: packOf(rules.policies, args),
     fixtures,
   };
 }

@@ -4,13 +4,14 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { RELAXABLE_RULES, RULE_NAMES } from "../common/policy-catalog";
 import { commandScripts } from "../policies/lib";
 import { policies } from "../policies/rules";
 import { plain } from "../plan/engine";
-import type { PolicyFinding } from "../plan/policy";
+import { policyProxy } from "../common/sdk-internals";
+import { evaluatePolicies, THIS_PACK, type Pack, type PolicyFinding } from "../plan/policy";
 import { run } from "./support/exec";
 import { planWithKeys, root } from "./plans";
 import { rejection } from "./tools";
@@ -102,6 +103,42 @@ describe("what the rules read in the real plan", () => {
     expect(texts("mailcow-postfix-tls")).toMatch(/^smtpd_tls_mandatory_protocols = >=TLSv1\.2$/m);
     expect(texts("mailcow-user-data")).toMatch(/^#cloud-config/m);
     expect(texts("mailcow-user-data")).toContain("ufw allow log from 10.3.0.0/24 to any port 22 proto tcp");
+  });
+});
+
+describe("evaluating the pack on a plan", () => {
+  // The offline plan judges every resource of stacks with hundreds of domains (issue 19): each
+  // resource's view (a copy of its props behind the SDK's unknown-checking proxy) is built once
+  // for all resource rules, and the stack's once for all stack rules, not once per rule.
+  it("builds one view per resource for the resource rules and one per resource for the stack rules", async () => {
+    const { result } = await planWithKeys();
+    const resources = result.run.resources.length;
+    const resourceRules = policies.filter((p) => !("validateStack" in p)).length;
+    const stackRules = policies.filter((p) => "validateStack" in p).length;
+    expect(resourceRules).toBeGreaterThan(1);
+    expect(stackRules).toBeGreaterThan(1);
+    const levels = Object.fromEntries(policies.map((p) => [p.name, "advisory" as const]));
+    const passes = { resource: 0, stack: 0 };
+    const counting: Pack = {
+      ...THIS_PACK,
+      checkResourceRules: (rules, resource, config) => {
+        passes.resource++;
+        return THIS_PACK.checkResourceRules(rules, resource, config);
+      },
+      checkStackRules: (rules, views, config) => {
+        passes.stack++;
+        return THIS_PACK.checkStackRules(rules, views, config);
+      },
+    };
+    const proxies = vi.spyOn(policyProxy, "unknownCheckingProxy");
+    try {
+      const report = await evaluatePolicies(result.run, levels, counting);
+      expect(report.findings).toEqual(result.policy.findings.map((f) => ({ ...f, enforcementLevel: "advisory" })));
+      expect(passes).toEqual({ resource: resources, stack: 1 });
+      expect(proxies).toHaveBeenCalledTimes(2 * resources);
+    } finally {
+      proxies.mockRestore();
+    }
   });
 });
 
