@@ -40,6 +40,20 @@ export const promiseTracking = createRequire(require.resolve("@pulumi/pulumi"))(
   debuggablePromise: <T>(promise: Promise<T>, context: unknown) => Promise<T>;
 };
 
+/**
+ * Drops the SDK's root Stack resource (runtime/state.js setStackResource: the module's store and
+ * `globalThis.stackResource`; upstream pulumi/pulumi@v3.248.0 sdk/nodejs/runtime/state.ts:338-341).
+ * The Stack keeps every resource of the run through its `__childResources` Set (resource.js:209-210;
+ * upstream sdk/nodejs/resource.ts:501), and with them each resource's outputs, promises and
+ * closures, until the next run replaces it.
+ */
+export function releaseStackResource(): void {
+  const state = createRequire(require.resolve("@pulumi/pulumi"))("./runtime/state") as {
+    setStackResource: (stack: undefined) => void;
+  };
+  state.setStackResource(undefined);
+}
+
 /** Whether the CLI passed config `key` as a secret (runtime/config.js, not in the types). */
 export const isConfigSecret = (runtimeConfig as unknown as { isConfigSecret: (key: string) => boolean }).isConfigSecret;
 

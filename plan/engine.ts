@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   MockMonitor,
   RegisterResourceResponse,
+  releaseStackResource,
   runtimeOptions,
   Struct as StructClass,
   setMockOptions,
@@ -216,13 +217,23 @@ class RecordingMonitor extends MockMonitor {
     }
   }
 
+  // Replaces MockMonitor.registerResourceOutputs, which keeps the request's protobuf Struct as the
+  // resource's state (@pulumi/pulumi 3.248.0 runtime/mocks.js:117-129; upstream
+  // pulumi/pulumi@v3.248.0 sdk/nodejs/runtime/mocks.ts:221-227): here the state is the same outputs
+  // in wire form, one object shared with the recording.
   override registerResourceOutputs(req: OutputsRequest, callback: Callback): void {
     const urn = req.getUrn();
+    const registered = this.resources.get(urn);
+    if (!registered) {
+      callback(new Error(`unknown resource ${urn}`));
+      return;
+    }
     const outputs = req.getOutputs()?.toJavaScript() ?? {};
     if (urn.split("::")[2] === STACK_TYPE) this.stackOutputs.set(urn, outputs);
     const recorded = this.recorded.get(urn);
     if (recorded) recorded.outputs = outputs;
-    super.registerResourceOutputs(req, callback);
+    registered.state = outputs;
+    callback(null, {});
   }
 }
 
@@ -312,6 +323,8 @@ export async function runProgram(program: () => unknown, options: EngineOptions)
     // After a failed value some registrations never complete: do not wait for them.
     if (!failedEarly) await Promise.race([waitForRPCs().catch(() => undefined), aborted.catch(() => undefined)]);
     await new Promise((resolve) => setImmediate(resolve));
+    // The run is recorded: let the SDK's objects go (about 23 KiB per resource, see README Scale).
+    releaseStackResource();
     process.off("beforeExit", stalled);
     process.off("unhandledRejection", collect);
     for (const listener of others) process.on("unhandledRejection", listener);

@@ -162,6 +162,31 @@ describe("the mock engine", () => {
     expect(skipsComponentInputs({ [SKIP_COMPONENT_INPUTS]: "" })).toBe(false);
   });
 
+  it("records a component's registered outputs, and leaves the SDK holding none of the run's resources", async () => {
+    class Reporter extends pulumi.ComponentResource {
+      constructor(name: string) {
+        super("mailstack:test:Reporter", name);
+        const record = new cloudflare.DnsRecord(
+          `${name}-txt`,
+          { zoneId: "zone-1", name: "example.org", type: "TXT", ttl: 1, content: "v=spf1 -all" },
+          { parent: this },
+        );
+        this.registerOutputs({ content: record.content, count: 2 });
+      }
+    }
+    const run = await runProgram(() => {
+      new Reporter("r");
+      return {};
+    }, options);
+    expect(redact(find(run, "mailstack:test:Reporter", "r").outputs ?? {})).toEqual({
+      content: "v=spf1 -all",
+      count: 2,
+    });
+    // The SDK's root Stack keeps every resource of a run (and their outputs) through its children
+    // until it is replaced; the engine drops it once the run is recorded.
+    expect(pulumi.runtime.getStackResource()).toBeUndefined();
+  });
+
   it("passes config and secret keys like the CLI", async () => {
     const run = await runProgram(
       () => {
