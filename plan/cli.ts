@@ -6,7 +6,7 @@ import { readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblem } from "../config/load";
-import { PreviewKeyCache } from "./key-cache";
+import { PreviewKeyCache, stackKey } from "./key-cache";
 import { prewarmedPool } from "./prewarm";
 import type * as Run from "./run";
 import { readStackConfig, StackFileError, type StackConfig } from "./stack-file";
@@ -70,7 +70,7 @@ function main(): Promise<void> | void {
   process.setSourceMapsEnabled(false);
   // Start the slow RSA key generation now: it runs on other threads while the program loads.
   const keyCache = PreviewKeyCache.fromEnv();
-  const keyPool = prewarmedPool(stackConfig.values, stack, keyCache);
+  const keyPool = prewarmedPool(stackConfig.values, stackKey(stackConfig.project, stack), keyCache);
   // Loaded only now (the Pulumi SDK and the program), after the key generation has started.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { planStack, ConfigRunError, summaryLines } = require("./run") as typeof Run;

@@ -2,7 +2,7 @@
 // @pulumi/tls PrivateKey (plan/local-values.ts), so that TLSA hashes and DKIM records are real and
 // checkable; at scale that is most of the plan's CPU time (an RSA-2048 DKIM key per hosted domain,
 // ~0.17 s each; the mail TLS keys are RSA-4096, ~2 s each). The cache keeps each resource's preview
-// key by stack, type, name and key spec, as the state keeps a real key between `pulumi up`s:
+// key by project and stack, type, name and key spec, as the state keeps a real key between `pulumi up`s:
 // a second plan shows the same keys, so two plans differ only where the config or the code did.
 //
 // These are preview keys: no deployment ever uses them (`pulumi up` generates its own through the
@@ -22,7 +22,13 @@ const REQUIRED = ["privateKeyPem", "privateKeyPemPkcs8", "publicKeyPem"] as cons
 export const CACHE_ENV = "MAILSTACK_PREVIEW_KEY_CACHE";
 export const PRIVATE_KEY_TYPE = "tls:index/privateKey:PrivateKey";
 
+/** Which stack a key belongs to: project and stack, as a URN names them. */
+export function stackKey(project: string, stack: string): string {
+  return `${project}/${stack}`;
+}
+
 export interface KeyId {
+  /** stackKey(project, stack). */
   readonly stack: string;
   readonly type: string;
   readonly name: string;
@@ -32,6 +38,8 @@ export interface KeyId {
 export class PreviewKeyCache {
   /** The first failure to store a key, reported once (a cache that cannot be written only costs time). */
   private writeError: string | undefined;
+  /** Key-spec directories made (and the cache directory made private) by this instance. */
+  private readonly prepared = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -75,8 +83,12 @@ export class PreviewKeyCache {
     const file = this.file(id);
     const temporary = `${file}.${process.pid}.tmp`;
     try {
-      mkdirSync(join(this.dir, specId(id.spec)), { recursive: true, mode: 0o700 });
-      chmodSync(this.dir, 0o700);
+      const specDir = join(this.dir, specId(id.spec));
+      if (!this.prepared.has(specDir)) {
+        mkdirSync(specDir, { recursive: true, mode: 0o700 });
+        chmodSync(this.dir, 0o700);
+        this.prepared.add(specDir);
+      }
       writeFileSync(temporary, JSON.stringify(values), { mode: 0o600 });
       renameSync(temporary, file); // readers never see half a key
     } catch (error) {
@@ -95,6 +107,7 @@ export class PreviewKeyCache {
  * generated, from the pool when it has one ready, and stored), everything else fresh.
  */
 export function previewGenerator(stack: string, cache?: PreviewKeyCache, pool?: KeyPool): LocalGenerator {
+  // `stack` is stackKey(project, stack).
   return async (type, name, inputs) => {
     if (cache === undefined || type !== PRIVATE_KEY_TYPE) return generateLocally(type, inputs, pool);
     const id = { stack, type, name, spec: keySpecOf(inputs) };

@@ -41,7 +41,7 @@ export function expectedKeys(values: Readonly<Record<string, string>>): { name: 
   ];
 }
 
-/** A pool already generating the expected keys the cache (if any) does not hold for this stack. */
+/** A pool already generating the expected keys the cache (if any) does not hold for this stack (stackKey). */
 export function prewarmedPool(
   values: Readonly<Record<string, string>>,
   stack: string,

@@ -7,7 +7,7 @@ import { enforcementLevels } from "../common/policy-catalog";
 import { planDocument, planFiles, type PlanDocument } from "./document";
 import { runProgram, type LocalGenerator, type OutputSimulator, type ProgramRun } from "./engine";
 import type { KeyPool } from "./local-values";
-import { previewGenerator, type PreviewKeyCache } from "./key-cache";
+import { previewGenerator, stackKey, type PreviewKeyCache } from "./key-cache";
 import { readStackConfig, SECRET_PLACEHOLDER, type StackConfig } from "./stack-file";
 import { componentFiles } from "./component-files";
 import { takeShownFiles } from "../components/plan-files";
@@ -85,7 +85,9 @@ export async function planStack(options: PlanOptions): Promise<PlanResult> {
     preview: options.preview ?? true,
     ...(options.outputs ? { outputs: options.outputs } : {}),
     ...(options.skipComponentInputs !== undefined ? { skipComponentInputs: options.skipComponentInputs } : {}),
-    generate: options.generate ?? previewGenerator(options.stack, options.keyCache, options.keyPool),
+    generate:
+      options.generate ??
+      previewGenerator(stackKey(stackConfig.project, options.stack), options.keyCache, options.keyPool),
   });
   // Taken at once: each shown file is an Output, and one Output keeps its resources, their parents
   // up to the root Stack and through the Stack's children every resource of the run (about 23 KiB

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, write
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CACHE_ENV, PreviewKeyCache, PRIVATE_KEY_TYPE, previewGenerator } from "../plan/key-cache";
+import { CACHE_ENV, PreviewKeyCache, PRIVATE_KEY_TYPE, previewGenerator, stackKey } from "../plan/key-cache";
 import { keySpecOf } from "../plan/local-values";
 import { expectedKeys, prewarmedPool } from "../plan/prewarm";
 import { readStackConfig } from "../plan/stack-file";
@@ -30,29 +30,30 @@ const files = (dir: string): string[] =>
     .map((entry) => join(entry.parentPath, entry.name));
 
 describe("preview key cache", () => {
-  it("gives a resource the same key in the next run, and every other resource, stack or key size its own", async () => {
+  it("gives a resource the same key in the next run, and every other resource, stack, project or key size its own", async () => {
     const dir = freshDir("same");
-    const first = previewGenerator("prod", new PreviewKeyCache(dir));
-    const again = previewGenerator("prod", new PreviewKeyCache(dir)); // as a later run
+    const first = previewGenerator("mailstack/prod", new PreviewKeyCache(dir));
+    const again = previewGenerator("mailstack/prod", new PreviewKeyCache(dir)); // as a later run
     const key = await first(PRIVATE_KEY_TYPE, "dkim-key-example.org", RSA);
     expect(await again(PRIVATE_KEY_TYPE, "dkim-key-example.org", RSA)).toEqual(key);
 
     const others = await Promise.all([
       again(PRIVATE_KEY_TYPE, "dkim-key-example.net", RSA),
-      previewGenerator("staging", new PreviewKeyCache(dir))(PRIVATE_KEY_TYPE, "dkim-key-example.org", RSA),
+      previewGenerator("mailstack/staging", new PreviewKeyCache(dir))(PRIVATE_KEY_TYPE, "dkim-key-example.org", RSA),
+      previewGenerator("other-project/prod", new PreviewKeyCache(dir))(PRIVATE_KEY_TYPE, "dkim-key-example.org", RSA),
       again(PRIVATE_KEY_TYPE, "dkim-key-example.org", { algorithm: "RSA", rsaBits: 3072 }),
     ]);
     const publicKeys = new Set([key, ...others].map((values) => values.publicKeyPem));
-    expect(publicKeys.size).toBe(4);
+    expect(publicKeys.size).toBe(5);
     // The cached key is the key the provider would report: a 3072-bit key for rsaBits 3072.
-    const resized = createPublicKey(String(others[2]?.publicKeyPem));
+    const resized = createPublicKey(String(others[3]?.publicKeyPem));
     expect(resized.asymmetricKeyDetails?.modulusLength).toBe(3072);
   });
 
   it("keeps the keys private to the user (directories 0700, files 0600)", async () => {
     const dir = freshDir("private");
     chmodSync(dir, 0o755);
-    await previewGenerator("prod", new PreviewKeyCache(dir))(PRIVATE_KEY_TYPE, "deploy-key", ED25519);
+    await previewGenerator("mailstack/prod", new PreviewKeyCache(dir))(PRIVATE_KEY_TYPE, "deploy-key", ED25519);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const [file] = files(dir);
     expect(file).toBeDefined();
@@ -61,11 +62,11 @@ describe("preview key cache", () => {
 
   it("generates a key again when its file is torn or foreign, and replaces the file", async () => {
     const dir = freshDir("torn");
-    const generate = previewGenerator("prod", new PreviewKeyCache(dir));
+    const generate = previewGenerator("mailstack/prod", new PreviewKeyCache(dir));
     const original = await generate(PRIVATE_KEY_TYPE, "mail-tls-key-a", ED25519);
     const [file] = files(dir);
     writeFileSync(String(file), '{"privateKeyPem": "-----BEGIN');
-    const replaced = await previewGenerator("prod", new PreviewKeyCache(dir))(
+    const replaced = await previewGenerator("mailstack/prod", new PreviewKeyCache(dir))(
       PRIVATE_KEY_TYPE,
       "mail-tls-key-a",
       ED25519,
@@ -74,7 +75,7 @@ describe("preview key cache", () => {
     expect(() => createPublicKey(String(replaced.publicKeyPem))).not.toThrow();
     expect(
       new PreviewKeyCache(dir).read({
-        stack: "prod",
+        stack: "mailstack/prod",
         type: PRIVATE_KEY_TYPE,
         name: "mail-tls-key-a",
         spec: keySpecOf(ED25519),
@@ -87,7 +88,7 @@ describe("preview key cache", () => {
     writeFileSync(blocked, "not a directory");
     const warnings: string[] = [];
     const cache = new PreviewKeyCache(join(blocked, "keys"), (message) => warnings.push(message));
-    const generate = previewGenerator("prod", cache);
+    const generate = previewGenerator("mailstack/prod", cache);
     const keys = await Promise.all(["one", "two"].map((name) => generate(PRIVATE_KEY_TYPE, name, ED25519)));
     expect(keys.every((values) => typeof values.privateKeyPem === "string")).toBe(true);
     expect(warnings).toHaveLength(1);
@@ -97,7 +98,7 @@ describe("preview key cache", () => {
 
   it("leaves random values fresh (only private keys are kept)", async () => {
     const dir = freshDir("random");
-    const generate = previewGenerator("prod", new PreviewKeyCache(dir));
+    const generate = previewGenerator("mailstack/prod", new PreviewKeyCache(dir));
     const type = "random:index/randomPassword:RandomPassword";
     const a = await generate(type, "password", { length: 32 });
     const b = await generate(type, "password", { length: 32 });
@@ -133,10 +134,10 @@ describe("keys generated ahead", () => {
     const dkim = expected.filter((k) => k.name.startsWith("dkim-key-"));
     expect(dkim.length).toBeGreaterThan(0);
     const spec = dkim[0]?.spec ?? keySpecOf(RSA);
-    expect(prewarmedPool(stackConfig.values, "prod", cache).waiting(spec)).toBe(dkim.length);
-    const generate = previewGenerator("prod", cache);
+    expect(prewarmedPool(stackConfig.values, stackKey("mailstack", "prod"), cache).waiting(spec)).toBe(dkim.length);
+    const generate = previewGenerator("mailstack/prod", cache);
     for (const { name, spec: keySpec } of dkim) await generate(PRIVATE_KEY_TYPE, name, { ...keySpec });
-    expect(prewarmedPool(stackConfig.values, "prod", cache).waiting(spec)).toBe(0);
-    expect(prewarmedPool(stackConfig.values, "staging", cache).waiting(spec)).toBe(dkim.length);
+    expect(prewarmedPool(stackConfig.values, stackKey("mailstack", "prod"), cache).waiting(spec)).toBe(0);
+    expect(prewarmedPool(stackConfig.values, stackKey("mailstack", "staging"), cache).waiting(spec)).toBe(dkim.length);
   });
 });
